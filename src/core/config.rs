@@ -1,0 +1,193 @@
+//! Election configuration, all in ticks of the local clock, and its checks.
+
+use thiserror::Error;
+
+use super::membership::Membership;
+use super::types::NodeId;
+
+/// One million: drift bounds are given in parts per million so that the
+/// lease bound can be computed in exact integer arithmetic.
+const PPM: u64 = 1_000_000;
+
+/// Ticks taken off the lease bound for rounding: a tick boundary can be up to
+/// one tick late on the Goose and one tick early on the voter (DESIGN §3 rule 6).
+const LEASE_ROUNDING_TICKS: u64 = 2;
+
+/// Configuration of one [`Election`](crate::core::Election), with every time
+/// counted in ticks of the node's local clock.
+///
+/// Build one with [`Config::new`], adjust the public fields, and let
+/// [`Election::new`](crate::core::Election::new) check it (it calls
+/// [`Config::validate`]).
+///
+/// ```
+/// use duckduckgoose::core::{Config, NodeId};
+///
+/// let mut config = Config::new(NodeId(1), [NodeId(1), NodeId(2), NodeId(3)]);
+/// config.heartbeat_interval_ticks = 3;
+/// assert!(config.validate().is_ok());
+/// // With a 5% drift bound and a 30-tick minimum timeout, the longest safe lease is 25 ticks.
+/// assert_eq!(config.lease_ticks(), 25);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// This node's id; must be one of the voters.
+    pub id: NodeId,
+    /// The cluster's voting members, this node included.
+    pub membership: Membership,
+    /// A Goose sends heartbeats every this many ticks. Default 5.
+    pub heartbeat_interval_ticks: u64,
+    /// Lower end (inclusive) of the randomized election timeout, and how long
+    /// a node refuses votes after hearing from a live Goose. Default 30.
+    pub election_timeout_min_ticks: u64,
+    /// Upper end (exclusive) of the randomized election timeout. Default 60.
+    pub election_timeout_max_ticks: u64,
+    /// Largest relative difference between any node's clock rate and real
+    /// time, in parts per million. Default 50 000 (5%), far above real quartz
+    /// drift so that scheduling jitter is covered too.
+    pub drift_bound_ppm: u32,
+    /// The lease length; `None` (the default) takes the longest lease the
+    /// drift bound allows, [`Config::max_lease_ticks`].
+    pub lease_override_ticks: Option<u64>,
+    /// Ask for pre-votes before starting a real election, so that a node
+    /// rejoining after a partition does not inflate terms (Raft thesis §9.6).
+    /// Default on.
+    pub pre_vote: bool,
+    /// A Goose that has not been acknowledged by a majority within its lease
+    /// steps down by itself (the check-quorum lease). Default on; turning it
+    /// off gives plain Raft election behaviour and **voids lease safety**.
+    pub check_quorum: bool,
+}
+
+impl Config {
+    /// A configuration with the default timing for node `id` in a cluster of
+    /// `voters`.
+    pub fn new(id: NodeId, voters: impl IntoIterator<Item = NodeId>) -> Self {
+        Config {
+            id,
+            membership: Membership::new(voters),
+            heartbeat_interval_ticks: 5,
+            election_timeout_min_ticks: 30,
+            election_timeout_max_ticks: 60,
+            drift_bound_ppm: 50_000,
+            lease_override_ticks: None,
+            pre_vote: true,
+            check_quorum: true,
+        }
+    }
+
+    /// The longest lease that stays safe under the drift bound:
+    /// the largest whole number of ticks strictly below
+    /// `election_timeout_min · (1 − ρ) / (1 + ρ)`, less two ticks of rounding.
+    ///
+    /// Zero when no lease is possible (a timeout too short for the drift bound).
+    pub fn max_lease_ticks(&self) -> u64 {
+        let ppm = u64::from(self.drift_bound_ppm).min(PPM);
+        let numerator = u128::from(self.election_timeout_min_ticks) * u128::from(PPM - ppm);
+        let denominator = u128::from(PPM + ppm);
+        // Largest integer strictly below numerator / denominator.
+        let strictly_below = numerator.div_ceil(denominator).saturating_sub(1);
+        u64::try_from(strictly_below)
+            .unwrap_or(u64::MAX)
+            .saturating_sub(LEASE_ROUNDING_TICKS)
+    }
+
+    /// The lease this configuration runs with.
+    pub fn lease_ticks(&self) -> u64 {
+        self.lease_override_ticks
+            .unwrap_or_else(|| self.max_lease_ticks())
+    }
+
+    /// Checks every constraint, returning the first one broken.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.membership.is_empty() {
+            return Err(ConfigError::NoVoters);
+        }
+        if !self.membership.is_voter(self.id) {
+            return Err(ConfigError::NotAVoter { id: self.id });
+        }
+        if self.heartbeat_interval_ticks == 0 {
+            return Err(ConfigError::ZeroHeartbeatInterval);
+        }
+        if self.election_timeout_min_ticks >= self.election_timeout_max_ticks {
+            return Err(ConfigError::EmptyElectionTimeoutRange {
+                min_ticks: self.election_timeout_min_ticks,
+                max_ticks: self.election_timeout_max_ticks,
+            });
+        }
+        if u64::from(self.drift_bound_ppm) >= PPM / 2 {
+            return Err(ConfigError::DriftBoundTooLarge {
+                drift_bound_ppm: self.drift_bound_ppm,
+            });
+        }
+        let lease_ticks = self.lease_ticks();
+        let max_lease_ticks = self.max_lease_ticks();
+        if lease_ticks > max_lease_ticks {
+            return Err(ConfigError::LeaseTooLong {
+                lease_ticks,
+                max_lease_ticks,
+            });
+        }
+        if lease_ticks <= self.heartbeat_interval_ticks {
+            return Err(ConfigError::LeaseNotLongerThanHeartbeat {
+                lease_ticks,
+                heartbeat_interval_ticks: self.heartbeat_interval_ticks,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Why a [`Config`] was rejected.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The membership has no voters.
+    #[error("the membership has no voters")]
+    NoVoters,
+    /// This node's id is not among the voters.
+    #[error("node {id} is not one of the voters")]
+    NotAVoter {
+        /// This node's id.
+        id: NodeId,
+    },
+    /// `heartbeat_interval_ticks` is zero.
+    #[error("heartbeat interval must be at least one tick")]
+    ZeroHeartbeatInterval,
+    /// The election timeout range `[min, max)` is empty.
+    #[error("election timeout range [{min_ticks}, {max_ticks}) is empty: min must be below max")]
+    EmptyElectionTimeoutRange {
+        /// The configured minimum.
+        min_ticks: u64,
+        /// The configured maximum.
+        max_ticks: u64,
+    },
+    /// The drift bound is 50% or more, which leaves no safe lease.
+    #[error("drift bound {drift_bound_ppm} ppm is too large (must be below 500000)")]
+    DriftBoundTooLarge {
+        /// The configured bound.
+        drift_bound_ppm: u32,
+    },
+    /// The lease could outlast a voter's refusal to vote for someone else.
+    #[error(
+        "lease of {lease_ticks} ticks is longer than the {max_lease_ticks} ticks the drift bound allows \
+         (raise election_timeout_min_ticks or lower the drift bound)"
+    )]
+    LeaseTooLong {
+        /// The lease asked for.
+        lease_ticks: u64,
+        /// The longest lease that is safe.
+        max_lease_ticks: u64,
+    },
+    /// The lease would expire before the next heartbeat could renew it.
+    #[error(
+        "lease of {lease_ticks} ticks must be longer than the heartbeat interval of \
+         {heartbeat_interval_ticks} ticks (raise election_timeout_min_ticks or heartbeat more often)"
+    )]
+    LeaseNotLongerThanHeartbeat {
+        /// The lease.
+        lease_ticks: u64,
+        /// The heartbeat interval.
+        heartbeat_interval_ticks: u64,
+    },
+}

@@ -1,0 +1,22 @@
+//! The sans-IO election core: a pure, deterministic state machine driven by
+//! ticks and messages (DESIGN §3). No clock, no sockets, no files, no tokio.
+
+mod config;
+mod election;
+mod membership;
+mod message;
+mod output;
+mod quorum;
+mod status;
+mod types;
+
+pub use config::{Config, ConfigError};
+pub use election::Election;
+#[cfg(feature = "sim")]
+#[doc(hidden)]
+pub use election::Mutation;
+pub use membership::Membership;
+pub use message::Message;
+pub use output::{CommandError, Counters, DropReason, Event, Output, RoleChangeReason};
+pub use status::Status;
+pub use types::{HardState, NodeId, Role, Term};

@@ -1,0 +1,145 @@
+//! What the core asks its host to do, and what it reports.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::message::Message;
+use super::types::{HardState, NodeId, Role, Term};
+
+/// One thing the host must do, drained with
+/// [`Election::poll_output`](crate::core::Election::poll_output).
+///
+/// Outputs come out in causal order. A `Persist` must be durable before the
+/// host polls again: every `Send` after it may depend on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Write this hard state to stable storage, then poll again.
+    Persist(HardState),
+    /// Send `msg` to node `to`, best effort.
+    Send {
+        /// The destination.
+        to: NodeId,
+        /// The message.
+        msg: Message,
+    },
+    /// Something a user may want to know about.
+    Event(Event),
+}
+
+/// A change worth telling users about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    /// [`Election::role`](crate::core::Election::role) changed.
+    RoleChanged {
+        /// The new role.
+        role: Role,
+        /// The term at the change; for a new Goose this is its fencing token.
+        term: Term,
+        /// Why the role changed.
+        reason: RoleChangeReason,
+    },
+    /// The node this node follows changed (`None`: no known Goose).
+    LeaderChanged {
+        /// The Goose of `term`, if known.
+        leader: Option<NodeId>,
+        /// The term.
+        term: Term,
+    },
+    /// This node started an election (or a pre-vote round) for `term`.
+    ElectionStarted {
+        /// The term campaigned for.
+        term: Term,
+        /// `true` for a pre-vote round, which does not change the node's term.
+        pre_vote: bool,
+    },
+    /// A message was dropped without effect.
+    MessageDropped {
+        /// The sender as claimed.
+        from: NodeId,
+        /// Why.
+        reason: DropReason,
+    },
+}
+
+/// Why a node's role changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RoleChangeReason {
+    /// Won an election and a majority acknowledged the first heartbeat round.
+    Elected,
+    /// The lease ran out before a majority acknowledged a newer heartbeat.
+    LeaseExpired,
+    /// A message with a higher term arrived.
+    HigherTerm,
+    /// The Goose handed over with `transfer_leadership` or `step_down`.
+    Transfer,
+}
+
+/// Why a message was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DropReason {
+    /// The sender is not a member of the cluster (DESIGN §3, rule 9).
+    NotMember,
+    /// The message claims to come from this node itself.
+    FromSelf,
+    /// A response or ack from an older term.
+    StaleTerm,
+    /// Valid, but meaningless in this node's current state (e.g. a vote
+    /// response after the election ended, or a heartbeat from a second Goose
+    /// in the same term, which cannot legitimately exist).
+    Unexpected,
+}
+
+/// Counters of what the node has done, for metrics. They only grow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Pre-vote rounds started.
+    pub pre_votes_started: u64,
+    /// Real elections started (term incremented).
+    pub elections_started: u64,
+    /// Changes of [`Election::role`](crate::core::Election::role).
+    pub role_changes: u64,
+    /// Heartbeats sent (one per destination).
+    pub heartbeats_sent: u64,
+    /// Heartbeats received from a current Goose.
+    pub heartbeats_received: u64,
+    /// Messages dropped because the sender is not a member.
+    pub dropped_not_member: u64,
+    /// Messages dropped because they claim to come from this node.
+    pub dropped_from_self: u64,
+    /// Responses dropped because they belong to an older term.
+    pub dropped_stale_term: u64,
+    /// Messages dropped because they mean nothing in the current state.
+    pub dropped_unexpected: u64,
+}
+
+impl Counters {
+    /// Total messages dropped, all reasons together.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped_not_member
+            + self.dropped_from_self
+            + self.dropped_stale_term
+            + self.dropped_unexpected
+    }
+}
+
+/// Why a command (`campaign`, `step_down`, `transfer_leadership`) was refused.
+/// A refused command changes nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// The command needs this node to be the Goose, and it is not.
+    #[error("this node is not the Goose")]
+    NotGoose,
+    /// This node already leads the current term.
+    #[error("this node already leads the current term")]
+    AlreadyLeader,
+    /// The target of a transfer is not a voter.
+    #[error("node {0} is not a voter")]
+    NotAVoter(NodeId),
+    /// A Goose cannot transfer leadership to itself.
+    #[error("cannot transfer leadership to this node itself")]
+    TransferToSelf,
+    /// `step_down` found no other voter to hand over to.
+    #[error("no other voter to hand over to")]
+    NoTransferTarget,
+}

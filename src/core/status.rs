@@ -1,0 +1,24 @@
+//! A snapshot of a node, for users and dashboards.
+
+use serde::{Deserialize, Serialize};
+
+use super::types::{NodeId, Role, Term};
+
+/// What [`Election::status`](crate::core::Election::status) reports.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// This node.
+    pub id: NodeId,
+    /// Goose or Duck, as [`Election::role`](crate::core::Election::role).
+    pub role: Role,
+    /// The current term; while Goose, the fencing token.
+    pub term: Term,
+    /// The Goose this node believes leads `term` (itself when elected).
+    pub leader: Option<NodeId>,
+    /// The vote this node cast in `term`.
+    pub voted_for: Option<NodeId>,
+    /// While Goose: ticks until the lease runs out unless renewed.
+    pub lease_remaining_ticks: Option<u64>,
+    /// The voters, in ascending id order.
+    pub members: Vec<NodeId>,
+}
