@@ -230,6 +230,22 @@ impl Election {
         }
     }
 
+    /// While Goose, the local tick of the newest heartbeat round a majority
+    /// acknowledged: the lease runs from it for the configured lease length.
+    /// The runtime maps it to a monotonic `Instant` so that a stalled driver
+    /// cannot report a stale lease.
+    pub fn lease_start_tick(&self) -> Option<u64> {
+        match (&self.state, self.role()) {
+            (State::Leader(leader), Role::Goose) => leader.lease_start_tick,
+            _ => None,
+        }
+    }
+
+    /// The lease length this node runs with, in ticks.
+    pub fn lease_ticks(&self) -> u64 {
+        self.lease_ticks
+    }
+
     /// What this node has done so far, for metrics.
     pub fn counters(&self) -> &Counters {
         &self.counters

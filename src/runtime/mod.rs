@@ -1,0 +1,1 @@
+//! The tokio runtime that embeds an election in a service (being written).

@@ -1,0 +1,69 @@
+//! Durable storage of the term and vote (DESIGN §4).
+//!
+//! The driver calls [`Storage::save`] for every
+//! [`Output::Persist`](crate::core::Output::Persist) and sends nothing until
+//! it returns: that is the persist barrier.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+use crate::core::HardState;
+
+mod mem;
+pub use mem::MemStorage;
+
+/// Where a node keeps its [`HardState`].
+#[async_trait]
+pub trait Storage: Send + 'static {
+    /// The saved state, or `None` for a node that has never saved one.
+    ///
+    /// An unreadable or corrupt state is an error, never `None`: resetting a
+    /// term or vote silently could let the node vote twice in one term.
+    async fn load(&mut self) -> Result<Option<HardState>, StorageError>;
+
+    /// Saves `state`; it is durable when this returns `Ok`.
+    async fn save(&mut self, state: &HardState) -> Result<(), StorageError>;
+}
+
+/// Why storage failed. Every variant names the file it concerns.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The operating system refused an operation.
+    #[error("{path}: {operation} failed: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// What was being done ("read", "write", "fsync", "rename", ...).
+        operation: &'static str,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file exists but its contents are damaged.
+    #[error("{path}: state file is corrupt: {problem}")]
+    Corrupt {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong ("checksum mismatch", "truncated: 7 of 29 bytes", ...).
+        problem: String,
+    },
+    /// The file was written by a format this version does not know.
+    #[error("{path}: state file has format version {found}, this build reads version {supported}")]
+    UnsupportedVersion {
+        /// The state file.
+        path: PathBuf,
+        /// The version in the file.
+        found: u16,
+        /// The version this build reads and writes.
+        supported: u16,
+    },
+    /// A simulated or injected failure (used by [`MemStorage`] in tests).
+    #[error("storage failure: {0}")]
+    Failed(String),
+}
+
+mod file;
+pub use file::FileStorage;
