@@ -729,7 +729,11 @@ impl Election {
         self.emit(Event::MessageDropped { from, reason });
     }
 
+    /// Queues an event, after any pending `Persist`: an event may announce
+    /// something (a new Goose, a new term) that is only true once the hard
+    /// state is durable.
     fn emit(&mut self, event: Event) {
+        self.flush_hard_state();
         self.outputs.push_back(Output::Event(event));
     }
 
