@@ -7,10 +7,6 @@
 //! more `Election`s in a known state), **act** (one input), **check** (the
 //! exact sequence of outputs that input produced, drained until `None`, and
 //! the resulting status).
-//!
-//! Tests marked `// BUG:` show a place where the core disagrees with DESIGN;
-//! they are `#[ignore]`d so that the suite stays green until the core is
-//! fixed (`cargo test --test rules -- --ignored` runs them).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -814,7 +810,6 @@ fn rule3_stickiness_lasts_election_timeout_min_after_the_last_heartbeat() {
     assert_eq!(
         drain(&mut node),
         vec![
-            persist(2, None),
             leader_changed(None, 2),
             persist(2, Some(3)),
             send(3, vote_response(2, true)),
@@ -855,12 +850,10 @@ fn rule3_transfer_flag_bypasses_stickiness() {
 
     node.handle_message(id(3), vote(2, true));
 
-    // The new term is durable before the event that announces it, then the
-    // vote before the response that carries it: two writes.
+    // One write carries the new term and the vote, before the response.
     assert_eq!(
         drain(&mut node),
         vec![
-            persist(2, None),
             leader_changed(None, 2),
             persist(2, Some(3)),
             send(3, vote_response(2, true)),
@@ -958,8 +951,8 @@ fn rule4_first_heartbeat_of_a_new_term_is_adopted_persisted_and_acknowledged() {
     assert_eq!(
         drain(&mut node),
         vec![
-            persist(1, None),
             leader_changed(Some(1), 1),
+            persist(1, None),
             send(1, ack(1, 0)),
         ]
     );
@@ -1150,13 +1143,9 @@ fn rule5_goose_without_acks_becomes_a_duck_at_exactly_the_tick_its_lease_ends() 
     }
 }
 
-// BUG: `tick()` advances `now_tick` before `become_follower` asks `role()`
-// whether the node *was* Goose; at the lease's last tick `role()` already
-// answers Duck, so no `RoleChanged { Duck, LeaseExpired }` is emitted and
-// `role_changes` is not counted. Users watching events never learn the Goose
-// stepped down.
+// Regression: the lease-expiry step-down was once computed after the clock
+// moved, when `role()` already said Duck, and went unreported.
 #[test]
-#[ignore = "BUG: lease expiry emits no RoleChanged event (see comment)"]
 fn rule5_lease_expiry_is_reported_as_role_changed_lease_expired() {
     let mut node = goose(1, 3);
     for _ in 1..LEASE {
@@ -1397,9 +1386,8 @@ fn rule7_heartbeat_with_a_higher_term_is_adopted() {
     assert_eq!(
         drain(&mut node),
         vec![
-            persist(3, None),
-            leader_changed(None, 3),
             leader_changed(Some(3), 3),
+            persist(3, None),
             send(3, ack(3, 7)),
         ]
     );
@@ -1446,10 +1434,9 @@ fn rule7_goose_seeing_a_higher_term_heartbeat_steps_down() {
     assert_eq!(
         drain(&mut node),
         vec![
-            persist(2, None),
-            leader_changed(None, 2),
-            role_changed(Role::Duck, 2, RoleChangeReason::HigherTerm),
             leader_changed(Some(3), 2),
+            role_changed(Role::Duck, 2, RoleChangeReason::HigherTerm),
+            persist(2, None),
             send(3, ack(2, 40)),
         ]
     );
@@ -1466,9 +1453,9 @@ fn rule7_goose_seeing_a_higher_term_ack_steps_down() {
     assert_eq!(
         without_unexpected_drops(drain(&mut node)),
         vec![
-            persist(2, None),
             leader_changed(None, 2),
             role_changed(Role::Duck, 2, RoleChangeReason::HigherTerm),
+            persist(2, None),
         ]
     );
     assert_eq!(node.role(), Role::Duck);
@@ -1493,7 +1480,6 @@ fn rule7_goose_seeing_a_higher_term_transfer_vote_steps_down_and_grants() {
     assert_eq!(
         drain(&mut node),
         vec![
-            persist(2, None),
             leader_changed(None, 2),
             role_changed(Role::Duck, 2, RoleChangeReason::HigherTerm),
             persist(2, Some(3)),
@@ -1502,23 +1488,18 @@ fn rule7_goose_seeing_a_higher_term_transfer_vote_steps_down_and_grants() {
     );
 }
 
-// BUG: a response with a higher term *does* take effect (the node adopts the
-// term, and a Goose steps down), yet `step` then finds the node a follower
-// and reports the same message as `MessageDropped { Unexpected }`, counting
-// `dropped_unexpected`. `Event::MessageDropped` is documented as "dropped
-// without effect"; every routine term change would show up as a drop in
-// metrics. Seen for VoteResponse, HeartbeatAck and refused PreVoteResponse.
+// Regression: a response whose only effect was its higher term was once
+// also reported as `MessageDropped { Unexpected }`.
 #[test]
-#[ignore = "BUG: a higher-term response is also reported as dropped (see comment)"]
 fn rule7_a_higher_term_response_is_not_reported_as_dropped() {
     let mut node = goose(1, 3);
     node.handle_message(id(2), ack(2, 0));
     assert_eq!(
         drain(&mut node),
         vec![
-            persist(2, None),
             leader_changed(None, 2),
             role_changed(Role::Duck, 2, RoleChangeReason::HigherTerm),
+            persist(2, None),
         ]
     );
 
@@ -1632,7 +1613,6 @@ fn rule8_sticky_voters_grant_a_transfer_vote() {
     assert_eq!(
         drain(&mut voter),
         vec![
-            persist(2, None),
             leader_changed(None, 2),
             persist(2, Some(3)),
             send(3, vote_response(2, true)),
@@ -1865,12 +1845,8 @@ fn persist_barrier_a_single_node_goose_is_announced_after_its_term_is_durable() 
 
 // ===== check-quorum off =======================================================
 
-// BUG: with `check_quorum` off, `role()` is Goose as soon as the node is
-// elected, so `update_lease` sees `was_goose == true` and never emits
-// `RoleChanged { Goose, Elected }`; it does emit `RoleChanged { Duck, .. }`
-// when the node steps down. Users watching events never see it become Goose.
+// Regression: with `check_quorum` off the election was once unreported.
 #[test]
-#[ignore = "BUG: no RoleChanged{Goose} when check_quorum is off (see comment)"]
 fn check_quorum_off_election_is_still_reported() {
     let mut config = config(1, 3);
     config.check_quorum = false;

@@ -102,6 +102,10 @@ pub struct Election {
     rng: StdRng,
     outputs: VecDeque<Output>,
     counters: Counters,
+    /// The role the last `RoleChanged` event announced. Transitions compare
+    /// against it rather than against `role()`, which can already have
+    /// changed with the clock (a lease ends as `now_tick` advances).
+    announced_role: Role,
     /// Reused buffer for lease arithmetic, so acks never allocate.
     scratch: Vec<u64>,
     #[cfg(feature = "sim")]
@@ -141,6 +145,7 @@ impl Election {
             // A heartbeat round is one send per peer plus a few events.
             outputs: VecDeque::with_capacity(2 * voters + 8),
             counters: Counters::default(),
+            announced_role: Role::Duck,
             scratch: Vec::with_capacity(voters),
             #[cfg(feature = "sim")]
             mutation: None,
@@ -385,8 +390,17 @@ impl Election {
                     false
                 }
                 _ => {
-                    self.become_follower(term, None, RoleChangeReason::HigherTerm);
-                    true
+                    // A heartbeat names the Goose of the new term at once.
+                    let leader = matches!(msg, Message::Heartbeat { .. }).then_some(from);
+                    self.become_follower(term, leader, RoleChangeReason::HigherTerm);
+                    // A response from a newer term has had its whole effect;
+                    // requests and heartbeats still need an answer.
+                    matches!(
+                        msg,
+                        Message::Vote { .. }
+                            | Message::Heartbeat { .. }
+                            | Message::TimeoutNow { .. }
+                    )
                 }
             }
         } else if term < current {
@@ -536,7 +550,11 @@ impl Election {
         };
         // Only echoes of heartbeats this leadership actually sent count; a
         // replayed ack echoes an old tick and cannot extend the lease.
-        if sent_tick < leader.elected_tick || sent_tick > leader.last_round_tick {
+        let is_round_tick = sent_tick >= leader.elected_tick
+            && sent_tick <= leader.last_round_tick
+            && (sent_tick - leader.elected_tick)
+                .is_multiple_of(self.config.heartbeat_interval_ticks);
+        if !is_round_tick {
             return self.drop_message(from, DropReason::Unexpected);
         }
         let Ok(index) = leader.acked.binary_search_by_key(&from, |(id, _)| *id) else {
@@ -610,7 +628,6 @@ impl Election {
 
     /// Becomes a Duck following `leader` in `term` (adopting it if newer).
     fn become_follower(&mut self, term: Term, leader: Option<NodeId>, reason: RoleChangeReason) {
-        let was_goose = self.role() == Role::Goose;
         if term > self.hard.term {
             self.hard = HardState {
                 term,
@@ -624,7 +641,7 @@ impl Election {
         }
         self.state = State::Follower;
         self.set_leader(leader);
-        if was_goose {
+        if self.announced_role == Role::Goose {
             self.role_changed(Role::Duck, reason);
         }
     }
@@ -650,7 +667,6 @@ impl Election {
 
     /// Recomputes the lease start from the acks (rule 5).
     fn update_lease(&mut self) {
-        let was_goose = self.role() == Role::Goose;
         let quorum = self.config.membership.quorum();
         let State::Leader(leader) = &mut self.state else {
             return;
@@ -663,7 +679,7 @@ impl Election {
         if start > leader.lease_start_tick {
             leader.lease_start_tick = start;
         }
-        if !was_goose && self.role() == Role::Goose {
+        if self.announced_role == Role::Duck && self.role() == Role::Goose {
             self.role_changed(Role::Goose, RoleChangeReason::Elected);
         }
     }
@@ -709,6 +725,7 @@ impl Election {
     }
 
     fn role_changed(&mut self, role: Role, reason: RoleChangeReason) {
+        self.announced_role = role;
         self.counters.role_changes += 1;
         tracing::debug!(id = %self.config.id, term = %self.hard.term, %role, ?reason, "role changed");
         self.emit(Event::RoleChanged {
@@ -729,11 +746,20 @@ impl Election {
         self.emit(Event::MessageDropped { from, reason });
     }
 
-    /// Queues an event, after any pending `Persist`: an event may announce
-    /// something (a new Goose, a new term) that is only true once the hard
-    /// state is durable.
+    /// Queues an event. An event that announces this node's own new term or
+    /// leadership comes after any pending `Persist`, because it is only true
+    /// once the term is durable; other events do not force a write, so a
+    /// vote in a new term costs one `Persist`, not two.
     fn emit(&mut self, event: Event) {
-        self.flush_hard_state();
+        let announces_own_term = match event {
+            Event::ElectionStarted { pre_vote, .. } => !pre_vote,
+            Event::LeaderChanged { leader, .. } => leader == Some(self.config.id),
+            Event::RoleChanged { role, .. } => role == Role::Goose,
+            Event::MessageDropped { .. } => false,
+        };
+        if announces_own_term {
+            self.flush_hard_state();
+        }
         self.outputs.push_back(Output::Event(event));
     }
 
