@@ -1212,6 +1212,11 @@ fn rule5_a_replayed_old_ack_does_not_extend_the_lease() {
     assert_eq!(drain(&mut node), vec![dropped(2, DropReason::Unexpected)]);
     assert_eq!(node.lease_start_tick(), Some(0));
 
+    // So is one echoing a tick between rounds, when no heartbeat was sent.
+    node.handle_message(id(2), ack(1, HEARTBEAT + 1));
+    assert_eq!(drain(&mut node), vec![dropped(2, DropReason::Unexpected)]);
+    assert_eq!(node.lease_start_tick(), Some(0));
+
     for _ in 20..LEASE {
         node.tick();
     }
