@@ -1,1 +1,119 @@
-//! The tokio runtime that embeds an election in a service (being written).
+//! The tokio runtime that embeds an [`Election`] in a service (DESIGN §4).
+//!
+//! [`Node::start`] loads the saved state, starts the transport and spawns a
+//! driver task that owns the election, the storage and the transport. The
+//! service keeps a [`NodeHandle`] to ask "am I the Goose?", watch the
+//! status, hand leadership over and shut down.
+//!
+//! ```
+//! use std::time::Duration;
+//! use duckduckgoose::{NodeId, Role};
+//! use duckduckgoose::runtime::{Node, NodeConfig};
+//! use duckduckgoose::storage::MemStorage;
+//! use duckduckgoose::transport::MemoryTransport;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! // A one-node cluster elects itself after one election timeout.
+//! let network = MemoryTransport::network(7);
+//! let config = NodeConfig::new(NodeId(1), [NodeId(1)]);
+//! let node = Node::start(config, network.transport(NodeId(1)), MemStorage::new())
+//!     .await
+//!     .unwrap();
+//! node.wait_for_role(Role::Goose, Duration::from_secs(5)).await.unwrap();
+//! // Present the fencing token to whatever the Goose guards.
+//! assert_eq!(node.fencing_token(), Some(node.status().term));
+//! node.shutdown().await;
+//! assert!(!node.is_goose());
+//! # }
+//! ```
+
+mod clock;
+mod config;
+mod driver;
+mod error;
+mod handle;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+pub use config::{NodeConfig, NodeConfigError};
+pub use error::{FatalError, HandleError, StartError, WaitError};
+pub use handle::{NodeHandle, NodeStatus};
+
+use crate::core::Election;
+use crate::storage::Storage;
+use crate::transport::Transport;
+use driver::{Channels, Driver};
+
+/// Messages waiting for the driver. A tick's worth of traffic is a few
+/// messages per peer, so this absorbs long bursts; being bounded, a flood
+/// makes the transport drop messages instead of growing memory.
+const INBOUND_QUEUE_CAPACITY: usize = 1024;
+
+/// Commands waiting for the driver; callers wait when it is full.
+const COMMAND_QUEUE_CAPACITY: usize = 16;
+
+/// Starts nodes; see [`Node::start`].
+#[derive(Debug)]
+pub struct Node {
+    _not_constructible: (),
+}
+
+impl Node {
+    /// Starts a node: validates `config`, loads its saved state from
+    /// `storage`, starts `transport` and spawns the driver task on the
+    /// current tokio runtime.
+    ///
+    /// The node starts as a Duck with its saved term and vote. A storage that
+    /// cannot be read is an error: the node refuses to start rather than
+    /// reset its vote (DESIGN promise 5).
+    pub async fn start(
+        config: NodeConfig,
+        mut transport: impl Transport,
+        mut storage: impl Storage,
+    ) -> Result<NodeHandle, StartError> {
+        let core_config = config.to_core_config()?;
+        core_config.validate().map_err(NodeConfigError::from)?;
+        let hard_state = storage
+            .load()
+            .await
+            .map_err(StartError::Storage)?
+            .unwrap_or_default();
+        let election = Election::new(core_config, hard_state, config.seed())
+            .map_err(|error| StartError::Config(error.into()))?;
+        let started = Instant::now();
+
+        let (inbound_sender, inbound) = mpsc::channel(INBOUND_QUEUE_CAPACITY);
+        transport
+            .start(inbound_sender)
+            .await
+            .map_err(StartError::Transport)?;
+        let (command_sender, commands) = mpsc::channel(COMMAND_QUEUE_CAPACITY);
+        let (shutdown_sender, shutdown) = watch::channel(false);
+        let (status_sender, status) = watch::channel(driver::initial_status(&election));
+
+        let id = config.id;
+        let span = tracing::info_span!("duckduckgoose", node = %id);
+        span.in_scope(|| {
+            tracing::info!(%id, term = %hard_state.term, voted_for = ?hard_state.voted_for, "node started");
+        });
+        let channels = Channels {
+            inbound,
+            commands,
+            shutdown,
+            status: status_sender,
+        };
+        let driver = Driver::new(election, storage, transport, channels, config.tick, started);
+        let task = tokio::spawn(driver.run().instrument(span));
+        Ok(NodeHandle::new(
+            id,
+            config.check_quorum,
+            status,
+            command_sender,
+            shutdown_sender,
+            task.abort_handle(),
+        ))
+    }
+}

@@ -1,0 +1,196 @@
+//! Configuration for humans: times in `Duration`s, converted to the core's
+//! ticks with validation (DESIGN §4).
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::ops::Range;
+use std::time::{Duration, SystemTime};
+
+use thiserror::Error;
+
+use crate::core::{Config, ConfigError, NodeId};
+
+/// How one node of a cluster runs, with every time given as a [`Duration`].
+///
+/// The defaults suit a LAN: tick 10 ms, heartbeat 50 ms, election timeout
+/// 300–600 ms, drift bound 5%. With them the Goose's lease is 25 ticks
+/// (250 ms); see [`drift_bound_ppm`](Self::drift_bound_ppm) for how it is
+/// derived.
+///
+/// ```
+/// use std::time::Duration;
+/// use duckduckgoose::NodeId;
+/// use duckduckgoose::runtime::NodeConfig;
+///
+/// let mut config = NodeConfig::new(NodeId(1), [NodeId(1), NodeId(2), NodeId(3)]);
+/// config.heartbeat = Duration::from_millis(30);
+/// config.validate().unwrap();
+/// let core = config.to_core_config().unwrap();
+/// assert_eq!(core.heartbeat_interval_ticks, 3);
+/// assert_eq!(core.lease_ticks(), 25);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// This node's id; must be one of `members`.
+    pub id: NodeId,
+    /// The voters of the cluster, this node included.
+    pub members: Vec<NodeId>,
+    /// The length of one tick of the core's clock: how often the driver
+    /// wakes up. Every other time must be a whole number of ticks.
+    /// Default 10 ms.
+    pub tick: Duration,
+    /// How often a Goose sends heartbeats. Default 50 ms.
+    pub heartbeat: Duration,
+    /// The randomized election timeout `[start, end)`. A Duck that hears no
+    /// Goose for a timeout drawn from this range campaigns; `start` is also
+    /// how long a Duck refuses to vote after hearing from a live Goose.
+    /// Default 300..600 ms.
+    pub election_timeout: Range<Duration>,
+    /// The largest difference between any node's clock rate and real time,
+    /// in parts per million. Default 50 000 (5%).
+    ///
+    /// Quartz drifts by tens of ppm, so 5% looks generous; it is sized to
+    /// cover timer scheduling jitter as well (a tick that fires a few
+    /// milliseconds late on a busy machine is, for the lease arithmetic, a
+    /// clock running slow). The Goose's lease is derived from it: the longest
+    /// whole number of ticks strictly below
+    /// `election_timeout.start · (1 − ρ) / (1 + ρ)`, less two ticks of
+    /// rounding ([`Config::max_lease_ticks`]). With the defaults that is
+    /// `30 · 0.95 / 1.05 = 27.1 → 27 − 2 = 25` ticks, i.e. 250 ms: the
+    /// Goose stops answering "I am the Goose" 250 ms after the newest
+    /// heartbeat round a majority acknowledged, well before any voter of that
+    /// majority would vote for someone else (300 ms on its own clock).
+    pub drift_bound_ppm: u32,
+    /// Ask for pre-votes before campaigning, so that a node rejoining after
+    /// a partition does not depose a healthy Goose. Default on.
+    pub pre_vote: bool,
+    /// The check-quorum lease: a Goose no longer acknowledged by a majority
+    /// steps down by itself. Default on; turning it off **voids lease
+    /// safety** (then [`NodeHandle::is_goose`](crate::runtime::NodeHandle::is_goose)
+    /// trusts the role alone).
+    pub check_quorum: bool,
+    /// Seed of the node's randomness (its election timeouts). `None`, the
+    /// default, derives one per start; see [`NodeConfig::seed`].
+    pub rng_seed: Option<u64>,
+}
+
+impl NodeConfig {
+    /// The default timing for node `id` in a cluster of `members`.
+    pub fn new(id: NodeId, members: impl IntoIterator<Item = NodeId>) -> Self {
+        NodeConfig {
+            id,
+            members: members.into_iter().collect(),
+            tick: Duration::from_millis(10),
+            heartbeat: Duration::from_millis(50),
+            election_timeout: Duration::from_millis(300)..Duration::from_millis(600),
+            drift_bound_ppm: 50_000,
+            pre_vote: true,
+            check_quorum: true,
+            rng_seed: None,
+        }
+    }
+
+    /// Checks the whole configuration: the conversion to ticks, then every
+    /// constraint of the core's [`Config::validate`].
+    pub fn validate(&self) -> Result<(), NodeConfigError> {
+        self.to_core_config()?.validate()?;
+        Ok(())
+    }
+
+    /// The core's configuration, every `Duration` converted to ticks.
+    ///
+    /// Fails if the tick is zero or a time is not a whole, non-zero number of
+    /// ticks; it does not run the core's own checks (see
+    /// [`validate`](Self::validate)).
+    pub fn to_core_config(&self) -> Result<Config, NodeConfigError> {
+        if self.tick.is_zero() {
+            return Err(NodeConfigError::ZeroTick);
+        }
+        let mut config = Config::new(self.id, self.members.iter().copied());
+        config.heartbeat_interval_ticks = self.ticks("heartbeat", self.heartbeat)?;
+        config.election_timeout_min_ticks =
+            self.ticks("election_timeout.start", self.election_timeout.start)?;
+        config.election_timeout_max_ticks =
+            self.ticks("election_timeout.end", self.election_timeout.end)?;
+        config.drift_bound_ppm = self.drift_bound_ppm;
+        config.pre_vote = self.pre_vote;
+        config.check_quorum = self.check_quorum;
+        Ok(config)
+    }
+
+    /// The seed this start uses: `rng_seed` if set, otherwise a fresh one.
+    ///
+    /// The crate's `rand` has no OS entropy source enabled, so the fresh seed
+    /// hashes the node id and the wall-clock time with a
+    /// [`RandomState`], whose keys the standard library draws from the
+    /// operating system once per process. Nodes started at the same instant
+    /// on different machines (or restarted in the same process) still get
+    /// different election timeouts, which is all the randomness is for:
+    /// safety never depends on it.
+    pub fn seed(&self) -> u64 {
+        if let Some(seed) = self.rng_seed {
+            return seed;
+        }
+        let mut hasher = RandomState::new().build_hasher();
+        self.id.hash(&mut hasher);
+        // A clock before 1970 only loses the time component of the seed.
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// `duration` as a whole, non-zero number of ticks.
+    fn ticks(&self, field: &'static str, duration: Duration) -> Result<u64, NodeConfigError> {
+        let tick_ns = self.tick.as_nanos();
+        let duration_ns = duration.as_nanos();
+        let whole_ticks = duration_ns / tick_ns;
+        if whole_ticks * tick_ns != duration_ns {
+            return Err(NodeConfigError::NotWholeTicks {
+                field,
+                duration,
+                tick: self.tick,
+            });
+        }
+        match u64::try_from(whole_ticks) {
+            Ok(0) => Err(NodeConfigError::ZeroTicks { field }),
+            Ok(ticks) => Ok(ticks),
+            Err(_) => Err(NodeConfigError::TooManyTicks { field }),
+        }
+    }
+}
+
+/// Why a [`NodeConfig`] was rejected.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum NodeConfigError {
+    /// `tick` is zero.
+    #[error("tick must be longer than zero")]
+    ZeroTick,
+    /// A time is not a whole number of ticks.
+    #[error("{field} of {duration:?} is not a whole number of {tick:?} ticks")]
+    NotWholeTicks {
+        /// Which field.
+        field: &'static str,
+        /// Its value.
+        duration: Duration,
+        /// The tick length.
+        tick: Duration,
+    },
+    /// A time is zero ticks long.
+    #[error("{field} must be at least one tick")]
+    ZeroTicks {
+        /// Which field.
+        field: &'static str,
+    },
+    /// A time does not fit in a 64-bit tick count.
+    #[error("{field} is too long: more than 2^64 ticks")]
+    TooManyTicks {
+        /// Which field.
+        field: &'static str,
+    },
+    /// The converted configuration breaks one of the core's constraints.
+    #[error(transparent)]
+    Core(#[from] ConfigError),
+}

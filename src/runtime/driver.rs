@@ -1,0 +1,291 @@
+//! The driver task: the only place where the election meets time, storage
+//! and the network (DESIGN §4).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::clock::TickClock;
+use super::error::FatalError;
+use super::handle::{Command, NodeStatus};
+use crate::core::{CommandError, Counters, Election, Event, NodeId, Output, Role, Term};
+use crate::storage::Storage;
+use crate::transport::{Inbound, Transport};
+
+/// Where a command's answer goes.
+type Reply = oneshot::Sender<Result<(), CommandError>>;
+
+/// One task owns the [`Election`], the storage and the transport; every
+/// input goes through [`Driver::run`]'s loop, one at a time, and its outputs
+/// are handled before the next input is taken.
+pub(crate) struct Driver<T, S> {
+    election: Election,
+    storage: S,
+    transport: T,
+    inbound: mpsc::Receiver<Inbound>,
+    commands: mpsc::Receiver<Command>,
+    shutdown: watch::Receiver<bool>,
+    status: watch::Sender<NodeStatus>,
+    tick: Duration,
+    /// When each recent tick was processed, to place the lease in real time.
+    clock: TickClock,
+    /// The lease length in real time; `None` without the check-quorum lease.
+    lease: Option<Duration>,
+    /// What was last written into `status`, so that an input that changed
+    /// nothing does not even take the watch's lock.
+    published: Published,
+}
+
+/// The parts of [`NodeStatus`] that change while the node runs. All `Copy`:
+/// comparing and publishing them never allocates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Published {
+    role: Role,
+    term: Term,
+    leader: Option<NodeId>,
+    voted_for: Option<NodeId>,
+    lease_deadline: Option<Instant>,
+    counters: Counters,
+}
+
+impl Published {
+    /// Whether going from `self` to `next` is worth waking watchers for: a
+    /// renewed lease deadline or a grown counter alone is not.
+    fn notable_change(&self, next: &Published) -> bool {
+        self.role != next.role
+            || self.term != next.term
+            || self.leader != next.leader
+            || self.voted_for != next.voted_for
+            || self.lease_deadline.is_some() != next.lease_deadline.is_some()
+    }
+}
+
+/// The first status a handle sees, before the driver has run.
+pub(crate) fn initial_status(election: &Election) -> NodeStatus {
+    NodeStatus {
+        id: election.id(),
+        role: election.role(),
+        term: election.term(),
+        leader: election.leader(),
+        voted_for: election.hard_state().voted_for,
+        lease_deadline: None,
+        members: election.config().membership.voters().collect(),
+        counters: *election.counters(),
+        running: true,
+        fatal_error: None,
+    }
+}
+
+/// Everything [`Driver::new`] needs besides the election, storage and
+/// transport.
+pub(crate) struct Channels {
+    pub(crate) inbound: mpsc::Receiver<Inbound>,
+    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) status: watch::Sender<NodeStatus>,
+}
+
+impl<T: Transport, S: Storage> Driver<T, S> {
+    /// A driver for `election`, whose tick 0 is `started`.
+    pub(crate) fn new(
+        election: Election,
+        storage: S,
+        transport: T,
+        channels: Channels,
+        tick: Duration,
+        started: Instant,
+    ) -> Self {
+        let lease_ticks = election.lease_ticks();
+        // A lease too long to express as a Duration cannot be placed in real
+        // time; `None` then makes `is_goose` answer false, the safe side.
+        let lease = u32::try_from(lease_ticks)
+            .ok()
+            .and_then(|ticks| tick.checked_mul(ticks))
+            .filter(|_| election.config().check_quorum);
+        let published = Published {
+            role: election.role(),
+            term: election.term(),
+            leader: election.leader(),
+            voted_for: election.hard_state().voted_for,
+            lease_deadline: None,
+            counters: *election.counters(),
+        };
+        Driver {
+            clock: TickClock::new(started, lease_ticks),
+            election,
+            storage,
+            transport,
+            inbound: channels.inbound,
+            commands: channels.commands,
+            shutdown: channels.shutdown,
+            status: channels.status,
+            tick,
+            lease,
+            published,
+        }
+    }
+
+    /// Runs the node until it is shut down or a fatal error stops it.
+    pub(crate) async fn run(mut self) {
+        // `Delay` never lets ticks catch up after a stall: the core then sees
+        // fewer ticks than real time passed. That is the safe direction for a
+        // voter (it stays sticky longer); for the Goose, whose lease would
+        // look longer, `is_goose` checks the real-time deadline.
+        let mut interval = tokio::time::interval_at(Instant::now() + self.tick, self.tick);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut inbound_open = true;
+        let mut reply: Option<(Reply, Result<(), CommandError>)> = None;
+
+        let fatal = loop {
+            tokio::select! {
+                biased;
+                // A change (to `true`) or every handle dropped: stop either way.
+                _ = self.shutdown.changed() => break None,
+                _ = interval.tick() => {
+                    // Recorded before the core runs, so every heartbeat sent
+                    // during this tick leaves after the recorded instant.
+                    self.clock.record(Instant::now());
+                    self.election.tick();
+                }
+                inbound = self.inbound.recv(), if inbound_open => match inbound {
+                    Some(Inbound { from, msg }) => self.election.handle_message(from, msg),
+                    None => {
+                        tracing::warn!("the transport closed its inbound channel; no more messages will arrive");
+                        inbound_open = false;
+                    }
+                },
+                command = self.commands.recv() => match command {
+                    Some(Command::StepDown { reply: to }) => {
+                        reply = Some((to, self.election.step_down()));
+                    }
+                    Some(Command::Transfer { to: target, reply: to }) => {
+                        reply = Some((to, self.election.transfer_leadership(target)));
+                    }
+                    // Every handle is gone; nobody can ask for anything again.
+                    None => break None,
+                },
+            }
+            if let Err(error) = self.drain().await {
+                break Some(error);
+            }
+            self.publish();
+            // Answered only now, so that when the caller hears "done" a
+            // handover's `TimeoutNow` is with the transport and the status no
+            // longer says Goose.
+            if let Some((to, result)) = reply.take() {
+                // The caller may have stopped waiting; that is its business.
+                let _ = to.send(result);
+            }
+        };
+        self.finish(fatal).await;
+    }
+
+    /// Handles every pending output in order. A `Persist` is durable before
+    /// the next output is even polled (the persist barrier); if it fails, the
+    /// remaining outputs are never handled.
+    async fn drain(&mut self) -> Result<(), FatalError> {
+        while let Some(output) = self.election.poll_output() {
+            match output {
+                Output::Persist(hard_state) => self
+                    .storage
+                    .save(&hard_state)
+                    .await
+                    .map_err(FatalError::Storage)?,
+                Output::Send { to, msg } => self.transport.send(to, msg),
+                Output::Event(event) => self.log_event(event),
+            }
+        }
+        Ok(())
+    }
+
+    fn log_event(&self, event: Event) {
+        let id = self.election.id();
+        match event {
+            Event::RoleChanged { role, term, reason } => {
+                tracing::info!(%id, %term, %role, ?reason, "role changed");
+            }
+            Event::LeaderChanged { leader, term } => {
+                tracing::debug!(%id, %term, ?leader, "leader changed");
+            }
+            Event::ElectionStarted { term, pre_vote } => {
+                tracing::debug!(%id, %term, pre_vote, "election started");
+            }
+            Event::MessageDropped { from, reason } => {
+                tracing::debug!(%id, %from, ?reason, "message dropped");
+            }
+        }
+    }
+
+    /// The real-time end of the current lease: the instant the lease's
+    /// starting tick was processed, plus the lease length.
+    fn lease_deadline(&self) -> Option<Instant> {
+        let lease = self.lease?;
+        if self.election.role() != Role::Goose {
+            return None;
+        }
+        let start_tick = self.election.lease_start_tick()?;
+        self.clock.instant_of(start_tick)?.checked_add(lease)
+    }
+
+    /// Brings the watched status up to date; wakes watchers only for a
+    /// notable change.
+    fn publish(&mut self) {
+        let next = Published {
+            role: self.election.role(),
+            term: self.election.term(),
+            leader: self.election.leader(),
+            voted_for: self.election.hard_state().voted_for,
+            lease_deadline: self.lease_deadline(),
+            counters: *self.election.counters(),
+        };
+        if next == self.published {
+            return;
+        }
+        let notify = self.published.notable_change(&next);
+        self.published = next;
+        self.status.send_if_modified(|status| {
+            status.role = next.role;
+            status.term = next.term;
+            status.leader = next.leader;
+            status.voted_for = next.voted_for;
+            status.lease_deadline = next.lease_deadline;
+            status.counters = next.counters;
+            notify
+        });
+    }
+
+    /// Stops the node: a graceful stop hands over first; every stop lets the
+    /// transport flush and publishes the final status.
+    async fn finish(mut self, mut fatal: Option<FatalError>) {
+        let id = self.election.id();
+        let term = self.election.term();
+        if fatal.is_none() {
+            // Only a Goose (or a newly elected node awaiting its first acks)
+            // has anything to hand over; for everyone else this is `NotGoose`.
+            if self.election.step_down().is_ok() {
+                tracing::info!(%id, %term, "handing over before shutting down");
+                if let Err(error) = self.drain().await {
+                    fatal = Some(error);
+                }
+            }
+        }
+        self.transport.shutdown().await;
+        match &fatal {
+            Some(error) => tracing::error!(%id, %term, %error, "node stopped"),
+            None => tracing::info!(%id, %term, "node shut down"),
+        }
+        let counters = *self.election.counters();
+        let fatal = fatal.map(Arc::new);
+        self.status.send_modify(|status| {
+            status.role = Role::Duck;
+            status.lease_deadline = None;
+            status.counters = counters;
+            status.running = false;
+            status.fatal_error = fatal;
+        });
+        // Dropping `self.status` as the task ends tells every handle that
+        // the driver is gone.
+    }
+}

@@ -1,0 +1,69 @@
+//! The runtime's error types, one per boundary: starting a node, asking it
+//! to do something, waiting on it, and what stopped it.
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+use super::config::NodeConfigError;
+use crate::core::{CommandError, Role};
+use crate::storage::StorageError;
+use crate::transport::TransportError;
+
+/// Why [`Node::start`](crate::runtime::Node::start) refused to start a node.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration is invalid.
+    #[error("invalid node configuration: {0}")]
+    Config(#[from] NodeConfigError),
+    /// The saved state could not be loaded. The node refuses to start rather
+    /// than reset its term and vote, which could let it vote twice in a term.
+    #[error("cannot load the node's saved state: {0}")]
+    Storage(#[source] StorageError),
+    /// The transport could not start.
+    #[error("cannot start the transport: {0}")]
+    Transport(#[source] TransportError),
+}
+
+/// Why a running node stopped on its own.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum FatalError {
+    /// Saving the term and vote failed. The node stops instead of sending
+    /// messages that depend on state that may not be durable.
+    #[error("saving the node's state failed: {0}")]
+    Storage(#[source] StorageError),
+}
+
+/// Why a request made through a [`NodeHandle`](crate::runtime::NodeHandle)
+/// failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum HandleError {
+    /// The node refused the command; nothing changed.
+    #[error(transparent)]
+    Rejected(#[from] CommandError),
+    /// The node is not running (shut down, aborted, or stopped by a fatal
+    /// error; see [`NodeHandle::fatal_error`](crate::runtime::NodeHandle::fatal_error)).
+    #[error("the node is not running")]
+    Stopped,
+}
+
+/// Why [`NodeHandle::wait_for_role`](crate::runtime::NodeHandle::wait_for_role)
+/// gave up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum WaitError {
+    /// The node did not take the role in time.
+    #[error("node did not become {role} within {waited:?}")]
+    Timeout {
+        /// The role waited for.
+        role: Role,
+        /// How long was waited.
+        waited: Duration,
+    },
+    /// The node stopped before taking the role.
+    #[error("the node stopped while waiting for a role")]
+    Stopped,
+}

@@ -1,0 +1,294 @@
+//! What a service holds on to: the node's status and the levers to move it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use super::error::{FatalError, HandleError, WaitError};
+use crate::core::{CommandError, Counters, NodeId, Role, Term};
+
+/// A snapshot of a running node, published by its driver task.
+///
+/// `role` is the core's answer as of the driver's last input. A driver that
+/// stalls (a blocked thread, a starved runtime) stops updating it, so do not
+/// act on `role` alone: ask [`NodeHandle::is_goose`], which also checks the
+/// lease deadline against the clock.
+#[derive(Clone, Debug)]
+pub struct NodeStatus {
+    /// This node.
+    pub id: NodeId,
+    /// Goose or Duck, as the core last reported it.
+    pub role: Role,
+    /// The current term; while Goose, the fencing token.
+    pub term: Term,
+    /// The Goose this node follows (itself when it leads), if known.
+    pub leader: Option<NodeId>,
+    /// The vote this node cast in `term`.
+    pub voted_for: Option<NodeId>,
+    /// While Goose with the check-quorum lease: the instant the lease ends
+    /// unless a majority acknowledges a newer heartbeat round. It is the
+    /// instant the driver processed the lease's starting tick plus the lease
+    /// length, so it is never later than the lease the voters granted.
+    pub lease_deadline: Option<Instant>,
+    /// The voters, in ascending id order (shared, so snapshots are cheap).
+    pub members: Arc<[NodeId]>,
+    /// What the node has done so far.
+    pub counters: Counters,
+    /// Whether the driver task is still running.
+    pub running: bool,
+    /// Why the node stopped by itself, if it did.
+    pub fatal_error: Option<Arc<FatalError>>,
+}
+
+impl NodeStatus {
+    /// Whether this snapshot shows a Goose whose lease still runs at `now`.
+    /// Without the check-quorum lease (`lease_checked == false`) the role
+    /// alone decides.
+    pub(crate) fn holds_lease_at(&self, now: Instant, lease_checked: bool) -> bool {
+        self.running
+            && self.role == Role::Goose
+            && (!lease_checked || self.lease_deadline.is_some_and(|deadline| now < deadline))
+    }
+}
+
+/// A request to the driver task, answered on `reply` once its outputs have
+/// been handled.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// [`NodeHandle::step_down`].
+    StepDown {
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    },
+    /// [`NodeHandle::transfer_leadership`].
+    Transfer {
+        to: NodeId,
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    },
+}
+
+/// A handle on a running node: its status, and the commands a service may
+/// give it. Cheap to clone; every clone talks to the same node.
+///
+/// Dropping the last handle shuts the node down gracefully, as
+/// [`shutdown`](Self::shutdown) would.
+#[derive(Clone, Debug)]
+pub struct NodeHandle {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    id: NodeId,
+    /// With check-quorum off there is no lease, and `is_goose` trusts the role.
+    lease_checked: bool,
+    status: watch::Receiver<NodeStatus>,
+    commands: mpsc::Sender<Command>,
+    /// Set to `true` to ask the driver to stop; dropping it does the same.
+    shutdown: watch::Sender<bool>,
+    task: AbortHandle,
+    /// `abort` was called: the task may take a moment to be dropped, but the
+    /// node must stop answering "Goose" at once.
+    aborted: AtomicBool,
+}
+
+impl NodeHandle {
+    pub(crate) fn new(
+        id: NodeId,
+        lease_checked: bool,
+        status: watch::Receiver<NodeStatus>,
+        commands: mpsc::Sender<Command>,
+        shutdown: watch::Sender<bool>,
+        task: AbortHandle,
+    ) -> Self {
+        NodeHandle {
+            inner: Arc::new(Inner {
+                id,
+                lease_checked,
+                status,
+                commands,
+                shutdown,
+                task,
+                aborted: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    // ----- getters ----------------------------------------------------------
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.inner.id
+    }
+
+    /// The latest status the driver published. `running` is `false` once
+    /// the driver task has ended, however it ended.
+    pub fn status(&self) -> NodeStatus {
+        let mut status = self.inner.status.borrow().clone();
+        status.running &= self.is_running();
+        status
+    }
+
+    /// A receiver that wakes whenever the role, term, leader, vote or
+    /// running state changes. The lease deadline and the counters are
+    /// refreshed in place without waking it, so a healthy Goose does not wake
+    /// every watcher at every heartbeat.
+    pub fn subscribe(&self) -> watch::Receiver<NodeStatus> {
+        self.inner.status.clone()
+    }
+
+    /// Whether this node is the Goose **now**: the core says so and its
+    /// lease deadline has not passed on the monotonic clock.
+    ///
+    /// The deadline check is what makes this answer safe even when the
+    /// driver task is stalled and has not noticed that its lease ran out
+    /// (DESIGN §3). A pause of the whole process can still outlast any lease;
+    /// guard shared resources with the [fencing token](Self::fencing_token).
+    pub fn is_goose(&self) -> bool {
+        self.fencing_token().is_some()
+    }
+
+    /// The term to present to guarded resources, only while
+    /// [`is_goose`](Self::is_goose): resources that remember the highest
+    /// token they have seen reject a Goose that was deposed while paused.
+    pub fn fencing_token(&self) -> Option<Term> {
+        if !self.is_running() {
+            return None;
+        }
+        let status = self.inner.status.borrow();
+        status
+            .holds_lease_at(Instant::now(), self.inner.lease_checked)
+            .then_some(status.term)
+    }
+
+    /// Why the node stopped by itself, if it did.
+    pub fn fatal_error(&self) -> Option<Arc<FatalError>> {
+        self.inner.status.borrow().fatal_error.clone()
+    }
+
+    /// Whether the driver task is still running.
+    pub fn is_running(&self) -> bool {
+        !self.inner.aborted.load(Ordering::Acquire)
+            && self.inner.status.has_changed().is_ok()
+            && self.inner.status.borrow().running
+    }
+
+    /// Waits until this node is `role` (for [`Role::Goose`], as
+    /// [`is_goose`](Self::is_goose) counts it) and returns the status then.
+    pub async fn wait_for_role(
+        &self,
+        role: Role,
+        timeout: Duration,
+    ) -> Result<NodeStatus, WaitError> {
+        let mut receiver = self.inner.status.clone();
+        let wait = async {
+            loop {
+                if !self.is_running() {
+                    return Err(WaitError::Stopped);
+                }
+                let (status, lease_deadline) = {
+                    let status = receiver.borrow_and_update();
+                    (status.clone(), status.lease_deadline)
+                };
+                let goose = status.holds_lease_at(Instant::now(), self.inner.lease_checked);
+                if (role == Role::Goose) == goose {
+                    return Ok(status);
+                }
+                // A stalled Goose's status does not change when its lease
+                // runs out, so waiting for a Duck also wakes at the deadline.
+                let deadline = match (role, lease_deadline) {
+                    (Role::Duck, Some(deadline)) if goose => Some(deadline),
+                    _ => None,
+                };
+                tokio::select! {
+                    changed = receiver.changed() => {
+                        if changed.is_err() {
+                            return Err(WaitError::Stopped);
+                        }
+                    }
+                    () = sleep_until_some(deadline) => {}
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .unwrap_or(Err(WaitError::Timeout {
+                role,
+                waited: timeout,
+            }))
+    }
+
+    /// Waits until the driver task has ended, however it ends.
+    pub async fn stopped(&self) {
+        let mut receiver = self.inner.status.clone();
+        // `changed` fails once the driver has dropped its sender, which it
+        // does as the task ends (or is aborted).
+        while receiver.changed().await.is_ok() {}
+    }
+
+    // ----- commands ---------------------------------------------------------
+
+    /// Hands leadership to the most responsive Duck. This node is a Duck
+    /// when the call returns.
+    pub async fn step_down(&self) -> Result<(), HandleError> {
+        let (reply, answer) = oneshot::channel();
+        self.command(Command::StepDown { reply }, answer).await
+    }
+
+    /// Hands leadership to `to`, which starts an election at once. This node
+    /// is a Duck when the call returns.
+    pub async fn transfer_leadership(&self, to: NodeId) -> Result<(), HandleError> {
+        let (reply, answer) = oneshot::channel();
+        self.command(Command::Transfer { to, reply }, answer).await
+    }
+
+    /// Stops the node gracefully and returns once its task has ended. A
+    /// Goose hands over first (as [`step_down`](Self::step_down)), then the
+    /// transport gets to flush, so the cluster has a new Goose without
+    /// waiting for an election timeout.
+    pub async fn shutdown(&self) {
+        // Fails only if the driver has already ended, which is what we want.
+        let _ = self.inner.shutdown.send(true);
+        self.stopped().await;
+    }
+
+    /// Kills the driver task on the spot, with no hand-over and no flush:
+    /// a simulated crash, **for tests and chaos experiments**. The saved
+    /// state stays as it was, so a node restarted on the same storage
+    /// resumes its term and vote. [`is_goose`](Self::is_goose) is `false`
+    /// from the moment this returns.
+    pub fn abort(&self) {
+        self.inner.aborted.store(true, Ordering::Release);
+        self.inner.task.abort();
+    }
+
+    async fn command(
+        &self,
+        command: Command,
+        answer: oneshot::Receiver<Result<(), CommandError>>,
+    ) -> Result<(), HandleError> {
+        if !self.is_running() {
+            return Err(HandleError::Stopped);
+        }
+        self.inner
+            .commands
+            .send(command)
+            .await
+            .map_err(|_| HandleError::Stopped)?;
+        answer
+            .await
+            .map_err(|_| HandleError::Stopped)?
+            .map_err(HandleError::Rejected)
+    }
+}
+
+/// Sleeps until `deadline`, or forever when there is none.
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
