@@ -186,6 +186,13 @@ impl<T: Transport, S: Storage> Driver<T, S> {
     /// the next output is even polled (the persist barrier); if it fails, the
     /// remaining outputs are never handled.
     async fn drain(&mut self) -> Result<(), FatalError> {
+        // A node that just stopped being the Goose (a handover, a higher
+        // term) says so before anything leaves: otherwise its `TimeoutNow`
+        // could elect a successor while its own status still showed a valid
+        // lease, or a slow `save` could keep the stale status up.
+        if self.published.role == Role::Goose && self.election.role() != Role::Goose {
+            self.publish();
+        }
         while let Some(output) = self.election.poll_output() {
             match output {
                 Output::Persist(hard_state) => self
