@@ -56,6 +56,6 @@ pub enum TransportError {
 }
 
 mod memory;
-pub use memory::MemoryTransport;
+pub use memory::{MemoryNetwork, MemoryTransport};
 #[cfg(feature = "tcp")]
 pub mod tcp;
