@@ -77,6 +77,8 @@
 #![warn(missing_docs)]
 
 pub mod core;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 #[cfg(feature = "sim")]
