@@ -1,1 +1,111 @@
-//! Simulator (in progress).
+//! A deterministic cluster simulator with invariant checkers (feature `sim`),
+//! public so that you can test the promises of DESIGN §1 from your own
+//! property tests, and replay any failure from its seed.
+//!
+//! # The model
+//!
+//! A [`Simulation`] runs `N` [`Election`](crate::core::Election)s in virtual
+//! time, counted in microseconds, with one seeded RNG driving every choice
+//! and an event queue ordered by (time, sequence number): the same
+//! [`SimConfig`] gives the same run, event for event.
+//!
+//! * **Clocks.** Each node ticks every `tick_us / rate`, with its rate drawn
+//!   in `[1 − ρ, 1 + ρ]` (`ρ` is the election's `drift_bound_ppm`), the
+//!   extremes a third of the time each, and a random phase.
+//! * **Network** ([`FaultPlan`]). Per-link base latency, per-message jitter
+//!   (which reorders), loss and duplication; partitions that change during
+//!   the run and are symmetric, one-way or partial (A sees B, B sees C, A does
+//!   not see C).
+//! * **Crashes.** After any input, while the simulated host drains the
+//!   node's outputs, the node may crash after any number of them: the rest
+//!   are lost. The host makes an [`Output::Persist`](crate::core::Output) durable
+//!   when it handles it, so a crash can fall on either side of every persist.
+//!   A crashed node restarts as a new `Election` built from its durable
+//!   `HardState` only, with a fresh seed.
+//! * **Garbage.** Messages with arbitrary content claiming to come from ids
+//!   outside the cluster (1000 and up) are injected; each must be dropped,
+//!   counted in `dropped_not_member`, and leave the node's status unchanged.
+//!   Forged messages from *members* are out of scope: members are
+//!   authenticated by the transport's cluster key.
+//! * **Commands.** `campaign`, `step_down` and `transfer_leadership` are
+//!   issued at random, so leadership transfers race with everything else.
+//!
+//! # What is checked
+//!
+//! After **every** event:
+//!
+//! 1. one leader per term (a node leads term `T` when its status says it is
+//!    its own leader in `T`);
+//! 2. never two nodes with `role() == Goose` at the same virtual instant;
+//! 3. a live node's term never decreases and its vote never changes within a
+//!    term; what a host makes durable never goes back either;
+//! 4. no state a node's messages have shown is lost: a restarted node loads
+//!    a term at least as high, and the same vote in that term, as any message
+//!    it sent proves (a vote request, a granted vote, a heartbeat, any answer
+//!    carrying its term); and no node ever sends votes for two candidates in
+//!    one term, across restarts.
+//!
+//! Then the **liveness** phase: after `fault_phase_us` everything heals
+//! (partitions removed, crashed nodes restarted, no more loss, duplication,
+//! crashes or commands, latency from `healed_latency_us`) and a Goose that
+//! every node follows must appear within
+//! [`SimConfig::liveness_bound_us`] (by default ten maximum election
+//! timeouts), or the run fails with [`Violation::NoGooseAfterHeal`].
+//!
+//! A failing run returns a [`SimFailure`] whose `Display` shows the
+//! violation (virtual time, nodes, terms), the seed, the fault plan and the
+//! last events; running the same config again replays it exactly.
+//!
+//! # Property tests in your crate
+//!
+//! With `duckduckgoose = { features = ["sim"] }` and `proptest` as
+//! dev-dependencies, this is a complete property test (mark the function
+//! `#[test]` in your test file):
+//!
+//! ```
+//! use duckduckgoose::sim::{SimConfig, Simulation, strategy::arb_fault_plan};
+//! use proptest::prelude::*;
+//!
+//! proptest! {
+//!     #![proptest_config(ProptestConfig::with_cases(4))]
+//!     fn five_ducks_keep_their_promises(seed in any::<u64>(), plan in arb_fault_plan()) {
+//!         let mut config = SimConfig::new(5, seed).with_faults(plan);
+//!         config.fault_phase_us = 1_000_000;
+//!         let outcome = Simulation::new(config).expect("a valid config").run();
+//!         // The failure's Display names the seed and plan that replay it.
+//!         prop_assert!(outcome.is_ok(), "{}", outcome.unwrap_err());
+//!     }
+//! }
+//! # five_ducks_keep_their_promises();
+//! ```
+//!
+//! A single run is as simple:
+//!
+//! ```
+//! use duckduckgoose::sim::{FaultPlan, SimConfig, Simulation};
+//!
+//! let config = SimConfig::new(3, 7).with_faults(FaultPlan::random(7));
+//! let report = Simulation::new(config).unwrap().run().unwrap_or_else(|failure| panic!("{failure}"));
+//! assert!(report.stats.geese >= 1);
+//! ```
+
+mod checker;
+mod config;
+mod engine;
+mod network;
+mod plan;
+mod queue;
+mod report;
+pub mod strategy;
+mod trace;
+
+#[doc(hidden)]
+pub use crate::core::Mutation;
+pub use checker::Violation;
+#[doc(hidden)]
+pub use config::PlantedMutation;
+pub use config::{SimConfig, SimConfigError};
+pub use engine::Simulation;
+pub use plan::{CommandPlan, FaultPlan, PartitionPlan, PartitionShapes, PlanError};
+pub use report::{SimFailure, SimReport, SimStats};
+pub use trace::{SendFate, SimCommand, TraceEvent, TraceKind};

@@ -1,0 +1,474 @@
+//! The invariant checkers, and the violations they report.
+//!
+//! The simulator feeds the checker what it sees after every event: the live
+//! state of nodes, the messages that leave them, what their hosts make
+//! durable and what they load on restart. The checker keeps the history those
+//! promises are about and reports the first broken one.
+
+use std::collections::BTreeMap;
+
+use thiserror::Error;
+
+use super::trace::{DisplayHardState, DisplayVote};
+use crate::core::{HardState, Message, NodeId, Term};
+
+/// A broken promise, with the virtual time (in microseconds) it was seen at.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Violation {
+    /// Two nodes were elected leader of the same term (promise 1).
+    #[error("at {at_us}us: two leaders in term {term}: n{first} and n{second}")]
+    TwoLeadersInTerm {
+        /// When the second one was seen.
+        at_us: u64,
+        /// The term.
+        term: Term,
+        /// The first leader of `term`.
+        first: NodeId,
+        /// The second one.
+        second: NodeId,
+    },
+    /// Two nodes answered "I am the Goose" at the same instant (promise 2).
+    #[error(
+        "at {at_us}us: two Geese at once: n{first} (term {first_term}) and n{second} (term {second_term})"
+    )]
+    TwoGeese {
+        /// The instant.
+        at_us: u64,
+        /// One Goose.
+        first: NodeId,
+        /// Its term.
+        first_term: Term,
+        /// The other Goose.
+        second: NodeId,
+        /// Its term.
+        second_term: Term,
+    },
+    /// A live node's term decreased.
+    #[error("at {at_us}us: n{node}'s term went back from {from} to {to}")]
+    TermWentBack {
+        /// When.
+        at_us: u64,
+        /// The node.
+        node: NodeId,
+        /// The term before.
+        from: Term,
+        /// The term after.
+        to: Term,
+    },
+    /// A live node's vote changed within one term.
+    #[error("at {at_us}us: n{node} changed its vote in term {term} from n{from} to {}", DisplayVote(*to))]
+    VoteChanged {
+        /// When.
+        at_us: u64,
+        /// The node.
+        node: NodeId,
+        /// The term.
+        term: Term,
+        /// The vote before.
+        from: NodeId,
+        /// The vote after.
+        to: Option<NodeId>,
+    },
+    /// What a host made durable went back: a lower term, or a vote dropped
+    /// or changed within a term.
+    #[error(
+        "at {at_us}us: n{node}'s persisted state went back from ({}) to ({})",
+        DisplayHardState(*previous), DisplayHardState(*next)
+    )]
+    DurableStateWentBack {
+        /// When.
+        at_us: u64,
+        /// The node.
+        node: NodeId,
+        /// The durable state before.
+        previous: HardState,
+        /// The state persisted now.
+        next: HardState,
+    },
+    /// A node restarted from a state older than what its messages had
+    /// already shown the world: it sent something depending on a term or
+    /// vote before that was durable (promise 5, the persist barrier).
+    #[error(
+        "at {at_us}us: n{node} restarted from ({}) but had already sent messages showing term {exposed_term}{}",
+        DisplayHardState(*loaded),
+        exposed_vote.map(|vote| format!(" and a vote for n{vote}")).unwrap_or_default()
+    )]
+    ExposedStateLost {
+        /// When the node restarted.
+        at_us: u64,
+        /// The node.
+        node: NodeId,
+        /// The state it loaded.
+        loaded: HardState,
+        /// The highest term its messages had shown.
+        exposed_term: Term,
+        /// The vote its messages had shown in that term.
+        exposed_vote: Option<NodeId>,
+    },
+    /// A node voted for two candidates in one term (a granted `VoteResponse`,
+    /// or a `Vote` request, which is a vote for oneself).
+    #[error("at {at_us}us: n{node} voted twice in term {term}: for n{first} and for n{second}")]
+    DoubleVote {
+        /// When the second vote was sent.
+        at_us: u64,
+        /// The voter.
+        node: NodeId,
+        /// The term.
+        term: Term,
+        /// The first candidate.
+        first: NodeId,
+        /// The second candidate.
+        second: NodeId,
+    },
+    /// A message from a non-member changed a node's status (promise 6).
+    #[error("at {at_us}us: a message from non-member {from} changed n{node}'s status")]
+    GarbageChangedState {
+        /// When.
+        at_us: u64,
+        /// The node.
+        node: NodeId,
+        /// The claimed sender.
+        from: NodeId,
+    },
+    /// A message from a non-member was not counted as dropped (promise 6).
+    #[error("at {at_us}us: a message from non-member {from} to n{node} was not counted as dropped")]
+    GarbageNotCounted {
+        /// When.
+        at_us: u64,
+        /// The node.
+        node: NodeId,
+        /// The claimed sender.
+        from: NodeId,
+    },
+    /// After healing, no Goose that every node follows appeared within the
+    /// bound (promise 4).
+    #[error(
+        "at {at_us}us: no Goose followed by every node within {bound_us}us of healing at {healed_at_us}us"
+    )]
+    NoGooseAfterHeal {
+        /// When the bound ran out.
+        at_us: u64,
+        /// When the network healed.
+        healed_at_us: u64,
+        /// The bound, in microseconds.
+        bound_us: u64,
+    },
+}
+
+/// The most a node's messages have shown about its hard state: the highest
+/// term, and the vote in that term if one was shown.
+#[derive(Clone, Copy, Debug, Default)]
+struct Exposure {
+    term: Term,
+    vote: Option<NodeId>,
+}
+
+/// The history the invariants are about. Nodes are indexed `0..n`, with id
+/// `index + 1`.
+#[derive(Debug)]
+pub(crate) struct Checker {
+    /// The leader of every term that has one.
+    leaders: BTreeMap<Term, NodeId>,
+    /// Each node's hard state as last seen in its current life; `None` while
+    /// it is down.
+    live: Vec<Option<HardState>>,
+    /// What each node's messages have shown, across all its lives.
+    exposed: Vec<Exposure>,
+    /// Every vote shown by a message: (voter, term) -> candidate.
+    votes: BTreeMap<(NodeId, Term), NodeId>,
+}
+
+impl Checker {
+    pub(crate) fn new(nodes: usize) -> Self {
+        Checker {
+            leaders: BTreeMap::new(),
+            live: vec![Some(HardState::default()); nodes],
+            exposed: vec![Exposure::default(); nodes],
+            votes: BTreeMap::new(),
+        }
+    }
+
+    /// Invariant 1: `node` says it leads `term`.
+    pub(crate) fn on_leader(
+        &mut self,
+        at_us: u64,
+        node: NodeId,
+        term: Term,
+    ) -> Result<(), Violation> {
+        let first = *self.leaders.entry(term).or_insert(node);
+        if first != node {
+            return Err(Violation::TwoLeadersInTerm {
+                at_us,
+                term,
+                first,
+                second: node,
+            });
+        }
+        Ok(())
+    }
+
+    /// Invariant 3: a live node's term never decreases, and its vote never
+    /// changes within a term.
+    pub(crate) fn on_live_state(
+        &mut self,
+        at_us: u64,
+        index: usize,
+        now: HardState,
+    ) -> Result<(), Violation> {
+        let node = node_id(index);
+        if let Some(before) = self.live[index] {
+            if now.term < before.term {
+                return Err(Violation::TermWentBack {
+                    at_us,
+                    node,
+                    from: before.term,
+                    to: now.term,
+                });
+            }
+            if now.term == before.term
+                && let Some(vote) = before.voted_for
+                && now.voted_for != Some(vote)
+            {
+                return Err(Violation::VoteChanged {
+                    at_us,
+                    node,
+                    term: now.term,
+                    from: vote,
+                    to: now.voted_for,
+                });
+            }
+        }
+        self.live[index] = Some(now);
+        Ok(())
+    }
+
+    /// Durable state only moves forward: never a lower term, never a vote
+    /// dropped or changed within a term.
+    pub(crate) fn on_persist(
+        &mut self,
+        at_us: u64,
+        index: usize,
+        previous: HardState,
+        next: HardState,
+    ) -> Result<(), Violation> {
+        let same_term_vote_lost = next.term == previous.term
+            && previous.voted_for.is_some()
+            && next.voted_for != previous.voted_for;
+        if next.term < previous.term || same_term_vote_lost {
+            return Err(Violation::DurableStateWentBack {
+                at_us,
+                node: node_id(index),
+                previous,
+                next,
+            });
+        }
+        Ok(())
+    }
+
+    /// Invariant 4, first half: record what a message leaving `index` shows
+    /// about its sender, and catch a second vote in a term.
+    ///
+    /// The claim is read from the message itself rather than from the
+    /// sender's in-memory state: the message is what the world saw, and the
+    /// sender may already have moved on (to a state its host has not made
+    /// durable yet) by the time the host drains the send.
+    pub(crate) fn on_send(
+        &mut self,
+        at_us: u64,
+        index: usize,
+        to: NodeId,
+        msg: Message,
+    ) -> Result<(), Violation> {
+        let node = node_id(index);
+        let Some((term, vote)) = claim(node, to, msg) else {
+            return Ok(());
+        };
+        if let Some(candidate) = vote {
+            let first = *self.votes.entry((node, term)).or_insert(candidate);
+            if first != candidate {
+                return Err(Violation::DoubleVote {
+                    at_us,
+                    node,
+                    term,
+                    first,
+                    second: candidate,
+                });
+            }
+        }
+        let exposed = &mut self.exposed[index];
+        if term > exposed.term {
+            *exposed = Exposure { term, vote };
+        } else if term == exposed.term && vote.is_some() {
+            exposed.vote = vote;
+        }
+        Ok(())
+    }
+
+    /// The node crashed: its live state is gone.
+    pub(crate) fn on_crash(&mut self, index: usize) {
+        self.live[index] = None;
+    }
+
+    /// Invariant 4, second half (and invariant 3 across restarts): a node
+    /// restarts from a state at least as new as anything its messages
+    /// showed.
+    pub(crate) fn on_restart(
+        &mut self,
+        at_us: u64,
+        index: usize,
+        loaded: HardState,
+    ) -> Result<(), Violation> {
+        let exposed = self.exposed[index];
+        let vote_lost = loaded.term == exposed.term
+            && exposed.vote.is_some()
+            && loaded.voted_for != exposed.vote;
+        if loaded.term < exposed.term || vote_lost {
+            return Err(Violation::ExposedStateLost {
+                at_us,
+                node: node_id(index),
+                loaded,
+                exposed_term: exposed.term,
+                exposed_vote: exposed.vote,
+            });
+        }
+        self.live[index] = Some(loaded);
+        Ok(())
+    }
+
+    /// How many terms had a leader.
+    pub(crate) fn terms_with_leader(&self) -> u64 {
+        self.leaders.len() as u64
+    }
+}
+
+/// The id of the node at `index`.
+pub(crate) fn node_id(index: usize) -> NodeId {
+    NodeId(index as u64 + 1)
+}
+
+/// What `msg`, sent by `from` to `to`, proves about `from`'s hard state: its
+/// term, and its vote in that term when the message implies one. Pre-vote
+/// traffic proves nothing durable: it does not move the sender's term.
+fn claim(from: NodeId, to: NodeId, msg: Message) -> Option<(Term, Option<NodeId>)> {
+    match msg {
+        // A candidate votes for itself, and a Goose was one.
+        Message::Vote { term, .. } | Message::Heartbeat { term, .. } => Some((term, Some(from))),
+        Message::VoteResponse { term, granted } => Some((term, granted.then_some(to))),
+        Message::HeartbeatAck { term, .. } | Message::TimeoutNow { term } => Some((term, None)),
+        // A refusal carries the responder's current term; a grant echoes
+        // the requester's, which the responder has not adopted.
+        Message::PreVoteResponse {
+            term,
+            granted: false,
+        } => Some((term, None)),
+        Message::PreVoteResponse { granted: true, .. } | Message::PreVote { .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hs(term: u64, vote: Option<u64>) -> HardState {
+        HardState {
+            term: Term(term),
+            voted_for: vote.map(NodeId),
+        }
+    }
+
+    #[test]
+    fn a_second_leader_in_a_term_is_caught() {
+        let mut checker = Checker::new(3);
+        assert!(checker.on_leader(1, NodeId(1), Term(2)).is_ok());
+        assert!(checker.on_leader(2, NodeId(1), Term(2)).is_ok());
+        assert!(matches!(
+            checker.on_leader(3, NodeId(2), Term(2)),
+            Err(Violation::TwoLeadersInTerm { .. })
+        ));
+    }
+
+    #[test]
+    fn live_votes_and_terms_only_move_forward() {
+        let mut checker = Checker::new(1);
+        assert!(checker.on_live_state(0, 0, hs(3, None)).is_ok());
+        assert!(checker.on_live_state(0, 0, hs(3, Some(2))).is_ok());
+        assert!(matches!(
+            checker.on_live_state(0, 0, hs(3, Some(3))),
+            Err(Violation::VoteChanged { .. })
+        ));
+        assert!(checker.on_live_state(0, 0, hs(4, None)).is_ok());
+        assert!(matches!(
+            checker.on_live_state(0, 0, hs(2, None)),
+            Err(Violation::TermWentBack { .. })
+        ));
+    }
+
+    #[test]
+    fn a_restart_behind_a_sent_vote_is_caught() {
+        let mut checker = Checker::new(3);
+        let vote = Message::VoteResponse {
+            term: Term(5),
+            granted: true,
+        };
+        assert!(checker.on_send(10, 0, NodeId(2), vote).is_ok());
+        checker.on_crash(0);
+        assert!(matches!(
+            checker.on_restart(20, 0, hs(5, None)),
+            Err(Violation::ExposedStateLost { .. })
+        ));
+        assert!(checker.on_restart(20, 0, hs(5, Some(2))).is_ok());
+        assert!(checker.on_restart(20, 0, hs(6, None)).is_ok());
+    }
+
+    #[test]
+    fn a_vote_for_self_then_for_another_is_a_double_vote() {
+        let mut checker = Checker::new(3);
+        let request = Message::Vote {
+            term: Term(4),
+            transfer: false,
+        };
+        assert!(checker.on_send(1, 0, NodeId(2), request).is_ok());
+        assert!(checker.on_send(1, 0, NodeId(3), request).is_ok());
+        let grant = Message::VoteResponse {
+            term: Term(4),
+            granted: true,
+        };
+        let error = checker.on_send(2, 0, NodeId(3), grant).unwrap_err();
+        assert_eq!(
+            error,
+            Violation::DoubleVote {
+                at_us: 2,
+                node: NodeId(1),
+                term: Term(4),
+                first: NodeId(1),
+                second: NodeId(3),
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            "at 2us: n1 voted twice in term 4: for n1 and for n3"
+        );
+    }
+
+    #[test]
+    fn durable_state_never_goes_back() {
+        let mut checker = Checker::new(1);
+        assert!(
+            checker
+                .on_persist(0, 0, hs(1, None), hs(1, Some(1)))
+                .is_ok()
+        );
+        assert!(
+            checker
+                .on_persist(0, 0, hs(1, Some(1)), hs(2, None))
+                .is_ok()
+        );
+        assert!(
+            checker
+                .on_persist(0, 0, hs(2, Some(1)), hs(2, None))
+                .is_err()
+        );
+        assert!(checker.on_persist(0, 0, hs(2, None), hs(1, None)).is_err());
+    }
+}

@@ -1,0 +1,210 @@
+//! What one simulated run looks like: cluster size, seed, timing, faults.
+
+use std::ops::RangeInclusive;
+
+use thiserror::Error;
+
+use super::plan::{FaultPlan, PlanError, non_empty};
+use crate::core::{Config, ConfigError, Mutation, NodeId};
+
+/// Ids of garbage senders start here, so a cluster must be smaller.
+pub(crate) const FIRST_NON_MEMBER_ID: u64 = 1_000;
+
+/// The configuration of one simulated run.
+///
+/// Nodes have ids `1..=nodes`. The run has two phases: a **fault phase** of
+/// `fault_phase_us` in which [`faults`](Self::faults) apply, then a **healed
+/// phase** in which partitions are gone, crashed nodes restart, nothing is
+/// lost or duplicated and latency is drawn from `healed_latency_us`; a Goose
+/// must then appear within [`liveness_bound_us`](Self::liveness_bound_us).
+///
+/// Replaying a failure needs the whole configuration, but everything except
+/// `seed` and `faults` usually keeps its default.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimConfig {
+    /// Cluster size; node ids are `1..=nodes`. At most 999.
+    pub nodes: usize,
+    /// Seeds everything random in the run.
+    pub seed: u64,
+    /// Election settings shared by every node. `id` and `membership` are
+    /// replaced by each node's id and the ids `1..=nodes`.
+    pub election: Config,
+    /// Nominal tick length in microseconds. Each node's actual tick period
+    /// is drawn so that its clock rate stays within the election's
+    /// `drift_bound_ppm` of real time.
+    pub tick_us: u64,
+    /// Length of the fault phase, in microseconds of virtual time.
+    pub fault_phase_us: u64,
+    /// The healed phase must produce a Goose within this many
+    /// `election_timeout_max_ticks` (measured on the slowest clock allowed);
+    /// see [`liveness_bound_us`](Self::liveness_bound_us). Default 10.
+    pub liveness_timeouts: u64,
+    /// One-way latency of every message in the healed phase, in
+    /// microseconds.
+    pub healed_latency_us: RangeInclusive<u64>,
+    /// The faults of the fault phase.
+    pub faults: FaultPlan,
+    /// Keep every trace event and return them in the report (for
+    /// determinism checks and debugging). Failures always carry the last
+    /// `trace_tail_len` events either way.
+    pub record_trace: bool,
+    /// How many trace events a failure shows.
+    pub trace_tail_len: usize,
+    /// A deliberate bug planted in some nodes, to show that the checkers
+    /// catch it. Not for users.
+    #[doc(hidden)]
+    pub mutation: Option<PlantedMutation>,
+}
+
+/// A deliberate protocol bug and the nodes that carry it; reapplied after
+/// every restart.
+#[doc(hidden)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlantedMutation {
+    /// The bug.
+    pub mutation: Mutation,
+    /// The nodes that carry it; `None` for every node.
+    pub nodes: Option<Vec<NodeId>>,
+}
+
+impl PlantedMutation {
+    /// `mutation` in every node.
+    pub fn everywhere(mutation: Mutation) -> Self {
+        PlantedMutation {
+            mutation,
+            nodes: None,
+        }
+    }
+
+    pub(crate) fn applies_to(&self, id: NodeId) -> bool {
+        self.nodes.as_ref().is_none_or(|nodes| nodes.contains(&id))
+    }
+}
+
+impl SimConfig {
+    /// A run of `nodes` nodes seeded with `seed`: default election timing
+    /// ([`Config::new`]), 10 ms ticks, a 3 s fault phase with no faults
+    /// ([`FaultPlan::none`]), a liveness bound of 10 maximum election
+    /// timeouts, 0.5–1.5 ms latency once healed, no full trace.
+    pub fn new(nodes: usize, seed: u64) -> Self {
+        SimConfig {
+            nodes,
+            seed,
+            election: Config::new(NodeId(1), member_ids(nodes)),
+            tick_us: 10_000,
+            fault_phase_us: 3_000_000,
+            liveness_timeouts: 10,
+            healed_latency_us: 500..=1_500,
+            faults: FaultPlan::none(),
+            record_trace: false,
+            trace_tail_len: 40,
+            mutation: None,
+        }
+    }
+
+    /// The same configuration with `faults` as its fault plan.
+    #[must_use]
+    pub fn with_faults(mut self, faults: FaultPlan) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// How long after healing a Goose must exist, in microseconds of virtual
+    /// time: `liveness_timeouts × election_timeout_max_ticks × ` the longest
+    /// tick period the drift bound allows.
+    pub fn liveness_bound_us(&self) -> u64 {
+        self.liveness_timeouts
+            .saturating_mul(self.election.election_timeout_max_ticks)
+            .saturating_mul(self.tick_period_range_us().1)
+    }
+
+    /// The shortest and longest tick period a node may have: the nominal tick
+    /// divided by a clock rate in `[1 − ρ, 1 + ρ]`, rounded inwards so the
+    /// bound holds exactly.
+    pub(crate) fn tick_period_range_us(&self) -> (u64, u64) {
+        const PPM: u128 = 1_000_000;
+        let drift_ppm = u128::from(self.election.drift_bound_ppm).min(PPM - 1);
+        let tick_us = u128::from(self.tick_us);
+        let shortest = (tick_us * PPM).div_ceil(PPM + drift_ppm);
+        let longest = tick_us * PPM / (PPM - drift_ppm);
+        let clamp = |value: u128| u64::try_from(value).unwrap_or(u64::MAX).max(1);
+        (clamp(shortest), clamp(longest.max(shortest)))
+    }
+
+    /// The election configuration of node `id`.
+    pub(crate) fn election_config(&self, id: NodeId) -> Config {
+        let mut config = self.election.clone();
+        config.id = id;
+        config.membership = crate::core::Membership::new(member_ids(self.nodes));
+        config
+    }
+
+    /// Checks everything that does not need a node to be built.
+    pub(crate) fn validate(&self) -> Result<(), SimConfigError> {
+        if self.nodes == 0 {
+            return Err(SimConfigError::NoNodes);
+        }
+        if self.nodes as u64 >= FIRST_NON_MEMBER_ID {
+            return Err(SimConfigError::TooManyNodes { nodes: self.nodes });
+        }
+        if self.tick_us == 0 {
+            return Err(SimConfigError::ZeroTick);
+        }
+        non_empty("healed_latency_us", &self.healed_latency_us)?;
+        self.faults.validate()?;
+        Ok(())
+    }
+}
+
+pub(crate) fn member_ids(nodes: usize) -> impl Iterator<Item = NodeId> {
+    (1..=nodes as u64).map(NodeId)
+}
+
+/// Why a [`SimConfig`] was rejected.
+#[derive(Clone, Debug, PartialEq, Error)]
+#[non_exhaustive]
+pub enum SimConfigError {
+    /// The cluster has no nodes.
+    #[error("a simulated cluster needs at least one node")]
+    NoNodes,
+    /// Ids from 1000 up are reserved for garbage senders.
+    #[error("{nodes} nodes is too many: ids from 1000 up are reserved for non-members")]
+    TooManyNodes {
+        /// The configured size.
+        nodes: usize,
+    },
+    /// `tick_us` is zero.
+    #[error("tick_us must be at least 1")]
+    ZeroTick,
+    /// The election settings are invalid.
+    #[error("invalid election config: {0}")]
+    Election(#[from] ConfigError),
+    /// The fault plan (or the healed latency) is invalid.
+    #[error("invalid fault plan: {0}")]
+    Plan(#[from] PlanError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_periods_stay_inside_the_drift_bound() {
+        let config = SimConfig::new(3, 0);
+        // 5% drift around 10 ms: 10 000 / 1.05 = 9523.8, 10 000 / 0.95 = 10526.3.
+        assert_eq!(config.tick_period_range_us(), (9_524, 10_526));
+        assert_eq!(config.liveness_bound_us(), 10 * 60 * 10_526);
+    }
+
+    #[test]
+    fn validate_rejects_impossible_clusters() {
+        assert_eq!(
+            SimConfig::new(0, 0).validate(),
+            Err(SimConfigError::NoNodes)
+        );
+        assert_eq!(
+            SimConfig::new(1_000, 0).validate(),
+            Err(SimConfigError::TooManyNodes { nodes: 1_000 })
+        );
+    }
+}

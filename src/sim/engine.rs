@@ -1,0 +1,698 @@
+//! The simulation loop: pops events in time order, feeds them to the
+//! elections, plays the host (persist, send, crash), and runs the checkers
+//! after every event.
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use super::checker::{Checker, Violation, node_id};
+use super::config::{FIRST_NON_MEMBER_ID, SimConfig, SimConfigError};
+use super::network::{Network, Route};
+use super::queue::{EventKind, EventQueue};
+use super::report::{SimFailure, SimReport, SimStats};
+use super::trace::{Recorder, SendFate, SimCommand, TraceKind};
+use crate::core::{Config, Election, Event, HardState, Message, NodeId, Output, Role, Term};
+
+/// A deterministic simulation of a cluster of [`Election`]s.
+///
+/// Build it with [`Simulation::new`] and consume it with
+/// [`Simulation::run`]; the module docs describe the model.
+#[derive(Debug)]
+pub struct Simulation {
+    config: SimConfig,
+    rng: StdRng,
+    now_us: u64,
+    queue: EventQueue,
+    nodes: Vec<SimNode>,
+    network: Network,
+    checker: Checker,
+    recorder: Recorder,
+    stats: SimStats,
+    /// Set when the fault phase ends.
+    healed_at_us: Option<u64>,
+    first_goose_at_us: Option<u64>,
+    /// Reused buffer for the outputs of one input.
+    outputs: Vec<Output>,
+}
+
+/// One simulated machine: its election while it is up, and its disk.
+#[derive(Debug)]
+struct SimNode {
+    config: Config,
+    election: Option<Election>,
+    /// Bumped by every crash, so ticks of an earlier life are ignored.
+    incarnation: u64,
+    /// What the host has made durable: the last `Persist` it handled.
+    durable: HardState,
+    tick_period_us: u64,
+}
+
+/// One input to a node.
+#[derive(Clone, Copy, Debug)]
+enum Input {
+    Tick,
+    Message(NodeId, Message),
+    Command(SimCommand),
+}
+
+impl Simulation {
+    /// Builds the cluster described by `config`: every node starts as a
+    /// brand-new Duck (`HardState::default()`), with its own clock rate and
+    /// tick phase.
+    pub fn new(config: SimConfig) -> Result<Self, SimConfigError> {
+        config.validate()?;
+        let mut rng = StdRng::seed_from_u64(config.seed);
+        let (shortest_us, longest_us) = config.tick_period_range_us();
+        let mut nodes = Vec::with_capacity(config.nodes);
+        for index in 0..config.nodes {
+            let node_config = config.election_config(node_id(index));
+            let election = new_election(&config, &node_config, HardState::default(), &mut rng)?;
+            nodes.push(SimNode {
+                config: node_config,
+                election: Some(election),
+                incarnation: 0,
+                durable: HardState::default(),
+                tick_period_us: draw_tick_period(shortest_us, longest_us, &mut rng),
+            });
+        }
+        let network = Network::new(config.nodes, &config.faults, &mut rng);
+        let mut simulation = Simulation {
+            rng,
+            now_us: 0,
+            queue: EventQueue::default(),
+            checker: Checker::new(config.nodes),
+            recorder: Recorder::new(config.record_trace, config.trace_tail_len),
+            stats: SimStats::default(),
+            healed_at_us: None,
+            first_goose_at_us: None,
+            outputs: Vec::with_capacity(4 * config.nodes + 8),
+            nodes,
+            network,
+            config,
+        };
+        for index in 0..simulation.nodes.len() {
+            simulation.schedule_first_tick(index);
+        }
+        simulation
+            .queue
+            .push(simulation.config.fault_phase_us, EventKind::Heal);
+        if let Some(partitions) = &simulation.config.faults.partitions {
+            let at_us = simulation
+                .rng
+                .random_range(partitions.change_every_us.clone());
+            simulation.queue.push(at_us, EventKind::Repartition);
+        }
+        simulation.schedule_garbage();
+        simulation.schedule_command();
+        Ok(simulation)
+    }
+
+    /// The configuration this simulation runs.
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// Runs the fault phase, heals, and runs until a Goose that every node
+    /// follows exists, checking every invariant after every event.
+    ///
+    /// Returns the first violation found, with everything needed to replay
+    /// it; or, when none is found, figures about the run.
+    pub fn run(mut self) -> Result<SimReport, SimFailure> {
+        match self.run_until_goose_after_heal() {
+            Ok(goose_after_heal_us) => {
+                self.stats.terms_with_leader = self.checker.terms_with_leader();
+                Ok(SimReport {
+                    seed: self.config.seed,
+                    stats: self.stats,
+                    first_goose_at_us: self.first_goose_at_us,
+                    healed_at_us: self.healed_at_us.unwrap_or(self.now_us),
+                    goose_after_heal_us,
+                    trace: self.recorder.into_full(),
+                })
+            }
+            Err(violation) => {
+                self.stats.terms_with_leader = self.checker.terms_with_leader();
+                Err(SimFailure {
+                    violation,
+                    trace_tail: self.recorder.tail(),
+                    stats: Box::new(self.stats),
+                    config: Box::new(self.config),
+                })
+            }
+        }
+    }
+
+    fn run_until_goose_after_heal(&mut self) -> Result<u64, Violation> {
+        let bound_us = self.config.liveness_bound_us();
+        loop {
+            let event = self.queue.pop();
+            if let Some(healed_at_us) = self.healed_at_us {
+                let deadline_us = healed_at_us.saturating_add(bound_us);
+                // Every node always has a tick pending, so an empty queue
+                // cannot happen; treat it like running out of time anyway.
+                if event.as_ref().is_none_or(|event| event.at_us > deadline_us) {
+                    return Err(Violation::NoGooseAfterHeal {
+                        at_us: deadline_us,
+                        healed_at_us,
+                        bound_us,
+                    });
+                }
+            }
+            let Some(event) = event else {
+                continue;
+            };
+            self.now_us = event.at_us;
+            self.stats.events += 1;
+            self.handle(event.kind)?;
+            self.check_cluster()?;
+            if let Some(healed_at_us) = self.healed_at_us
+                && self.has_goose_followed_by_all()
+            {
+                return Ok(self.now_us - healed_at_us);
+            }
+        }
+    }
+
+    fn faults_active(&self) -> bool {
+        self.healed_at_us.is_none()
+    }
+
+    // ----- events -----------------------------------------------------------
+
+    fn handle(&mut self, kind: EventKind) -> Result<(), Violation> {
+        match kind {
+            EventKind::Tick { node, incarnation } => {
+                if self.nodes[node].incarnation == incarnation
+                    && self.nodes[node].election.is_some()
+                {
+                    self.stats.ticks += 1;
+                    let next_us = self.now_us + self.nodes[node].tick_period_us;
+                    self.queue
+                        .push(next_us, EventKind::Tick { node, incarnation });
+                    self.drive(node, Input::Tick)?;
+                }
+            }
+            EventKind::Deliver { from, to, msg } => {
+                let (from_id, to_id) = (node_id(from), node_id(to));
+                if self.nodes[to].election.is_some() {
+                    self.stats.messages_delivered += 1;
+                    self.recorder.record(
+                        self.now_us,
+                        TraceKind::Delivered {
+                            from: from_id,
+                            to: to_id,
+                            msg,
+                        },
+                    );
+                    self.drive(to, Input::Message(from_id, msg))?;
+                } else {
+                    self.stats.messages_to_down_nodes += 1;
+                    self.recorder.record(
+                        self.now_us,
+                        TraceKind::ArrivedAtDownNode {
+                            from: from_id,
+                            to: to_id,
+                            msg,
+                        },
+                    );
+                }
+            }
+            EventKind::Restart { node, incarnation } => {
+                if self.nodes[node].incarnation == incarnation
+                    && self.nodes[node].election.is_none()
+                {
+                    self.restart(node)?;
+                }
+            }
+            EventKind::Repartition => self.repartition(),
+            EventKind::Garbage => {
+                self.inject_garbage()?;
+                self.schedule_garbage();
+            }
+            EventKind::Command => {
+                if self.faults_active() {
+                    self.issue_command()?;
+                    self.schedule_command();
+                }
+            }
+            EventKind::Heal => self.heal()?,
+        }
+        Ok(())
+    }
+
+    /// Feeds one input to a node, then plays its host: handles the outputs
+    /// in order, unless the plan crashes the node part-way through them.
+    fn drive(&mut self, index: usize, input: Input) -> Result<(), Violation> {
+        let Some(election) = self.nodes[index].election.as_mut() else {
+            return Ok(());
+        };
+        let accepted = match input {
+            Input::Tick => {
+                election.tick();
+                true
+            }
+            Input::Message(from, msg) => {
+                election.handle_message(from, msg);
+                true
+            }
+            Input::Command(SimCommand::Campaign) => election.campaign().is_ok(),
+            Input::Command(SimCommand::StepDown) => election.step_down().is_ok(),
+            Input::Command(SimCommand::Transfer(to)) => election.transfer_leadership(to).is_ok(),
+        };
+        self.outputs.clear();
+        while let Some(output) = election.poll_output() {
+            self.outputs.push(output);
+        }
+        let hard_state = election.hard_state();
+        self.checker.on_live_state(self.now_us, index, hard_state)?;
+        self.stats.max_term = self.stats.max_term.max(hard_state.term);
+
+        let node = node_id(index);
+        match input {
+            Input::Tick if !self.outputs.is_empty() => self.recorder.record(
+                self.now_us,
+                TraceKind::Tick {
+                    node,
+                    outputs: self.outputs.len(),
+                },
+            ),
+            Input::Command(command) => self.recorder.record(
+                self.now_us,
+                TraceKind::Command {
+                    node,
+                    command,
+                    accepted,
+                },
+            ),
+            _ => {}
+        }
+
+        let total = self.outputs.len();
+        let crash_after = (self.faults_active()
+            && self.config.faults.crash_probability > 0.0
+            && self.rng.random_bool(self.config.faults.crash_probability))
+        .then(|| self.rng.random_range(0..=total));
+        let handled = crash_after.unwrap_or(total);
+        let outputs = std::mem::take(&mut self.outputs);
+        let result = outputs[..handled]
+            .iter()
+            .try_for_each(|output| self.handle_output(index, *output));
+        self.outputs = outputs;
+        result?;
+        if crash_after.is_some() {
+            self.crash(index, handled, total - handled);
+        }
+        Ok(())
+    }
+
+    /// Plays the host for one output.
+    fn handle_output(&mut self, index: usize, output: Output) -> Result<(), Violation> {
+        let node = node_id(index);
+        match output {
+            Output::Persist(hard_state) => {
+                let previous = self.nodes[index].durable;
+                self.checker
+                    .on_persist(self.now_us, index, previous, hard_state)?;
+                self.nodes[index].durable = hard_state;
+                self.recorder
+                    .record(self.now_us, TraceKind::Persisted { node, hard_state });
+            }
+            Output::Send { to, msg } => {
+                self.checker.on_send(self.now_us, index, to, msg)?;
+                self.send(index, to, msg);
+            }
+            Output::Event(Event::RoleChanged { role, term, .. }) => {
+                if role == Role::Goose {
+                    self.stats.geese += 1;
+                }
+                self.recorder
+                    .record(self.now_us, TraceKind::RoleChanged { node, role, term });
+            }
+            Output::Event(Event::ElectionStarted {
+                pre_vote: false, ..
+            }) => self.stats.elections_started += 1,
+            Output::Event(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Hands a message to the network.
+    fn send(&mut self, from: usize, to_id: NodeId, msg: Message) {
+        self.stats.messages_sent += 1;
+        let from_id = node_id(from);
+        let to = match usize::try_from(to_id.0) {
+            Ok(id) if (1..=self.nodes.len()).contains(&id) => id - 1,
+            // The core only answers members; anything else goes nowhere.
+            _ => return,
+        };
+        let route = if self.faults_active() {
+            self.network
+                .route_faulty(from, to, &self.config.faults, &mut self.rng)
+        } else {
+            Route::Once(self.rng.random_range(self.config.healed_latency_us.clone()))
+        };
+        let fate = match route {
+            Route::Once(delay_us) => {
+                let arrives_at_us = self.now_us + delay_us;
+                self.queue
+                    .push(arrives_at_us, EventKind::Deliver { from, to, msg });
+                SendFate::InFlight { arrives_at_us }
+            }
+            Route::Twice(first_us, second_us) => {
+                self.stats.messages_duplicated += 1;
+                let arrives_at_us = [self.now_us + first_us, self.now_us + second_us];
+                for at_us in arrives_at_us {
+                    self.queue.push(at_us, EventKind::Deliver { from, to, msg });
+                }
+                SendFate::Duplicated { arrives_at_us }
+            }
+            Route::Lost => {
+                self.stats.messages_lost += 1;
+                SendFate::Lost
+            }
+            Route::Cut => {
+                self.stats.messages_cut += 1;
+                SendFate::Cut
+            }
+        };
+        self.recorder.record(
+            self.now_us,
+            TraceKind::Sent {
+                from: from_id,
+                to: to_id,
+                msg,
+                fate,
+            },
+        );
+    }
+
+    // ----- crashes and restarts ----------------------------------------------
+
+    /// Volatile state is lost; the disk (`durable`) is kept.
+    fn crash(&mut self, index: usize, handled: usize, lost: usize) {
+        let node = &mut self.nodes[index];
+        node.election = None;
+        node.incarnation += 1;
+        let incarnation = node.incarnation;
+        self.checker.on_crash(index);
+        self.stats.crashes += 1;
+        if lost > 0 {
+            self.stats.crashes_mid_output += 1;
+        }
+        self.recorder.record(
+            self.now_us,
+            TraceKind::Crashed {
+                node: node_id(index),
+                handled,
+                lost,
+            },
+        );
+        let delay_us = self
+            .rng
+            .random_range(self.config.faults.restart_delay_us.clone());
+        self.queue.push(
+            self.now_us + delay_us,
+            EventKind::Restart {
+                node: index,
+                incarnation,
+            },
+        );
+    }
+
+    /// A new `Election` from the persisted state only, with a fresh seed.
+    fn restart(&mut self, index: usize) -> Result<(), Violation> {
+        let loaded = self.nodes[index].durable;
+        self.checker.on_restart(self.now_us, index, loaded)?;
+        let election = new_election(
+            &self.config,
+            &self.nodes[index].config,
+            loaded,
+            &mut self.rng,
+        )
+        .expect("the same config was accepted by Simulation::new");
+        self.nodes[index].election = Some(election);
+        self.stats.restarts += 1;
+        self.recorder.record(
+            self.now_us,
+            TraceKind::Restarted {
+                node: node_id(index),
+                hard_state: loaded,
+            },
+        );
+        self.schedule_first_tick(index);
+        Ok(())
+    }
+
+    // ----- scheduled faults ---------------------------------------------------
+
+    fn repartition(&mut self) {
+        let Some(partitions) = &self.config.faults.partitions else {
+            return;
+        };
+        if !self.faults_active() {
+            return;
+        }
+        let cut = self.network.repartition(&partitions.shapes, &mut self.rng);
+        let next_us = self.now_us + self.rng.random_range(partitions.change_every_us.clone());
+        self.queue.push(next_us, EventKind::Repartition);
+        self.stats.partitions += 1;
+        self.recorder
+            .record(self.now_us, TraceKind::Partitioned { cut });
+    }
+
+    /// Sends a random message, claiming to come from a non-member, to a random
+    /// live node, and checks that it was dropped, counted and changed nothing.
+    fn inject_garbage(&mut self) -> Result<(), Violation> {
+        let up: Vec<usize> = (0..self.nodes.len())
+            .filter(|index| self.nodes[*index].election.is_some())
+            .collect();
+        if up.is_empty() {
+            return Ok(());
+        }
+        let index = up[self.rng.random_range(0..up.len())];
+        let from =
+            NodeId(FIRST_NON_MEMBER_ID + self.rng.random_range(0..=u64::MAX - FIRST_NON_MEMBER_ID));
+        let msg = random_message(self.stats.max_term, &mut self.rng);
+        self.stats.garbage_injected += 1;
+        let node = node_id(index);
+        self.recorder.record(
+            self.now_us,
+            TraceKind::Garbage {
+                from,
+                to: node,
+                msg,
+            },
+        );
+
+        let Some(election) = self.nodes[index].election.as_mut() else {
+            return Ok(());
+        };
+        let status_before = election.status();
+        let dropped_before = election.counters().dropped_not_member;
+        election.handle_message(from, msg);
+        let status_after = election.status();
+        let dropped_after = election.counters().dropped_not_member;
+        self.outputs.clear();
+        while let Some(output) = election.poll_output() {
+            self.outputs.push(output);
+        }
+        let outputs = std::mem::take(&mut self.outputs);
+        let result = outputs
+            .iter()
+            .try_for_each(|output| self.handle_output(index, *output));
+        self.outputs = outputs;
+        result?;
+        if status_after != status_before {
+            return Err(Violation::GarbageChangedState {
+                at_us: self.now_us,
+                node,
+                from,
+            });
+        }
+        if dropped_after != dropped_before + 1 {
+            return Err(Violation::GarbageNotCounted {
+                at_us: self.now_us,
+                node,
+                from,
+            });
+        }
+        Ok(())
+    }
+
+    /// An operator command, drawn by the plan's weights: `campaign` to
+    /// anyone; `step_down` or a transfer to the Goose if there is one.
+    fn issue_command(&mut self) -> Result<(), Violation> {
+        let Some(commands) = &self.config.faults.commands else {
+            return Ok(());
+        };
+        let up: Vec<usize> = (0..self.nodes.len())
+            .filter(|index| self.nodes[*index].election.is_some())
+            .collect();
+        if up.is_empty() {
+            return Ok(());
+        }
+        let goose = up.iter().copied().find(|index| {
+            self.nodes[*index]
+                .election
+                .as_ref()
+                .is_some_and(|election| election.role() == Role::Goose)
+        });
+        let anyone = up[self.rng.random_range(0..up.len())];
+        let pick = self.rng.random_range(0..commands.total());
+        let (index, command) = if pick < u64::from(commands.campaign) {
+            (anyone, SimCommand::Campaign)
+        } else if pick < u64::from(commands.campaign) + u64::from(commands.step_down) {
+            (goose.unwrap_or(anyone), SimCommand::StepDown)
+        } else {
+            let to = node_id(self.rng.random_range(0..self.nodes.len()));
+            (goose.unwrap_or(anyone), SimCommand::Transfer(to))
+        };
+        self.stats.commands += 1;
+        self.drive(index, Input::Command(command))
+    }
+
+    /// Ends the fault phase: no partition, every crashed node back, and from
+    /// now on no loss, duplication, crash or command.
+    fn heal(&mut self) -> Result<(), Violation> {
+        self.healed_at_us = Some(self.now_us);
+        self.network.heal();
+        self.recorder.record(self.now_us, TraceKind::Healed);
+        for index in 0..self.nodes.len() {
+            if self.nodes[index].election.is_none() {
+                self.restart(index)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn schedule_first_tick(&mut self, index: usize) {
+        let node = &self.nodes[index];
+        // A random phase: clocks of different nodes are not aligned.
+        let at_us = self.now_us + self.rng.random_range(1..=node.tick_period_us);
+        self.queue.push(
+            at_us,
+            EventKind::Tick {
+                node: index,
+                incarnation: node.incarnation,
+            },
+        );
+    }
+
+    fn schedule_garbage(&mut self) {
+        if let Some(every) = &self.config.faults.garbage_every_us {
+            let at_us = self.now_us + self.rng.random_range(every.clone());
+            self.queue.push(at_us, EventKind::Garbage);
+        }
+    }
+
+    fn schedule_command(&mut self) {
+        if let Some(commands) = &self.config.faults.commands {
+            let at_us = self.now_us + self.rng.random_range(commands.every_us.clone());
+            self.queue.push(at_us, EventKind::Command);
+        }
+    }
+
+    // ----- checks -------------------------------------------------------------
+
+    /// The cluster-wide invariants, after every event: one leader per term,
+    /// and never two Geese at once.
+    fn check_cluster(&mut self) -> Result<(), Violation> {
+        let mut goose: Option<(NodeId, Term)> = None;
+        for node in &self.nodes {
+            let Some(election) = &node.election else {
+                continue;
+            };
+            let (id, term) = (election.id(), election.term());
+            if election.leader() == Some(id) {
+                self.checker.on_leader(self.now_us, id, term)?;
+            }
+            if election.role() == Role::Goose {
+                self.first_goose_at_us.get_or_insert(self.now_us);
+                if let Some((first, first_term)) = goose {
+                    return Err(Violation::TwoGeese {
+                        at_us: self.now_us,
+                        first,
+                        first_term,
+                        second: id,
+                        second_term: term,
+                    });
+                }
+                goose = Some((id, term));
+            }
+        }
+        Ok(())
+    }
+
+    /// Liveness: some node is the Goose and every node follows it.
+    fn has_goose_followed_by_all(&self) -> bool {
+        let goose = self
+            .nodes
+            .iter()
+            .filter_map(|node| node.election.as_ref())
+            .find(|election| election.role() == Role::Goose);
+        let Some(goose) = goose.map(Election::id) else {
+            return false;
+        };
+        self.nodes.iter().all(|node| {
+            node.election
+                .as_ref()
+                .is_some_and(|election| election.leader() == Some(goose))
+        })
+    }
+}
+
+/// A node's election, with the planted mutation if it carries one.
+fn new_election(
+    config: &SimConfig,
+    node_config: &Config,
+    hard_state: HardState,
+    rng: &mut StdRng,
+) -> Result<Election, SimConfigError> {
+    let mut election = Election::new(node_config.clone(), hard_state, rng.random())?;
+    if let Some(planted) = &config.mutation
+        && planted.applies_to(node_config.id)
+    {
+        election.set_mutation(planted.mutation);
+    }
+    Ok(election)
+}
+
+/// A tick period within the drift bound. The extremes get a third of the
+/// draws each: the lease arithmetic is tightest there.
+fn draw_tick_period(shortest_us: u64, longest_us: u64, rng: &mut StdRng) -> u64 {
+    match rng.random_range(0..3) {
+        0 => shortest_us,
+        1 => longest_us,
+        _ => rng.random_range(shortest_us..=longest_us),
+    }
+}
+
+/// Any message at all: terms near the real ones half the time, anywhere in
+/// `u64` otherwise.
+fn random_message(max_term: Term, rng: &mut StdRng) -> Message {
+    let term = if rng.random_bool(0.5) {
+        Term(rng.random_range(0..=max_term.0.saturating_add(2)))
+    } else {
+        Term(rng.random())
+    };
+    let flag = rng.random_bool(0.5);
+    let sent_tick = rng.random();
+    match rng.random_range(0..7) {
+        0 => Message::PreVote { term },
+        1 => Message::PreVoteResponse {
+            term,
+            granted: flag,
+        },
+        2 => Message::Vote {
+            term,
+            transfer: flag,
+        },
+        3 => Message::VoteResponse {
+            term,
+            granted: flag,
+        },
+        4 => Message::Heartbeat { term, sent_tick },
+        5 => Message::HeartbeatAck { term, sent_tick },
+        _ => Message::TimeoutNow { term },
+    }
+}

@@ -1,0 +1,123 @@
+//! What a run returns: figures when it passes, a replayable failure when it
+//! does not.
+
+use std::fmt;
+
+use super::checker::Violation;
+use super::config::SimConfig;
+use super::trace::TraceEvent;
+use crate::core::Term;
+
+/// Counts of what happened in a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// Events processed (ticks, deliveries, crashes, restarts, ...).
+    pub events: u64,
+    /// Ticks delivered to nodes.
+    pub ticks: u64,
+    /// Messages nodes handed to the network.
+    pub messages_sent: u64,
+    /// Messages handed to their destination (duplicates count twice).
+    pub messages_delivered: u64,
+    /// Messages lost.
+    pub messages_lost: u64,
+    /// Messages dropped by a partition.
+    pub messages_cut: u64,
+    /// Messages duplicated.
+    pub messages_duplicated: u64,
+    /// Messages that arrived at a node that was down.
+    pub messages_to_down_nodes: u64,
+    /// Node crashes.
+    pub crashes: u64,
+    /// Crashes that lost at least one output.
+    pub crashes_mid_output: u64,
+    /// Node restarts.
+    pub restarts: u64,
+    /// Partition changes.
+    pub partitions: u64,
+    /// Messages injected from non-members.
+    pub garbage_injected: u64,
+    /// Operator commands issued.
+    pub commands: u64,
+    /// Real elections started (a term incremented).
+    pub elections_started: u64,
+    /// Times a node became the Goose.
+    pub geese: u64,
+    /// Terms that had a leader.
+    pub terms_with_leader: u64,
+    /// The highest term any node reached.
+    pub max_term: Term,
+}
+
+/// The outcome of a run in which every invariant held.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimReport {
+    /// The seed of the run.
+    pub seed: u64,
+    /// Counts of what happened.
+    pub stats: SimStats,
+    /// When the first Goose appeared, in microseconds of virtual time.
+    pub first_goose_at_us: Option<u64>,
+    /// When the fault phase ended and the network healed.
+    pub healed_at_us: u64,
+    /// How long after healing a Goose followed by every node appeared.
+    pub goose_after_heal_us: u64,
+    /// Every trace event, when [`SimConfig::record_trace`] is set; empty
+    /// otherwise.
+    pub trace: Vec<TraceEvent>,
+}
+
+/// A run that broke an invariant: the violation, the configuration that
+/// replays it exactly (seed and fault plan included) and the last events.
+///
+/// Its `Display` is the report to paste into a bug: the violation, the seed,
+/// the plan, how to replay, and the trace tail.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimFailure {
+    /// What broke.
+    pub violation: Violation,
+    /// The configuration of the run; `Simulation::new(config).run()` fails
+    /// again the same way.
+    pub config: Box<SimConfig>,
+    /// Counts up to the failure (boxed: a failure is passed by value, and
+    /// should stay small).
+    pub stats: Box<SimStats>,
+    /// The last events before the failure, oldest first.
+    pub trace_tail: Vec<TraceEvent>,
+}
+
+impl SimFailure {
+    /// The seed of the failing run.
+    pub fn seed(&self) -> u64 {
+        self.config.seed
+    }
+}
+
+impl fmt::Display for SimFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let config = &self.config;
+        writeln!(f, "simulation failed: {}", self.violation)?;
+        writeln!(f, "  seed:  {}", config.seed)?;
+        writeln!(f, "  nodes: {}", config.nodes)?;
+        writeln!(f, "  plan:  {:?}", config.faults)?;
+        if let Some(mutation) = &config.mutation {
+            writeln!(f, "  mutation: {mutation:?}")?;
+        }
+        writeln!(
+            f,
+            "  replay: Simulation::new(config).run() with this seed and plan; full config: {config:?}"
+        )?;
+        writeln!(f, "  stats: {:?}", self.stats)?;
+        writeln!(f, "  last {} events:", self.trace_tail.len())?;
+        for event in &self.trace_tail {
+            writeln!(f, "    {event}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SimFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.violation)
+    }
+}
