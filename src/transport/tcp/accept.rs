@@ -1,0 +1,207 @@
+//! The acceptor task and the reader task of each inbound connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::RngExt;
+use rand::rngs::StdRng;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use tokio::time::{sleep, timeout};
+use tracing::{Instrument, debug, debug_span, warn};
+
+use super::Shared;
+use super::auth::{AuthError, FrameAuth, Nonce};
+use super::frame::{self, FrameError, FrameReader, MAX_FRAME_LEN, ReadError};
+use super::handshake::{self, Accepted, HandshakeError, MAX_HANDSHAKE_FRAME_LEN};
+use super::stats::{TaskGuard, bump};
+use crate::core::{Message, NodeId};
+use crate::transport::Inbound;
+
+/// Pause after a failed `accept` (out of file descriptors, say), so the loop
+/// does not spin while the condition lasts.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(10);
+
+/// Everything the acceptor task owns.
+pub(crate) struct Acceptor {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) listener: TcpListener,
+    pub(crate) inbound: mpsc::Sender<Inbound>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+    /// Draws the connection nonces.
+    pub(crate) rng: StdRng,
+}
+
+impl Acceptor {
+    /// Accepts connections until shutdown, then closes the listener and ends
+    /// every reader before returning, so no task outlives it.
+    pub(crate) async fn run(mut self) {
+        let mut readers = JoinSet::new();
+        let slots = Arc::new(Semaphore::new(self.shared.config.max_inbound_connections));
+        loop {
+            tokio::select! {
+                biased;
+                changed = self.shutdown.changed() => {
+                    if changed.is_err() || *self.shutdown.borrow() {
+                        break;
+                    }
+                }
+                // Reap finished readers so the set does not grow.
+                Some(_) = readers.join_next(), if !readers.is_empty() => {}
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, addr)) => self.spawn_reader(&mut readers, &slots, stream, addr),
+                    Err(e) => {
+                        warn!(error = %e, "accept failed");
+                        sleep(ACCEPT_ERROR_PAUSE).await;
+                    }
+                },
+            }
+        }
+        drop(self.listener);
+        readers.shutdown().await;
+        debug!("acceptor stopped");
+    }
+
+    fn spawn_reader(
+        &mut self,
+        readers: &mut JoinSet<()>,
+        slots: &Arc<Semaphore>,
+        stream: TcpStream,
+        addr: SocketAddr,
+    ) {
+        let Ok(slot) = Arc::clone(slots).try_acquire_owned() else {
+            bump(&self.shared.counters.connections_rejected);
+            debug!(%addr, "too many inbound connections; closing");
+            return;
+        };
+        let nonce: Nonce = self.rng.random();
+        let guard = TaskGuard::new(&self.shared.counters);
+        let shared = Arc::clone(&self.shared);
+        let inbound = self.inbound.clone();
+        readers.spawn(
+            async move {
+                let _guard = guard;
+                let _slot = slot;
+                serve(&shared, stream, nonce, &inbound).await;
+            }
+            .instrument(debug_span!("inbound", %addr)),
+        );
+    }
+}
+
+/// Why an authenticated inbound connection ended.
+#[derive(Debug, thiserror::Error)]
+enum ConnectionEnd {
+    #[error("{0}")]
+    Read(#[from] ReadError),
+    #[error("frame refused: {0}")]
+    Auth(#[from] AuthError),
+    #[error("frame undecodable: {0}")]
+    Decode(#[from] FrameError),
+    #[error("a newer connection from the same peer replaced it")]
+    Superseded,
+    #[error("the runtime stopped receiving")]
+    RuntimeGone,
+}
+
+/// Runs one inbound connection: the handshake, then message frames until it
+/// ends.
+async fn serve(
+    shared: &Shared,
+    mut stream: TcpStream,
+    nonce: Nonce,
+    inbound: &mpsc::Sender<Inbound>,
+) {
+    if let Err(e) = stream.set_nodelay(true) {
+        debug!(error = %e, "cannot set TCP_NODELAY");
+    }
+    let mut reader = FrameReader::new(MAX_HANDSHAKE_FRAME_LEN);
+    let handshake = timeout(
+        shared.config.handshake_timeout,
+        handshake::accept(shared, &mut stream, &mut reader, nonce),
+    )
+    .await
+    .unwrap_or(Err(HandshakeError::Timeout));
+    let Accepted { from, mut auth } = match handshake {
+        Ok(accepted) => accepted,
+        Err(e) => {
+            e.count(&shared.counters);
+            warn!(error = %e, "inbound handshake refused");
+            return;
+        }
+    };
+    bump(&shared.counters.connections_accepted);
+    reader.set_max_len(MAX_FRAME_LEN);
+    debug!(peer = %from, "inbound connection established");
+
+    let (superseded_tx, mut superseded) = oneshot::channel();
+    let generation = shared.register_inbound(from, superseded_tx);
+    let end = receive(
+        shared,
+        &mut stream,
+        &mut reader,
+        from,
+        auth.as_mut(),
+        inbound,
+        &mut superseded,
+    )
+    .await;
+    shared.unregister_inbound(from, generation);
+    match &end {
+        ConnectionEnd::Read(ReadError::Closed) | ConnectionEnd::Superseded => {
+            debug!(peer = %from, reason = %end, "inbound connection closed");
+        }
+        _ => warn!(peer = %from, reason = %end, "inbound connection closed"),
+    }
+}
+
+/// Delivers the connection's frames, in order, until one fails.
+async fn receive(
+    shared: &Shared,
+    stream: &mut TcpStream,
+    reader: &mut FrameReader,
+    from: NodeId,
+    mut auth: Option<&mut FrameAuth>,
+    inbound: &mpsc::Sender<Inbound>,
+    superseded: &mut oneshot::Receiver<()>,
+) -> ConnectionEnd {
+    let counters = &shared.counters;
+    loop {
+        let body = tokio::select! {
+            biased;
+            _ = &mut *superseded => return ConnectionEnd::Superseded,
+            read = reader.next_frame(stream) => match read {
+                Ok(body) => body,
+                Err(e) => {
+                    if let ReadError::Frame(e) = &e {
+                        handshake::count_frame_error(e, counters);
+                    }
+                    return e.into();
+                }
+            },
+        };
+        let payload = match auth.as_deref_mut() {
+            Some(auth) => match auth.open(body) {
+                Ok(payload) => payload,
+                Err(e) => {
+                    bump(&counters.auth_failures);
+                    return e.into();
+                }
+            },
+            None => body,
+        };
+        let msg: Message = match frame::decode_body(payload) {
+            Ok(msg) => msg,
+            Err(e) => {
+                handshake::count_frame_error(&e, counters);
+                return e.into();
+            }
+        };
+        if inbound.send(Inbound { from, msg }).await.is_err() {
+            return ConnectionEnd::RuntimeGone;
+        }
+        bump(&counters.frames_received);
+    }
+}

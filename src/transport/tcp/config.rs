@@ -1,0 +1,198 @@
+//! Configuration of the TCP transport.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::core::NodeId;
+
+/// The longest cluster id, in bytes; it travels in every handshake.
+pub const MAX_CLUSTER_ID_LEN: usize = 255;
+
+/// How the TCP transport reaches its peers and what it accepts from them.
+///
+/// Build it with [`TcpConfig::new`], adjust the public fields, and let
+/// [`TcpTransport::new`](super::TcpTransport::new) check it with
+/// [`validate`](TcpConfig::validate).
+#[derive(Clone)]
+pub struct TcpConfig {
+    /// This node's id: the `from` of every hello it sends and the `to` it
+    /// requires in every hello it accepts.
+    pub id: NodeId,
+    /// Names the cluster; a hello naming another cluster is refused, so two
+    /// clusters sharing hosts cannot talk to each other by mistake.
+    pub cluster_id: String,
+    /// Every other member and the address its transport listens on. An entry
+    /// for `id` itself is allowed (one map can serve the whole cluster) and
+    /// ignored.
+    pub peers: BTreeMap<NodeId, SocketAddr>,
+    /// Optional pre-shared key. With it, handshakes and every frame are
+    /// authenticated with HMAC-SHA256; without it, anyone who can reach the
+    /// port and knows the cluster id and a member id can inject messages.
+    pub cluster_key: Option<Vec<u8>>,
+    /// Outbound messages queued per peer while its connection is down or
+    /// slow; beyond it the oldest heartbeat is dropped.
+    pub queue_capacity: usize,
+    /// First delay before redialling a peer; it doubles up to the maximum.
+    pub reconnect_backoff_min: Duration,
+    /// Longest delay between two dials to a peer.
+    pub reconnect_backoff_max: Duration,
+    /// Longest wait for a TCP connection to a peer to open.
+    pub connect_timeout: Duration,
+    /// Longest time a handshake may take, on either side; an inbound
+    /// connection that has not completed it by then is closed.
+    pub handshake_timeout: Duration,
+    /// At shutdown, longest wait for queued messages to leave.
+    pub flush_timeout: Duration,
+    /// Most inbound connections open at once; more are closed at once. Bounds
+    /// what unauthenticated clients can make the node hold.
+    pub max_inbound_connections: usize,
+}
+
+impl fmt::Debug for TcpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpConfig")
+            .field("id", &self.id)
+            .field("cluster_id", &self.cluster_id)
+            .field("peers", &self.peers)
+            .field(
+                "cluster_key",
+                &self.cluster_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("queue_capacity", &self.queue_capacity)
+            .field("reconnect_backoff_min", &self.reconnect_backoff_min)
+            .field("reconnect_backoff_max", &self.reconnect_backoff_max)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("flush_timeout", &self.flush_timeout)
+            .field("max_inbound_connections", &self.max_inbound_connections)
+            .finish()
+    }
+}
+
+impl TcpConfig {
+    /// Default per-peer queue length.
+    pub const DEFAULT_QUEUE_CAPACITY: usize = 64;
+    /// Default first reconnect delay.
+    pub const DEFAULT_RECONNECT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+    /// Default longest reconnect delay.
+    pub const DEFAULT_RECONNECT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+    /// Default connect timeout.
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+    /// Default handshake timeout.
+    pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(1);
+    /// Default flush time at shutdown: enough for a handing-over Goose's
+    /// `TimeoutNow` on a LAN, short enough not to hold up a shutdown.
+    pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_millis(100);
+    /// Default cap on simultaneous inbound connections.
+    pub const DEFAULT_MAX_INBOUND_CONNECTIONS: usize = 64;
+
+    /// A configuration with the defaults: no cluster key, 64 queued messages
+    /// per peer, reconnect backoff 10 ms to 1 s, 1 s connect and handshake
+    /// timeouts, 100 ms flush at shutdown, at most 64 inbound connections.
+    pub fn new(
+        id: NodeId,
+        cluster_id: impl Into<String>,
+        peers: BTreeMap<NodeId, SocketAddr>,
+    ) -> Self {
+        TcpConfig {
+            id,
+            cluster_id: cluster_id.into(),
+            peers,
+            cluster_key: None,
+            queue_capacity: Self::DEFAULT_QUEUE_CAPACITY,
+            reconnect_backoff_min: Self::DEFAULT_RECONNECT_BACKOFF_MIN,
+            reconnect_backoff_max: Self::DEFAULT_RECONNECT_BACKOFF_MAX,
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+            handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
+            flush_timeout: Self::DEFAULT_FLUSH_TIMEOUT,
+            max_inbound_connections: Self::DEFAULT_MAX_INBOUND_CONNECTIONS,
+        }
+    }
+
+    /// Sets the pre-shared cluster key.
+    #[must_use]
+    pub fn with_cluster_key(mut self, key: impl Into<Vec<u8>>) -> Self {
+        self.cluster_key = Some(key.into());
+        self
+    }
+
+    /// Checks the configuration.
+    pub fn validate(&self) -> Result<(), TcpConfigError> {
+        if self.cluster_id.is_empty() {
+            return Err(TcpConfigError::EmptyClusterId);
+        }
+        if self.cluster_id.len() > MAX_CLUSTER_ID_LEN {
+            return Err(TcpConfigError::ClusterIdTooLong {
+                len: self.cluster_id.len(),
+                max: MAX_CLUSTER_ID_LEN,
+            });
+        }
+        if self.cluster_key.as_ref().is_some_and(Vec::is_empty) {
+            return Err(TcpConfigError::EmptyClusterKey);
+        }
+        if self.queue_capacity == 0 {
+            return Err(TcpConfigError::ZeroQueueCapacity);
+        }
+        if self.max_inbound_connections == 0 {
+            return Err(TcpConfigError::ZeroMaxInboundConnections);
+        }
+        if self.reconnect_backoff_min.is_zero()
+            || self.reconnect_backoff_min > self.reconnect_backoff_max
+        {
+            return Err(TcpConfigError::ReconnectBackoff {
+                min: self.reconnect_backoff_min,
+                max: self.reconnect_backoff_max,
+            });
+        }
+        for (name, value) in [
+            ("connect_timeout", self.connect_timeout),
+            ("handshake_timeout", self.handshake_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(TcpConfigError::ZeroTimeout(name));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a [`TcpConfig`] is invalid.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum TcpConfigError {
+    /// `cluster_id` is empty.
+    #[error("cluster_id must not be empty")]
+    EmptyClusterId,
+    /// `cluster_id` is too long to travel in a handshake.
+    #[error("cluster_id is {len} bytes, more than the maximum of {max}")]
+    ClusterIdTooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// [`MAX_CLUSTER_ID_LEN`].
+        max: usize,
+    },
+    /// `cluster_key` is set but empty, which would authenticate nothing.
+    #[error("cluster_key must not be empty when set")]
+    EmptyClusterKey,
+    /// `queue_capacity` is zero.
+    #[error("queue_capacity must be at least 1")]
+    ZeroQueueCapacity,
+    /// `max_inbound_connections` is zero.
+    #[error("max_inbound_connections must be at least 1")]
+    ZeroMaxInboundConnections,
+    /// The reconnect backoff range is empty or starts at zero.
+    #[error("reconnect backoff must satisfy 0 < min <= max, got min {min:?}, max {max:?}")]
+    ReconnectBackoff {
+        /// `reconnect_backoff_min`.
+        min: Duration,
+        /// `reconnect_backoff_max`.
+        max: Duration,
+    },
+    /// A timeout is zero.
+    #[error("{0} must be greater than zero")]
+    ZeroTimeout(&'static str),
+}

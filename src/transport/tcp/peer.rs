@@ -1,0 +1,224 @@
+//! The writer task for one peer: dials it, shakes hands, and writes its
+//! queued messages, redialling with backoff whenever the connection drops.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rand::RngExt;
+use rand::rngs::StdRng;
+use thiserror::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::{sleep, timeout};
+use tracing::{debug, warn};
+
+use super::Shared;
+use super::auth::{AuthError, FrameAuth};
+use super::backoff::Backoff;
+use super::frame::{self, FrameError, LEN_PREFIX_LEN};
+use super::handshake::{self, HandshakeError};
+use super::queue::PeerQueue;
+use super::stats::{add, bump};
+use crate::core::{Message, NodeId};
+
+/// Why an outbound connection could not be set up.
+#[derive(Debug, Error)]
+enum ConnectError {
+    #[error("connect failed: {0}")]
+    Connect(#[source] std::io::Error),
+    #[error("connect timed out")]
+    ConnectTimeout,
+    #[error("handshake failed: {0}")]
+    Handshake(#[from] HandshakeError),
+}
+
+/// Why an established outbound connection ended.
+#[derive(Debug, Error)]
+enum PumpError {
+    #[error("write failed: {0}")]
+    Write(#[source] std::io::Error),
+    #[error("read failed: {0}")]
+    Read(#[source] std::io::Error),
+    #[error("peer closed the connection")]
+    Closed,
+    #[error("peer sent data after the handshake")]
+    UnexpectedData,
+    #[error("could not encode a frame: {0}")]
+    Encode(#[from] FrameError),
+    #[error("could not tag a frame: {0}")]
+    Seal(#[from] AuthError),
+}
+
+/// Everything the writer task for one peer owns.
+pub(crate) struct Writer {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) peer: NodeId,
+    pub(crate) addr: SocketAddr,
+    pub(crate) queue: Arc<PeerQueue>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+    /// Draws the backoff jitter and the hello nonces.
+    pub(crate) rng: StdRng,
+}
+
+impl Writer {
+    /// Whether the transport is shutting down (or gone).
+    fn stopping(&self) -> bool {
+        *self.shutdown.borrow() || self.shutdown.has_changed().is_err()
+    }
+
+    pub(crate) async fn run(mut self) {
+        let config = &self.shared.config;
+        let mut backoff = Backoff::new(config.reconnect_backoff_min, config.reconnect_backoff_max);
+        let mut connected_before = false;
+        loop {
+            // At shutdown, one last attempt is made only if something waits
+            // to be flushed (a hand-over's `TimeoutNow`, say).
+            if self.stopping() && self.queue.is_empty() {
+                return;
+            }
+            // A dial can take a while (a peer that accepts but never
+            // answers holds it for the handshake timeout); at shutdown with
+            // nothing to flush, stop waiting for it.
+            let idle_stop = stopped_idle(self.shutdown.clone(), Arc::clone(&self.queue));
+            let attempt = tokio::select! {
+                attempt = self.connect() => attempt,
+                () = idle_stop => return,
+            };
+            match attempt {
+                Ok((stream, auth)) => {
+                    if connected_before {
+                        bump(&self.shared.counters.reconnects);
+                    }
+                    connected_before = true;
+                    backoff.reset();
+                    debug!(peer = %self.peer, addr = %self.addr, "connected");
+                    match self.pump(stream, auth).await {
+                        Ok(()) => return,
+                        Err(e) => debug!(peer = %self.peer, error = %e, "connection lost"),
+                    }
+                }
+                Err(ConnectError::Handshake(e)) => {
+                    warn!(peer = %self.peer, addr = %self.addr, error = %e, "handshake failed");
+                }
+                Err(e) => debug!(peer = %self.peer, addr = %self.addr, error = %e, "dial failed"),
+            }
+            if self.stopping() {
+                return;
+            }
+            let delay = backoff.next_delay(&mut self.rng);
+            tokio::select! {
+                () = sleep(delay) => {}
+                _ = self.shutdown.changed() => {}
+            }
+        }
+    }
+
+    async fn connect(&mut self) -> Result<(TcpStream, Option<FrameAuth>), ConnectError> {
+        let config = &self.shared.config;
+        let mut stream = match timeout(config.connect_timeout, TcpStream::connect(self.addr)).await
+        {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => return Err(ConnectError::Connect(e)),
+            Err(_) => return Err(ConnectError::ConnectTimeout),
+        };
+        stream.set_nodelay(true).map_err(ConnectError::Connect)?;
+        let nonce = self.rng.random();
+        let result = match timeout(
+            config.handshake_timeout,
+            handshake::dial(&self.shared, &mut stream, self.peer, nonce),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(HandshakeError::Timeout),
+        };
+        match result {
+            Ok(auth) => Ok((stream, auth)),
+            Err(e) => {
+                e.count(&self.shared.counters);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Writes queued messages until the connection breaks (`Err`) or the
+    /// transport shuts down with the queue flushed (`Ok`).
+    async fn pump(
+        &mut self,
+        mut stream: TcpStream,
+        mut auth: Option<FrameAuth>,
+    ) -> Result<(), PumpError> {
+        let (mut rd, mut wr) = stream.split();
+        let mut batch = Vec::with_capacity(self.shared.config.queue_capacity);
+        let mut buf = Vec::with_capacity(256);
+        let mut probe = [0u8; 1];
+        loop {
+            batch.clear();
+            self.queue.drain_into(&mut batch);
+            if batch.is_empty() {
+                if self.stopping() {
+                    // A clean close; the peer's reader just sees the end.
+                    let _ = wr.shutdown().await;
+                    return Ok(());
+                }
+                tokio::select! {
+                    () = self.queue.ready() => {}
+                    _ = self.shutdown.changed() => {}
+                    // Nothing flows back after the handshake, so a read
+                    // completing means the peer closed (or misbehaves):
+                    // redial now rather than lose the next message to a
+                    // dead socket.
+                    read = rd.read(&mut probe) => {
+                        return Err(match read {
+                            Ok(0) => PumpError::Closed,
+                            Ok(_) => PumpError::UnexpectedData,
+                            Err(e) => PumpError::Read(e),
+                        });
+                    }
+                }
+                continue;
+            }
+            buf.clear();
+            for msg in &batch {
+                encode_message(&mut buf, msg, auth.as_mut())?;
+            }
+            let frames = batch.len() as u64;
+            if let Err(e) = wr.write_all(&buf).await {
+                add(&self.shared.counters.dropped_write_failed, frames);
+                return Err(PumpError::Write(e));
+            }
+            add(&self.shared.counters.frames_sent, frames);
+        }
+    }
+}
+
+/// Resolves once the transport is stopping with `queue` empty; never, while
+/// something waits to be flushed (the flush deadline then ends the task).
+async fn stopped_idle(mut shutdown: watch::Receiver<bool>, queue: Arc<PeerQueue>) {
+    while !*shutdown.borrow_and_update() {
+        if shutdown.changed().await.is_err() {
+            break;
+        }
+    }
+    if queue.is_empty() {
+        return;
+    }
+    std::future::pending::<()>().await;
+}
+
+/// Appends one message frame to `buf`, tagged when the cluster has a key.
+fn encode_message(
+    buf: &mut Vec<u8>,
+    msg: &Message,
+    auth: Option<&mut FrameAuth>,
+) -> Result<(), PumpError> {
+    let start = frame::begin_frame(buf);
+    frame::encode_body(msg, buf)?;
+    if let Some(auth) = auth {
+        let tag = auth.seal(&buf[start + LEN_PREFIX_LEN..])?;
+        buf.extend_from_slice(&tag);
+    }
+    frame::finish_frame(buf, start)?;
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! The bounded per-peer outbound queue.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use crate::core::Message;
+
+/// A bounded FIFO of outbound messages for one peer that never blocks.
+///
+/// When it is full, pushing drops the oldest heartbeat or heartbeat ack it
+/// holds (a newer one supersedes it: the lease counts only the newest echoed
+/// tick), or, when it holds none, the oldest message. Votes and hand-overs
+/// therefore survive a burst of heartbeats.
+#[derive(Clone, Debug)]
+pub struct OutboundQueue {
+    items: VecDeque<Message>,
+    capacity: usize,
+}
+
+impl OutboundQueue {
+    /// An empty queue holding at most `capacity` messages (at least one).
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        OutboundQueue {
+            items: VecDeque::with_capacity(capacity),
+            capacity,
+        }
+    }
+
+    /// Appends `msg`; when the queue was full, returns the message dropped to
+    /// make room.
+    pub fn push(&mut self, msg: Message) -> Option<Message> {
+        let dropped = if self.items.len() >= self.capacity {
+            let victim = self
+                .items
+                .iter()
+                .position(|m| matches!(m, Message::Heartbeat { .. } | Message::HeartbeatAck { .. }))
+                .unwrap_or(0);
+            self.items.remove(victim)
+        } else {
+            None
+        };
+        self.items.push_back(msg);
+        dropped
+    }
+
+    /// Takes the oldest message.
+    pub fn pop(&mut self) -> Option<Message> {
+        self.items.pop_front()
+    }
+
+    /// Moves every queued message, oldest first, to the end of `out`.
+    pub fn drain_into(&mut self, out: &mut Vec<Message>) {
+        out.extend(self.items.drain(..));
+    }
+
+    /// Messages queued.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The most messages the queue holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The queued messages, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Message> {
+        self.items.iter()
+    }
+}
+
+/// An [`OutboundQueue`] shared between `send` and a peer's writer task.
+#[derive(Debug)]
+pub(crate) struct PeerQueue {
+    queue: Mutex<OutboundQueue>,
+    /// Wakes the writer; `notify_one` keeps a permit when it is not waiting,
+    /// so a push between its check and its wait is not lost.
+    ready: Notify,
+}
+
+impl PeerQueue {
+    pub(crate) fn new(capacity: usize) -> Self {
+        PeerQueue {
+            queue: Mutex::new(OutboundQueue::new(capacity)),
+            ready: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, OutboundQueue> {
+        // No code path panics while holding the lock, and the queue is valid
+        // between any two of its operations, so a poisoned lock is still
+        // safe to use.
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Queues `msg` and wakes the writer; returns the message dropped, if any.
+    pub(crate) fn push(&self, msg: Message) -> Option<Message> {
+        let dropped = self.lock().push(msg);
+        self.ready.notify_one();
+        dropped
+    }
+
+    pub(crate) fn drain_into(&self, out: &mut Vec<Message>) {
+        self.lock().drain_into(out);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// Resolves after the next push (or at once if one happened since the
+    /// last wait).
+    pub(crate) async fn ready(&self) {
+        self.ready.notified().await;
+    }
+}

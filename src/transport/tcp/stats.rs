@@ -1,0 +1,133 @@
+//! Counters of what the transport did and refused.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A snapshot of the transport's counters, from
+/// [`TcpTransport::stats`](super::TcpTransport::stats) or a
+/// [`TcpStatsHandle`].
+///
+/// The cause counters (`decode_errors`, `oversized_frames`, `unknown_peer`)
+/// count every occurrence, in a handshake or after it. `handshake_failures`
+/// counts handshakes that failed for any reason but the key;
+/// `auth_failures` counts the key's refusals (a bad or missing tag on a
+/// hello, an ack or a frame, or a keyed node meeting an unkeyed one).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransportStats {
+    /// Message frames written to a peer's socket.
+    pub frames_sent: u64,
+    /// Message frames received, verified and handed to the runtime.
+    pub frames_received: u64,
+    /// Messages dropped because a peer's queue was full.
+    pub dropped_queue_full: u64,
+    /// Messages lost because writing them to a socket failed.
+    pub dropped_write_failed: u64,
+    /// Handshakes, frames or acks refused by the cluster key.
+    pub auth_failures: u64,
+    /// Handshakes that failed for another reason (wrong magic, version or
+    /// cluster, unknown or wrong node id, timeout, closed early, ...), on
+    /// either side.
+    pub handshake_failures: u64,
+    /// Frames whose body did not decode.
+    pub decode_errors: u64,
+    /// Frames whose length prefix exceeded the maximum.
+    pub oversized_frames: u64,
+    /// Messages sent to, or hellos from, ids that are not configured peers.
+    pub unknown_peer: u64,
+    /// Inbound connections that completed the handshake.
+    pub connections_accepted: u64,
+    /// Inbound connections closed at once because too many were open.
+    pub connections_rejected: u64,
+    /// Outbound connections established again after a peer's first one.
+    pub reconnects: u64,
+    /// Transport tasks (acceptor, per-peer writers, per-connection readers)
+    /// running now; zero once `shutdown` has returned.
+    pub tasks_running: u64,
+}
+
+/// The live counters behind [`TransportStats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) frames_sent: AtomicU64,
+    pub(crate) frames_received: AtomicU64,
+    pub(crate) dropped_queue_full: AtomicU64,
+    pub(crate) dropped_write_failed: AtomicU64,
+    pub(crate) auth_failures: AtomicU64,
+    pub(crate) handshake_failures: AtomicU64,
+    pub(crate) decode_errors: AtomicU64,
+    pub(crate) oversized_frames: AtomicU64,
+    pub(crate) unknown_peer: AtomicU64,
+    pub(crate) connections_accepted: AtomicU64,
+    pub(crate) connections_rejected: AtomicU64,
+    pub(crate) reconnects: AtomicU64,
+    pub(crate) tasks_running: AtomicU64,
+}
+
+/// Adds `n` to a counter. Relaxed ordering: the counters are statistics,
+/// nothing is synchronised through them.
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Adds one to a counter.
+pub(crate) fn bump(counter: &AtomicU64) {
+    add(counter, 1);
+}
+
+impl Counters {
+    fn snapshot(&self) -> TransportStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        TransportStats {
+            frames_sent: get(&self.frames_sent),
+            frames_received: get(&self.frames_received),
+            dropped_queue_full: get(&self.dropped_queue_full),
+            dropped_write_failed: get(&self.dropped_write_failed),
+            auth_failures: get(&self.auth_failures),
+            handshake_failures: get(&self.handshake_failures),
+            decode_errors: get(&self.decode_errors),
+            oversized_frames: get(&self.oversized_frames),
+            unknown_peer: get(&self.unknown_peer),
+            connections_accepted: get(&self.connections_accepted),
+            connections_rejected: get(&self.connections_rejected),
+            reconnects: get(&self.reconnects),
+            tasks_running: get(&self.tasks_running),
+        }
+    }
+}
+
+/// A cheap, clonable handle on a transport's counters that stays valid after
+/// the transport has been moved into the runtime (or dropped).
+#[derive(Clone, Debug, Default)]
+pub struct TcpStatsHandle {
+    pub(crate) counters: Arc<Counters>,
+}
+
+impl TcpStatsHandle {
+    /// The counters now.
+    pub fn snapshot(&self) -> TransportStats {
+        self.counters.snapshot()
+    }
+}
+
+/// Counts a task as running from its creation until its future is dropped
+/// (finished or aborted).
+#[derive(Debug)]
+pub(crate) struct TaskGuard {
+    counters: Arc<Counters>,
+}
+
+impl TaskGuard {
+    pub(crate) fn new(counters: &Arc<Counters>) -> Self {
+        bump(&counters.tasks_running);
+        TaskGuard {
+            counters: Arc::clone(counters),
+        }
+    }
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.counters.tasks_running.fetch_sub(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,989 @@
+//! The TCP transport: delivery, reconnection, the handshake's and the key's
+//! refusals, tampering, garbage, bounded queues and shutdown.
+//!
+//! Everything runs on 127.0.0.1 with ports chosen by the OS. Waits are
+//! bounded by a generous patience so a bug fails the test instead of hanging
+//! it; no assertion is about speed.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use duckduckgoose::transport::tcp::frame::{
+    self, FrameDecoder, FrameError, LEN_PREFIX_LEN, MAX_FRAME_LEN,
+};
+use duckduckgoose::transport::tcp::{
+    OutboundQueue, TcpConfig, TcpConfigError, TcpStatsHandle, TcpTransport, TransportStats,
+};
+use duckduckgoose::transport::{Inbound, Transport, TransportError};
+use duckduckgoose::{Message, NodeId, Term};
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::test_runner::{Config as ProptestConfig, TestRunner};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep, timeout};
+
+/// Upper bound on any wait; only reached when something is broken.
+const PATIENCE: Duration = Duration::from_secs(10);
+const CLUSTER: &str = "test-cluster";
+const KEY: &[u8] = b"correct horse battery staple";
+
+fn hb(tick: u64) -> Message {
+    Message::Heartbeat {
+        term: Term(1),
+        sent_tick: tick,
+    }
+}
+
+fn vote(term: u64) -> Message {
+    Message::Vote {
+        term: Term(term),
+        transfer: false,
+    }
+}
+
+async fn bind_local() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0")
+}
+
+/// A configuration with test-friendly timings: quick redials, and a flush
+/// and handshake patience far above what a loaded CI machine needs.
+fn config(id: u64, peers: &BTreeMap<NodeId, SocketAddr>, key: Option<&[u8]>) -> TcpConfig {
+    let mut config = TcpConfig::new(NodeId(id), CLUSTER, peers.clone());
+    config.cluster_key = key.map(<[u8]>::to_vec);
+    config.reconnect_backoff_min = Duration::from_millis(5);
+    config.reconnect_backoff_max = Duration::from_millis(50);
+    config.handshake_timeout = Duration::from_secs(5);
+    config.flush_timeout = Duration::from_secs(5);
+    config
+}
+
+struct Node {
+    transport: TcpTransport,
+    rx: mpsc::Receiver<Inbound>,
+    stats: TcpStatsHandle,
+}
+
+impl Node {
+    async fn start(config: TcpConfig, listener: TcpListener) -> Node {
+        let mut transport = TcpTransport::new(config, listener).expect("valid config");
+        let (tx, rx) = mpsc::channel(1024);
+        transport.start(tx).await.expect("first start");
+        let stats = transport.stats_handle();
+        Node {
+            transport,
+            rx,
+            stats,
+        }
+    }
+
+    fn stats(&self) -> TransportStats {
+        self.stats.snapshot()
+    }
+
+    async fn recv(&mut self) -> Inbound {
+        timeout(PATIENCE, self.rx.recv())
+            .await
+            .expect("a message within the patience")
+            .expect("the transport keeps the channel open")
+    }
+
+    fn assert_nothing_received(&mut self) {
+        if let Ok(inbound) = self.rx.try_recv() {
+            panic!("unexpected delivery: {inbound:?}");
+        }
+    }
+}
+
+/// Nodes 1..=n on fresh ports, each knowing all the others.
+async fn cluster(n: u64, key: Option<&[u8]>) -> Vec<Node> {
+    let mut listeners = Vec::new();
+    let mut peers = BTreeMap::new();
+    for id in 1..=n {
+        let listener = bind_local().await;
+        peers.insert(NodeId(id), listener.local_addr().expect("bound"));
+        listeners.push(listener);
+    }
+    let mut nodes = Vec::new();
+    for (listener, id) in listeners.into_iter().zip(1..) {
+        nodes.push(Node::start(config(id, &peers, key), listener).await);
+    }
+    nodes
+}
+
+async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_transports_exchange_messages_both_ways_in_order() {
+    let mut nodes = cluster(2, None).await;
+    for tick in 0..10 {
+        nodes[0].transport.send(NodeId(2), hb(tick));
+    }
+    nodes[1].transport.send(NodeId(1), vote(3));
+    for tick in 0..10 {
+        let got = nodes[1].recv().await;
+        assert_eq!(
+            got,
+            Inbound {
+                from: NodeId(1),
+                msg: hb(tick)
+            }
+        );
+    }
+    assert_eq!(
+        nodes[0].recv().await,
+        Inbound {
+            from: NodeId(2),
+            msg: vote(3)
+        }
+    );
+    eventually("counters", || nodes[0].stats().frames_sent == 10).await;
+    assert_eq!(nodes[1].stats().frames_received, 10);
+    assert_eq!(nodes[1].stats().connections_accepted, 1);
+    for node in &mut nodes {
+        node.transport.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn three_transports_deliver_with_the_right_sender() {
+    let mut nodes = cluster(3, None).await;
+    for from in 1..=3u64 {
+        for to in 1..=3u64 {
+            if from != to {
+                nodes[from as usize - 1]
+                    .transport
+                    .send(NodeId(to), hb(from * 10 + to));
+            }
+        }
+    }
+    for (index, node) in nodes.iter_mut().enumerate() {
+        let to = index as u64 + 1;
+        let mut got = vec![node.recv().await, node.recv().await];
+        got.sort_by_key(|inbound| inbound.from);
+        let expected: Vec<_> = (1..=3u64)
+            .filter(|from| *from != to)
+            .map(|from| Inbound {
+                from: NodeId(from),
+                msg: hb(from * 10 + to),
+            })
+            .collect();
+        assert_eq!(got, expected);
+    }
+    for node in &mut nodes {
+        node.transport.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn keyed_cluster_delivers_many_authenticated_frames() {
+    // Within one queue's capacity: `send` never waits, so a burst larger
+    // than the queue would (rightly) drop heartbeats.
+    const MANY: u64 = 60;
+    let mut nodes = cluster(3, Some(KEY)).await;
+    for tick in 0..MANY {
+        nodes[0].transport.send(NodeId(2), hb(tick));
+        nodes[2].transport.send(NodeId(2), vote(tick));
+        nodes[1].transport.send(NodeId(1), hb(tick));
+    }
+    let mut from_1 = Vec::new();
+    let mut from_3 = Vec::new();
+    for _ in 0..2 * MANY {
+        let got = nodes[1].recv().await;
+        match got.from {
+            NodeId(1) => from_1.push(got.msg),
+            NodeId(3) => from_3.push(got.msg),
+            other => panic!("message from {other}"),
+        }
+    }
+    assert_eq!(from_1, (0..MANY).map(hb).collect::<Vec<_>>());
+    assert_eq!(from_3, (0..MANY).map(vote).collect::<Vec<_>>());
+    for tick in 0..MANY {
+        assert_eq!(
+            nodes[0].recv().await,
+            Inbound {
+                from: NodeId(2),
+                msg: hb(tick)
+            }
+        );
+    }
+    for node in &nodes {
+        assert_eq!(node.stats().auth_failures, 0);
+    }
+    for node in &mut nodes {
+        node.transport.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn messages_flow_again_after_a_peer_restarts_on_its_port() {
+    let mut nodes = cluster(2, Some(KEY)).await;
+    nodes[0].transport.send(NodeId(2), hb(1));
+    assert_eq!(nodes[1].recv().await.msg, hb(1));
+
+    let mut b = nodes.pop().expect("two nodes");
+    let b_addr = b.transport.local_addr();
+    let b_config = b.transport.config().clone();
+    b.transport.shutdown().await;
+    drop(b);
+    let listener = TcpListener::bind(b_addr)
+        .await
+        .expect("port free after shutdown");
+    let mut b = Node::start(b_config, listener).await;
+
+    // Messages written before the old connection is known dead may be lost
+    // (best effort); keep sending until one gets through.
+    let a = &mut nodes[0];
+    let deadline = Instant::now() + PATIENCE;
+    let mut tick = 100;
+    let got = loop {
+        assert!(Instant::now() < deadline, "no delivery after the restart");
+        a.transport.send(NodeId(2), hb(tick));
+        tick += 1;
+        if let Ok(Some(got)) = timeout(Duration::from_millis(20), b.rx.recv()).await {
+            break got;
+        }
+    };
+    assert_eq!(got.from, NodeId(1));
+    assert!(a.stats().reconnects >= 1, "{:?}", a.stats());
+
+    // And the other way: the new node dials the old one.
+    b.transport.send(NodeId(1), vote(9));
+    assert_eq!(
+        a.recv().await,
+        Inbound {
+            from: NodeId(2),
+            msg: vote(9)
+        }
+    );
+    a.transport.shutdown().await;
+    b.transport.shutdown().await;
+}
+
+/// Two nodes whose configurations differ as `tweak` says.
+async fn mismatched_pair(tweak: impl Fn(&mut TcpConfig, &mut TcpConfig)) -> (Node, Node) {
+    let (la, lb) = (bind_local().await, bind_local().await);
+    let peers = BTreeMap::from([
+        (NodeId(1), la.local_addr().expect("bound")),
+        (NodeId(2), lb.local_addr().expect("bound")),
+    ]);
+    let mut ca = config(1, &peers, None);
+    let mut cb = config(2, &peers, None);
+    tweak(&mut ca, &mut cb);
+    (Node::start(ca, la).await, Node::start(cb, lb).await)
+}
+
+async fn assert_nothing_flows(mut a: Node, mut b: Node) -> (TransportStats, TransportStats) {
+    a.transport.send(NodeId(2), vote(1));
+    b.transport.send(NodeId(1), vote(2));
+    // Several failed rounds each way, so a late success would show.
+    eventually("refusals on both sides", || {
+        let (sa, sb) = (a.stats(), b.stats());
+        sa.handshake_failures + sa.auth_failures >= 3
+            && sb.handshake_failures + sb.auth_failures >= 3
+    })
+    .await;
+    for node in [&mut a, &mut b] {
+        node.transport.shutdown().await;
+        node.assert_nothing_received();
+        let stats = node.stats();
+        assert_eq!(stats.frames_sent, 0, "{stats:?}");
+        assert_eq!(stats.frames_received, 0, "{stats:?}");
+        assert_eq!(stats.connections_accepted, 0, "{stats:?}");
+    }
+    (a.stats(), b.stats())
+}
+
+#[tokio::test]
+async fn wrong_cluster_key_delivers_nothing() {
+    let (a, b) = mismatched_pair(|a, b| {
+        a.cluster_key = Some(b"key one".to_vec());
+        b.cluster_key = Some(b"key two".to_vec());
+    })
+    .await;
+    let (sa, sb) = assert_nothing_flows(a, b).await;
+    // Each dialer refuses the other's ack tag.
+    assert!(
+        sa.auth_failures >= 1 && sb.auth_failures >= 1,
+        "{sa:?} {sb:?}"
+    );
+}
+
+#[tokio::test]
+async fn keyed_and_unkeyed_nodes_do_not_talk() {
+    let (a, b) = mismatched_pair(|a, _| a.cluster_key = Some(KEY.to_vec())).await;
+    let (sa, sb) = assert_nothing_flows(a, b).await;
+    assert!(
+        sa.auth_failures >= 1 && sb.auth_failures >= 1,
+        "{sa:?} {sb:?}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_cluster_id_delivers_nothing() {
+    let (a, b) = mismatched_pair(|a, _| a.cluster_id = "another-cluster".to_owned()).await;
+    let (sa, sb) = assert_nothing_flows(a, b).await;
+    assert_eq!(sa.auth_failures + sb.auth_failures, 0);
+}
+
+#[tokio::test]
+async fn hello_from_an_unknown_node_is_rejected() {
+    // Node 2 knows only node 1; node 9 knows node 2 and dials it.
+    let (l1, l2, l9) = (bind_local().await, bind_local().await, bind_local().await);
+    let a2 = l2.local_addr().expect("bound");
+    let known = BTreeMap::from([
+        (NodeId(1), l1.local_addr().expect("bound")),
+        (NodeId(2), a2),
+    ]);
+    let mut b = Node::start(config(2, &known, Some(KEY)), l2).await;
+    let mut intruder =
+        Node::start(config(9, &BTreeMap::from([(NodeId(2), a2)]), Some(KEY)), l9).await;
+    intruder.transport.send(NodeId(2), vote(5));
+    eventually("refusals", || b.stats().unknown_peer >= 2).await;
+    let stats = b.stats();
+    assert!(stats.handshake_failures >= 2, "{stats:?}");
+    assert_eq!(stats.connections_accepted, 0);
+    intruder.transport.shutdown().await;
+    b.transport.shutdown().await;
+    b.assert_nothing_received();
+    assert_eq!(intruder.stats().frames_sent, 0);
+    // Node 1 never answers (its listener only holds the port): node 2's
+    // dial to it hangs in the handshake, and shutdown must not wait for it.
+    drop(l1);
+}
+
+#[tokio::test]
+async fn hello_addressed_to_another_node_is_rejected() {
+    // Node 1 believes node 3 listens where node 2 does.
+    let (l1, l2) = (bind_local().await, bind_local().await);
+    let a1 = l1.local_addr().expect("bound");
+    let a2 = l2.local_addr().expect("bound");
+    let a_peers = BTreeMap::from([(NodeId(1), a1), (NodeId(3), a2)]);
+    let b_peers = BTreeMap::from([(NodeId(1), a1), (NodeId(2), a2)]);
+    let mut a = Node::start(config(1, &a_peers, None), l1).await;
+    let mut b = Node::start(config(2, &b_peers, None), l2).await;
+    a.transport.send(NodeId(3), vote(1));
+    eventually("refusals", || b.stats().handshake_failures >= 2).await;
+    a.transport.shutdown().await;
+    b.transport.shutdown().await;
+    b.assert_nothing_received();
+    assert_eq!(b.stats().connections_accepted, 0);
+}
+
+#[tokio::test]
+async fn send_to_an_unknown_id_is_dropped_and_counted() {
+    let mut nodes = cluster(2, None).await;
+    nodes[0].transport.send(NodeId(42), vote(1));
+    nodes[0].transport.send(NodeId(1), vote(1)); // itself: not a peer either
+    assert_eq!(nodes[0].stats().unknown_peer, 2);
+    assert_eq!(nodes[0].transport.queued(NodeId(42)), None);
+    for node in &mut nodes {
+        node.transport.shutdown().await;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A man in the middle: forwards frames from dialer to acceptor and lets a
+// plan flip, repeat, hold back or inject frames, per connection.
+// ---------------------------------------------------------------------------
+
+enum Step {
+    Send(Vec<u8>),
+    /// Drop both sockets.
+    Close,
+}
+
+/// `(connection index, frame index on it, the whole frame) -> what to do`.
+type Plan = Box<dyn FnMut(usize, usize, Vec<u8>) -> Vec<Step> + Send>;
+
+/// Starts a proxy to `target`; returns its address.
+async fn proxy(target: SocketAddr, plan: Plan) -> SocketAddr {
+    let listener = bind_local().await;
+    let addr = listener.local_addr().expect("bound");
+    let plan = Arc::new(Mutex::new(plan));
+    tokio::spawn(async move {
+        for conn in 0.. {
+            let Ok((client, _)) = listener.accept().await else {
+                return;
+            };
+            let Ok(server) = TcpStream::connect(target).await else {
+                continue;
+            };
+            tokio::spawn(relay(conn, client, server, Arc::clone(&plan)));
+        }
+    });
+    addr
+}
+
+async fn relay(conn: usize, client: TcpStream, server: TcpStream, plan: Arc<Mutex<Plan>>) {
+    let (mut client_rd, mut client_wr) = client.into_split();
+    let (mut server_rd, mut server_wr) = server.into_split();
+    let upstream = async {
+        for index in 0.. {
+            let mut prefix = [0u8; LEN_PREFIX_LEN];
+            client_rd.read_exact(&mut prefix).await?;
+            let len = u32::from_be_bytes(prefix) as usize;
+            let mut frame = prefix.to_vec();
+            frame.resize(LEN_PREFIX_LEN + len, 0);
+            client_rd.read_exact(&mut frame[LEN_PREFIX_LEN..]).await?;
+            let steps = (plan.lock().expect("plan lock"))(conn, index, frame);
+            for step in steps {
+                match step {
+                    Step::Send(bytes) => server_wr.write_all(&bytes).await?,
+                    Step::Close => return Ok(()),
+                }
+            }
+        }
+        Ok::<(), std::io::Error>(())
+    };
+    let downstream = tokio::io::copy(&mut server_rd, &mut client_wr);
+    tokio::select! {
+        _ = upstream => {}
+        _ = downstream => {}
+    }
+}
+
+/// Node 1 reaches node 2 only through a proxy running `plan`.
+async fn proxied_pair(key: Option<&[u8]>, plan: Plan) -> (Node, Node) {
+    let (l1, l2) = (bind_local().await, bind_local().await);
+    let a1 = l1.local_addr().expect("bound");
+    let a2 = l2.local_addr().expect("bound");
+    let via = proxy(a2, plan).await;
+    let a = Node::start(config(1, &BTreeMap::from([(NodeId(2), via)]), key), l1).await;
+    let b = Node::start(config(2, &BTreeMap::from([(NodeId(1), a1)]), key), l2).await;
+    (a, b)
+}
+
+/// Index of the first message frame on a connection: after the hello, and
+/// after the auth frame when keyed.
+const FIRST_DATA_KEYED: usize = 2;
+const FIRST_DATA_UNKEYED: usize = 1;
+
+/// Waits until node 1 has redialled `n` times, then checks a fresh message
+/// arrives first and alone.
+async fn after_reconnects_fresh_message_arrives(a: &mut Node, b: &mut Node, n: u64) {
+    eventually("redial", || a.stats().reconnects >= n).await;
+    a.transport.send(NodeId(2), vote(77));
+    assert_eq!(
+        b.recv().await,
+        Inbound {
+            from: NodeId(1),
+            msg: vote(77)
+        }
+    );
+    a.transport.shutdown().await;
+    b.transport.shutdown().await;
+    b.assert_nothing_received();
+}
+
+#[tokio::test]
+async fn tampered_frame_is_refused_and_the_connection_closed() {
+    let plan: Plan = Box::new(|conn, index, mut frame| {
+        if conn == 0 && index == FIRST_DATA_KEYED {
+            let last = frame.len() - 1;
+            frame[last] ^= 0x01;
+        }
+        vec![Step::Send(frame)]
+    });
+    let (mut a, mut b) = proxied_pair(Some(KEY), plan).await;
+    a.transport.send(NodeId(2), vote(1));
+    eventually("tag refusal", || b.stats().auth_failures >= 1).await;
+    assert_eq!(b.stats().frames_received, 0);
+    after_reconnects_fresh_message_arrives(&mut a, &mut b, 1).await;
+}
+
+#[tokio::test]
+async fn replayed_frame_is_refused() {
+    let plan: Plan = Box::new(|conn, index, frame| {
+        if conn == 0 && index == FIRST_DATA_KEYED {
+            vec![Step::Send(frame.clone()), Step::Send(frame)]
+        } else {
+            vec![Step::Send(frame)]
+        }
+    });
+    let (mut a, mut b) = proxied_pair(Some(KEY), plan).await;
+    a.transport.send(NodeId(2), vote(1));
+    assert_eq!(b.recv().await.msg, vote(1));
+    eventually("replay refusal", || b.stats().auth_failures >= 1).await;
+    after_reconnects_fresh_message_arrives(&mut a, &mut b, 1).await;
+}
+
+#[tokio::test]
+async fn reordered_frames_are_refused() {
+    let mut held = None;
+    let plan: Plan = Box::new(move |conn, index, frame| match (conn, index) {
+        (0, FIRST_DATA_KEYED) => {
+            held = Some(frame);
+            vec![]
+        }
+        (0, i) if i == FIRST_DATA_KEYED + 1 => {
+            let mut steps = vec![Step::Send(frame)];
+            steps.extend(held.take().map(Step::Send));
+            steps
+        }
+        _ => vec![Step::Send(frame)],
+    });
+    let (mut a, mut b) = proxied_pair(Some(KEY), plan).await;
+    a.transport.send(NodeId(2), vote(1));
+    a.transport.send(NodeId(2), vote(2));
+    eventually("reorder refusal", || b.stats().auth_failures >= 1).await;
+    assert_eq!(b.stats().frames_received, 0);
+    after_reconnects_fresh_message_arrives(&mut a, &mut b, 1).await;
+}
+
+#[tokio::test]
+async fn frame_replayed_on_another_connection_is_refused() {
+    let mut recorded = None;
+    let plan: Plan = Box::new(move |conn, index, frame| match (conn, index) {
+        // Deliver the first message, remember it, and cut the connection.
+        (0, FIRST_DATA_KEYED) => {
+            recorded = Some(frame.clone());
+            vec![Step::Send(frame), Step::Close]
+        }
+        // On the next connection, replay it right after the handshake.
+        (1, i) if i == FIRST_DATA_KEYED - 1 => {
+            let mut steps = vec![Step::Send(frame)];
+            steps.extend(recorded.take().map(Step::Send));
+            steps
+        }
+        _ => vec![Step::Send(frame)],
+    });
+    let (mut a, mut b) = proxied_pair(Some(KEY), plan).await;
+    a.transport.send(NodeId(2), vote(1));
+    assert_eq!(b.recv().await.msg, vote(1));
+    eventually("cross-connection replay refusal", || {
+        b.stats().auth_failures >= 1
+    })
+    .await;
+    after_reconnects_fresh_message_arrives(&mut a, &mut b, 2).await;
+}
+
+#[tokio::test]
+async fn garbage_after_a_valid_hello_closes_the_connection() {
+    let plan: Plan = Box::new(|conn, index, frame| {
+        if conn == 0 && index == 0 {
+            // A well-formed frame whose body is no message.
+            let garbage = vec![0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+            vec![Step::Send(frame), Step::Send(garbage)]
+        } else {
+            vec![Step::Send(frame)]
+        }
+    });
+    let (mut a, mut b) = proxied_pair(None, plan).await;
+    eventually("decode error", || b.stats().decode_errors >= 1).await;
+    assert_eq!(b.stats().frames_received, 0);
+    after_reconnects_fresh_message_arrives(&mut a, &mut b, 1).await;
+}
+
+#[tokio::test]
+async fn oversized_length_after_a_valid_hello_closes_the_connection() {
+    let plan: Plan = Box::new(|conn, index, frame| {
+        if conn == 0 && index == FIRST_DATA_UNKEYED - 1 {
+            vec![Step::Send(frame), Step::Send(vec![0xff; 64])]
+        } else {
+            vec![Step::Send(frame)]
+        }
+    });
+    let (mut a, mut b) = proxied_pair(None, plan).await;
+    eventually("oversized frame", || b.stats().oversized_frames >= 1).await;
+    after_reconnects_fresh_message_arrives(&mut a, &mut b, 1).await;
+}
+
+// ---------------------------------------------------------------------------
+// The codec, fuzzed directly.
+// ---------------------------------------------------------------------------
+
+fn message() -> impl Strategy<Value = Message> {
+    (0u8..7, any::<u64>(), any::<u64>(), any::<bool>()).prop_map(|(kind, term, n, flag)| {
+        let term = Term(term);
+        match kind {
+            0 => Message::PreVote { term },
+            1 => Message::PreVoteResponse {
+                term,
+                granted: flag,
+            },
+            2 => Message::Vote {
+                term,
+                transfer: flag,
+            },
+            3 => Message::VoteResponse {
+                term,
+                granted: flag,
+            },
+            4 => Message::Heartbeat { term, sent_tick: n },
+            5 => Message::HeartbeatAck { term, sent_tick: n },
+            _ => Message::TimeoutNow { term },
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn decoder_survives_random_bytes_in_any_chunking(
+        bytes in vec(any::<u8>(), 0..4096),
+        chunk in 1usize..97,
+    ) {
+        let mut decoder = FrameDecoder::new();
+        'feed: for piece in bytes.chunks(chunk) {
+            let mut input = piece;
+            loop {
+                let done = decoder.decode(&mut input);
+                prop_assert!(decoder.buffer_capacity() <= MAX_FRAME_LEN);
+                match done {
+                    Ok(true) => {
+                        prop_assert!(decoder.frame().len() <= MAX_FRAME_LEN);
+                        // Whatever the body, decoding it is a value or a typed error.
+                        let _: Result<Message, FrameError> = frame::decode_body(decoder.frame());
+                    }
+                    Ok(false) => {
+                        prop_assert!(input.is_empty());
+                        break;
+                    }
+                    Err(e) => {
+                        prop_assert!(matches!(e, FrameError::Oversized { .. }), "{e:?}");
+                        break 'feed;
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn huge_length_prefixes_are_refused_before_allocating(
+        len in (MAX_FRAME_LEN as u32 + 1)..=u32::MAX,
+        tail in vec(any::<u8>(), 0..64),
+    ) {
+        let mut bytes = len.to_be_bytes().to_vec();
+        bytes.extend(tail);
+        let mut decoder = FrameDecoder::new();
+        let mut input = &bytes[..];
+        let refused = matches!(
+            decoder.decode(&mut input),
+            Err(FrameError::Oversized { len: l, .. }) if l == u64::from(len)
+        );
+        prop_assert!(refused);
+        prop_assert_eq!(decoder.buffer_capacity(), 0);
+        let split_refused = matches!(frame::split_frame(&bytes), Err(FrameError::Oversized { .. }));
+        prop_assert!(split_refused);
+    }
+
+    #[test]
+    fn frames_round_trip_in_any_chunking(
+        msgs in vec(message(), 0..20),
+        chunk in 1usize..17,
+    ) {
+        let mut buf = Vec::new();
+        for msg in &msgs {
+            frame::encode_frame(msg, &mut buf).expect("messages are small");
+        }
+        let mut decoder = FrameDecoder::new();
+        let mut decoded = Vec::new();
+        for piece in buf.chunks(chunk) {
+            let mut input = piece;
+            while decoder.decode(&mut input).expect("valid frames") {
+                decoded.push(frame::decode_body::<Message>(decoder.frame()).expect("valid body"));
+            }
+        }
+        prop_assert_eq!(&decoded, &msgs);
+        // The one-shot splitter agrees.
+        let mut rest = &buf[..];
+        for msg in &msgs {
+            let (body, used) = frame::split_frame(rest).expect("valid").expect("whole frame");
+            prop_assert_eq!(frame::decode_body::<Message>(body).expect("valid body"), *msg);
+            rest = &rest[used..];
+        }
+        prop_assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn random_bodies_decode_to_a_value_or_a_typed_error(body in vec(any::<u8>(), 0..64)) {
+        match frame::decode_body::<Message>(&body) {
+            Ok(_) | Err(FrameError::Decode(_) | FrameError::TrailingBytes(_)) => {}
+            Err(e) => prop_assert!(false, "unexpected error {e:?}"),
+        }
+    }
+}
+
+#[test]
+fn frame_at_the_limit_is_accepted_and_one_byte_more_refused() {
+    let mut decoder = FrameDecoder::new();
+    let mut bytes = (MAX_FRAME_LEN as u32).to_be_bytes().to_vec();
+    bytes.resize(LEN_PREFIX_LEN + MAX_FRAME_LEN, 7);
+    let mut input = &bytes[..];
+    assert!(decoder.decode(&mut input).expect("at the limit"));
+    assert_eq!(decoder.frame().len(), MAX_FRAME_LEN);
+    assert_eq!(decoder.buffer_capacity(), MAX_FRAME_LEN);
+
+    let over = (MAX_FRAME_LEN as u32 + 1).to_be_bytes();
+    let mut input = &over[..];
+    assert!(matches!(
+        FrameDecoder::new().decode(&mut input),
+        Err(FrameError::Oversized { .. })
+    ));
+
+    let mut buf = Vec::new();
+    let huge = vec![0u8; MAX_FRAME_LEN];
+    assert!(matches!(
+        frame::encode_frame(&huge, &mut buf),
+        Err(FrameError::Oversized { .. })
+    ));
+    assert!(buf.is_empty(), "a refused frame leaves nothing behind");
+}
+
+/// Random bytes written straight to a listener: the connection is closed,
+/// nothing is delivered, and real messages still flow afterwards.
+#[test]
+fn random_bytes_on_the_listener_are_harmless() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    // An async lock: the nodes are used across awaits inside `block_on`.
+    let nodes = tokio::sync::Mutex::new(runtime.block_on(cluster(2, Some(KEY))));
+    let target = nodes.blocking_lock()[1].transport.local_addr();
+    let tick = Cell::new(0);
+    let mut runner = TestRunner::new(ProptestConfig::with_cases(32));
+    runner
+        .run(&vec(any::<u8>(), 0..512), |bytes| {
+            runtime.block_on(async {
+                let mut raw = TcpStream::connect(target).await.expect("connect");
+                // The node may close before reading it all: errors are fine.
+                let _ = raw.write_all(&bytes).await;
+                let _ = raw.shutdown().await;
+                let mut answer = Vec::new();
+                let closed = timeout(PATIENCE, raw.read_to_end(&mut answer)).await;
+                assert!(closed.is_ok(), "the node keeps a garbage connection open");
+
+                let mut nodes = nodes.lock().await;
+                tick.set(tick.get() + 1);
+                nodes[0].transport.send(NodeId(2), hb(tick.get()));
+                let got = nodes[1].recv().await;
+                assert_eq!(
+                    got,
+                    Inbound {
+                        from: NodeId(1),
+                        msg: hb(tick.get())
+                    }
+                );
+            });
+            Ok(())
+        })
+        .expect("no garbage breaks the node");
+    let mut nodes = nodes.into_inner();
+    runtime.block_on(async {
+        for node in &mut nodes {
+            node.transport.shutdown().await;
+            node.assert_nothing_received();
+        }
+    });
+    assert_eq!(
+        nodes[1].stats().connections_accepted,
+        1,
+        "{:?}",
+        nodes[1].stats()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Queues.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn full_queue_drops_the_oldest_heartbeat_then_the_oldest_message() {
+    let ack = |tick| Message::HeartbeatAck {
+        term: Term(1),
+        sent_tick: tick,
+    };
+    let timeout_now = Message::TimeoutNow { term: Term(1) };
+    let mut queue = OutboundQueue::new(4);
+    for msg in [vote(1), hb(1), ack(1), hb(2)] {
+        assert_eq!(queue.push(msg), None);
+    }
+    assert_eq!(queue.push(timeout_now), Some(hb(1)));
+    // Acks are heartbeat traffic too: a newer one supersedes them.
+    assert_eq!(queue.push(vote(2)), Some(ack(1)));
+    assert_eq!(queue.push(vote(3)), Some(hb(2)));
+    // No heartbeat left: the oldest message goes.
+    assert_eq!(queue.push(vote(4)), Some(vote(1)));
+    assert_eq!(queue.len(), 4);
+    assert_eq!(
+        queue.iter().copied().collect::<Vec<_>>(),
+        [timeout_now, vote(2), vote(3), vote(4)]
+    );
+    assert_eq!(queue.pop(), Some(timeout_now));
+}
+
+#[tokio::test]
+async fn queue_to_a_down_peer_stays_bounded_and_keeps_the_vote() {
+    let (la, closed) = (bind_local().await, bind_local().await);
+    let down = closed.local_addr().expect("bound");
+    drop(closed);
+    let peers = BTreeMap::from([(NodeId(2), down)]);
+    let mut cfg = config(1, &peers, None);
+    cfg.queue_capacity = 8;
+    let mut a = Node::start(cfg, la).await;
+    a.transport.send(NodeId(2), vote(1));
+    for tick in 0..100 {
+        a.transport.send(NodeId(2), hb(tick));
+    }
+    assert_eq!(a.transport.queued(NodeId(2)), Some(8));
+    assert_eq!(a.stats().dropped_queue_full, 101 - 8);
+
+    // The peer comes up: the vote and the newest heartbeats arrive.
+    let listener = TcpListener::bind(down).await.expect("port still free");
+    let mut b = Node::start(
+        config(
+            2,
+            &BTreeMap::from([(NodeId(1), a.transport.local_addr())]),
+            None,
+        ),
+        listener,
+    )
+    .await;
+    let mut got = Vec::new();
+    for _ in 0..8 {
+        got.push(b.recv().await.msg);
+    }
+    let mut expected = vec![vote(1)];
+    expected.extend((93..100).map(hb));
+    assert_eq!(got, expected);
+    a.transport.shutdown().await;
+    b.transport.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------
+// Lifecycle.
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn shutdown_flushes_the_queue_and_ends_every_task() {
+    let mut nodes = cluster(3, Some(KEY)).await;
+    nodes[0].transport.send(NodeId(2), vote(1));
+    assert_eq!(nodes[1].recv().await.msg, vote(1));
+    assert!(
+        nodes[0].stats().tasks_running >= 3,
+        "{:?}",
+        nodes[0].stats()
+    );
+
+    // A handing-over Goose's last words leave before the transport stops.
+    let timeout_now = Message::TimeoutNow { term: Term(4) };
+    nodes[0].transport.send(NodeId(2), timeout_now);
+    nodes[0].transport.shutdown().await;
+    assert_eq!(
+        nodes[1].recv().await,
+        Inbound {
+            from: NodeId(1),
+            msg: timeout_now
+        }
+    );
+
+    let addrs: Vec<_> = nodes.iter().map(|n| n.transport.local_addr()).collect();
+    for node in &mut nodes {
+        node.transport.shutdown().await;
+        node.transport.shutdown().await; // idempotent
+        assert_eq!(node.stats().tasks_running, 0);
+    }
+    for addr in addrs {
+        TcpListener::bind(addr)
+            .await
+            .expect("the listener is closed after shutdown");
+    }
+}
+
+#[tokio::test]
+async fn start_twice_or_after_shutdown_is_refused() {
+    let listener = bind_local().await;
+    let mut transport =
+        TcpTransport::new(config(1, &BTreeMap::new(), None), listener).expect("valid");
+    let (tx, _rx) = mpsc::channel(8);
+    transport.start(tx.clone()).await.expect("first start");
+    assert!(matches!(
+        transport.start(tx.clone()).await,
+        Err(TransportError::AlreadyStarted)
+    ));
+    transport.shutdown().await;
+    assert!(matches!(
+        transport.start(tx).await,
+        Err(TransportError::AlreadyStarted)
+    ));
+    assert_eq!(transport.stats().tasks_running, 0);
+}
+
+#[tokio::test]
+async fn invalid_configs_are_refused() {
+    let peers = BTreeMap::new();
+    let base = config(1, &peers, None);
+    let cases: Vec<(TcpConfig, TcpConfigError)> = vec![
+        (
+            TcpConfig {
+                cluster_id: String::new(),
+                ..base.clone()
+            },
+            TcpConfigError::EmptyClusterId,
+        ),
+        (
+            TcpConfig {
+                cluster_id: "x".repeat(256),
+                ..base.clone()
+            },
+            TcpConfigError::ClusterIdTooLong { len: 256, max: 255 },
+        ),
+        (
+            TcpConfig {
+                cluster_key: Some(Vec::new()),
+                ..base.clone()
+            },
+            TcpConfigError::EmptyClusterKey,
+        ),
+        (
+            TcpConfig {
+                queue_capacity: 0,
+                ..base.clone()
+            },
+            TcpConfigError::ZeroQueueCapacity,
+        ),
+        (
+            TcpConfig {
+                reconnect_backoff_min: Duration::from_secs(2),
+                reconnect_backoff_max: Duration::from_secs(1),
+                ..base.clone()
+            },
+            TcpConfigError::ReconnectBackoff {
+                min: Duration::from_secs(2),
+                max: Duration::from_secs(1),
+            },
+        ),
+        (
+            TcpConfig {
+                handshake_timeout: Duration::ZERO,
+                ..base.clone()
+            },
+            TcpConfigError::ZeroTimeout("handshake_timeout"),
+        ),
+    ];
+    for (config, error) in cases {
+        assert_eq!(config.validate(), Err(error));
+        let refused = TcpTransport::new(config, bind_local().await);
+        assert!(matches!(refused, Err(TransportError::Config(_))));
+    }
+    assert_eq!(base.validate(), Ok(()));
+    // The key never shows in logs.
+    let keyed = base.with_cluster_key(KEY.to_vec());
+    assert!(!format!("{keyed:?}").contains("horse"));
+}
