@@ -128,7 +128,13 @@ async fn serve(
         Ok(accepted) => accepted,
         Err(e) => {
             e.count(&shared.counters);
-            warn!(error = %e, "inbound handshake refused");
+            if e.is_misconfiguration() {
+                warn!(error = %e, "inbound handshake refused");
+            } else {
+                // Probes, garbage and dropped connections: not worth a
+                // warning each, and a scanner could flood the log.
+                debug!(error = %e, "inbound handshake refused");
+            }
             return;
         }
     };
@@ -150,7 +156,9 @@ async fn serve(
     .await;
     shared.unregister_inbound(from, generation);
     match &end {
-        ConnectionEnd::Read(ReadError::Closed) | ConnectionEnd::Superseded => {
+        ConnectionEnd::Read(ReadError::Closed | ReadError::Io(_))
+        | ConnectionEnd::Superseded
+        | ConnectionEnd::RuntimeGone => {
             debug!(peer = %from, reason = %end, "inbound connection closed");
         }
         _ => warn!(peer = %from, reason = %end, "inbound connection closed"),

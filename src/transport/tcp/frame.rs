@@ -58,6 +58,11 @@ pub fn begin_frame(buf: &mut Vec<u8>) -> usize {
 /// When the body exceeds [`MAX_FRAME_LEN`] the frame is removed from `buf`
 /// again and an error returned, so `buf` never holds a frame the peer would
 /// refuse.
+///
+/// # Panics
+///
+/// If `start` was not returned by [`begin_frame`] on this buffer (a caller
+/// bug; no input can cause it).
 pub fn finish_frame(buf: &mut Vec<u8>, start: usize) -> Result<(), FrameError> {
     let body_len = buf.len().saturating_sub(start + LEN_PREFIX_LEN);
     match u32::try_from(body_len) {

@@ -97,6 +97,20 @@ pub(crate) enum HandshakeError {
 }
 
 impl HandshakeError {
+    /// Whether the failure looks like two members configured differently
+    /// (worth a warning) rather than noise on the port.
+    pub(crate) fn is_misconfiguration(&self) -> bool {
+        matches!(
+            self,
+            HandshakeError::Version { .. }
+                | HandshakeError::ClusterMismatch
+                | HandshakeError::UnknownPeer(_)
+                | HandshakeError::WrongTarget(_)
+                | HandshakeError::KeyMismatch
+                | HandshakeError::Auth(_)
+        )
+    }
+
     /// Records this failure in the counters (see `TransportStats`).
     pub(crate) fn count(&self, counters: &Counters) {
         match self {
