@@ -629,12 +629,25 @@ fn message() -> impl Strategy<Value = Message> {
     })
 }
 
+/// Random bytes, mostly shaped like frames (plausible length prefixes with
+/// bodies of random, possibly mismatched, length), so that the decoder gets
+/// past the prefix check and hands out bodies too.
+fn noise() -> impl Strategy<Value = Vec<u8>> {
+    let framed = (0u32..300, vec(any::<u8>(), 0..300)).prop_map(|(len, body)| {
+        let mut bytes = len.to_be_bytes().to_vec();
+        bytes.extend(body);
+        bytes
+    });
+    let raw = vec(any::<u8>(), 0..64);
+    vec(prop_oneof![4 => framed, 1 => raw], 0..16).prop_map(|parts| parts.concat())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn decoder_survives_random_bytes_in_any_chunking(
-        bytes in vec(any::<u8>(), 0..4096),
+        bytes in noise(),
         chunk in 1usize..97,
     ) {
         let mut decoder = FrameDecoder::new();
