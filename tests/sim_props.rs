@@ -279,7 +279,7 @@ fn ignoring_stickiness_is_caught() {
 
 #[test]
 fn a_lease_longer_than_the_bound_is_caught() {
-    // 1000 ticks, against a bound of 23 with the default timing.
+    // 1000 ticks, against a bound of 25 with the default timing.
     let plan = partitions_only(PartitionShapes {
         symmetric: 1,
         one_way: 0,
@@ -290,6 +290,28 @@ fn a_lease_longer_than_the_bound_is_caught() {
         .expect("an over-long lease must be caught within the seed budget");
     println!(
         "LeaseTicks(1000) caught with seed {seed}: {}",
+        failure.violation
+    );
+    assert!(
+        matches!(failure.violation, Violation::TwoGeese { .. }),
+        "{failure}"
+    );
+}
+
+#[test]
+fn a_lease_a_few_ticks_over_the_bound_is_caught() {
+    // The drift model is tight: the longest safe lease (25 ticks with the
+    // default timing) never fails, five ticks more does.
+    let longest_safe_ticks = SimConfig::new(3, 0).election.lease_ticks();
+    let plan = FaultPlan {
+        jitter_us: 2_000,
+        ..partitions_only(PartitionShapes::all())
+    };
+    let (seed, failure) = first_failure(Mutation::LeaseTicks(longest_safe_ticks + 5), plan)
+        .expect("a lease 5 ticks too long must be caught within the seed budget");
+    println!(
+        "LeaseTicks({}) caught with seed {seed}: {}",
+        longest_safe_ticks + 5,
         failure.violation
     );
     assert!(

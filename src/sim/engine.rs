@@ -288,10 +288,7 @@ impl Simulation {
         }
 
         let total = self.outputs.len();
-        let crash_after = (self.faults_active()
-            && self.config.faults.crash_probability > 0.0
-            && self.rng.random_bool(self.config.faults.crash_probability))
-        .then(|| self.rng.random_range(0..=total));
+        let crash_after = self.draw_crash_point(total);
         let handled = crash_after.unwrap_or(total);
         let outputs = std::mem::take(&mut self.outputs);
         let result = outputs[..handled]
@@ -303,6 +300,19 @@ impl Simulation {
             self.crash(index, handled, total - handled);
         }
         Ok(())
+    }
+
+    /// Where the host crashes while draining `total` outputs: after `k` of
+    /// them, each of the `total + 1` points getting the plan's crash
+    /// probability in turn; `None` for no crash. Inputs with more outputs
+    /// offer more points, so crashes land across `Persist`/`Send` boundaries
+    /// in proportion to how many there are, not only between inputs.
+    fn draw_crash_point(&mut self, total: usize) -> Option<usize> {
+        let probability = self.config.faults.crash_probability;
+        if !self.faults_active() || probability <= 0.0 {
+            return None;
+        }
+        (0..=total).find(|_| self.rng.random_bool(probability))
     }
 
     /// Plays the host for one output.

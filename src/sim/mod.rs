@@ -17,8 +17,8 @@
 //!   the run and are symmetric, one-way or partial (A sees B, B sees C, A does
 //!   not see C).
 //! * **Crashes.** After any input, while the simulated host drains the
-//!   node's outputs, the node may crash after any number of them: the rest
-//!   are lost. The host makes an [`Output::Persist`](crate::core::Output) durable
+//!   node's outputs, the node may crash at any point (before the first
+//!   output, between any two, after the last): the rest are lost. The host makes an [`Output::Persist`](crate::core::Output) durable
 //!   when it handles it, so a crash can fall on either side of every persist.
 //!   A crashed node restarts as a new `Election` built from its durable
 //!   `HardState` only, with a fresh seed.

@@ -36,11 +36,10 @@ pub struct FaultPlan {
     /// Probability that a message that is not lost is delivered twice (each
     /// copy with its own jitter).
     pub duplicate_probability: f64,
-    /// Probability, after every input a node handles, that it crashes while
-    /// the host drains the outputs: it crashes after a uniformly drawn number
-    /// `k` of them (`0..=all`), and the rest are lost. A crash after `k`
-    /// outputs of which the last is a `Persist` keeps that state; one before it
-    /// loses it.
+    /// Probability that a node crashes at each point where the host could
+    /// stop while it drains the outputs of one input: before the first
+    /// output, between any two, after the last. The outputs after the crash
+    /// point are lost; a `Persist` before it is durable, one after it is not.
     pub crash_probability: f64,
     /// How long a crashed node stays down before it restarts from its
     /// persisted state, in microseconds.

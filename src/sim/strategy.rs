@@ -10,7 +10,8 @@ use super::plan::{CommandPlan, FaultPlan, PartitionPlan, PartitionShapes};
 /// Any [`FaultPlan`] with every fault kind in ranges that suit the default
 /// timing (10 ms ticks, 50 ms heartbeats, 300–600 ms election timeouts):
 /// latencies from 0.1 to 25 ms with up to 30 ms of jitter, up to 30% loss
-/// and 20% duplication, crashes after up to 0.3% of inputs, partitions of
+/// and 20% duplication, a crash at up to 0.3% of the points where one can
+/// fall (see [`FaultPlan::crash_probability`]), partitions of
 /// every shape lasting 0.1–3 s, garbage and operator commands. Shrinks
 /// towards a quiet network.
 pub fn arb_fault_plan() -> impl Strategy<Value = FaultPlan> {
