@@ -1,6 +1,7 @@
 //! Configuration for humans: times in `Duration`s, converted to the core's
 //! ticks with validation (DESIGN §4).
 
+use std::collections::BTreeMap;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::ops::Range;
@@ -72,6 +73,14 @@ pub struct NodeConfig {
     /// Seed of the node's randomness (its election timeouts). `None`, the
     /// default, derives one per start; see [`NodeConfig::seed`].
     pub rng_seed: Option<u64>,
+    /// Display addresses of the members (e.g. `"10.0.0.2:7001"`), shown on
+    /// status pages such as the `http` feature's `/cluster`. Optional and
+    /// empty by default; entries for non-members are ignored.
+    ///
+    /// Nothing connects to these: a transport has its own map of where its
+    /// peers are (for the TCP transport, its own configuration).
+    /// This one only tells humans which node is which.
+    pub addresses: BTreeMap<NodeId, String>,
 }
 
 impl NodeConfig {
@@ -87,6 +96,7 @@ impl NodeConfig {
             pre_vote: true,
             check_quorum: true,
             rng_seed: None,
+            addresses: BTreeMap::new(),
         }
     }
 

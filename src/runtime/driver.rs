@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
+use super::Observed;
 use super::clock::TickClock;
 use super::error::FatalError;
 use super::handle::{Command, NodeStatus};
@@ -14,8 +15,8 @@ use crate::core::{CommandError, Counters, Election, Event, NodeId, Output, Role,
 use crate::storage::Storage;
 use crate::transport::{Inbound, Transport};
 
-/// Where a command's answer goes.
-type Reply = oneshot::Sender<Result<(), CommandError>>;
+/// Where a command's answer goes: the term the node led and handed over.
+type Reply = oneshot::Sender<Result<Term, CommandError>>;
 
 /// One task owns the [`Election`], the storage and the transport; every
 /// input goes through [`Driver::run`]'s loop, one at a time, and its outputs
@@ -36,6 +37,8 @@ pub(crate) struct Driver<T, S> {
     /// What was last written into `status`, so that an input that changed
     /// nothing does not even take the watch's lock.
     published: Published,
+    /// Contact times and persist latencies, shared with the handles.
+    observed: Arc<Observed>,
 }
 
 /// The parts of [`NodeStatus`] that change while the node runs. All `Copy`:
@@ -85,6 +88,7 @@ pub(crate) struct Channels {
     pub(crate) commands: mpsc::Receiver<Command>,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) status: watch::Sender<NodeStatus>,
+    pub(crate) observed: Arc<Observed>,
 }
 
 impl<T: Transport, S: Storage> Driver<T, S> {
@@ -124,6 +128,7 @@ impl<T: Transport, S: Storage> Driver<T, S> {
             tick,
             lease,
             published,
+            observed: channels.observed,
         }
     }
 
@@ -136,7 +141,7 @@ impl<T: Transport, S: Storage> Driver<T, S> {
         let mut interval = tokio::time::interval_at(Instant::now() + self.tick, self.tick);
         interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut inbound_open = true;
-        let mut reply: Option<(Reply, Result<(), CommandError>)> = None;
+        let mut reply: Option<(Reply, Result<Term, CommandError>)> = None;
 
         let fatal = loop {
             tokio::select! {
@@ -150,18 +155,28 @@ impl<T: Transport, S: Storage> Driver<T, S> {
                     self.election.tick();
                 }
                 inbound = self.inbound.recv(), if inbound_open => match inbound {
-                    Some(Inbound { from, msg }) => self.election.handle_message(from, msg),
+                    Some(Inbound { from, msg }) => {
+                        self.observed.peers.record(from, Instant::now());
+                        self.election.handle_message(from, msg);
+                    }
                     None => {
                         tracing::warn!("the transport closed its inbound channel; no more messages will arrive");
                         inbound_open = false;
                     }
                 },
                 command = self.commands.recv() => match command {
+                    // The term is read before any other input can move it:
+                    // it is the term this node led and gave up.
                     Some(Command::StepDown { reply: to }) => {
-                        reply = Some((to, self.election.step_down()));
+                        let result = self.election.step_down().map(|()| self.election.term());
+                        reply = Some((to, result));
                     }
                     Some(Command::Transfer { to: target, reply: to }) => {
-                        reply = Some((to, self.election.transfer_leadership(target)));
+                        let result = self
+                            .election
+                            .transfer_leadership(target)
+                            .map(|()| self.election.term());
+                        reply = Some((to, result));
                     }
                     // Every handle is gone; nobody can ask for anything again.
                     None => break None,
@@ -195,11 +210,14 @@ impl<T: Transport, S: Storage> Driver<T, S> {
         }
         while let Some(output) = self.election.poll_output() {
             match output {
-                Output::Persist(hard_state) => self
-                    .storage
-                    .save(&hard_state)
-                    .await
-                    .map_err(FatalError::Storage)?,
+                Output::Persist(hard_state) => {
+                    // The disk's own time, on the real clock even when a
+                    // test pauses tokio's; failed saves count too.
+                    let started = std::time::Instant::now();
+                    let saved = self.storage.save(&hard_state).await;
+                    self.observed.persist_latency.record(started.elapsed());
+                    saved.map_err(FatalError::Storage)?;
+                }
                 Output::Send { to, msg } => self.transport.send(to, msg),
                 Output::Event(event) => self.log_event(event),
             }

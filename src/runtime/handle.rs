@@ -8,7 +8,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
+use super::Observed;
 use super::error::{FatalError, HandleError, WaitError};
+use super::latency::LatencyHistogram;
+use super::peers::PeerStatus;
 use crate::core::{CommandError, Counters, NodeId, Role, Term};
 
 /// A snapshot of a running node, published by its driver task.
@@ -55,18 +58,30 @@ impl NodeStatus {
     }
 }
 
+/// This node's lease as the Goose, from [`NodeHandle::lease`]: the fencing
+/// token and the time left, read together at one instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// The term this node leads: the fencing token.
+    pub term: Term,
+    /// How long the lease still runs unless a majority acknowledges a newer
+    /// heartbeat round; `None` without the check-quorum lease, which voids
+    /// lease safety.
+    pub remaining: Option<Duration>,
+}
+
 /// A request to the driver task, answered on `reply` once its outputs have
 /// been handled.
 #[derive(Debug)]
 pub(crate) enum Command {
     /// [`NodeHandle::step_down`].
     StepDown {
-        reply: oneshot::Sender<Result<(), CommandError>>,
+        reply: oneshot::Sender<Result<Term, CommandError>>,
     },
     /// [`NodeHandle::transfer_leadership`].
     Transfer {
         to: NodeId,
-        reply: oneshot::Sender<Result<(), CommandError>>,
+        reply: oneshot::Sender<Result<Term, CommandError>>,
     },
 }
 
@@ -93,6 +108,8 @@ struct Inner {
     /// `abort` was called: the task may take a moment to be dropped, but the
     /// node must stop answering "Goose" at once.
     aborted: AtomicBool,
+    /// Contact times and persist latencies, written by the driver.
+    observed: Arc<Observed>,
 }
 
 impl NodeHandle {
@@ -103,6 +120,7 @@ impl NodeHandle {
         commands: mpsc::Sender<Command>,
         shutdown: watch::Sender<bool>,
         task: AbortHandle,
+        observed: Arc<Observed>,
     ) -> Self {
         NodeHandle {
             inner: Arc::new(Inner {
@@ -113,6 +131,7 @@ impl NodeHandle {
                 shutdown,
                 task,
                 aborted: AtomicBool::new(false),
+                observed,
             }),
         }
     }
@@ -155,13 +174,52 @@ impl NodeHandle {
     /// [`is_goose`](Self::is_goose): resources that remember the highest
     /// token they have seen reject a Goose that was deposed while paused.
     pub fn fencing_token(&self) -> Option<Term> {
+        self.lease().map(|lease| lease.term)
+    }
+
+    /// While [`is_goose`](Self::is_goose): the term led and how long the
+    /// lease still runs, both read at the same instant (so a status page
+    /// never shows a Goose without a lease). `None` for a Duck.
+    pub fn lease(&self) -> Option<Lease> {
         if !self.is_running() {
             return None;
         }
+        let now = Instant::now();
         let status = self.inner.status.borrow();
-        status
-            .holds_lease_at(Instant::now(), self.inner.lease_checked)
-            .then_some(status.term)
+        if !status.holds_lease_at(now, self.inner.lease_checked) {
+            return None;
+        }
+        let remaining = if self.inner.lease_checked {
+            status
+                .lease_deadline
+                .map(|deadline| deadline.saturating_duration_since(now))
+        } else {
+            None
+        };
+        Some(Lease {
+            term: status.term,
+            remaining,
+        })
+    }
+
+    /// Every member as this node sees it, in ascending id order: its display
+    /// address ([`NodeConfig::addresses`](crate::runtime::NodeConfig::addresses))
+    /// and when this node last received a message from it.
+    ///
+    /// Read on demand from a table the driver updates in place for every
+    /// message, so contacts do not wake the receivers of
+    /// [`subscribe`](Self::subscribe).
+    pub fn peers(&self) -> Vec<PeerStatus> {
+        self.inner
+            .observed
+            .peers
+            .snapshot(self.inner.id, Instant::now())
+    }
+
+    /// How long the node's `storage.save` calls have taken (every attempt,
+    /// failed ones included), as a histogram with fixed buckets.
+    pub fn persist_latency(&self) -> LatencyHistogram {
+        self.inner.observed.persist_latency.snapshot()
     }
 
     /// Why the node stopped by itself, if it did.
@@ -232,15 +290,16 @@ impl NodeHandle {
     // ----- commands ---------------------------------------------------------
 
     /// Hands leadership to the most responsive Duck. This node is a Duck
-    /// when the call returns.
-    pub async fn step_down(&self) -> Result<(), HandleError> {
+    /// when the call returns. Returns the term it led and gave up: the
+    /// successor is elected in a later one.
+    pub async fn step_down(&self) -> Result<Term, HandleError> {
         let (reply, answer) = oneshot::channel();
         self.command(Command::StepDown { reply }, answer).await
     }
 
     /// Hands leadership to `to`, which starts an election at once. This node
-    /// is a Duck when the call returns.
-    pub async fn transfer_leadership(&self, to: NodeId) -> Result<(), HandleError> {
+    /// is a Duck when the call returns. Returns the term it led and gave up.
+    pub async fn transfer_leadership(&self, to: NodeId) -> Result<Term, HandleError> {
         let (reply, answer) = oneshot::channel();
         self.command(Command::Transfer { to, reply }, answer).await
     }
@@ -268,8 +327,8 @@ impl NodeHandle {
     async fn command(
         &self,
         command: Command,
-        answer: oneshot::Receiver<Result<(), CommandError>>,
-    ) -> Result<(), HandleError> {
+        answer: oneshot::Receiver<Result<Term, CommandError>>,
+    ) -> Result<Term, HandleError> {
         if !self.is_running() {
             return Err(HandleError::Stopped);
         }

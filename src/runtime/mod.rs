@@ -33,6 +33,10 @@ mod config;
 mod driver;
 mod error;
 mod handle;
+mod latency;
+mod peers;
+
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -40,12 +44,16 @@ use tracing::Instrument;
 
 pub use config::{NodeConfig, NodeConfigError};
 pub use error::{FatalError, HandleError, StartError, WaitError};
-pub use handle::{NodeHandle, NodeStatus};
+pub use handle::{Lease, NodeHandle, NodeStatus};
+pub use latency::{LatencyHistogram, PERSIST_LATENCY_BUCKETS};
+pub use peers::PeerStatus;
 
 use crate::core::Election;
 use crate::storage::Storage;
 use crate::transport::Transport;
 use driver::{Channels, Driver};
+use latency::LatencyRecorder;
+use peers::Peers;
 
 /// Messages waiting for the driver. A tick's worth of traffic is a few
 /// messages per peer, so this absorbs long bursts; being bounded, a flood
@@ -54,6 +62,16 @@ const INBOUND_QUEUE_CAPACITY: usize = 1024;
 
 /// Commands waiting for the driver; callers wait when it is full.
 const COMMAND_QUEUE_CAPACITY: usize = 16;
+
+/// What the driver observes for status pages and metrics, read by handles
+/// on demand: written without allocating and without waking watchers.
+#[derive(Debug)]
+pub(crate) struct Observed {
+    /// When each member was last heard from.
+    pub(crate) peers: Peers,
+    /// How long each `storage.save` took.
+    pub(crate) persist_latency: LatencyRecorder,
+}
 
 /// Starts nodes; see [`Node::start`].
 #[derive(Debug)]
@@ -99,11 +117,20 @@ impl Node {
         span.in_scope(|| {
             tracing::info!(%id, term = %hard_state.term, voted_for = ?hard_state.voted_for, "node started");
         });
+        let observed = Arc::new(Observed {
+            peers: Peers::new(
+                started,
+                election.config().membership.voters(),
+                &config.addresses,
+            ),
+            persist_latency: LatencyRecorder::default(),
+        });
         let channels = Channels {
             inbound,
             commands,
             shutdown,
             status: status_sender,
+            observed: Arc::clone(&observed),
         };
         let driver = Driver::new(election, storage, transport, channels, config.tick, started);
         let task = tokio::spawn(driver.run().instrument(span));
@@ -114,6 +141,7 @@ impl Node {
             command_sender,
             shutdown_sender,
             task.abort_handle(),
+            observed,
         ))
     }
 }

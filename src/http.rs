@@ -1,1 +1,0 @@
-//! The HTTP status router (being written).

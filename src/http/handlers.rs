@@ -1,0 +1,178 @@
+//! The JSON endpoints: what each answers, and in which shape. Numbers are
+//! plain JSON numbers (ids, terms, milliseconds), so the wire format does not
+//! depend on how the core's types serialize.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::metrics;
+use crate::core::{CommandError, NodeId};
+use crate::runtime::{HandleError, NodeHandle, NodeStatus};
+
+/// The media type of the Prometheus text exposition format.
+const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+#[derive(Serialize)]
+pub(super) struct StatusBody {
+    id: u64,
+    role: &'static str,
+    term: u64,
+    leader: Option<u64>,
+    lease_ms: Option<u64>,
+}
+
+/// `GET /status`: Goose only while the real-time lease check holds.
+pub(super) async fn status(State(handle): State<NodeHandle>) -> Json<StatusBody> {
+    let id = handle.id();
+    // The lease first: a node that is the Goose reports the term it leads,
+    // whatever a status snapshot taken a moment apart would say.
+    let body = match handle.lease() {
+        Some(lease) => StatusBody {
+            id: id.0,
+            role: "Goose",
+            term: lease.term.0,
+            leader: Some(id.0),
+            lease_ms: lease.remaining.map(whole_millis),
+        },
+        None => {
+            let status = handle.status();
+            StatusBody {
+                id: id.0,
+                role: "Duck",
+                term: status.term.0,
+                leader: known_leader(&status).map(|leader| leader.0),
+                lease_ms: None,
+            }
+        }
+    };
+    Json(body)
+}
+
+#[derive(Serialize)]
+pub(super) struct ClusterBody {
+    leader: Option<u64>,
+    term: u64,
+    members: Vec<MemberBody>,
+}
+
+#[derive(Serialize)]
+struct MemberBody {
+    id: u64,
+    addr: Option<String>,
+    voter: bool,
+    last_contact_ms: Option<u64>,
+}
+
+/// `GET /cluster`: every member as this node sees it.
+pub(super) async fn cluster(State(handle): State<NodeHandle>) -> Json<ClusterBody> {
+    let me = handle.id();
+    let goose = handle.lease();
+    let status = handle.status();
+    let peers = handle.peers();
+    // Taken after the contacts were read, so no contact lies in the future.
+    let now = Instant::now();
+    let members = peers
+        .into_iter()
+        .map(|peer| MemberBody {
+            id: peer.id.0,
+            addr: peer.address,
+            voter: peer.voter,
+            last_contact_ms: if peer.id == me {
+                Some(0)
+            } else {
+                peer.last_contact
+                    .map(|contact| whole_millis(now.saturating_duration_since(contact)))
+            },
+        })
+        .collect();
+    let (leader, term) = match goose {
+        Some(lease) => (Some(me), lease.term),
+        None => (known_leader(&status), status.term),
+    };
+    Json(ClusterBody {
+        leader: leader.map(|leader| leader.0),
+        term: term.0,
+        members,
+    })
+}
+
+#[derive(Serialize)]
+struct SteppedDownBody {
+    stepped_down: bool,
+    term: u64,
+}
+
+#[derive(Serialize)]
+struct NotGooseBody {
+    error: String,
+    leader: Option<u64>,
+}
+
+/// `POST /step-down`: `202` once this Goose has handed over, `409` if there
+/// was nothing (or nobody) to hand over to.
+pub(super) async fn step_down(State(handle): State<NodeHandle>) -> Response {
+    let refused = match handle.step_down().await {
+        Ok(term) => {
+            let body = SteppedDownBody {
+                stepped_down: true,
+                term: term.0,
+            };
+            return (StatusCode::ACCEPTED, Json(body)).into_response();
+        }
+        // A stopped node is not the Goose either.
+        Err(HandleError::Rejected(CommandError::NotGoose) | HandleError::Stopped) => {
+            "not the Goose".to_owned()
+        }
+        Err(HandleError::Rejected(other)) => other.to_string(),
+    };
+    // A Goose can be refused too (a cluster of one has nobody to hand over
+    // to); then it is the leader to point at.
+    let leader = match handle.lease() {
+        Some(_) => Some(handle.id()),
+        None => known_leader(&handle.status()),
+    };
+    let body = NotGooseBody {
+        error: refused,
+        leader: leader.map(|leader| leader.0),
+    };
+    (StatusCode::CONFLICT, Json(body)).into_response()
+}
+
+/// `GET /health`: `200` while the driver runs, `503` once it has stopped.
+pub(super) async fn health(State(handle): State<NodeHandle>) -> Response {
+    if handle.is_running() {
+        return (StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))).into_response();
+    }
+    let body = match handle.fatal_error() {
+        Some(error) => serde_json::json!({ "status": "failed", "error": error.to_string() }),
+        None => serde_json::json!({ "status": "stopped" }),
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+}
+
+/// `GET /metrics`: the Prometheus text exposition format.
+pub(super) async fn metrics(State(handle): State<NodeHandle>) -> Response {
+    let text = metrics::render(&metrics::Sample::take(&handle));
+    ([(CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)], text).into_response()
+}
+
+/// The leader a node that is not the Goose can point to: `None` when it
+/// knows none, when it has stopped (its view is stale), and when its core
+/// still names itself (a stalled or lease-less leader is not the Goose).
+fn known_leader(status: &NodeStatus) -> Option<NodeId> {
+    status
+        .leader
+        .filter(|&leader| status.running && leader != status.id)
+}
+
+/// Milliseconds, rounded down.
+fn whole_millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

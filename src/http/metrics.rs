@@ -1,0 +1,216 @@
+//! `GET /metrics` in the Prometheus text exposition format, version 0.0.4:
+//! a `# HELP` and a `# TYPE` line per family, then `name{labels} value`
+//! lines.
+
+use std::fmt::{Display, Write};
+
+use crate::core::{Counters, NodeId, Term};
+use crate::runtime::{LatencyHistogram, NodeHandle};
+
+/// Every family's name starts with this.
+const PREFIX: &str = "duckduckgoose_";
+
+/// What one scrape reports, read from the handle once.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Sample {
+    id: NodeId,
+    term: Term,
+    is_goose: bool,
+    counters: Counters,
+    persist_latency: LatencyHistogram,
+}
+
+impl Sample {
+    pub(super) fn take(handle: &NodeHandle) -> Self {
+        let lease = handle.lease();
+        let status = handle.status();
+        Sample {
+            id: handle.id(),
+            // A Goose reports the term it leads (see `handlers::status`).
+            term: lease.map_or(status.term, |lease| lease.term),
+            is_goose: lease.is_some(),
+            counters: status.counters,
+            persist_latency: handle.persist_latency(),
+        }
+    }
+}
+
+/// The exposition text for `sample`.
+pub(super) fn render(sample: &Sample) -> String {
+    let mut out = Exposition::default();
+    let counters = &sample.counters;
+
+    out.family(
+        "node_info",
+        "gauge",
+        "Always 1; the node_id label names the node this endpoint reports on.",
+    );
+    out.sample("node_info", &[("node_id", &sample.id)], 1);
+    out.family(
+        "term",
+        "gauge",
+        "The node's current term; while it is the Goose, its fencing token.",
+    );
+    out.sample("term", &[], sample.term);
+    out.family(
+        "is_goose",
+        "gauge",
+        "1 while this node is the Goose (its lease checked against the clock), 0 otherwise.",
+    );
+    out.sample("is_goose", &[], u8::from(sample.is_goose));
+
+    let totals: [(&str, &str, u64); 5] = [
+        (
+            "elections_started_total",
+            "Elections this node started (each one a new term).",
+            counters.elections_started,
+        ),
+        (
+            "pre_votes_started_total",
+            "Pre-vote rounds this node started.",
+            counters.pre_votes_started,
+        ),
+        (
+            "role_changes_total",
+            "Changes of this node's role between Goose and Duck.",
+            counters.role_changes,
+        ),
+        (
+            "heartbeats_sent_total",
+            "Heartbeats sent, one per destination.",
+            counters.heartbeats_sent,
+        ),
+        (
+            "heartbeats_received_total",
+            "Heartbeats received from a current Goose.",
+            counters.heartbeats_received,
+        ),
+    ];
+    for (name, help, value) in totals {
+        out.family(name, "counter", help);
+        out.sample(name, &[], value);
+    }
+
+    out.family(
+        "messages_dropped_total",
+        "counter",
+        "Messages dropped without effect, by reason.",
+    );
+    for (reason, value) in [
+        ("not_member", counters.dropped_not_member),
+        ("from_self", counters.dropped_from_self),
+        ("stale_term", counters.dropped_stale_term),
+        ("unexpected", counters.dropped_unexpected),
+    ] {
+        out.sample("messages_dropped_total", &[("reason", &reason)], value);
+    }
+
+    let histogram = &sample.persist_latency;
+    out.family(
+        "persist_latency_seconds",
+        "histogram",
+        "Time taken to save the term and vote to storage.",
+    );
+    for (bound, count) in histogram.buckets() {
+        out.sample(
+            "persist_latency_seconds_bucket",
+            &[("le", &bound.as_secs_f64())],
+            count,
+        );
+    }
+    out.sample(
+        "persist_latency_seconds_bucket",
+        &[("le", &"+Inf")],
+        histogram.count(),
+    );
+    out.sample(
+        "persist_latency_seconds_sum",
+        &[],
+        histogram.sum().as_secs_f64(),
+    );
+    out.sample("persist_latency_seconds_count", &[], histogram.count());
+    out.text
+}
+
+/// The text being built.
+#[derive(Default)]
+struct Exposition {
+    text: String,
+}
+
+impl Exposition {
+    /// The `# HELP` and `# TYPE` lines of family `name`.
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        // Writing to a String cannot fail.
+        let _ = writeln!(self.text, "# HELP {PREFIX}{name} {help}");
+        let _ = writeln!(self.text, "# TYPE {PREFIX}{name} {kind}");
+    }
+
+    /// One `name{labels} value` line. Label values here are numbers and
+    /// fixed words, none of which needs escaping.
+    fn sample(&mut self, name: &str, labels: &[(&str, &dyn Display)], value: impl Display) {
+        let _ = write!(self.text, "{PREFIX}{name}");
+        for (index, (label, label_value)) in labels.iter().enumerate() {
+            let open = if index == 0 { "{" } else { "," };
+            let _ = write!(self.text, "{open}{label}=\"{label_value}\"");
+        }
+        if !labels.is_empty() {
+            self.text.push('}');
+        }
+        let _ = writeln!(self.text, " {value}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family_with_help_and_type() {
+        let sample = Sample {
+            id: NodeId(3),
+            term: Term(7),
+            is_goose: true,
+            counters: Counters {
+                elections_started: 2,
+                dropped_stale_term: 5,
+                ..Counters::default()
+            },
+            persist_latency: LatencyHistogram::default(),
+        };
+        let text = render(&sample);
+        let lines: Vec<&str> = text.lines().collect();
+        for expected in [
+            "# TYPE duckduckgoose_node_info gauge",
+            "duckduckgoose_node_info{node_id=\"3\"} 1",
+            "# TYPE duckduckgoose_term gauge",
+            "duckduckgoose_term 7",
+            "duckduckgoose_is_goose 1",
+            "# TYPE duckduckgoose_elections_started_total counter",
+            "duckduckgoose_elections_started_total 2",
+            "# TYPE duckduckgoose_messages_dropped_total counter",
+            "duckduckgoose_messages_dropped_total{reason=\"stale_term\"} 5",
+            "duckduckgoose_messages_dropped_total{reason=\"not_member\"} 0",
+            "# TYPE duckduckgoose_persist_latency_seconds histogram",
+            "duckduckgoose_persist_latency_seconds_bucket{le=\"0.0001\"} 0",
+            "duckduckgoose_persist_latency_seconds_bucket{le=\"0.00025\"} 0",
+            "duckduckgoose_persist_latency_seconds_bucket{le=\"1\"} 0",
+            "duckduckgoose_persist_latency_seconds_bucket{le=\"+Inf\"} 0",
+            "duckduckgoose_persist_latency_seconds_sum 0",
+            "duckduckgoose_persist_latency_seconds_count 0",
+        ] {
+            assert!(lines.contains(&expected), "missing {expected:?} in\n{text}");
+        }
+        // Every family has exactly one HELP and one TYPE line.
+        let types = lines
+            .iter()
+            .filter(|line| line.starts_with("# TYPE"))
+            .count();
+        let helps = lines
+            .iter()
+            .filter(|line| line.starts_with("# HELP"))
+            .count();
+        assert_eq!(types, 10);
+        assert_eq!(helps, 10);
+    }
+}

@@ -1,0 +1,127 @@
+//! An axum [`Router`] that shows a node to humans and to monitoring, and
+//! lets an operator hand leadership over (feature `http`, DESIGN §2).
+//!
+//! | Request            | Answer |
+//! |--------------------|--------|
+//! | `GET /status`      | `200 {"id": 1, "role": "Goose", "term": 7, "leader": 1, "lease_ms": 240}` |
+//! | `GET /cluster`     | `200 {"leader": 1, "term": 7, "members": [{"id": 1, "addr": "10.0.0.1:7001", "voter": true, "last_contact_ms": 0}, …]}` |
+//! | `POST /step-down`  | `202 {"stepped_down": true, "term": 7}`, or `409 {"error": "not the Goose", "leader": 2}` |
+//! | `GET /metrics`     | `200`, Prometheus text format 0.0.4, every name prefixed `duckduckgoose_` |
+//! | `GET /health`      | `200 {"status": "ok"}`; `503 {"status": "failed", "error": "…"}` after a fatal error; `503 {"status": "stopped"}` after shutdown |
+//!
+//! * `role` is `"Goose"` only while [`NodeHandle::is_goose`] holds, the
+//!   real-time lease check, and `lease_ms` is then the lease left; otherwise
+//!   `role` is `"Duck"` and `lease_ms` is `null`. `leader` is `null` when
+//!   unknown.
+//! * `/cluster` is this node's view: `addr` comes from
+//!   [`NodeConfig::addresses`](crate::runtime::NodeConfig::addresses)
+//!   (`null` when not given), `last_contact_ms` is the time since this node
+//!   last received a message from that member (`null` if never, `0` for the
+//!   node itself).
+//! * `/step-down` hands leadership to the most responsive Duck, as
+//!   [`NodeHandle::step_down`]; a node that is not the Goose answers `409`
+//!   with the leader it knows, so a client can retry there.
+//! * Unknown paths answer `404`, known paths with another method `405`, both
+//!   with a JSON body `{"error": "…"}`. Request bodies larger than
+//!   [`BODY_LIMIT_BYTES`] answer `413` before any handler runs.
+//!
+//! # Mounting it in your service
+//!
+//! The router carries its own state, so it merges into (or nests under) any
+//! `axum::Router`, next to your own routes:
+//!
+//! ```
+//! use std::time::Duration;
+//! use axum::Router;
+//! use axum::body::Body;
+//! use axum::http::{Request, StatusCode};
+//! use axum::routing::get;
+//! use duckduckgoose::{NodeId, Role};
+//! use duckduckgoose::runtime::{Node, NodeConfig};
+//! use duckduckgoose::storage::MemStorage;
+//! use duckduckgoose::transport::MemoryTransport;
+//! use tower::ServiceExt; // for `oneshot`
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A one-node cluster, for brevity; a real one uses the TCP transport.
+//! let network = MemoryTransport::network(1);
+//! let mut config = NodeConfig::new(NodeId(1), [NodeId(1)]);
+//! config.addresses.insert(NodeId(1), "10.0.0.1:7001".to_owned());
+//! let node = Node::start(config, network.transport(NodeId(1)), MemStorage::new()).await?;
+//! node.wait_for_role(Role::Goose, Duration::from_secs(5)).await?;
+//!
+//! let app: Router = Router::new()
+//!     .route("/", get(|| async { "my service" }))
+//!     // Or `.nest("/election", …)` to keep the paths apart.
+//!     .merge(duckduckgoose::http::router(node.clone()));
+//!
+//! let request = Request::get("/status").body(Body::empty())?;
+//! let response = app.clone().oneshot(request).await?;
+//! assert_eq!(response.status(), StatusCode::OK);
+//! let body = axum::body::to_bytes(response.into_body(), 4096).await?;
+//! assert!(std::str::from_utf8(&body)?.contains(r#""role":"Goose""#));
+//!
+//! // Serving it: your listener, your shutdown signal.
+//! async fn serve(app: Router) -> std::io::Result<()> {
+//!     let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
+//!     axum::serve(listener, app).await
+//! }
+//! # let _ = serve;
+//! node.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The router has a JSON fallback for unknown paths. axum refuses to
+//! `merge` two routers that both have a fallback: if your app has its own,
+//! nest this router under a prefix, or merge
+//! `router(handle).reset_fallback()` to keep yours.
+
+mod body;
+mod handlers;
+mod metrics;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::runtime::NodeHandle;
+
+/// The largest request body accepted, in bytes; larger ones answer `413`.
+/// No endpoint reads a body yet; the limit stops a client from making the
+/// server buffer an unbounded one.
+pub const BODY_LIMIT_BYTES: usize = 4096;
+
+/// The router for one node: `/status`, `/cluster`, `/step-down`, `/metrics`
+/// and `/health` (see the [module docs](self)).
+pub fn router(handle: NodeHandle) -> Router {
+    Router::new()
+        .route("/status", get(handlers::status))
+        .route("/cluster", get(handlers::cluster))
+        .route("/step-down", post(handlers::step_down))
+        .route("/metrics", get(handlers::metrics))
+        .route("/health", get(handlers::health))
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .layer(middleware::from_fn(body::limit))
+        // Extractors added later read bodies under the same limit.
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .with_state(handle)
+}
+
+/// An error answer: `status` with the body `{"error": message}`.
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+async fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "not found")
+}
+
+async fn method_not_allowed() -> Response {
+    error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+}

@@ -1,0 +1,828 @@
+//! The `http` feature's router, end to end: real 3-node clusters on the
+//! in-process `MemoryTransport`, driven through `tower::ServiceExt::oneshot`
+//! (no sockets), and once served by `axum::serve` on a loopback port and
+//! spoken to in raw HTTP/1.1 over a `TcpStream`.
+//!
+//! The clusters run in real time (axum and paused time do not mix well) with
+//! timings scaled down to a 5 ms tick. Nothing asserts how fast anything
+//! is; where a role may change under a request (a lease can lapse on a busy
+//! machine), the test finds the Goose again and retries.
+#![cfg(feature = "http")]
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use duckduckgoose::NodeId;
+use duckduckgoose::http::{BODY_LIMIT_BYTES, router};
+use duckduckgoose::runtime::{HandleError, Node, NodeConfig, NodeHandle};
+use duckduckgoose::storage::MemStorage;
+use duckduckgoose::transport::MemoryTransport;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{Instant, sleep, timeout};
+use tower::ServiceExt;
+
+/// Many election timeouts (150–300 ms each).
+const ELECTION_WAIT: Duration = Duration::from_secs(20);
+
+/// How often a test finds the Goose again after it lost the role between
+/// finding it and asking it.
+const ATTEMPTS: usize = 20;
+
+fn ids() -> Vec<NodeId> {
+    (1..=3).map(NodeId).collect()
+}
+
+/// The default timing divided by two: tick 5 ms, heartbeat 25 ms, election
+/// timeout 150–300 ms, so a 125 ms lease. Node 3 has no display address.
+fn config(id: NodeId, members: &[NodeId]) -> NodeConfig {
+    let mut config = NodeConfig::new(id, members.iter().copied());
+    config.tick = Duration::from_millis(5);
+    config.heartbeat = Duration::from_millis(25);
+    config.election_timeout = Duration::from_millis(150)..Duration::from_millis(300);
+    config.rng_seed = Some(500 + id.0);
+    for member in members.iter().filter(|member| member.0 != 3) {
+        config
+            .addresses
+            .insert(*member, format!("127.0.0.1:{}", 7000 + member.0));
+    }
+    config
+}
+
+struct Cluster {
+    nodes: Vec<NodeHandle>,
+    storages: Vec<MemStorage>,
+}
+
+impl Cluster {
+    async fn start(seed: u64) -> Self {
+        let members = ids();
+        let network = MemoryTransport::network(seed);
+        let mut nodes = Vec::new();
+        let mut storages = Vec::new();
+        for &id in &members {
+            let storage = MemStorage::new();
+            let node = Node::start(config(id, &members), network.transport(id), storage.clone())
+                .await
+                .expect("a valid node starts");
+            nodes.push(node);
+            storages.push(storage);
+        }
+        Cluster { nodes, storages }
+    }
+
+    fn node(&self, id: NodeId) -> &NodeHandle {
+        &self.nodes[(id.0 - 1) as usize]
+    }
+
+    fn router(&self, id: NodeId) -> Router {
+        router(self.node(id).clone())
+    }
+
+    /// Waits until exactly one node is the Goose, checking at every sample
+    /// that no two are at once, and returns its id.
+    async fn goose(&self) -> NodeId {
+        let deadline = Instant::now() + ELECTION_WAIT;
+        loop {
+            let geese: Vec<NodeId> = self
+                .nodes
+                .iter()
+                .filter(|node| node.is_goose())
+                .map(NodeHandle::id)
+                .collect();
+            assert!(geese.len() <= 1, "two Geese at once: {geese:?}");
+            if let [goose] = geese[..] {
+                return goose;
+            }
+            assert!(Instant::now() < deadline, "no Goose was elected");
+            sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Waits until the Goose is not `old` and returns it.
+    async fn goose_other_than(&self, old: NodeId) -> NodeId {
+        let deadline = Instant::now() + ELECTION_WAIT;
+        loop {
+            let goose = self.goose().await;
+            if goose != old {
+                return goose;
+            }
+            assert!(Instant::now() < deadline, "{old} stayed the Goose");
+            sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    async fn shutdown(&self) {
+        for node in &self.nodes {
+            node.shutdown().await;
+        }
+    }
+}
+
+/// One request through the router, without sockets.
+async fn call(
+    app: &Router,
+    method: Method,
+    path: &str,
+    body: Body,
+) -> (StatusCode, Option<String>, Vec<u8>) {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .body(body)
+        .expect("a valid request");
+    call_request(app, request).await
+}
+
+async fn call_request(
+    app: &Router,
+    request: Request<Body>,
+) -> (StatusCode, Option<String>, Vec<u8>) {
+    let response = app
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("the router is infallible");
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|value| value.to_str().expect("ASCII content type").to_owned());
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("a readable body");
+    (status, content_type, body.to_vec())
+}
+
+/// A request whose answer must be JSON.
+async fn call_json(app: &Router, method: Method, path: &str) -> (StatusCode, Value) {
+    let (status, content_type, body) = call(app, method, path, Body::empty()).await;
+    assert_eq!(content_type.as_deref(), Some("application/json"), "{path}");
+    let json = serde_json::from_slice(&body).expect("the body is JSON");
+    (status, json)
+}
+
+async fn get_json(app: &Router, path: &str) -> (StatusCode, Value) {
+    call_json(app, Method::GET, path).await
+}
+
+fn keys(value: &Value) -> BTreeSet<&str> {
+    value
+        .as_object()
+        .expect("a JSON object")
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+fn set<'a>(keys: &[&'a str]) -> BTreeSet<&'a str> {
+    keys.iter().copied().collect()
+}
+
+#[tokio::test]
+async fn status_reports_the_goose_and_the_ducks_with_exact_keys() {
+    let cluster = Cluster::start(1).await;
+    let status_keys = set(&["id", "role", "term", "leader", "lease_ms"]);
+
+    // The Goose: retried if its lease lapses between finding and asking.
+    let mut goose_seen = None;
+    for _ in 0..ATTEMPTS {
+        let goose = cluster.goose().await;
+        let (code, body) = get_json(&cluster.router(goose), "/status").await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(keys(&body), status_keys);
+        assert_eq!(body["id"], json!(goose.0));
+        if body["role"] == "Goose" {
+            assert_eq!(body["leader"], json!(goose.0));
+            let term = body["term"].as_u64().expect("term is a number");
+            assert!(term >= 1);
+            let lease_ms = body["lease_ms"].as_u64().expect("a Goose has a lease");
+            assert!(lease_ms <= 125, "the lease is 25 ticks of 5 ms: {lease_ms}");
+            goose_seen = Some((goose, term));
+            break;
+        }
+        assert_eq!(body["role"], "Duck", "the only other role");
+    }
+    let (goose, term) = goose_seen.expect("the Goose answered as the Goose");
+
+    // A Duck, once it follows the Goose, names it.
+    let duck = ids().into_iter().find(|&id| id != goose).expect("3 nodes");
+    let app = cluster.router(duck);
+    let deadline = Instant::now() + ELECTION_WAIT;
+    loop {
+        let (code, body) = get_json(&app, "/status").await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(keys(&body), status_keys);
+        assert_eq!(body["id"], json!(duck.0));
+        assert_eq!(body["role"], "Duck");
+        assert_eq!(body["lease_ms"], Value::Null);
+        let follows = body["leader"].as_u64().map(NodeId);
+        if follows == cluster.node(duck).status().leader && follows.is_some() {
+            assert!(body["term"].as_u64() >= Some(term));
+            break;
+        }
+        assert!(Instant::now() < deadline, "the Duck never named a leader");
+        sleep(Duration::from_millis(5)).await;
+    }
+    cluster.shutdown().await;
+
+    // A stopped node is a Duck that names nobody.
+    let (code, body) = get_json(&cluster.router(goose), "/status").await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(body["role"], "Duck");
+    assert_eq!(body["leader"], Value::Null);
+    assert_eq!(body["lease_ms"], Value::Null);
+}
+
+#[tokio::test]
+async fn cluster_lists_every_member_with_its_address_and_last_contact() {
+    let cluster = Cluster::start(2).await;
+    let goose = cluster.goose().await;
+    let duck = ids().into_iter().find(|&id| id != goose).expect("3 nodes");
+
+    // Heartbeats keep every Duck in touch with the Goose.
+    let app = cluster.router(duck);
+    let deadline = Instant::now() + ELECTION_WAIT;
+    let body = loop {
+        let (code, body) = get_json(&app, "/cluster").await;
+        assert_eq!(code, StatusCode::OK);
+        let leader = body["leader"].as_u64();
+        if leader.is_some() && body["members"][(goose.0 - 1) as usize]["last_contact_ms"].is_u64() {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no contact with a leader: {body}"
+        );
+        sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!(keys(&body), set(&["leader", "term", "members"]));
+    assert!(body["term"].as_u64() >= Some(1));
+    let members = body["members"].as_array().expect("an array");
+    assert_eq!(members.len(), 3);
+    for (member, id) in members.iter().zip(ids()) {
+        assert_eq!(
+            keys(member),
+            set(&["id", "addr", "voter", "last_contact_ms"])
+        );
+        assert_eq!(member["id"], json!(id.0));
+        assert_eq!(member["voter"], json!(true));
+        let address = if id.0 == 3 {
+            Value::Null
+        } else {
+            json!(format!("127.0.0.1:{}", 7000 + id.0))
+        };
+        assert_eq!(member["addr"], address, "member {id}");
+        if id == duck {
+            assert_eq!(member["last_contact_ms"], json!(0), "itself");
+        }
+    }
+    cluster.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_node_that_never_heard_from_a_peer_shows_a_null_contact() {
+    let members = ids();
+    let network = MemoryTransport::network(3);
+    // Node 1 is cut off before it starts: it never hears from anyone.
+    network.isolate(NodeId(1));
+    let node = Node::start(
+        config(NodeId(1), &members),
+        network.transport(NodeId(1)),
+        MemStorage::new(),
+    )
+    .await
+    .expect("start");
+    let (code, body) = get_json(&router(node.clone()), "/cluster").await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(body["leader"], Value::Null);
+    let contacts: Vec<&Value> = body["members"]
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|member| &member["last_contact_ms"])
+        .collect();
+    assert_eq!(contacts, [&json!(0), &Value::Null, &Value::Null]);
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn step_down_hands_over_and_a_duck_answers_409() {
+    let cluster = Cluster::start(4).await;
+
+    let mut handed_over = None;
+    for _ in 0..ATTEMPTS {
+        let goose = cluster.goose().await;
+        let term = cluster.node(goose).status().term;
+        let (code, body) = call_json(&cluster.router(goose), Method::POST, "/step-down").await;
+        if code == StatusCode::ACCEPTED {
+            assert_eq!(keys(&body), set(&["stepped_down", "term"]));
+            assert_eq!(body["stepped_down"], json!(true));
+            assert_eq!(body["term"], json!(term.0));
+            assert!(!cluster.node(goose).is_goose());
+            handed_over = Some((goose, term));
+            break;
+        }
+        // The lease lapsed between finding the Goose and asking it.
+        assert_eq!(code, StatusCode::CONFLICT, "{body}");
+    }
+    let (old, old_term) = handed_over.expect("a Goose stepped down");
+    let new = cluster.goose_other_than(old).await;
+    assert!(cluster.node(new).status().term > old_term);
+
+    // A Duck refuses and points at the leader it knows, if any.
+    for _ in 0..ATTEMPTS {
+        let goose = cluster.goose().await;
+        let duck = ids().into_iter().find(|&id| id != goose).expect("3 nodes");
+        let (code, body) = call_json(&cluster.router(duck), Method::POST, "/step-down").await;
+        if code == StatusCode::ACCEPTED {
+            // It became the Goose meanwhile and handed over; try again.
+            continue;
+        }
+        assert_eq!(code, StatusCode::CONFLICT);
+        assert_eq!(keys(&body), set(&["error", "leader"]));
+        assert_eq!(body["error"], "not the Goose");
+        let leader = &body["leader"];
+        assert!(
+            leader.is_null() || (leader.is_u64() && *leader != json!(duck.0)),
+            "{body}"
+        );
+        cluster.shutdown().await;
+        return;
+    }
+    panic!("no Duck stayed a Duck long enough to refuse");
+}
+
+#[tokio::test]
+async fn step_down_in_a_cluster_of_one_is_refused() {
+    let network = MemoryTransport::network(5);
+    let node = Node::start(
+        config(NodeId(1), &[NodeId(1)]),
+        network.transport(NodeId(1)),
+        MemStorage::new(),
+    )
+    .await
+    .expect("start");
+    node.wait_for_role(duckduckgoose::Role::Goose, ELECTION_WAIT)
+        .await
+        .expect("a cluster of one elects itself");
+    let (code, body) = call_json(&router(node.clone()), Method::POST, "/step-down").await;
+    assert_eq!(code, StatusCode::CONFLICT);
+    assert_eq!(body["error"], "no other voter to hand over to");
+    assert_eq!(body["leader"], json!(1));
+    node.shutdown().await;
+}
+
+/// One sample line of the text format: `name{labels} value`.
+#[derive(Debug)]
+struct PromSample {
+    name: String,
+    labels: Vec<(String, String)>,
+    value: f64,
+}
+
+fn is_metric_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_' || first == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+/// Parses a sample line strictly enough to catch malformed output.
+fn parse_sample(line: &str) -> PromSample {
+    let (series, value) = line.rsplit_once(' ').expect("`series value`");
+    let value: f64 = match value {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        other => other
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line:?}")),
+    };
+    let (name, labels) = match series.split_once('{') {
+        None => (series, Vec::new()),
+        Some((name, rest)) => {
+            let inner = rest.strip_suffix('}').expect("labels end with }");
+            let labels = inner
+                .split(',')
+                .map(|pair| {
+                    let (label, quoted) = pair.split_once('=').expect("label=value");
+                    assert!(is_metric_name(label) && !label.contains(':'), "{line:?}");
+                    let unquoted = quoted
+                        .strip_prefix('"')
+                        .and_then(|v| v.strip_suffix('"'))
+                        .expect("quoted label value");
+                    assert!(!unquoted.contains(['"', '\\', '\n']), "{line:?}");
+                    (label.to_owned(), unquoted.to_owned())
+                })
+                .collect();
+            (name, labels)
+        }
+    };
+    assert!(is_metric_name(name), "bad name in {line:?}");
+    PromSample {
+        name: name.to_owned(),
+        labels,
+        value,
+    }
+}
+
+#[tokio::test]
+async fn metrics_parse_as_prometheus_text() {
+    let cluster = Cluster::start(6).await;
+    let goose = cluster.goose().await;
+    let (code, content_type, body) = call(
+        &cluster.router(goose),
+        Method::GET,
+        "/metrics",
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    let content_type = content_type.expect("a content type");
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let text = String::from_utf8(body).expect("UTF-8");
+
+    let mut types = std::collections::BTreeMap::new();
+    let mut helps = BTreeSet::new();
+    let mut samples = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').expect("# HELP name text");
+            assert!(!help.is_empty());
+            assert!(helps.insert(name.to_owned()), "two HELP lines for {name}");
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("# TYPE name kind");
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+            assert!(types.insert(name.to_owned(), kind.to_owned()).is_none());
+        } else {
+            assert!(!line.starts_with('#') && !line.is_empty(), "{line:?}");
+            let sample = parse_sample(line);
+            assert!(sample.name.starts_with("duckduckgoose_"), "{line}");
+            // Every sample belongs to a family declared above it.
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| {
+                    let base = sample.name.strip_suffix(suffix)?;
+                    (types.get(base).map(String::as_str) == Some("histogram")).then_some(base)
+                })
+                .unwrap_or(&sample.name)
+                .to_owned();
+            assert!(types.contains_key(&family), "no TYPE for {line}");
+            assert!(helps.contains(&family), "no HELP for {line}");
+            samples.push(sample);
+        }
+    }
+    let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
+        samples
+            .iter()
+            .find(|s| {
+                s.name == name
+                    && s.labels.len() == labels.len()
+                    && labels
+                        .iter()
+                        .all(|(l, v)| s.labels.iter().any(|(sl, sv)| sl == l && sv == v))
+            })
+            .unwrap_or_else(|| panic!("no sample {name} {labels:?} in\n{text}"))
+            .value
+    };
+
+    for (name, kind) in [
+        ("duckduckgoose_term", "gauge"),
+        ("duckduckgoose_is_goose", "gauge"),
+        ("duckduckgoose_elections_started_total", "counter"),
+        ("duckduckgoose_pre_votes_started_total", "counter"),
+        ("duckduckgoose_role_changes_total", "counter"),
+        ("duckduckgoose_heartbeats_sent_total", "counter"),
+        ("duckduckgoose_heartbeats_received_total", "counter"),
+        ("duckduckgoose_messages_dropped_total", "counter"),
+        ("duckduckgoose_persist_latency_seconds", "histogram"),
+    ] {
+        assert_eq!(types.get(name).map(String::as_str), Some(kind), "{name}");
+    }
+    let id = goose.0.to_string();
+    assert_eq!(value("duckduckgoose_node_info", &[("node_id", &id)]), 1.0);
+    let term = value("duckduckgoose_term", &[]);
+    assert!(term >= 1.0);
+    let is_goose = value("duckduckgoose_is_goose", &[]);
+    assert!(is_goose == 0.0 || is_goose == 1.0);
+    // Only a node that campaigned can have been elected.
+    assert!(value("duckduckgoose_elections_started_total", &[]) >= 1.0);
+    assert!(value("duckduckgoose_pre_votes_started_total", &[]) >= 1.0);
+    assert!(value("duckduckgoose_role_changes_total", &[]) >= 1.0);
+    assert!(value("duckduckgoose_heartbeats_sent_total", &[]) >= 1.0);
+    for reason in ["not_member", "from_self", "stale_term", "unexpected"] {
+        assert!(
+            value(
+                "duckduckgoose_messages_dropped_total",
+                &[("reason", reason)]
+            ) >= 0.0
+        );
+    }
+
+    // The histogram: ascending bounds, cumulative counts, +Inf == count,
+    // and at least the Goose's own vote for itself was saved.
+    let buckets: Vec<(f64, f64)> = samples
+        .iter()
+        .filter(|s| s.name == "duckduckgoose_persist_latency_seconds_bucket")
+        .map(|s| {
+            let le = &s.labels.iter().find(|(l, _)| l == "le").expect("le").1;
+            let bound = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().expect("a number")
+            };
+            (bound, s.value)
+        })
+        .collect();
+    assert!(buckets.len() >= 2);
+    assert!(
+        buckets
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1)
+    );
+    let (last_bound, last_count) = *buckets.last().expect("buckets");
+    assert_eq!(last_bound, f64::INFINITY);
+    let count = value("duckduckgoose_persist_latency_seconds_count", &[]);
+    assert_eq!(last_count, count);
+    assert!(count >= 1.0);
+    assert!(value("duckduckgoose_persist_latency_seconds_sum", &[]) >= 0.0);
+    cluster.shutdown().await;
+}
+
+#[tokio::test]
+async fn health_is_ok_then_503_after_a_storage_failure_and_after_shutdown() {
+    let cluster = Cluster::start(7).await;
+    for id in ids() {
+        let (code, body) = get_json(&cluster.router(id), "/health").await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(body, json!({ "status": "ok" }));
+    }
+
+    // A transfer makes its target campaign, which must save its vote: the
+    // save fails and the target stops (as in tests/runtime.rs).
+    let mut failed = None;
+    for _ in 0..ATTEMPTS {
+        let goose = cluster.goose().await;
+        let target = ids().into_iter().find(|&id| id != goose).expect("3 nodes");
+        cluster.storages[(target.0 - 1) as usize].set_fail_saves(true);
+        match cluster.node(goose).transfer_leadership(target).await {
+            Ok(_term) => {
+                failed = Some(target);
+                break;
+            }
+            Err(HandleError::Rejected(_)) => {
+                cluster.storages[(target.0 - 1) as usize].set_fail_saves(false);
+            }
+            Err(other) => panic!("the transfer failed: {other}"),
+        }
+    }
+    let target = failed.expect("a transfer started");
+    let node = cluster.node(target);
+    timeout(ELECTION_WAIT, node.stopped())
+        .await
+        .expect("the target stops");
+    let (code, body) = get_json(&cluster.router(target), "/health").await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(keys(&body), set(&["status", "error"]));
+    assert_eq!(body["status"], "failed");
+    let error = body["error"].as_str().expect("a message");
+    assert!(error.contains("injected save failure"), "{error}");
+
+    // A node shut down on purpose is "stopped", with no error.
+    let survivor = ids().into_iter().find(|&id| id != target).expect("3 nodes");
+    cluster.node(survivor).shutdown().await;
+    let (code, body) = get_json(&cluster.router(survivor), "/health").await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body, json!({ "status": "stopped" }));
+    cluster.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_paths_wrong_methods_and_large_bodies_answer_json_errors() {
+    let network = MemoryTransport::network(8);
+    let node = Node::start(
+        config(NodeId(1), &ids()),
+        network.transport(NodeId(1)),
+        MemStorage::new(),
+    )
+    .await
+    .expect("start");
+    let app = router(node.clone());
+
+    for path in [
+        "/nope",
+        "/status/extra",
+        "//status",
+        "/%ff%00",
+        "/STATUS",
+        "/",
+    ] {
+        let (code, body) = get_json(&app, path).await;
+        assert_eq!(code, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(body, json!({ "error": "not found" }), "{path}");
+    }
+    let long_path = format!("/{}", "a".repeat(10_000));
+    let (code, _) = get_json(&app, &long_path).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    // A query string is ignored.
+    let (code, _) = get_json(&app, "/status?verbose=1&x").await;
+    assert_eq!(code, StatusCode::OK);
+
+    for (method, path) in [
+        (Method::POST, "/status"),
+        (Method::DELETE, "/cluster"),
+        (Method::GET, "/step-down"),
+        (Method::PUT, "/metrics"),
+        (Method::PATCH, "/health"),
+    ] {
+        let (code, body) = call_json(&app, method.clone(), path).await;
+        assert_eq!(code, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(body, json!({ "error": "method not allowed" }));
+    }
+
+    // Bodies: at the limit a request goes through (a Duck refuses to step
+    // down); over it, with or without a declared length, it is 413.
+    let at_limit = vec![b'x'; BODY_LIMIT_BYTES];
+    let (code, _, _) = call(&app, Method::POST, "/step-down", Body::from(at_limit)).await;
+    assert_eq!(code, StatusCode::CONFLICT);
+    let over = vec![b'x'; BODY_LIMIT_BYTES + 1];
+    let (code, content_type, body) = call(&app, Method::POST, "/step-down", Body::from(over)).await;
+    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(content_type.as_deref(), Some("application/json"));
+    let body: Value = serde_json::from_slice(&body).expect("JSON");
+    assert!(body["error"].is_string());
+    // Declared too large: refused without reading the body.
+    let request = Request::post("/step-down")
+        .header(header::CONTENT_LENGTH, "1000000")
+        .body(Body::empty())
+        .expect("a valid request");
+    let (code, _, _) = call_request(&app, request).await;
+    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE);
+    // Even on a GET, and on a path that does not exist.
+    let (code, _, _) = call(&app, Method::GET, "/status", Body::from(vec![0u8; 100_000])).await;
+    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Still healthy after all that.
+    let (code, _) = get_json(&app, "/health").await;
+    assert_eq!(code, StatusCode::OK);
+    node.shutdown().await;
+}
+
+/// Sends `request` on a fresh connection and reads until the server closes
+/// it; returns the status code and the body.
+async fn raw_exchange(address: std::net::SocketAddr, request: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    stream.write_all(request).await.expect("write");
+    let mut response = Vec::new();
+    timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .expect("the server answers and closes")
+        .expect("read");
+    let text = String::from_utf8(response).expect("UTF-8 response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("headers end");
+    let status_line = head.lines().next().expect("a status line");
+    let code = status_line
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    (code, body.to_owned())
+}
+
+#[tokio::test]
+async fn serves_raw_http_over_tcp_and_shrugs_off_garbage() {
+    let cluster = Cluster::start(9).await;
+    let goose = cluster.goose().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("local address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        axum::serve(listener, cluster.router(goose))
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .into_future(),
+    );
+
+    let get = |path: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").into_bytes()
+    };
+    let (code, body) = raw_exchange(address, &get("/status")).await;
+    assert_eq!(code, 200);
+    let status: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(status["id"], json!(goose.0));
+    assert!(status["role"] == "Goose" || status["role"] == "Duck");
+
+    // Garbage of several kinds: the server answers 400 or hangs up, and
+    // keeps serving.
+    let garbage: [&[u8]; 5] = [
+        b"\x00\x01\x02\xff\xfe garbage\r\n\r\n",
+        b"GET /status HTTP/9.9\r\n\r\n",
+        b"GET /status HTTP/1.1\r\nHost: x\r\nContent-Length: banana\r\n\r\n",
+        b"GET /status HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"\r\n\r\n\r\n",
+    ];
+    for bytes in garbage {
+        let mut stream = TcpStream::connect(address).await.expect("connect");
+        stream.write_all(bytes).await.expect("write");
+        // Half-close, so a server waiting for more bytes sees the end.
+        stream.shutdown().await.expect("half-close");
+        let mut response = Vec::new();
+        let _ = timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+            .await
+            .expect("the server answers or hangs up");
+        let text = String::from_utf8_lossy(&response);
+        assert!(
+            text.is_empty() || text.starts_with("HTTP/1.1 4"),
+            "{bytes:?} got {text}"
+        );
+    }
+    let (code, body) = raw_exchange(address, &get("/health")).await;
+    assert_eq!((code, body.as_str()), (200, r#"{"status":"ok"}"#));
+
+    // Errors over the wire are JSON too.
+    let (code, body) = raw_exchange(address, &get("/missing")).await;
+    assert_eq!((code, body.as_str()), (404, r#"{"error":"not found"}"#));
+    let (code, _) = raw_exchange(
+        address,
+        b"POST /step-down HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 10000000\r\n\r\n",
+    )
+    .await;
+    assert_eq!(code, 413);
+    let mut chunked =
+        b"POST /step-down HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
+    for _ in 0..5 {
+        chunked.extend_from_slice(b"400\r\n");
+        chunked.extend_from_slice(&[b'y'; 0x400]);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let (code, _) = raw_exchange(address, &chunked).await;
+    assert_eq!(code, 413);
+
+    let (code, body) = raw_exchange(address, &get("/metrics")).await;
+    assert_eq!(code, 200);
+    assert!(body.contains("duckduckgoose_term "));
+
+    let _ = stop.send(());
+    timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server stops")
+        .expect("the server task did not panic")
+        .expect("serving succeeded");
+    cluster.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_router_mounts_next_to_a_users_own_routes() {
+    let network = MemoryTransport::network(10);
+    let node = Node::start(
+        config(NodeId(1), &ids()),
+        network.transport(NodeId(1)),
+        MemStorage::new(),
+    )
+    .await
+    .expect("start");
+    let own = || Router::new().route("/hello", axum::routing::get(|| async { "hi" }));
+
+    // Merged: both sets of routes, and the JSON 404 for the rest.
+    let merged = own().merge(router(node.clone()));
+    let (code, _, body) = call(&merged, Method::GET, "/hello", Body::empty()).await;
+    assert_eq!((code, body.as_slice()), (StatusCode::OK, &b"hi"[..]));
+    let (code, _) = get_json(&merged, "/status").await;
+    assert_eq!(code, StatusCode::OK);
+    let (code, _) = get_json(&merged, "/nope").await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+
+    // Nested under a prefix, next to an app with its own fallback.
+    let nested = own()
+        .fallback(|| async { (StatusCode::NOT_FOUND, "mine") })
+        .nest("/election", router(node.clone()));
+    let (code, _) = get_json(&nested, "/election/health").await;
+    assert_eq!(code, StatusCode::OK);
+    let (code, body) = get_json(&nested, "/election/nope").await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert_eq!(body, json!({ "error": "not found" }));
+    let (code, _, body) = call(&nested, Method::GET, "/elsewhere", Body::empty()).await;
+    assert_eq!(
+        (code, body.as_slice()),
+        (StatusCode::NOT_FOUND, &b"mine"[..])
+    );
+
+    // Merged into an app with its own fallback, after dropping ours.
+    let merged = own()
+        .fallback(|| async { (StatusCode::NOT_FOUND, "mine") })
+        .merge(router(node.clone()).reset_fallback());
+    let (code, _) = get_json(&merged, "/cluster").await;
+    assert_eq!(code, StatusCode::OK);
+    node.shutdown().await;
+}
