@@ -42,26 +42,10 @@ fn run(config: SimConfig) -> Result<SimReport, Box<SimFailure>> {
         .map_err(Box::new)
 }
 
-/// WORKAROUND, remove when the core is fixed: `campaign()` is left out of
-/// the random commands because of a core bug that
-/// `campaign_within_stickiness_elects_a_second_goose` (ignored) shows: a Duck
-/// that campaigns within `election_timeout_min` of hearing from a live Goose
-/// votes for itself, so a second Goose can be elected while the first one's
-/// lease runs (promise 2).
-fn without_campaign(mut plan: FaultPlan) -> FaultPlan {
-    if let Some(commands) = &mut plan.commands {
-        commands.campaign = 0;
-        if commands.step_down == 0 && commands.transfer == 0 {
-            plan.commands = None;
-        }
-    }
-    plan
-}
-
 /// One property-test case: everything must hold, and the run must have
 /// produced a Goose and exercised the garbage check.
 fn check_case(nodes: usize, seed: u64, plan: FaultPlan) -> Result<(), TestCaseError> {
-    let mut plan = without_campaign(plan);
+    let mut plan = plan;
     plan.garbage_every_us = Some(GARBAGE_EVERY_US);
     match run(sim_config(nodes, seed, plan)) {
         Ok(report) => {
@@ -102,11 +86,13 @@ proptest! {
 /// Seeds that once failed, replayed on every run. To add one, copy `nodes`,
 /// `seed` and `plan` from the failure report: the plan prints as a Rust
 /// expression (`FaultPlan { .. }`) that can be pasted as is; a soak failure's
-/// plan is `without_campaign(FaultPlan::random(seed))`. Keep the entry after
+/// plan is `FaultPlan::random(seed)`. Keep the entry after
 /// the fix.
 fn regressions() -> Vec<(usize, u64, FaultPlan)> {
     vec![
-        // (5, 1234, FaultPlan { link_latency_us: 100..=200, .. }),
+        // `campaign()` within stickiness elected a second Goose (fixed: it
+        // is now refused with `CommandError::Sticky`).
+        (3, 342, FaultPlan::random(342)),
     ]
 }
 
@@ -159,7 +145,7 @@ fn printed_plans_are_rust_expressions() {
 
 /// Every fault kind at once, so that a trace exercises every RNG draw.
 fn stormy_plan() -> FaultPlan {
-    without_campaign(FaultPlan {
+    FaultPlan {
         link_latency_us: 200..=8_000,
         jitter_us: 20_000,
         loss_probability: 0.1,
@@ -172,7 +158,7 @@ fn stormy_plan() -> FaultPlan {
         }),
         garbage_every_us: Some(20_000..=100_000),
         commands: Some(CommandPlan::all(200_000..=600_000)),
-    })
+    }
 }
 
 fn traced(nodes: usize, seed: u64) -> SimReport {
@@ -386,7 +372,7 @@ fn invalid_configs_are_refused() {
 // ----- soak -------------------------------------------------------------------------
 
 /// 20,000 seeds, each with its own random plan ([`FaultPlan::random`] of the
-/// seed, less `campaign` commands for now, see [`without_campaign`]), spread
+/// seed), spread
 /// over 3, 5 and 7 nodes. Run it with
 /// `cargo test --release --all-features --test sim_props -- --ignored soak --nocapture`.
 #[test]
@@ -398,7 +384,7 @@ fn soak() {
     let mut events = 0_u64;
     for seed in 0..SEEDS {
         let nodes = [3, 5, 7][(seed % 3) as usize];
-        let plan = without_campaign(FaultPlan::random(seed));
+        let plan = FaultPlan::random(seed);
         match run(sim_config(nodes, seed, plan)) {
             Ok(report) => events += report.stats.events,
             Err(failure) => {
@@ -414,13 +400,12 @@ fn soak() {
     assert_eq!(violations, 0, "see the failures printed above");
 }
 
-// ----- known core bug -------------------------------------------------------------------
+// ----- campaign() within stickiness (a fixed core bug) -------------------------------------
 
 /// Campaign-heavy plans: partitions of every shape and a `campaign` to a
-/// random node every 0.1–0.3 s. Without the workaround, the simulator finds
-/// a second Goose within a few seeds.
+/// random node every 0.1–0.3 s. Before `campaign()` refused to run while
+/// sticky, the simulator found a second Goose within a few seeds.
 #[test]
-#[ignore = "core bug: campaign() while in contact with a live Goose; fails until the core is fixed"]
 fn campaign_never_elects_a_second_goose() {
     let plan = FaultPlan {
         partitions: Some(PartitionPlan {
@@ -443,7 +428,9 @@ fn campaign_never_elects_a_second_goose() {
     }
 }
 
-/// The same bug, driven by hand on a lossless lock-step network of three
+/// Regression for a bug the simulator found (seed 342 of
+/// `FaultPlan::random`, 3 nodes, 60 s fault phase): `campaign()` used to be
+/// accepted within stickiness. Driven by hand on a lossless lock-step network of three
 /// nodes G, B and C:
 ///
 /// 1. G is the Goose; then the link G–C is cut both ways. C times out and
@@ -451,11 +438,11 @@ fn campaign_never_elects_a_second_goose() {
 ///    after `election_timeout_min` C is no longer sticky.
 /// 2. G's lease keeps being renewed by B. Now G is cut off from B too, and B
 ///    (which heard G's heartbeat a tick ago) is told to `campaign()`.
-/// 3. B grants itself the pre-vote and the vote, C grants both, B becomes
-///    the Goose of the next term while G's lease still runs: two Geese.
+/// 3. B used to grant itself the pre-vote and the vote, C granted both, and B
+///    became the Goose of the next term while G's lease still ran: two
+///    Geese. Now B refuses to campaign while sticky.
 #[test]
-#[ignore = "core bug: campaign() while in contact with a live Goose; fails until the core is fixed"]
-fn campaign_within_stickiness_elects_a_second_goose() {
+fn campaign_within_stickiness_is_refused() {
     use duckduckgoose::core::{Config, Election, HardState, Message, NodeId, Output, Role};
 
     struct LockStep {
@@ -532,7 +519,10 @@ fn campaign_within_stickiness_elects_a_second_goose() {
     assert_eq!(net.node(b).leader(), Some(goose));
 
     net.cut_both_ways(goose, b);
-    net.node(b).campaign().unwrap();
+    assert_eq!(
+        net.node(b).campaign(),
+        Err(duckduckgoose::core::CommandError::Sticky)
+    );
     net.settle();
     // One tick lets B's first heartbeat round be acknowledged by C.
     net.tick();

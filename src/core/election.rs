@@ -305,9 +305,17 @@ impl Election {
 
     /// Starts an election now instead of waiting for the timer (with a
     /// pre-vote round first when `pre_vote` is on).
+    ///
+    /// Refused with [`CommandError::Sticky`] within `election_timeout_min` of
+    /// hearing from a live Goose or of starting: the node would vote for
+    /// itself while that Goose's lease may still run, and with one more
+    /// voter that is enough to elect a second Goose (found by the simulator).
     pub fn campaign(&mut self) -> Result<(), CommandError> {
         if matches!(self.state, State::Leader(_)) {
             return Err(CommandError::AlreadyLeader);
+        }
+        if self.is_sticky() {
+            return Err(CommandError::Sticky);
         }
         self.start_election(false);
         self.flush_hard_state();

@@ -133,6 +133,14 @@ pub enum CommandError {
     /// This node already leads the current term.
     #[error("this node already leads the current term")]
     AlreadyLeader,
+    /// `campaign` was called within `election_timeout_min` of hearing from a
+    /// live Goose (or of starting). A campaign now could overlap that Goose's
+    /// lease; ask the Goose to `transfer_leadership` instead, or wait.
+    #[error(
+        "this node heard from a live Goose (or started) less than the minimum election timeout ago; \
+         campaigning now could overlap its lease (ask the Goose to transfer leadership instead)"
+    )]
+    Sticky,
     /// The target of a transfer is not a voter.
     #[error("node {0} is not a voter")]
     NotAVoter(NodeId),
