@@ -1,1 +1,767 @@
-fn main() {}
+//! Failover on a real 5-node cluster: loopback TCP, a `FileStorage` per node
+//! in a temporary directory, the default timing (tick 10 ms, heartbeat
+//! 50 ms, election timeout 300–600 ms).
+//!
+//! Two scenarios, each timed from the moment the Goose goes until another
+//! node holds a lease (`is_goose()` true; every other node's status channel
+//! is awaited at once, so the figure is not a polling interval):
+//!
+//! * **crash**: the Goose's task is aborted (`NodeHandle::abort`): no
+//!   handover, the others must time out and elect;
+//! * **handoff**: the Goose is shut down gracefully (`NodeHandle::shutdown`),
+//!   which hands leadership to the most responsive Duck with `TimeoutNow`.
+//!
+//! After every trial the stopped node is restarted on its storage and port,
+//! and the cluster is left to settle (one Goose, everyone following it)
+//! before the next trial. A tracing layer timestamps the election's own
+//! events, so each trial is also split into phases.
+//!
+//! ```text
+//! cargo bench --all-features --bench failover -- [--trials N] [--scenario crash|handoff|both]
+//! DDG_BENCH_STORAGE=mem cargo bench --all-features --bench failover -- --scenario handoff
+//! ```
+//!
+//! `DDG_BENCH_STORAGE=mem` swaps `FileStorage` for `MemStorage` (no fsync),
+//! to show what durability costs; `DDG_BENCH_DUMP=1` prints every trial's
+//! milestones as they were recorded.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use duckduckgoose::runtime::{Node, NodeConfig, NodeHandle};
+use duckduckgoose::storage::{FileStorage, MemStorage, Storage};
+use duckduckgoose::transport::tcp::{TcpConfig, TcpTransport};
+use duckduckgoose::{HardState, NodeId, Role, Term};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+const CLUSTER_SIZE: u64 = 5;
+const CLUSTER_ID: &str = "failover-bench";
+const KEY: &[u8] = b"failover bench cluster key";
+/// Longest wait for anything; reached only when something is broken.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+// ----- command line -------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StorageKind {
+    File,
+    Mem,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scenario {
+    Crash,
+    Handoff,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Crash => "crash failover (abort)",
+            Scenario::Handoff => "graceful handoff (shutdown)",
+        }
+    }
+}
+
+struct Options {
+    trials: usize,
+    scenarios: Vec<Scenario>,
+    storage: StorageKind,
+    /// `DDG_BENCH_DUMP=1`: print every trial's milestones.
+    dump: bool,
+}
+
+fn options() -> Result<Options, String> {
+    let mut options = Options {
+        trials: 200,
+        scenarios: vec![Scenario::Crash, Scenario::Handoff],
+        storage: StorageKind::File,
+        dump: std::env::var_os("DDG_BENCH_DUMP").is_some(),
+    };
+    match std::env::var("DDG_BENCH_STORAGE").as_deref() {
+        Err(_) | Ok("file") => {}
+        Ok("mem") => options.storage = StorageKind::Mem,
+        Ok(other) => return Err(format!("DDG_BENCH_STORAGE={other}: expected mem or file")),
+    }
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--trials" => {
+                options.trials = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| *n > 0)
+                    .ok_or("--trials needs a positive number")?;
+            }
+            "--scenario" => {
+                options.scenarios = match args.next().as_deref() {
+                    Some("crash") => vec![Scenario::Crash],
+                    Some("handoff") => vec![Scenario::Handoff],
+                    Some("both") => vec![Scenario::Crash, Scenario::Handoff],
+                    _ => return Err("--scenario needs crash, handoff or both".into()),
+                };
+            }
+            // `cargo bench` passes `--bench`; a filter may follow it.
+            _ => {}
+        }
+    }
+    Ok(options)
+}
+
+// ----- the event recorder -------------------------------------------------------
+
+/// The election's own milestones, from its tracing events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Milestone {
+    /// Driver, after draining: a pre-vote round started (the election timer
+    /// fired).
+    PreVote,
+    /// Driver, after draining: a candidacy started; logged after the
+    /// candidate's term and vote were saved.
+    Candidate,
+    /// Core: a candidate counted a majority of votes.
+    Won,
+    /// Core: the new Goose's first lease (a majority acked its first round).
+    Leased,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Record {
+    at: Instant,
+    milestone: Milestone,
+    node: u64,
+    term: u64,
+}
+
+/// A tracing layer that timestamps the milestones of every node.
+#[derive(Clone, Default)]
+struct Recorder {
+    records: Arc<Mutex<Vec<Record>>>,
+}
+
+impl Recorder {
+    fn take(&self) -> Vec<Record> {
+        std::mem::take(&mut *lock(&self.records))
+    }
+}
+
+fn interesting(metadata: &Metadata<'_>) -> bool {
+    metadata.is_event()
+        && metadata.target().starts_with("duckduckgoose")
+        && *metadata.level() <= Level::DEBUG
+}
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    id: Option<u64>,
+    term: Option<u64>,
+    pre_vote: Option<bool>,
+    role: String,
+}
+
+impl Visit for Fields {
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if field.name() == "pre_vote" {
+            self.pre_vote = Some(value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        match field.name() {
+            "message" => self.message = format!("{value:?}"),
+            "id" => self.id = format!("{value:?}").parse().ok(),
+            "term" => self.term = format!("{value:?}").parse().ok(),
+            "role" => self.role = format!("{value:?}"),
+            _ => {}
+        }
+    }
+}
+
+impl<S: Subscriber> Layer<S> for Recorder {
+    fn register_callsite(
+        &self,
+        metadata: &'static Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        if interesting(metadata) {
+            tracing::subscriber::Interest::always()
+        } else {
+            tracing::subscriber::Interest::never()
+        }
+    }
+
+    fn enabled(&self, metadata: &Metadata<'_>, _: Context<'_, S>) -> bool {
+        interesting(metadata)
+    }
+
+    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+        let at = Instant::now();
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let level = *event.metadata().level();
+        let milestone = match (fields.message.as_str(), fields.pre_vote) {
+            ("election started", Some(true)) => Milestone::PreVote,
+            ("election started", Some(false)) => Milestone::Candidate,
+            ("won the election", _) => Milestone::Won,
+            // The core's own line (debug), at the instant of the change; the
+            // driver repeats it at info once the outputs are drained.
+            ("role changed", _) if level == Level::DEBUG && fields.role == "Goose" => {
+                Milestone::Leased
+            }
+            _ => return,
+        };
+        let (Some(node), Some(term)) = (fields.id, fields.term) else {
+            return;
+        };
+        lock(&self.records).push(Record {
+            at,
+            milestone,
+            node,
+            term,
+        });
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+// ----- the cluster --------------------------------------------------------------
+
+struct Cluster {
+    members: Vec<NodeId>,
+    peers: BTreeMap<NodeId, SocketAddr>,
+    storage: StorageKind,
+    root: TempDir,
+    /// Used instead of files with `DDG_BENCH_STORAGE=mem`; a clone shares the
+    /// state, so a restarted node finds what it saved.
+    mem: BTreeMap<NodeId, MemStorage>,
+    nodes: BTreeMap<NodeId, NodeHandle>,
+}
+
+impl Cluster {
+    async fn start(storage: StorageKind) -> Cluster {
+        let members: Vec<NodeId> = (1..=CLUSTER_SIZE).map(NodeId).collect();
+        let mut listeners = BTreeMap::new();
+        for &id in &members {
+            let listener = TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind 127.0.0.1:0");
+            listeners.insert(id, listener);
+        }
+        let peers = listeners
+            .iter()
+            .map(|(id, listener)| (*id, listener.local_addr().expect("a bound address")))
+            .collect();
+        let mut cluster = Cluster {
+            mem: members.iter().map(|id| (*id, MemStorage::new())).collect(),
+            members,
+            peers,
+            storage,
+            root: tempfile::tempdir().expect("a temporary directory"),
+            nodes: BTreeMap::new(),
+        };
+        for (id, listener) in listeners {
+            cluster.launch(id, listener).await;
+        }
+        cluster
+    }
+
+    fn dir(&self, id: NodeId) -> PathBuf {
+        self.root.path().join(format!("node-{id}"))
+    }
+
+    async fn launch(&mut self, id: NodeId, listener: TcpListener) {
+        let mut tcp = TcpConfig::new(id, CLUSTER_ID, self.peers.clone()).with_cluster_key(KEY);
+        // Transport only (not election timing): a restarted node is
+        // redialled within 100 ms, so settling between trials is quick.
+        tcp.reconnect_backoff_max = Duration::from_millis(100);
+        let transport = TcpTransport::new(tcp, listener).expect("a valid transport config");
+        let config = NodeConfig::new(id, self.members.iter().copied());
+        let node = match self.storage {
+            StorageKind::File => {
+                let dir = self.dir(id);
+                // The aborted task drops its storage (and the directory
+                // lock) a moment after `abort`.
+                let storage = retry("open the node's storage", || FileStorage::open(&dir)).await;
+                Node::start(config, transport, storage).await
+            }
+            StorageKind::Mem => Node::start(config, transport, self.mem[&id].clone()).await,
+        };
+        self.nodes.insert(id, node.expect("a valid node starts"));
+    }
+
+    async fn restart(&mut self, id: NodeId) {
+        let addr = self.peers[&id];
+        let listener = retry_async("rebind the node's port", || TcpListener::bind(addr)).await;
+        self.launch(id, listener).await;
+    }
+
+    fn others(&self, except: NodeId) -> Vec<NodeHandle> {
+        self.nodes
+            .values()
+            .filter(|node| node.id() != except)
+            .cloned()
+            .collect()
+    }
+
+    /// Waits for one Goose that every node follows in its term.
+    async fn settled(&self) -> NodeHandle {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let geese: Vec<&NodeHandle> = self.nodes.values().filter(|n| n.is_goose()).collect();
+            assert!(geese.len() <= 1, "two Geese at once");
+            if let [goose] = geese[..] {
+                let term = goose.status().term;
+                let following = self.nodes.values().all(|node| {
+                    let status = node.status();
+                    status.leader == Some(goose.id()) && status.term == term
+                });
+                if following {
+                    return goose.clone();
+                }
+            }
+            assert!(Instant::now() < deadline, "the cluster did not settle");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+}
+
+async fn retry<T, E: std::fmt::Debug>(what: &str, mut attempt: impl FnMut() -> Result<T, E>) -> T {
+    retry_async(what, || std::future::ready(attempt())).await
+}
+
+async fn retry_async<T, E: std::fmt::Debug, F: Future<Output = Result<T, E>>>(
+    what: &str,
+    mut attempt: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match attempt().await {
+            Ok(value) => return value,
+            Err(error) if Instant::now() >= deadline => panic!("cannot {what}: {error:?}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(2)).await,
+        }
+    }
+}
+
+// ----- one trial ----------------------------------------------------------------
+
+/// What one trial measured, in milliseconds from the Goose's end.
+struct Trial {
+    /// Until another node held a lease: the headline figure.
+    total_ms: f64,
+    /// Crash only: how long before the crash the last acknowledged
+    /// heartbeat round was sent.
+    heartbeat_age_ms: Option<f64>,
+    /// Until the first pre-vote round started (crash only).
+    pre_vote_ms: Option<f64>,
+    /// Until the winner was a candidate with its vote saved.
+    candidate_ms: Option<f64>,
+    /// Until the winner counted a majority of votes.
+    won_ms: Option<f64>,
+    /// Until the winner's first lease.
+    leased_ms: Option<f64>,
+    pre_vote_rounds: usize,
+    candidacies: usize,
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
+
+async fn trial(
+    cluster: &mut Cluster,
+    scenario: Scenario,
+    recorder: &Recorder,
+    rng: &mut StdRng,
+    lease: Duration,
+    dump: bool,
+) -> Trial {
+    let goose = cluster.settled().await;
+    // A random phase against the heartbeat rounds: settling ends just after
+    // a heartbeat, which would otherwise make every crash the worst case.
+    tokio::time::sleep(Duration::from_millis(rng.random_range(20..120))).await;
+    let goose = if goose.is_goose() {
+        goose
+    } else {
+        cluster.settled().await
+    };
+    let id = goose.id();
+    let old_term = goose.status().term;
+
+    // Every other node's status channel is watched from now on.
+    let (found, mut first) = mpsc::channel(CLUSTER_SIZE as usize);
+    let waiters: Vec<_> = cluster
+        .others(id)
+        .into_iter()
+        .map(|node| {
+            let found = found.clone();
+            tokio::spawn(async move {
+                if let Ok(status) = node.wait_for_role(Role::Goose, PATIENCE).await {
+                    let _ = found.send((Instant::now(), status.id, status.term)).await;
+                }
+            })
+        })
+        .collect();
+    drop(found);
+    // Let the waiters park on their channels.
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    recorder.take();
+
+    let lease_deadline = goose.status().lease_deadline;
+    let started = Instant::now();
+    let stopping = match scenario {
+        Scenario::Crash => {
+            goose.abort();
+            None
+        }
+        Scenario::Handoff => {
+            let goose = goose.clone();
+            Some(tokio::spawn(async move { goose.shutdown().await }))
+        }
+    };
+    let (elected, winner, term) = first.recv().await.expect("a new Goose in time");
+    for waiter in waiters {
+        waiter.abort();
+    }
+    assert!(term > old_term && winner != id);
+    let records = recorder.take();
+    if dump {
+        for record in &records {
+            let at = ms(record.at.saturating_duration_since(started));
+            eprintln!(
+                "  {at:>9.3} ms  {:?} node {} term {}",
+                record.milestone, record.node, record.term
+            );
+        }
+        eprintln!(
+            "  {:>9.3} ms  node {winner} holds a lease (term {term})",
+            ms(elected - started)
+        );
+    }
+    match stopping {
+        Some(stopping) => stopping.await.expect("shutdown does not panic"),
+        None => goose.stopped().await,
+    }
+    cluster.restart(id).await;
+
+    let since = |at: Instant| ms(at.saturating_duration_since(started));
+    let find = |milestone: Milestone| {
+        records
+            .iter()
+            .find(|r| r.milestone == milestone && r.node == winner.0 && r.term == term.0)
+            .map(|r| since(r.at))
+    };
+    let heartbeat_age_ms = match scenario {
+        Scenario::Crash => lease_deadline
+            .map(|deadline| ms(started.saturating_duration_since(deadline.into_std() - lease))),
+        Scenario::Handoff => None,
+    };
+    let count = |milestone: Milestone| {
+        records
+            .iter()
+            .filter(|r| r.milestone == milestone && r.at <= elected)
+            .count()
+    };
+    Trial {
+        total_ms: since(elected),
+        heartbeat_age_ms,
+        pre_vote_ms: records
+            .iter()
+            .find(|r| r.milestone == Milestone::PreVote && r.term > old_term.0)
+            .map(|r| since(r.at)),
+        candidate_ms: find(Milestone::Candidate),
+        won_ms: find(Milestone::Won),
+        leased_ms: find(Milestone::Leased),
+        pre_vote_rounds: count(Milestone::PreVote),
+        candidacies: count(Milestone::Candidate),
+    }
+}
+
+// ----- statistics and the report ------------------------------------------------
+
+#[derive(Clone, Copy)]
+struct Summary {
+    n: usize,
+    min: f64,
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
+    mean: f64,
+}
+
+/// Nearest-rank percentiles.
+fn summary(values: impl IntoIterator<Item = f64>) -> Option<Summary> {
+    let mut values: Vec<f64> = values.into_iter().collect();
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let rank = |p: f64| values[((p * n as f64).ceil() as usize).clamp(1, n) - 1];
+    Some(Summary {
+        n,
+        min: values[0],
+        p50: rank(0.50),
+        p90: rank(0.90),
+        p99: rank(0.99),
+        max: values[n - 1],
+        mean: values.iter().sum::<f64>() / n as f64,
+    })
+}
+
+fn row(out: &mut String, label: &str, summary: Option<Summary>) {
+    match summary {
+        Some(s) => {
+            let _ = writeln!(
+                out,
+                "  {label:<38} {:>4} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+                s.n, s.min, s.p50, s.p90, s.p99, s.max, s.mean
+            );
+        }
+        None => {
+            let _ = writeln!(out, "  {label:<38}    0");
+        }
+    }
+}
+
+fn header(out: &mut String) {
+    let _ = writeln!(
+        out,
+        "  {:<38} {:>4} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "(milliseconds)", "n", "min", "p50", "p90", "p99", "max", "mean"
+    );
+}
+
+/// The difference `later - earlier` in each trial that has both.
+fn phase(
+    trials: &[Trial],
+    earlier: impl Fn(&Trial) -> Option<f64>,
+    later: impl Fn(&Trial) -> Option<f64>,
+) -> Option<Summary> {
+    summary(trials.iter().filter_map(|t| Some(later(t)? - earlier(t)?)))
+}
+
+fn report(
+    scenario: Scenario,
+    storage: StorageKind,
+    trials: &[Trial],
+    min_timeout: Duration,
+) -> String {
+    let mut out = String::new();
+    let total = summary(trials.iter().map(|t| t.total_ms)).expect("at least one trial");
+    let _ = writeln!(
+        out,
+        "\n{} — {} trials, {CLUSTER_SIZE} nodes, loopback TCP, {storage:?}Storage",
+        scenario.name(),
+        trials.len()
+    );
+    header(&mut out);
+    row(&mut out, "until a new Goose holds a lease", Some(total));
+    let zero = |_: &Trial| Some(0.0);
+    match scenario {
+        Scenario::Crash => {
+            let min_ms = ms(min_timeout);
+            let _ = writeln!(
+                out,
+                "  as a ratio to the minimum election timeout ({min_ms:.0} ms): \
+                 p50 {:.2}x, p90 {:.2}x, p99 {:.2}x, max {:.2}x",
+                total.p50 / min_ms,
+                total.p90 / min_ms,
+                total.p99 / min_ms,
+                total.max / min_ms
+            );
+            let _ = writeln!(out, "  phases:");
+            row(
+                &mut out,
+                "heartbeat age at the crash",
+                summary(trials.iter().filter_map(|t| t.heartbeat_age_ms)),
+            );
+            row(
+                &mut out,
+                "last heartbeat -> first pre-vote",
+                phase(
+                    trials,
+                    |t| t.heartbeat_age_ms.map(|a| -a),
+                    |t| t.pre_vote_ms,
+                ),
+            );
+            row(
+                &mut out,
+                "crash -> first pre-vote",
+                phase(trials, zero, |t| t.pre_vote_ms),
+            );
+            row(
+                &mut out,
+                "pre-vote -> candidate (incl. its save)",
+                phase(trials, |t| t.pre_vote_ms, |t| t.candidate_ms),
+            );
+        }
+        Scenario::Handoff => {
+            let _ = writeln!(out, "  phases:");
+            row(
+                &mut out,
+                "shutdown -> candidate (incl. its save)",
+                phase(trials, zero, |t| t.candidate_ms),
+            );
+        }
+    }
+    row(
+        &mut out,
+        "candidate -> majority of votes",
+        phase(trials, |t| t.candidate_ms, |t| t.won_ms),
+    );
+    row(
+        &mut out,
+        "votes -> first lease (ack round)",
+        phase(trials, |t| t.won_ms, |t| t.leased_ms),
+    );
+    row(
+        &mut out,
+        "lease -> waiter sees is_goose()",
+        phase(trials, |t| t.leased_ms, |t| Some(t.total_ms)),
+    );
+    let retried_pre_votes = trials.iter().filter(|t| t.pre_vote_rounds > 1).count();
+    let retried_candidacies = trials.iter().filter(|t| t.candidacies > 1).count();
+    let _ = writeln!(
+        out,
+        "  trials with more than one pre-vote round: {retried_pre_votes}; \
+         with more than one candidacy (split or lost vote): {retried_candidacies}"
+    );
+    match scenario {
+        Scenario::Crash => {
+            let min_ms = ms(min_timeout);
+            let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+            let _ = writeln!(
+                out,
+                "  target p50 <= 1.2x ({:.0} ms): {}; target p99 <= 1.8x ({:.0} ms): {}",
+                1.2 * min_ms,
+                verdict(total.p50 <= 1.2 * min_ms),
+                1.8 * min_ms,
+                verdict(total.p99 <= 1.8 * min_ms)
+            );
+        }
+        Scenario::Handoff => {
+            let _ = writeln!(
+                out,
+                "  target p99 < 5 ms: {}",
+                if total.p99 < 5.0 { "met" } else { "MISSED" }
+            );
+        }
+    }
+    out
+}
+
+/// How long a `FileStorage` save (write, fsync, rename, fsync directory)
+/// takes here, for reading the phases.
+async fn fsync_cost(dir: &std::path::Path) -> Option<Summary> {
+    let mut storage = FileStorage::open(dir.join("fsync-probe")).ok()?;
+    let mut samples = Vec::new();
+    for term in 1..=100 {
+        let state = HardState {
+            term: Term(term),
+            voted_for: Some(NodeId(1)),
+        };
+        let started = Instant::now();
+        storage.save(&state).await.ok()?;
+        samples.push(ms(started.elapsed()));
+    }
+    summary(samples)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+async fn run(options: Options, recorder: Recorder) {
+    let defaults = NodeConfig::new(NodeId(1), [NodeId(1)]);
+    let core = defaults.to_core_config().expect("the defaults are valid");
+    let lease = defaults.tick * u32::try_from(core.lease_ticks()).expect("a short lease");
+    let min_timeout = defaults.election_timeout.start;
+    println!(
+        "failover bench: {CLUSTER_SIZE} nodes, tick {:?}, heartbeat {:?}, election timeout {:?}, \
+         lease {lease:?}; {} trials per scenario; {:?}Storage; {} CPUs, load average {}",
+        defaults.tick,
+        defaults.heartbeat,
+        defaults.election_timeout,
+        options.trials,
+        options.storage,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_average(),
+    );
+    let probe_dir = tempfile::tempdir().expect("a temporary directory");
+    if let Some(cost) = fsync_cost(probe_dir.path()).await {
+        let mut out = String::new();
+        header(&mut out);
+        row(&mut out, "FileStorage::save (fsync) here", Some(cost));
+        print!("{out}");
+    }
+
+    let seed = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut rng = StdRng::seed_from_u64(seed);
+    for scenario in options.scenarios {
+        let mut cluster = Cluster::start(options.storage).await;
+        let mut trials = Vec::with_capacity(options.trials);
+        let started = Instant::now();
+        for i in 0..options.trials {
+            trials.push(
+                trial(
+                    &mut cluster,
+                    scenario,
+                    &recorder,
+                    &mut rng,
+                    lease,
+                    options.dump,
+                )
+                .await,
+            );
+            if (i + 1) % 20 == 0 {
+                eprintln!(
+                    "  {}: {} trials done in {:.0?}",
+                    scenario.name(),
+                    i + 1,
+                    started.elapsed()
+                );
+            }
+        }
+        let report = report(scenario, options.storage, &trials, min_timeout);
+        print!("{report}");
+    }
+    println!("load average at the end: {}", load_average());
+}
+
+fn main() {
+    let options = match options() {
+        Ok(options) => options,
+        Err(error) => {
+            eprintln!("failover bench: {error}");
+            std::process::exit(2);
+        }
+    };
+    let recorder = Recorder::default();
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(recorder.clone()))
+        .expect("no other subscriber is installed");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(run(options, recorder));
+}
