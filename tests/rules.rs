@@ -26,6 +26,13 @@ const TIMEOUT_MIN: u64 = 30;
 const TIMEOUT_MAX: u64 = 60;
 /// The longest lease for min 30 and 5% drift: 30·0.95/1.05 = 27.14 → 27 → −2.
 const LEASE: u64 = 25;
+/// The tick at which the harness's nodes campaign: a node counts its start as
+/// contact with a live Goose (rule 3), so `campaign()` is refused before it.
+const CAMPAIGN_AT: u64 = TIMEOUT_MIN;
+/// The tick at which `elect` (and so `goose`) wins: every response arrives
+/// within the tick it campaigns, so its first heartbeat round, and the lease
+/// start once a majority acknowledges it, are at this tick too.
+const ELECTED_AT: u64 = CAMPAIGN_AT;
 
 fn id(n: u64) -> NodeId {
     NodeId(n)
@@ -208,18 +215,24 @@ fn quiet_seed(
         .expect("some seed draws a timeout above the minimum")
 }
 
-/// Node `me` of `1..=voters` restarted from `hard`, ticked to exactly
-/// `election_timeout_min` without timing out: no longer sticky, still a
-/// plain follower with no known Goose.
-fn unsticky_voter(me: u64, voters: u64, hard: HardState) -> Election {
-    let config = config(me, voters);
-    let seed = quiet_seed(&config, hard, TIMEOUT_MIN, |_| {});
+/// A node built from `config` and restarted from `hard`, ticked to exactly
+/// `election_timeout_min` (`CAMPAIGN_AT`) without timing out: no longer
+/// sticky from its start, so it may vote and `campaign()`, and still a plain
+/// follower with no known Goose.
+fn unsticky(config: Config, hard: HardState) -> Election {
+    let seed = quiet_seed(&config, hard, CAMPAIGN_AT, |_| {});
     let mut node = build(config, hard, seed);
-    for _ in 0..TIMEOUT_MIN {
+    for _ in 0..CAMPAIGN_AT {
         node.tick();
     }
     assert_eq!(drain(&mut node), vec![]);
+    assert_eq!(node.now_tick(), CAMPAIGN_AT);
     node
+}
+
+/// Node `me` of `1..=voters` restarted from `hard` and made `unsticky`.
+fn unsticky_voter(me: u64, voters: u64, hard: HardState) -> Election {
+    unsticky(config(me, voters), hard)
 }
 
 /// Node `me` of `1..=voters` following Goose `leader` of `term`, having just
@@ -232,15 +245,17 @@ fn follower(me: u64, voters: u64, leader: u64, term: u64) -> Election {
     node
 }
 
-/// Node 1 of `1..=voters` in a pre-vote round for term 1.
+/// Node 1 of `1..=voters` in a pre-vote round for term 1, started at
+/// `CAMPAIGN_AT`.
 fn pre_candidate(voters: u64) -> Election {
-    let mut node = fresh(1, voters);
-    node.campaign().expect("a fresh node is no leader");
+    let mut node = unsticky_voter(1, voters, HardState::default());
+    node.campaign().expect("an unsticky follower may campaign");
     drain(&mut node);
     node
 }
 
-/// Node 1 of `1..=voters`, a candidate in term 1 (it won the pre-vote).
+/// Node 1 of `1..=voters`, a candidate in term 1 since `CAMPAIGN_AT` (it
+/// won the pre-vote).
 fn candidate(voters: u64) -> Election {
     let mut node = pre_candidate(voters);
     let quorum = node.config().membership.quorum() as u64;
@@ -254,6 +269,8 @@ fn candidate(voters: u64) -> Election {
 
 /// Drives `node` to Goose: campaigns and feeds it pre-votes, votes and acks
 /// of its first heartbeat round from the lowest-numbered peers of a majority.
+/// The node must be past its stickiness (build it with `unsticky`); it wins
+/// within the tick it is at.
 fn elect(node: &mut Election) {
     let quorum = node.config().membership.quorum();
     let me = node.id();
@@ -265,7 +282,8 @@ fn elect(node: &mut Election) {
         .take(quorum - 1)
         .collect();
     let campaign_term = node.term().next();
-    node.campaign().expect("not leading yet");
+    node.campaign()
+        .expect("not leading yet, and no longer sticky");
     if node.config().pre_vote {
         for peer in &peers {
             node.handle_message(
@@ -300,10 +318,10 @@ fn elect(node: &mut Election) {
     assert_eq!(node.role(), Role::Goose);
 }
 
-/// Node `me` of `1..=voters`, Goose of term 1 elected at tick 0: its lease
-/// runs from tick 0.
+/// Node `me` of `1..=voters`, Goose of term 1 elected at `ELECTED_AT`: its
+/// lease runs from `ELECTED_AT`.
 fn goose(me: u64, voters: u64) -> Election {
-    let mut node = fresh(me, voters);
+    let mut node = unsticky_voter(me, voters, HardState::default());
     elect(&mut node);
     node
 }
@@ -513,7 +531,7 @@ fn rule2_pre_vote_leaves_the_term_alone() {
 fn rule1_pre_votes_go_to_each_peer_in_id_order() {
     // Voters given out of order; messages still leave in ascending id order.
     let config = Config::new(id(3), [5, 1, 4, 3, 2].map(NodeId));
-    let mut node = build(config, HardState::default(), SEED);
+    let mut node = unsticky(config, HardState::default());
 
     node.campaign().unwrap();
 
@@ -844,6 +862,128 @@ fn rule3_fresh_node_refuses_votes_until_election_timeout_min_has_passed() {
     );
 }
 
+/// `campaign()` on a sticky node: refused with `Sticky`, and nothing about the
+/// node changes (no output, no new term or vote, no timer reset, no counter).
+fn assert_campaign_refused(node: &mut Election) {
+    let before = format!("{node:?}");
+    let status = node.status();
+    let hard_state = node.hard_state();
+
+    assert_eq!(node.campaign(), Err(CommandError::Sticky));
+
+    // The whole state, election deadline and output queue included.
+    assert_eq!(format!("{node:?}"), before);
+    assert_eq!(drain(node), vec![]);
+    assert_eq!(node.status(), status);
+    assert_eq!(node.hard_state(), hard_state);
+}
+
+// A sticky node that campaigned would vote for itself while the Goose it
+// heard may still hold its lease; with one more non-sticky voter that elects
+// a second Goose (found by the simulator).
+#[test]
+fn rule3_campaign_is_refused_while_sticky() {
+    // A fresh node: its start counts as contact with a live Goose.
+    let fresh_config = config(1, 3);
+    let seed = quiet_seed(&fresh_config, HardState::default(), TIMEOUT_MIN, |_| {});
+    let mut node = build(fresh_config, HardState::default(), seed);
+    for _ in 0..TIMEOUT_MIN {
+        assert_campaign_refused(&mut node);
+        node.tick();
+        assert_eq!(drain(&mut node), vec![]);
+    }
+    assert_eq!(node.now_tick(), TIMEOUT_MIN);
+    assert_eq!(node.campaign(), Ok(()));
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            election_started(1, true),
+            send(2, pre_vote(1)),
+            send(3, pre_vote(1)),
+        ]
+    );
+
+    // A follower that just heard a heartbeat, well after its start
+    // stickiness ended: the heartbeat alone makes it sticky again.
+    let follower_config = config(2, 3);
+    let contact_tick = CAMPAIGN_AT;
+    let setup = |node: &mut Election| {
+        for _ in 0..contact_tick {
+            node.tick();
+        }
+        node.handle_message(id(1), heartbeat(1, 0));
+    };
+    let seed = quiet_seed(
+        &follower_config,
+        HardState::default(),
+        contact_tick + TIMEOUT_MIN,
+        setup,
+    );
+    let mut node = build(follower_config, HardState::default(), seed);
+    setup(&mut node);
+    drain(&mut node);
+    assert_eq!(node.leader(), Some(id(1)));
+    for _ in 0..TIMEOUT_MIN {
+        assert_campaign_refused(&mut node);
+        node.tick();
+        assert_eq!(drain(&mut node), vec![]);
+    }
+    assert_eq!(node.now_tick(), contact_tick + TIMEOUT_MIN);
+    assert_eq!(node.campaign(), Ok(()));
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            leader_changed(None, 1),
+            election_started(2, true),
+            send(1, pre_vote(2)),
+            send(3, pre_vote(2)),
+        ]
+    );
+}
+
+// A node restarted from disk may have acknowledged a Goose just before it
+// crashed, and that Goose's lease may still run. Without pre-vote a campaign
+// would persist a vote for itself in a new term at once: the refusal must
+// come before anything is written.
+#[test]
+fn rule3_a_restarted_node_cannot_campaign_within_its_start_stickiness() {
+    for pre_vote_on in [true, false] {
+        // Voted for 2 in term 5, then crashed and restarted.
+        let mut restarted_config = config(1, 3);
+        restarted_config.pre_vote = pre_vote_on;
+        let restarted_from = hard(5, Some(2));
+        let seed = quiet_seed(&restarted_config, restarted_from, TIMEOUT_MIN, |_| {});
+        let mut node = build(restarted_config, restarted_from, seed);
+
+        for _ in 0..TIMEOUT_MIN {
+            assert_campaign_refused(&mut node);
+            node.tick();
+            assert_eq!(drain(&mut node), vec![], "pre_vote {pre_vote_on}");
+        }
+        assert_eq!(node.hard_state(), restarted_from);
+        assert_eq!(node.counters().pre_votes_started, 0);
+        assert_eq!(node.counters().elections_started, 0);
+
+        assert_eq!(node.now_tick(), TIMEOUT_MIN);
+        assert_eq!(node.campaign(), Ok(()));
+        let expected = if pre_vote_on {
+            vec![
+                election_started(6, true),
+                send(2, pre_vote(6)),
+                send(3, pre_vote(6)),
+            ]
+        } else {
+            vec![
+                persist(6, Some(1)),
+                election_started(6, false),
+                send(2, vote(6, false)),
+                send(3, vote(6, false)),
+            ]
+        };
+        assert_eq!(drain(&mut node), expected, "pre_vote {pre_vote_on}");
+    }
+}
+
 #[test]
 fn rule3_transfer_flag_bypasses_stickiness() {
     let mut node = follower(2, 3, 1, 1);
@@ -878,8 +1018,8 @@ fn rule4_vote_majority_makes_a_leader_that_heartbeats_at_once() {
         drain(&mut node),
         vec![
             leader_changed(Some(1), 1),
-            send(2, heartbeat(1, 3)),
-            send(3, heartbeat(1, 3)),
+            send(2, heartbeat(1, CAMPAIGN_AT + 3)),
+            send(3, heartbeat(1, CAMPAIGN_AT + 3)),
         ]
     );
     // Elected, but not Goose until a majority acknowledges a heartbeat.
@@ -896,17 +1036,18 @@ fn rule4_leader_becomes_goose_only_when_a_majority_acknowledges_a_heartbeat() {
     node.handle_message(id(3), vote_response(1, true));
     drain(&mut node);
 
-    node.handle_message(id(4), ack(1, 0));
+    // Elected at `CAMPAIGN_AT`, when its first round went out.
+    node.handle_message(id(4), ack(1, CAMPAIGN_AT));
     assert_eq!(drain(&mut node), vec![]);
     assert_eq!(node.role(), Role::Duck);
 
-    node.handle_message(id(5), ack(1, 0));
+    node.handle_message(id(5), ack(1, CAMPAIGN_AT));
     assert_eq!(
         drain(&mut node),
         vec![role_changed(Role::Goose, 1, RoleChangeReason::Elected)]
     );
     assert_eq!(node.role(), Role::Goose);
-    assert_eq!(node.lease_start_tick(), Some(0));
+    assert_eq!(node.lease_start_tick(), Some(CAMPAIGN_AT));
     assert_eq!(node.status().lease_remaining_ticks, Some(LEASE));
     assert_eq!(node.counters().role_changes, 1);
 }
@@ -924,8 +1065,8 @@ fn rule4_goose_heartbeats_every_interval() {
     assert_eq!(
         drain(&mut node),
         vec![
-            send(2, heartbeat(1, HEARTBEAT)),
-            send(3, heartbeat(1, HEARTBEAT)),
+            send(2, heartbeat(1, ELECTED_AT + HEARTBEAT)),
+            send(3, heartbeat(1, ELECTED_AT + HEARTBEAT)),
         ]
     );
     assert_eq!(node.counters().heartbeats_sent, 4);
@@ -978,7 +1119,7 @@ fn raft_5_2_candidate_receiving_a_heartbeat_of_its_term_becomes_a_follower() {
 
 #[test]
 fn raft_5_2_pre_candidate_receiving_a_heartbeat_becomes_a_follower() {
-    let mut node = build(config(1, 3), hard(1, None), SEED);
+    let mut node = unsticky_voter(1, 3, hard(1, None));
     node.campaign().unwrap();
     drain(&mut node);
 
@@ -1087,23 +1228,25 @@ fn raft_5_2_leader_drops_a_heartbeat_of_its_own_term() {
 
 #[test]
 fn rule5_lease_runs_from_the_newest_send_tick_a_majority_acknowledged() {
-    // Goose of 5 elected at tick 0 with acks from 2 and 3.
+    // Goose of 5 elected at `ELECTED_AT` with acks from 2 and 3.
     let mut node = goose(1, 5);
     for _ in 0..HEARTBEAT {
         node.tick();
     }
     drain(&mut node);
+    let round = ELECTED_AT + HEARTBEAT;
 
-    // Round 5 acked by 2: only two of five (with the Goose) have seen it.
-    node.handle_message(id(2), ack(1, 5));
+    // The second round acked by 2: only two of five (with the Goose) have
+    // seen it.
+    node.handle_message(id(2), ack(1, round));
     assert_eq!(drain(&mut node), vec![]);
-    assert_eq!(node.lease_start_tick(), Some(0));
-    assert_eq!(node.lease_remaining_ticks(), Some(LEASE - 5));
+    assert_eq!(node.lease_start_tick(), Some(ELECTED_AT));
+    assert_eq!(node.lease_remaining_ticks(), Some(LEASE - HEARTBEAT));
 
     // Acked by 4 too: a majority.
-    node.handle_message(id(4), ack(1, 5));
+    node.handle_message(id(4), ack(1, round));
     assert_eq!(drain(&mut node), vec![]);
-    assert_eq!(node.lease_start_tick(), Some(5));
+    assert_eq!(node.lease_start_tick(), Some(round));
     assert_eq!(node.lease_remaining_ticks(), Some(LEASE));
     assert_eq!(node.status().lease_remaining_ticks, Some(LEASE));
 }
@@ -1115,7 +1258,7 @@ fn rule5_goose_without_acks_becomes_a_duck_at_exactly_the_tick_its_lease_ends() 
         node.tick();
     }
     drain(&mut node);
-    assert_eq!(node.now_tick(), LEASE - 1);
+    assert_eq!(node.now_tick(), ELECTED_AT + LEASE - 1);
     assert_eq!(node.role(), Role::Goose);
     assert_eq!(node.lease_remaining_ticks(), Some(1));
 
@@ -1188,7 +1331,7 @@ fn rule5_acks_keep_the_goose_goose() {
         }
         assert_eq!(node.role(), Role::Goose);
     }
-    assert_eq!(node.lease_start_tick(), Some(40 * HEARTBEAT));
+    assert_eq!(node.lease_start_tick(), Some(ELECTED_AT + 40 * HEARTBEAT));
 }
 
 #[test]
@@ -1198,24 +1341,24 @@ fn rule5_a_replayed_old_ack_does_not_extend_the_lease() {
         node.tick();
     }
     drain(&mut node);
-    assert_eq!(node.lease_start_tick(), Some(0));
+    assert_eq!(node.lease_start_tick(), Some(ELECTED_AT));
 
-    // The acks of round 0 again, from both peers.
-    node.handle_message(id(2), ack(1, 0));
-    node.handle_message(id(3), ack(1, 0));
+    // The acks of the first round again, from both peers.
+    node.handle_message(id(2), ack(1, ELECTED_AT));
+    node.handle_message(id(3), ack(1, ELECTED_AT));
     assert_eq!(drain(&mut node), vec![]);
-    assert_eq!(node.lease_start_tick(), Some(0));
+    assert_eq!(node.lease_start_tick(), Some(ELECTED_AT));
     assert_eq!(node.lease_remaining_ticks(), Some(LEASE - 20));
 
     // An ack echoing a tick after the newest round (a forgery) is dropped.
-    node.handle_message(id(2), ack(1, 21));
+    node.handle_message(id(2), ack(1, ELECTED_AT + 21));
     assert_eq!(drain(&mut node), vec![dropped(2, DropReason::Unexpected)]);
-    assert_eq!(node.lease_start_tick(), Some(0));
+    assert_eq!(node.lease_start_tick(), Some(ELECTED_AT));
 
     // So is one echoing a tick between rounds, when no heartbeat was sent.
-    node.handle_message(id(2), ack(1, HEARTBEAT + 1));
+    node.handle_message(id(2), ack(1, ELECTED_AT + HEARTBEAT + 1));
     assert_eq!(drain(&mut node), vec![dropped(2, DropReason::Unexpected)]);
-    assert_eq!(node.lease_start_tick(), Some(0));
+    assert_eq!(node.lease_start_tick(), Some(ELECTED_AT));
 
     for _ in 20..LEASE {
         node.tick();
@@ -1230,14 +1373,14 @@ fn rule5_a_stale_ack_cannot_pull_the_lease_back() {
         node.tick();
     }
     drain(&mut node);
-    node.handle_message(id(2), ack(1, 10));
-    assert_eq!(node.lease_start_tick(), Some(10));
+    node.handle_message(id(2), ack(1, ELECTED_AT + 10));
+    assert_eq!(node.lease_start_tick(), Some(ELECTED_AT + 10));
 
-    // Round 5's ack arrives late, reordered.
-    node.handle_message(id(2), ack(1, 5));
+    // The previous round's ack arrives late, reordered.
+    node.handle_message(id(2), ack(1, ELECTED_AT + 5));
 
     assert_eq!(drain(&mut node), vec![]);
-    assert_eq!(node.lease_start_tick(), Some(10));
+    assert_eq!(node.lease_start_tick(), Some(ELECTED_AT + 10));
 }
 
 // ===== rule 6: the lease bound ================================================
@@ -1539,7 +1682,7 @@ fn rule7_stale_requests_are_answered_with_the_current_term() {
 #[test]
 fn rule7_stale_responses_are_dropped_and_counted() {
     // A Goose of term 5, restarted from term 4.
-    let mut node = build(config(1, 3), hard(4, Some(1)), SEED);
+    let mut node = unsticky_voter(1, 3, hard(4, Some(1)));
     elect(&mut node);
     assert_eq!(node.term(), Term(5));
     let before = node.status();
@@ -1643,14 +1786,14 @@ fn rule8_transfer_hands_the_goose_role_to_the_target() {
 
 #[test]
 fn rule8_step_down_picks_the_most_responsive_duck() {
-    // Goose of 5 elected at tick 0 by acks from 2 and 3.
+    // Goose of 5 elected at `ELECTED_AT` by acks from 2 and 3.
     let mut node = goose(1, 5);
     for _ in 0..HEARTBEAT {
         node.tick();
     }
     drain(&mut node);
     // Only 4 has acknowledged the newest round.
-    node.handle_message(id(4), ack(1, HEARTBEAT));
+    node.handle_message(id(4), ack(1, ELECTED_AT + HEARTBEAT));
     drain(&mut node);
 
     assert_eq!(node.step_down(), Ok(()));
@@ -1672,8 +1815,8 @@ fn rule8_step_down_breaks_ties_by_lowest_id() {
         node.tick();
     }
     drain(&mut node);
-    node.handle_message(id(5), ack(1, HEARTBEAT));
-    node.handle_message(id(4), ack(1, HEARTBEAT));
+    node.handle_message(id(5), ack(1, ELECTED_AT + HEARTBEAT));
+    node.handle_message(id(4), ack(1, ELECTED_AT + HEARTBEAT));
     drain(&mut node);
 
     node.step_down().unwrap();
@@ -1832,7 +1975,7 @@ fn single_node_cluster_elects_itself_and_stays_goose() {
 // one fencing token for two incarnations (DESIGN promises 1 and 3).
 #[test]
 fn persist_barrier_a_single_node_goose_is_announced_after_its_term_is_durable() {
-    let mut node = fresh(1, 1);
+    let mut node = unsticky_voter(1, 1, HardState::default());
 
     node.campaign().unwrap();
 
@@ -1855,7 +1998,7 @@ fn persist_barrier_a_single_node_goose_is_announced_after_its_term_is_durable() 
 fn check_quorum_off_election_is_still_reported() {
     let mut config = config(1, 3);
     config.check_quorum = false;
-    let mut node = build(config, HardState::default(), SEED);
+    let mut node = unsticky(config, HardState::default());
     node.campaign().unwrap();
     node.handle_message(id(2), pre_vote_response(1, true));
     drain(&mut node);
@@ -1877,7 +2020,7 @@ fn check_quorum_off_election_is_still_reported() {
 fn check_quorum_off_goose_keeps_its_role_without_acks() {
     let mut config = config(1, 3);
     config.check_quorum = false;
-    let mut node = build(config, HardState::default(), SEED);
+    let mut node = unsticky(config, HardState::default());
     elect(&mut node);
 
     for _ in 0..10 * LEASE {
