@@ -438,19 +438,6 @@ async fn trial(
     }
     assert!(term > old_term && winner != id);
     let records = recorder.take();
-    if dump {
-        for record in &records {
-            let at = ms(record.at.saturating_duration_since(started));
-            eprintln!(
-                "  {at:>9.3} ms  {:?} node {} term {}",
-                record.milestone, record.node, record.term
-            );
-        }
-        eprintln!(
-            "  {:>9.3} ms  node {winner} holds a lease (term {term})",
-            ms(elected - started)
-        );
-    }
     match stopping {
         Some(stopping) => stopping.await.expect("shutdown does not panic"),
         None => goose.stopped().await,
@@ -475,6 +462,22 @@ async fn trial(
             .filter(|r| r.milestone == milestone && r.at <= elected)
             .count()
     };
+    if dump {
+        eprintln!(
+            "  trial: {scenario:?}, Goose {id} (term {old_term}), last acked heartbeat {heartbeat_age_ms:.1?} ms before"
+        );
+        for record in &records {
+            let at = ms(record.at.saturating_duration_since(started));
+            eprintln!(
+                "  {at:>9.3} ms  {:?} node {} term {}",
+                record.milestone, record.node, record.term
+            );
+        }
+        eprintln!(
+            "  {:>9.3} ms  node {winner} holds a lease (term {term})",
+            ms(elected - started)
+        );
+    }
     Trial {
         total_ms: since(elected),
         heartbeat_age_ms,

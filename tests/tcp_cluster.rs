@@ -40,10 +40,10 @@ const PATIENCE: Duration = Duration::from_secs(10);
 /// twice it, counted from the crash.
 const ELECTION_TIMEOUT_MAX: Duration = Duration::from_millis(600);
 
-/// A graceful handover involves no timeout at all (a `TimeoutNow`, one vote
-/// round and one heartbeat round), so it must finish well inside the 300 ms
-/// minimum election timeout; half of it leaves room for fsyncs on a loaded
-/// machine.
+/// A graceful handover waits for no timeout (a `TimeoutNow`, one vote round
+/// and one heartbeat round, with two fsyncs), so it must end well inside one
+/// election timeout. The bound is the whole minimum election timeout: a few
+/// milliseconds is typical, and the rest is margin for a loaded machine.
 const HANDOVER_BOUND: Duration = Duration::from_millis(300);
 
 // ----- the lease-safety watchdog ---------------------------------------------
