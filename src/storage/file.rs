@@ -1,7 +1,7 @@
 //! Crash-safe file storage of the hard state (DESIGN §4, promise 5); the
 //! protocol and the file format are documented on [`FileStorage`].
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -15,6 +15,8 @@ use crate::core::{HardState, NodeId, Term};
 const STATE_FILE_NAME: &str = "hardstate";
 /// The name of the file each save writes before renaming it into place.
 const TEMP_FILE_NAME: &str = "hardstate.tmp";
+/// The name of the file whose lock claims the directory for one `FileStorage`.
+const LOCK_FILE_NAME: &str = "lock";
 
 const MAGIC: [u8; 4] = *b"DDGS";
 /// Magic, version, payload length.
@@ -36,7 +38,9 @@ const VOTE: u8 = 1;
 ///
 /// [`open`](FileStorage::open) takes a directory it owns. The state lives in
 /// `DIR/hardstate` ([`path`](FileStorage::path)); every save first writes
-/// `DIR/hardstate.tmp`. Nothing else in the directory is touched.
+/// `DIR/hardstate.tmp`; `DIR/lock` ([`lock_path`](FileStorage::lock_path))
+/// claims the directory (see below). Nothing else in the directory is
+/// touched.
 ///
 /// # How a save stays atomic
 ///
@@ -89,10 +93,25 @@ const VOTE: u8 = 1;
 /// stack's honesty: a disk or virtual machine that acknowledges a flush it
 /// has not done defeats any fsync.
 ///
-/// # Use
+/// # One node per directory
 ///
-/// Give each node its own directory, and open it from one `FileStorage` at a
-/// time: two writers on the same directory would race on the temporary file.
+/// Two nodes sharing a directory would each overwrite the other's vote, so
+/// one of them could vote twice in a term. [`open`](FileStorage::open)
+/// therefore takes an exclusive lock on `DIR/lock` without waiting, and fails
+/// with [`StorageError::Io`] naming that file (its source of kind
+/// [`WouldBlock`](io::ErrorKind::WouldBlock)) if another `FileStorage`, in
+/// this process or another, holds it. The lock is held until the
+/// `FileStorage` is dropped and any save or load it started has finished.
+///
+/// The lock is advisory ([`File::try_lock`]: `flock` on Unix, `LockFileEx`
+/// on Windows): it stops other `FileStorage`s, not other programs. The
+/// operating system releases it when the process exits, however it exits,
+/// so the directory of a node killed with `kill -9` can be reopened at once;
+/// there is no stale lock file to delete, and the file's presence means
+/// nothing. Advisory locks on network file systems (NFS, SMB) may not be
+/// enforced; keep node directories on local disks.
+///
+/// # Use
 ///
 /// `save` and `load` run the file operations on tokio's blocking pool, so
 /// they must be called from within a tokio runtime.
@@ -109,7 +128,9 @@ const VOTE: u8 = 1;
 /// ```
 #[derive(Debug)]
 pub struct FileStorage {
-    paths: Arc<Paths>,
+    /// Shared with the blocking tasks, so the directory lock outlives any
+    /// save still running after this `FileStorage` is dropped.
+    paths: Arc<Directory>,
     /// Held by every file operation. Holds the sequence number of the newest
     /// save written, so that a save whose future was dropped while its
     /// blocking task was queued can never overwrite a newer state.
@@ -118,11 +139,17 @@ pub struct FileStorage {
     next_seq: u64,
 }
 
+/// The storage directory: where its files are, and the lock that makes it
+/// this `FileStorage`'s alone.
 #[derive(Debug)]
-struct Paths {
+struct Directory {
     dir: PathBuf,
     state: PathBuf,
     temp: PathBuf,
+    lock: PathBuf,
+    /// Never read: holding the open file holds the lock, and dropping it
+    /// (or the process dying) releases it.
+    _lock_file: File,
 }
 
 impl FileStorage {
@@ -130,9 +157,12 @@ impl FileStorage {
     pub const FORMAT_VERSION: u16 = 1;
 
     /// Opens the storage kept in directory `dir`, creating the directory
-    /// (and its missing parents, durably) if needed.
+    /// (and its missing parents, durably) if needed, and locks it.
     ///
     /// Opening reads nothing; call [`load`](Storage::load) for the state.
+    /// If another `FileStorage` has the directory open, in this process or
+    /// another, this fails at once with [`StorageError::Io`] naming
+    /// `DIR/lock`; see [One node per directory](FileStorage#one-node-per-directory).
     /// A relative `dir` is made absolute against the current directory now,
     /// so error messages name the file unambiguously.
     pub fn open(dir: impl AsRef<Path>) -> Result<FileStorage, StorageError> {
@@ -143,10 +173,16 @@ impl FileStorage {
             source,
         })?;
         create_dir_durably(&dir)?;
-        let paths = Paths {
+        let lock = dir.join(LOCK_FILE_NAME);
+        // Locked before anything else in the directory is looked at, so an
+        // open that is refused has read and changed nothing.
+        let lock_file = lock_dir(&lock)?;
+        let paths = Directory {
             state: dir.join(STATE_FILE_NAME),
             temp: dir.join(TEMP_FILE_NAME),
+            lock,
             dir,
+            _lock_file: lock_file,
         };
         if paths.temp.exists() {
             // A save was interrupted before its rename; the state file still
@@ -163,6 +199,11 @@ impl FileStorage {
     /// The state file, `DIR/hardstate`.
     pub fn path(&self) -> &Path {
         &self.paths.state
+    }
+
+    /// The lock file, `DIR/lock`, whose lock this `FileStorage` holds.
+    pub fn lock_path(&self) -> &Path {
+        &self.paths.lock
     }
 }
 
@@ -239,7 +280,7 @@ fn io_error(path: &Path, operation: &'static str) -> impl FnOnce(io::Error) -> S
 
 // ----- file operations (blocking) -------------------------------------------
 
-fn read_state(paths: &Paths) -> Result<Option<HardState>, StorageError> {
+fn read_state(paths: &Directory) -> Result<Option<HardState>, StorageError> {
     let file = match File::open(&paths.state) {
         Ok(file) => file,
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
@@ -287,7 +328,7 @@ fn read_state(paths: &Paths) -> Result<Option<HardState>, StorageError> {
     }
 }
 
-fn write_state(paths: &Paths, bytes: &[u8]) -> Result<(), StorageError> {
+fn write_state(paths: &Directory, bytes: &[u8]) -> Result<(), StorageError> {
     let mut temp = OpenOptions::new()
         .write(true)
         .create(true)
@@ -300,6 +341,35 @@ fn write_state(paths: &Paths, bytes: &[u8]) -> Result<(), StorageError> {
     drop(temp);
     fs::rename(&paths.temp, &paths.state).map_err(io_error(&paths.state, "rename"))?;
     sync_dir(&paths.dir)
+}
+
+/// Opens (creating if needed) the lock file and takes its exclusive lock
+/// without waiting.
+fn lock_dir(path: &Path) -> Result<File, StorageError> {
+    // Never truncated or written: its contents mean nothing, only the lock.
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(io_error(path, "open lock file"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(StorageError::Io {
+            path: path.to_path_buf(),
+            operation: "lock",
+            source: io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "already held by another FileStorage, in this or another process; \
+                 is another node using this directory?",
+            ),
+        }),
+        Err(TryLockError::Error(source)) => Err(StorageError::Io {
+            path: path.to_path_buf(),
+            operation: "lock",
+            source,
+        }),
+    }
 }
 
 /// Creates `dir` and any missing parents, then fsyncs the parent of each
