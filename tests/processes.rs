@@ -157,6 +157,7 @@ struct NodeProcess {
     id: u64,
     http_port: u16,
     cluster_port: u16,
+    data_dir: PathBuf,
     log: PathBuf,
     args: Vec<String>,
     child: Option<Child>,
@@ -345,6 +346,7 @@ impl Cluster {
                 http_port,
                 cluster_port,
                 log: dir.path().join(format!("node-{id}.log")),
+                data_dir,
                 args,
                 child: None,
                 stopping: false,
@@ -779,6 +781,7 @@ fn corrupt_state_file_is_fatal() {
     ]);
     assert_eq!(output.code, Some(1), "stderr: {}", output.stderr);
     let reason = output.stderr.lines().last().unwrap_or_default();
+    eprintln!("corrupt state file: {reason}");
     assert!(
         reason.starts_with("fatal:")
             && reason.contains("corrupt")
@@ -790,6 +793,34 @@ fn corrupt_state_file_is_fatal() {
         fs::read(&state_file).expect("the state file is still there"),
         bytes,
         "the damaged file is left for a human to inspect"
+    );
+}
+
+/// A node whose storage fails while it runs stops with status 1 and says
+/// why, instead of sending messages that depend on an unsaved term or vote.
+#[test]
+fn storage_failure_while_running_is_fatal() {
+    let mut cluster = Cluster::start(3, FAST);
+    let mut observer = Observer::default();
+    let (goose, _) = cluster.wait_for_agreement(&mut observer);
+    let victim = (1..=3)
+        .find(|id| *id != goose)
+        .expect("two of three nodes are Ducks");
+    // Every save writes a temporary file in the data directory; without the
+    // directory, the next save fails.
+    fs::remove_dir_all(&cluster.node(victim).data_dir).expect("remove the data directory");
+    cluster.node(victim).stopping = true;
+    // The next election needs the victim's vote or candidacy, both of
+    // which it must save first.
+    cluster.node(goose).kill9();
+    let exit = cluster.node(victim).wait_exit(PATIENCE);
+    assert_eq!(exit.code(), Some(1), "{}", cluster.node(victim).log_tail());
+    let log = cluster.node(victim).log_text();
+    let reason = log.lines().last().unwrap_or_default();
+    eprintln!("node {victim} stopped: {reason}");
+    assert!(
+        reason.starts_with("fatal: storage failed:") && reason.contains("hardstate"),
+        "the last line should say the storage failed: {reason:?}"
     );
 }
 
@@ -916,6 +947,7 @@ fn run_node_to_exit(args: &[&str]) -> Finished {
         id: 0,
         http_port: 0,
         cluster_port: 0,
+        data_dir: dir.path().to_path_buf(),
         log: log_path,
         args: args.iter().map(|arg| (*arg).to_owned()).collect(),
         child: Some(child),
