@@ -62,7 +62,7 @@ proptest! {
     // Failing cases are printed (seed and plan) for the regression list
     // below rather than stored in a file.
     #![proptest_config(ProptestConfig {
-        cases: 256,
+        cases: 1024,
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
