@@ -50,7 +50,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use rand::SeedableRng;
-use rand::rngs::StdRng;
+use rand::rngs::{StdRng, SysRng};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
@@ -190,7 +190,11 @@ impl TcpTransport {
             shutdown,
             tasks: JoinSet::new(),
             phase: Phase::Created,
-            rng: StdRng::from_seed(entropy_seed()),
+            // Nonces come from the OS's generator; if it cannot answer
+            // (early boot, a locked-down sandbox), hashed entropy still
+            // gives unique, unguessable ones.
+            rng: StdRng::try_from_rng(&mut SysRng)
+                .unwrap_or_else(|_| StdRng::from_seed(entropy_seed())),
         })
     }
 
@@ -334,11 +338,10 @@ impl Transport for TcpTransport {
     }
 }
 
-/// A seed for the transport's generator that differs across processes and
-/// calls.
+/// A fallback seed for the transport's generator, for when the OS generator
+/// fails; it differs across processes and calls.
 ///
-/// The crate's `rand` has no OS entropy source enabled, so this draws on the
-/// one std has: `RandomState` keys its hasher from the OS generator once per
+/// It draws on the entropy std has: `RandomState` keys its hasher from the OS generator once per
 /// thread (and steps the key per call); hashing a counter and the time
 /// through fresh keyed hashers yields unpredictable, non-repeating seeds.
 /// Nonces need to be unique and unguessable, not secret keys.
