@@ -598,7 +598,7 @@ fn node_config_validate_reports_each_problem() {
     config.id = NodeId(9);
     assert_eq!(
         config.validate(),
-        Err(NodeConfigError::Core(ConfigError::NotAVoter {
+        Err(NodeConfigError::Core(ConfigError::NotAMember {
             id: NodeId(9)
         }))
     );

@@ -31,9 +31,9 @@ const LEASE_ROUNDING_TICKS: u64 = 2;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// This node's id; must be one of the voters.
+    /// This node's id; must be a voter or a learner of `membership`.
     pub id: NodeId,
-    /// The cluster's voting members, this node included.
+    /// The cluster's members, this node included.
     pub membership: Membership,
     /// A Goose sends heartbeats every this many ticks. Default 5.
     pub heartbeat_interval_ticks: u64,
@@ -103,8 +103,11 @@ impl Config {
         if self.membership.is_empty() {
             return Err(ConfigError::NoVoters);
         }
-        if !self.membership.is_voter(self.id) {
-            return Err(ConfigError::NotAVoter { id: self.id });
+        if let Some(id) = self.membership.voter_and_learner() {
+            return Err(ConfigError::VoterAndLearner { id });
+        }
+        if !self.membership.contains(self.id) {
+            return Err(ConfigError::NotAMember { id: self.id });
         }
         if self.heartbeat_interval_ticks == 0 {
             return Err(ConfigError::ZeroHeartbeatInterval);
@@ -145,10 +148,16 @@ pub enum ConfigError {
     /// The membership has no voters.
     #[error("the membership has no voters")]
     NoVoters,
-    /// This node's id is not among the voters.
-    #[error("node {id} is not one of the voters")]
-    NotAVoter {
+    /// This node's id is neither a voter nor a learner.
+    #[error("node {id} is not a member (neither a voter nor a learner)")]
+    NotAMember {
         /// This node's id.
+        id: NodeId,
+    },
+    /// A node is listed both as a voter and as a learner.
+    #[error("node {id} is listed both as a voter and as a learner")]
+    VoterAndLearner {
+        /// The node listed twice.
         id: NodeId,
     },
     /// `heartbeat_interval_ticks` is zero.

@@ -86,8 +86,14 @@ struct LeaderState {
 #[derive(Debug)]
 pub struct Election {
     config: Config,
-    /// Every voter but this node, in id order; derived from the membership.
+    /// Every member but this node, voters and learners, in id order: who
+    /// gets heartbeats. Derived from the membership.
     peers: Vec<NodeId>,
+    /// Every voter but this node, in id order: who gets (pre-)vote requests
+    /// and whose acks count towards the lease.
+    voter_peers: Vec<NodeId>,
+    /// Whether this node votes; a learner never campaigns or votes.
+    is_voter: bool,
     lease_ticks: u64,
     hard: HardState,
     /// `hard` changed since the last `Persist` output.
@@ -125,13 +131,21 @@ impl Election {
     pub fn new(config: Config, hard_state: HardState, rng_seed: u64) -> Result<Self, ConfigError> {
         config.validate()?;
         let voters = config.membership.len();
+        let members = config.membership.members().count();
         let peers = config
+            .membership
+            .members()
+            .filter(|id| *id != config.id)
+            .collect();
+        let voter_peers = config
             .membership
             .voters()
             .filter(|id| *id != config.id)
             .collect();
         let mut election = Election {
             peers,
+            voter_peers,
+            is_voter: config.membership.is_voter(config.id),
             lease_ticks: config.lease_ticks(),
             config,
             hard: hard_state,
@@ -143,7 +157,7 @@ impl Election {
             election_deadline_tick: 0,
             rng: StdRng::seed_from_u64(rng_seed),
             // A heartbeat round is one send per peer plus a few events.
-            outputs: VecDeque::with_capacity(2 * voters + 8),
+            outputs: VecDeque::with_capacity(2 * members + 8),
             counters: Counters::default(),
             announced_role: Role::Duck,
             scratch: Vec::with_capacity(voters),
@@ -191,6 +205,7 @@ impl Election {
             voted_for: self.hard.voted_for,
             lease_remaining_ticks: self.lease_remaining_ticks(),
             members: self.config.membership.voters().collect(),
+            learners: self.config.membership.learners().collect(),
         }
     }
 
@@ -277,7 +292,7 @@ impl Election {
                 }
             }
             _ => {
-                if self.now_tick >= self.election_deadline_tick {
+                if self.is_voter && self.now_tick >= self.election_deadline_tick {
                     self.start_election(false);
                 }
             }
@@ -313,6 +328,9 @@ impl Election {
     pub fn campaign(&mut self) -> Result<(), CommandError> {
         if matches!(self.state, State::Leader(_)) {
             return Err(CommandError::AlreadyLeader);
+        }
+        if !self.is_voter {
+            return Err(CommandError::NotAVoter(self.config.id));
         }
         if self.is_sticky() {
             return Err(CommandError::Sticky);
@@ -469,7 +487,7 @@ impl Election {
             Message::Heartbeat { sent_tick, .. } => self.on_heartbeat(from, sent_tick),
             Message::HeartbeatAck { sent_tick, .. } => self.on_heartbeat_ack(from, sent_tick),
             Message::TimeoutNow { .. } => {
-                if matches!(self.state, State::Leader(_)) {
+                if matches!(self.state, State::Leader(_)) || !self.is_voter {
                     self.drop_message(from, DropReason::Unexpected);
                 } else {
                     self.start_election(true);
@@ -481,7 +499,8 @@ impl Election {
     /// Whether this node would vote for `candidate` in `term` (rule 3). The
     /// same answer serves pre-votes.
     fn would_grant(&self, candidate: NodeId, term: Term, transfer: bool) -> bool {
-        if term < self.hard.term {
+        // A learner's vote would count for nothing, and a learner cannot lead.
+        if term < self.hard.term || !self.is_voter || !self.config.membership.is_voter(candidate) {
             return false;
         }
         if !transfer && self.is_sticky() {
@@ -491,6 +510,9 @@ impl Election {
     }
 
     fn on_pre_vote_response(&mut self, from: NodeId, term: Term, granted: bool) {
+        if !self.config.membership.is_voter(from) {
+            return self.drop_message(from, DropReason::Unexpected);
+        }
         let campaign_term = self.hard.term.next();
         let State::PreCandidate(tally) = &mut self.state else {
             return self.drop_message(from, DropReason::Unexpected);
@@ -514,6 +536,9 @@ impl Election {
     }
 
     fn on_vote_response(&mut self, from: NodeId, granted: bool) {
+        if !self.config.membership.is_voter(from) {
+            return self.drop_message(from, DropReason::Unexpected);
+        }
         let State::Candidate(tally) = &mut self.state else {
             return self.drop_message(from, DropReason::Unexpected);
         };
@@ -566,7 +591,12 @@ impl Election {
             return self.drop_message(from, DropReason::Unexpected);
         }
         let Ok(index) = leader.acked.binary_search_by_key(&from, |(id, _)| *id) else {
-            return self.drop_message(from, DropReason::Unexpected);
+            // A learner acknowledges like anyone else, but only voters hold
+            // up a lease.
+            if !self.config.membership.is_learner(from) {
+                self.drop_message(from, DropReason::Unexpected);
+            }
+            return;
         };
         let acked = &mut leader.acked[index].1;
         if acked.is_some_and(|previous| previous >= sent_tick) {
@@ -594,7 +624,7 @@ impl Election {
             if self.config.membership.quorum() == 1 {
                 return self.become_candidate(false);
             }
-            self.broadcast(Message::PreVote { term });
+            self.broadcast_to_voters(Message::PreVote { term });
         } else {
             self.become_candidate(transfer);
         }
@@ -614,14 +644,14 @@ impl Election {
         if self.config.membership.quorum() == 1 {
             return self.become_leader();
         }
-        self.broadcast(Message::Vote {
+        self.broadcast_to_voters(Message::Vote {
             term: self.hard.term,
             transfer,
         });
     }
 
     fn become_leader(&mut self) {
-        let acked = self.peers.iter().map(|peer| (*peer, None)).collect();
+        let acked = self.voter_peers.iter().map(|peer| (*peer, None)).collect();
         self.state = State::Leader(LeaderState {
             elected_tick: self.now_tick,
             last_round_tick: self.now_tick,
@@ -714,11 +744,19 @@ impl Election {
         self.election_deadline_tick = self.now_tick + timeout;
     }
 
-    /// Sends `msg` to every peer. Indexing (rather than iterating) lets the
-    /// loop borrow `self` mutably without copying the peer list.
+    /// Sends `msg` to every peer, learners included. Indexing (rather than
+    /// iterating) lets the loop borrow `self` mutably without copying the
+    /// peer list.
     fn broadcast(&mut self, msg: Message) {
         for index in 0..self.peers.len() {
             self.send(self.peers[index], msg);
+        }
+    }
+
+    /// Sends `msg` to every voter but this node.
+    fn broadcast_to_voters(&mut self, msg: Message) {
+        for index in 0..self.voter_peers.len() {
+            self.send(self.voter_peers[index], msg);
         }
     }
 

@@ -21,4 +21,6 @@ pub struct Status {
     pub lease_remaining_ticks: Option<u64>,
     /// The voters, in ascending id order.
     pub members: Vec<NodeId>,
+    /// The learners (non-voting members), in ascending id order.
+    pub learners: Vec<NodeId>,
 }
