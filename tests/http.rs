@@ -75,6 +75,29 @@ impl Cluster {
         Cluster { nodes, storages }
     }
 
+    /// The three voters of [`Cluster::start`] and node 4, a learner with the
+    /// display address `127.0.0.1:7004`.
+    async fn start_with_learner(seed: u64) -> Self {
+        let voters = ids();
+        let network = MemoryTransport::network(seed);
+        let mut nodes = Vec::new();
+        let mut storages = Vec::new();
+        for id in (1..=4).map(NodeId) {
+            let mut config = config(id, &voters);
+            config.learners = vec![NodeId(4)];
+            config
+                .addresses
+                .insert(NodeId(4), "127.0.0.1:7004".to_owned());
+            let storage = MemStorage::new();
+            let node = Node::start(config, network.transport(id), storage.clone())
+                .await
+                .expect("a valid node starts");
+            nodes.push(node);
+            storages.push(storage);
+        }
+        Cluster { nodes, storages }
+    }
+
     fn node(&self, id: NodeId) -> &NodeHandle {
         &self.nodes[(id.0 - 1) as usize]
     }
@@ -825,4 +848,106 @@ async fn the_router_mounts_next_to_a_users_own_routes() {
     let (code, _) = get_json(&merged, "/cluster").await;
     assert_eq!(code, StatusCode::OK);
     node.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_learner_is_a_non_voter_on_cluster_and_a_duck_naming_the_goose_on_status() {
+    let cluster = Cluster::start_with_learner(11).await;
+    let learner = NodeId(4);
+    let app = cluster.router(learner);
+
+    // `/status` on the learner: a Duck, without a lease, naming the Goose
+    // once it follows it. `goose()` samples all four nodes, the learner
+    // included, so it also checks that the learner never answers Goose.
+    let deadline = Instant::now() + ELECTION_WAIT;
+    let goose = loop {
+        let goose = cluster.goose().await;
+        assert_ne!(goose, learner, "a learner never leads");
+        let (code, body) = get_json(&app, "/status").await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(
+            keys(&body),
+            set(&["id", "role", "term", "leader", "lease_ms"])
+        );
+        assert_eq!(body["id"], json!(learner.0));
+        assert_eq!(body["role"], "Duck");
+        assert_eq!(body["lease_ms"], Value::Null);
+        if body["leader"] == json!(goose.0) {
+            assert!(body["term"].as_u64() >= Some(1));
+            break goose;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the learner never named the Goose: {body}"
+        );
+        sleep(Duration::from_millis(5)).await;
+    };
+
+    // `/cluster` on a voter: four members, the learner with `"voter": false`.
+    // On the Goose, which hears the learner's acks, its contact is known.
+    let deadline = Instant::now() + ELECTION_WAIT;
+    let mut goose = goose;
+    let body = loop {
+        let (code, body) = get_json(&cluster.router(goose), "/cluster").await;
+        assert_eq!(code, StatusCode::OK);
+        if body["leader"] == json!(goose.0) && body["members"][3]["last_contact_ms"].is_u64() {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Goose never heard the learner: {body}"
+        );
+        sleep(Duration::from_millis(5)).await;
+        goose = cluster.goose().await;
+    };
+    let members = body["members"].as_array().expect("an array");
+    let rows: Vec<(Value, Value, Value)> = members
+        .iter()
+        .map(|member| {
+            assert_eq!(
+                keys(member),
+                set(&["id", "addr", "voter", "last_contact_ms"])
+            );
+            (
+                member["id"].clone(),
+                member["voter"].clone(),
+                member["addr"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (json!(1), json!(true), json!("127.0.0.1:7001")),
+            (json!(2), json!(true), json!("127.0.0.1:7002")),
+            (json!(3), json!(true), Value::Null),
+            (json!(4), json!(false), json!("127.0.0.1:7004")),
+        ]
+    );
+
+    // The learner's own `/cluster` agrees on who votes.
+    let (code, body) = get_json(&app, "/cluster").await;
+    assert_eq!(code, StatusCode::OK);
+    let voters: Vec<&Value> = body["members"]
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|member| &member["voter"])
+        .collect();
+    assert_eq!(
+        voters,
+        [&json!(true), &json!(true), &json!(true), &json!(false)]
+    );
+    assert_eq!(body["members"][3]["last_contact_ms"], json!(0), "itself");
+
+    // A learner has nothing to step down from; it points at the Goose.
+    let (code, body) = call_json(&app, Method::POST, "/step-down").await;
+    assert_eq!(code, StatusCode::CONFLICT);
+    assert_eq!(body["error"], "not the Goose");
+    let leader = &body["leader"];
+    assert!(
+        leader.is_null() || (leader.is_u64() && *leader != json!(learner.0)),
+        "{body}"
+    );
+    cluster.shutdown().await;
 }

@@ -13,12 +13,18 @@
 //!   real-time lease check, and `lease_ms` is then the lease left; otherwise
 //!   `role` is `"Duck"` and `lease_ms` is `null`. `leader` is `null` when
 //!   unknown.
-//! * `/cluster` is this node's view: `addr` comes from
+//! * `/cluster` is this node's view of every member, voters and learners, in
+//!   ascending id order: `voter` is `false` for a learner
+//!   ([`NodeConfig::learners`](crate::runtime::NodeConfig::learners)), which
+//!   follows the Goose but never becomes it; `addr` comes from
 //!   [`NodeConfig::addresses`](crate::runtime::NodeConfig::addresses)
 //!   (`null` when not given), `last_contact_ms` is the time since this node
 //!   last received a message from that member (`null` if never, `0` for the
 //!   node itself).
-//! * `/step-down` hands leadership to the most responsive Duck, as
+//! * A learner answers `/status` like any Duck: `role` is always `"Duck"`
+//!   and `leader` names the Goose it follows, so it can serve reads that
+//!   only need to know who leads.
+//! * `/step-down` hands leadership to the most responsive voter, as
 //!   [`NodeHandle::step_down`]; a node that is not the Goose answers `409`
 //!   with the leader it knows, so a client can retry there.
 //! * Unknown paths answer `404`, known paths with another method `405`, both

@@ -32,10 +32,37 @@ use crate::core::{Config, ConfigError, NodeId};
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeConfig {
-    /// This node's id; must be one of `members`.
+    /// This node's id; must be one of `members` or one of `learners`.
     pub id: NodeId,
-    /// The voters of the cluster, this node included.
+    /// The voters of the cluster: the nodes that elect the Goose, count
+    /// towards its lease and can become it. Includes this node unless it is
+    /// a learner.
     pub members: Vec<NodeId>,
+    /// The learners: non-voting members. Empty by default.
+    ///
+    /// A learner receives the Goose's heartbeats and acknowledges them, so
+    /// it follows the Goose and can be read from (its
+    /// [`NodeStatus::leader`](crate::runtime::NodeStatus::leader), the `http`
+    /// feature's `/status`), but it never campaigns, never votes, never
+    /// counts towards a quorum or the lease, and **never becomes the Goose**;
+    /// leadership cannot be transferred to it. Every node of the cluster must
+    /// be given the same `members` and `learners`. A node may be a learner
+    /// itself (its `id` in `learners`, not in `members`). A node listed in
+    /// both is refused with [`ConfigError::VoterAndLearner`].
+    ///
+    /// ```
+    /// use duckduckgoose::NodeId;
+    /// use duckduckgoose::runtime::NodeConfig;
+    ///
+    /// // Node 4 follows a cluster of three voters.
+    /// let mut config = NodeConfig::new(NodeId(4), [NodeId(1), NodeId(2), NodeId(3)]);
+    /// config.learners = vec![NodeId(4)];
+    /// config.validate().unwrap();
+    /// let core = config.to_core_config().unwrap();
+    /// assert!(core.membership.is_learner(NodeId(4)));
+    /// assert_eq!(core.membership.quorum(), 2, "learners do not count");
+    /// ```
+    pub learners: Vec<NodeId>,
     /// The length of one tick of the core's clock: how often the driver
     /// wakes up. Every other time must be a whole number of ticks.
     /// Default 10 ms.
@@ -73,7 +100,8 @@ pub struct NodeConfig {
     /// Seed of the node's randomness (its election timeouts). `None`, the
     /// default, derives one per start; see [`NodeConfig::seed`].
     pub rng_seed: Option<u64>,
-    /// Display addresses of the members (e.g. `"10.0.0.2:7001"`), shown on
+    /// Display addresses of the members, voters and learners alike
+    /// (e.g. `"10.0.0.2:7001"`), shown on
     /// status pages such as the `http` feature's `/cluster`. Optional and
     /// empty by default; entries for non-members are ignored.
     ///
@@ -84,11 +112,13 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
-    /// The default timing for node `id` in a cluster of `members`.
+    /// The default timing for node `id` in a cluster of `members` (voters)
+    /// and no learners.
     pub fn new(id: NodeId, members: impl IntoIterator<Item = NodeId>) -> Self {
         NodeConfig {
             id,
             members: members.into_iter().collect(),
+            learners: Vec::new(),
             tick: Duration::from_millis(10),
             heartbeat: Duration::from_millis(50),
             election_timeout: Duration::from_millis(300)..Duration::from_millis(600),
@@ -117,6 +147,9 @@ impl NodeConfig {
             return Err(NodeConfigError::ZeroTick);
         }
         let mut config = Config::new(self.id, self.members.iter().copied());
+        config.membership = config
+            .membership
+            .with_learners(self.learners.iter().copied());
         config.heartbeat_interval_ticks = self.ticks("heartbeat", self.heartbeat)?;
         config.election_timeout_min_ticks =
             self.ticks("election_timeout.start", self.election_timeout.start)?;

@@ -75,6 +75,7 @@ pub(crate) fn initial_status(election: &Election) -> NodeStatus {
         voted_for: election.hard_state().voted_for,
         lease_deadline: None,
         members: election.config().membership.voters().collect(),
+        learners: election.config().membership.learners().collect(),
         counters: *election.counters(),
         running: true,
         fatal_error: None,

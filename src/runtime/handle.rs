@@ -39,6 +39,10 @@ pub struct NodeStatus {
     pub lease_deadline: Option<Instant>,
     /// The voters, in ascending id order (shared, so snapshots are cheap).
     pub members: Arc<[NodeId]>,
+    /// The learners ([`NodeConfig::learners`](crate::runtime::NodeConfig::learners)):
+    /// members that follow the Goose without voting and never become it,
+    /// in ascending id order.
+    pub learners: Arc<[NodeId]>,
     /// What the node has done so far.
     pub counters: Counters,
     /// Whether the driver task is still running.
@@ -202,8 +206,9 @@ impl NodeHandle {
         })
     }
 
-    /// Every member as this node sees it, in ascending id order: its display
-    /// address ([`NodeConfig::addresses`](crate::runtime::NodeConfig::addresses))
+    /// Every member as this node sees it, voters and learners, in ascending
+    /// id order: whether it votes, its display address
+    /// ([`NodeConfig::addresses`](crate::runtime::NodeConfig::addresses))
     /// and when this node last received a message from it.
     ///
     /// Read on demand from a table the driver updates in place for every
@@ -236,6 +241,9 @@ impl NodeHandle {
 
     /// Waits until this node is `role` (for [`Role::Goose`], as
     /// [`is_goose`](Self::is_goose) counts it) and returns the status then.
+    ///
+    /// A learner never becomes the Goose: waiting for [`Role::Goose`] on one
+    /// always ends in [`WaitError::Timeout`].
     pub async fn wait_for_role(
         &self,
         role: Role,
@@ -289,9 +297,9 @@ impl NodeHandle {
 
     // ----- commands ---------------------------------------------------------
 
-    /// Hands leadership to the most responsive Duck. This node is a Duck
-    /// when the call returns. Returns the term it led and gave up: the
-    /// successor is elected in a later one.
+    /// Hands leadership to the most responsive voter (never a learner).
+    /// This node is a Duck when the call returns. Returns the term it led and
+    /// gave up: the successor is elected in a later one.
     pub async fn step_down(&self) -> Result<Term, HandleError> {
         let (reply, answer) = oneshot::channel();
         self.command(Command::StepDown { reply }, answer).await
@@ -299,6 +307,9 @@ impl NodeHandle {
 
     /// Hands leadership to `to`, which starts an election at once. This node
     /// is a Duck when the call returns. Returns the term it led and gave up.
+    ///
+    /// `to` must be a voter: a learner (or a non-member) is refused with
+    /// [`CommandError::NotAVoter`] and nothing changes.
     pub async fn transfer_leadership(&self, to: NodeId) -> Result<Term, HandleError> {
         let (reply, answer) = oneshot::channel();
         self.command(Command::Transfer { to, reply }, answer).await

@@ -118,11 +118,7 @@ impl Node {
             tracing::info!(%id, term = %hard_state.term, voted_for = ?hard_state.voted_for, "node started");
         });
         let observed = Arc::new(Observed {
-            peers: Peers::new(
-                started,
-                election.config().membership.voters(),
-                &config.addresses,
-            ),
+            peers: Peers::new(started, &election.config().membership, &config.addresses),
             persist_latency: LatencyRecorder::default(),
         });
         let channels = Channels {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::core::NodeId;
+use crate::core::{Membership, NodeId};
 
 /// One member of the cluster as this node sees it, from
 /// [`NodeHandle::peers`](crate::runtime::NodeHandle::peers).
@@ -22,7 +22,9 @@ pub struct PeerStatus {
     /// [`NodeConfig::addresses`](crate::runtime::NodeConfig::addresses), if
     /// one was given.
     pub address: Option<String>,
-    /// Whether it votes in elections (every member does, for now).
+    /// Whether it votes in elections; `false` for a learner
+    /// ([`NodeConfig::learners`](crate::runtime::NodeConfig::learners)),
+    /// which follows the Goose but can never become it.
     pub voter: bool,
     /// When this node last received a message from it; `None` if never since
     /// this node started. For this node itself, the moment of the call: a
@@ -36,8 +38,10 @@ pub struct PeerStatus {
 pub(crate) struct Peers {
     /// The instant the contact times count from: the node's start.
     epoch: Instant,
-    /// The members in ascending id order; the other slices line up with it.
+    /// The members, voters and learners, in ascending id order; the other
+    /// slices line up with it.
     ids: Box<[NodeId]>,
+    voters: Box<[bool]>,
     addresses: Box<[Option<String>]>,
     /// Nanoseconds from `epoch` to the last message from each member, plus
     /// one so that zero can mean "never".
@@ -45,17 +49,18 @@ pub(crate) struct Peers {
 }
 
 impl Peers {
-    /// A table for `members` (ascending, no duplicates) with no contact yet.
-    /// Addresses of nodes that are not members are ignored.
+    /// A table for every member of `membership`, voters and learners, with
+    /// no contact yet. Addresses of nodes that are not members are ignored.
     pub(crate) fn new(
         epoch: Instant,
-        members: impl IntoIterator<Item = NodeId>,
+        membership: &Membership,
         addresses: &BTreeMap<NodeId, String>,
     ) -> Self {
-        let ids: Box<[NodeId]> = members.into_iter().collect();
+        let ids: Box<[NodeId]> = membership.members().collect();
         debug_assert!(ids.is_sorted(), "members come from an ordered set");
         Peers {
             epoch,
+            voters: ids.iter().map(|&id| membership.is_voter(id)).collect(),
             addresses: ids.iter().map(|id| addresses.get(id).cloned()).collect(),
             contact_nanos: ids.iter().map(|_| AtomicU64::new(0)).collect(),
             ids,
@@ -80,9 +85,10 @@ impl Peers {
     pub(crate) fn snapshot(&self, me: NodeId, now: Instant) -> Vec<PeerStatus> {
         self.ids
             .iter()
+            .zip(&self.voters)
             .zip(&self.addresses)
             .zip(&self.contact_nanos)
-            .map(|((&id, address), nanos)| {
+            .map(|(((&id, &voter), address), nanos)| {
                 let last_contact = if id == me {
                     Some(now)
                 } else {
@@ -94,7 +100,7 @@ impl Peers {
                 PeerStatus {
                     id,
                     address: address.clone(),
-                    voter: true,
+                    voter,
                     last_contact,
                 }
             })
@@ -113,7 +119,8 @@ mod tests {
             (NodeId(2), "10.0.0.2:7000".to_owned()),
             (NodeId(9), "not a member".to_owned()),
         ]);
-        let peers = Peers::new(epoch, [NodeId(1), NodeId(2), NodeId(3)], &addresses);
+        let membership = Membership::new([NodeId(1), NodeId(2), NodeId(3)]);
+        let peers = Peers::new(epoch, &membership, &addresses);
         let at = epoch + Duration::from_millis(5);
         peers.record(NodeId(2), at);
         peers.record(NodeId(9), at);
@@ -147,11 +154,45 @@ mod tests {
     #[test]
     fn a_contact_at_the_epoch_is_not_never() {
         let epoch = Instant::now();
-        let peers = Peers::new(epoch, [NodeId(1), NodeId(2)], &BTreeMap::new());
+        let peers = Peers::new(
+            epoch,
+            &Membership::new([NodeId(1), NodeId(2)]),
+            &BTreeMap::new(),
+        );
         peers.record(NodeId(2), epoch);
         assert_eq!(
             peers.snapshot(NodeId(1), epoch)[1].last_contact,
             Some(epoch)
+        );
+    }
+
+    #[test]
+    fn learners_are_listed_in_id_order_as_non_voters() {
+        let epoch = Instant::now();
+        let membership = Membership::new([NodeId(1), NodeId(3)]).with_learners([NodeId(2)]);
+        let addresses = BTreeMap::from([(NodeId(2), "10.0.0.2:7000".to_owned())]);
+        let peers = Peers::new(epoch, &membership, &addresses);
+        let at = epoch + Duration::from_millis(3);
+        peers.record(NodeId(2), at);
+        let snapshot = peers.snapshot(NodeId(1), epoch);
+        let rows: Vec<_> = snapshot
+            .iter()
+            .map(|peer| {
+                (
+                    peer.id,
+                    peer.voter,
+                    peer.address.as_deref(),
+                    peer.last_contact,
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (NodeId(1), true, None, Some(epoch)),
+                (NodeId(2), false, Some("10.0.0.2:7000"), Some(at)),
+                (NodeId(3), true, None, None),
+            ]
         );
     }
 }
