@@ -1,9 +1,10 @@
 //! Property tests of the election under the deterministic simulator
-//! (DESIGN §5): random fault plans and seeds on 3, 5 and 7 nodes, every
-//! invariant checked after every event, a Goose required after healing, and
-//! garbage from non-members mixed in. Also: the checkers are not vacuous
-//! (planted bugs are caught), runs are deterministic, and failing seeds stay
-//! fixed.
+//! (DESIGN §5): random fault plans and seeds on 3, 5 and 7 voters with 0–2
+//! learners, every invariant checked after every event, a Goose followed by
+//! every node (learners included) required after healing, and garbage from
+//! non-members mixed in. Also: the checkers are not vacuous (planted bugs are
+//! caught), runs are deterministic, failing seeds stay fixed, and learners
+//! follow but never lead.
 //!
 //! The soak test runs 20,000 seeds and is ignored by default:
 //!
@@ -13,7 +14,7 @@
 
 use std::time::Instant;
 
-use duckduckgoose::core::Mutation;
+use duckduckgoose::core::{Message, Mutation, Role};
 use duckduckgoose::sim::strategy::arb_fault_plan;
 use duckduckgoose::sim::{
     CommandPlan, FaultPlan, PartitionPlan, PartitionShapes, PlantedMutation, SimConfig,
@@ -25,6 +26,9 @@ use proptest::prelude::*;
 /// takes a few milliseconds per simulated minute on a 7-node cluster, so long
 /// phases are cheap and see many elections, crashes and partitions.
 const FAULT_PHASE_US: u64 = 60_000_000;
+
+/// Property-test cases add up to this many learners to their voters.
+const MAX_LEARNERS: usize = 2;
 
 /// Garbage is mixed into every property-test case, whatever the plan says.
 const GARBAGE_EVERY_US: std::ops::RangeInclusive<u64> = 20_000..=200_000;
@@ -44,10 +48,15 @@ fn run(config: SimConfig) -> Result<SimReport, Box<SimFailure>> {
 
 /// One property-test case: everything must hold, and the run must have
 /// produced a Goose and exercised the garbage check.
-fn check_case(nodes: usize, seed: u64, plan: FaultPlan) -> Result<(), TestCaseError> {
+fn check_case(
+    nodes: usize,
+    learners: usize,
+    seed: u64,
+    plan: FaultPlan,
+) -> Result<(), TestCaseError> {
     let mut plan = plan;
     plan.garbage_every_us = Some(GARBAGE_EVERY_US);
-    match run(sim_config(nodes, seed, plan)) {
+    match run(sim_config(nodes, seed, plan).with_learners(learners)) {
         Ok(report) => {
             prop_assert!(report.stats.geese >= 1);
             prop_assert!(report.stats.garbage_injected > 0);
@@ -68,39 +77,53 @@ proptest! {
     })]
 
     #[test]
-    fn three_nodes_keep_every_promise(seed in any::<u64>(), plan in arb_fault_plan()) {
-        check_case(3, seed, plan)?;
+    fn three_nodes_keep_every_promise(
+        seed in any::<u64>(),
+        learners in 0..=MAX_LEARNERS,
+        plan in arb_fault_plan(),
+    ) {
+        check_case(3, learners, seed, plan)?;
     }
 
     #[test]
-    fn five_nodes_keep_every_promise(seed in any::<u64>(), plan in arb_fault_plan()) {
-        check_case(5, seed, plan)?;
+    fn five_nodes_keep_every_promise(
+        seed in any::<u64>(),
+        learners in 0..=MAX_LEARNERS,
+        plan in arb_fault_plan(),
+    ) {
+        check_case(5, learners, seed, plan)?;
     }
 
     #[test]
-    fn seven_nodes_keep_every_promise(seed in any::<u64>(), plan in arb_fault_plan()) {
-        check_case(7, seed, plan)?;
+    fn seven_nodes_keep_every_promise(
+        seed in any::<u64>(),
+        learners in 0..=MAX_LEARNERS,
+        plan in arb_fault_plan(),
+    ) {
+        check_case(7, learners, seed, plan)?;
     }
 }
 
-/// Seeds that once failed, replayed on every run. To add one, copy `nodes`,
-/// `seed` and `plan` from the failure report: the plan prints as a Rust
-/// expression (`FaultPlan { .. }`) that can be pasted as is; a soak failure's
-/// plan is `FaultPlan::random(seed)`. Keep the entry after
-/// the fix.
-fn regressions() -> Vec<(usize, u64, FaultPlan)> {
+/// Seeds that once failed, replayed on every run. To add one, copy the
+/// voters (`nodes`), `learners`, `seed` and `plan` from the failure report:
+/// the plan prints as a Rust expression (`FaultPlan { .. }`) that can be
+/// pasted as is; a soak failure's plan is `FaultPlan::random(seed)`. Keep the
+/// entry after the fix.
+fn regressions() -> Vec<(usize, usize, u64, FaultPlan)> {
     vec![
         // `campaign()` within stickiness elected a second Goose (fixed: it
         // is now refused with `CommandError::Sticky`).
-        (3, 342, FaultPlan::random(342)),
+        (3, 0, 342, FaultPlan::random(342)),
     ]
 }
 
 #[test]
 fn regression_seeds_pass() {
-    for (nodes, seed, plan) in regressions() {
-        if let Err(failure) = run(sim_config(nodes, seed, plan)) {
-            panic!("regression seed {seed} on {nodes} nodes fails again:\n{failure}");
+    for (nodes, learners, seed, plan) in regressions() {
+        if let Err(failure) = run(sim_config(nodes, seed, plan).with_learners(learners)) {
+            panic!(
+                "regression seed {seed} on {nodes} voters and {learners} learners fails again:\n{failure}"
+            );
         }
     }
 }
@@ -161,18 +184,21 @@ fn stormy_plan() -> FaultPlan {
     }
 }
 
-fn traced(nodes: usize, seed: u64) -> SimReport {
-    let mut config = sim_config(nodes, seed, stormy_plan());
+fn traced(nodes: usize, learners: usize, seed: u64) -> SimReport {
+    let mut config = sim_config(nodes, seed, stormy_plan()).with_learners(learners);
     config.record_trace = true;
     run(config).unwrap_or_else(|failure| panic!("{failure}"))
 }
 
 #[test]
 fn the_same_seed_replays_the_same_trace() {
-    for nodes in [3, 5, 7] {
-        let first = traced(nodes, 42);
-        let second = traced(nodes, 42);
-        assert_eq!(first.trace, second.trace, "{nodes} nodes");
+    for (nodes, learners) in [(3, 0), (5, 0), (7, 0), (3, 2), (5, 1)] {
+        let first = traced(nodes, learners, 42);
+        let second = traced(nodes, learners, 42);
+        assert_eq!(
+            first.trace, second.trace,
+            "{nodes} voters, {learners} learners"
+        );
         assert_eq!(first, second);
         // The trace saw the faults it is meant to replay.
         let saw = |wanted: fn(&TraceKind) -> bool| first.trace.iter().any(|e| wanted(&e.kind));
@@ -184,12 +210,16 @@ fn the_same_seed_replays_the_same_trace() {
         assert!(saw(|kind| matches!(kind, TraceKind::Garbage { .. })));
         assert!(saw(|kind| matches!(kind, TraceKind::Command { .. })));
         assert!(saw(|kind| matches!(kind, TraceKind::Healed)));
+        if learners > 0 {
+            assert!(first.stats.learner_commands_refused > 0);
+        }
     }
 }
 
 #[test]
 fn different_seeds_give_different_traces() {
-    assert_ne!(traced(5, 1).trace, traced(5, 2).trace);
+    assert_ne!(traced(5, 0, 1).trace, traced(5, 0, 2).trace);
+    assert_ne!(traced(5, 0, 1).trace, traced(5, 1, 1).trace);
 }
 
 // ----- the checkers are not vacuous ---------------------------------------------
@@ -343,12 +373,13 @@ fn a_quiet_cluster_elects_one_goose_and_keeps_it() {
 
 #[test]
 fn heavy_garbage_is_dropped_counted_and_harmless() {
-    for nodes in [3, 5, 7] {
+    for (nodes, learners) in [(3, 0), (5, 0), (7, 0), (3, 2)] {
         let plan = FaultPlan {
             garbage_every_us: Some(1_000..=5_000),
             ..stormy_plan()
         };
-        let report = run(sim_config(nodes, 11, plan)).unwrap_or_else(|f| panic!("{f}"));
+        let config = sim_config(nodes, 11, plan).with_learners(learners);
+        let report = run(config).unwrap_or_else(|f| panic!("{f}"));
         assert!(report.stats.garbage_injected > 1_000, "{report:?}");
     }
 }
@@ -367,13 +398,92 @@ fn invalid_configs_are_refused() {
         Simulation::new(config),
         Err(SimConfigError::Election(_))
     ));
+    // Learners take ids after the voters; all of them must stay below the
+    // ids of garbage senders.
+    assert!(matches!(
+        Simulation::new(SimConfig::new(990, 0).with_learners(10)),
+        Err(SimConfigError::TooManyNodes {
+            nodes: 990,
+            learners: 10
+        })
+    ));
+    assert!(matches!(
+        Simulation::new(SimConfig::new(0, 0).with_learners(3)),
+        Err(SimConfigError::NoNodes)
+    ));
+}
+
+// ----- learners ---------------------------------------------------------------------
+
+#[test]
+fn a_quiet_cluster_with_learners_elects_one_voter_and_learners_follow_it() {
+    for (nodes, learners) in [(1, 1), (1, 2), (3, 1), (3, 2), (5, 2)] {
+        let mut config = sim_config(nodes, 3, FaultPlan::none()).with_learners(learners);
+        config.record_trace = true;
+        let report = run(config).unwrap_or_else(|f| panic!("{f}"));
+        let context = format!("{nodes} voters, {learners} learners");
+        assert_eq!(report.stats.terms_with_leader, 1, "{context}: {report:?}");
+        assert_eq!(report.stats.geese, 1, "{context}");
+        assert_eq!(report.stats.elections_started, 1, "{context}");
+        // The run ends only once every node, learners included, follows the
+        // Goose; and the Goose is a voter.
+        assert_eq!(report.goose_after_heal_us, 0, "{context}");
+        let goose = report.trace.iter().find_map(|event| match event.kind {
+            TraceKind::RoleChanged {
+                node,
+                role: Role::Goose,
+                ..
+            } => Some(node),
+            _ => None,
+        });
+        assert!(
+            goose.is_some_and(|goose| goose.0 <= nodes as u64),
+            "{context}: Goose {goose:?}"
+        );
+        // Learners were heartbeaten and answered.
+        let learner_acked = report.trace.iter().any(|event| {
+            matches!(
+                event.kind,
+                TraceKind::Sent { from, msg: Message::HeartbeatAck { .. }, .. }
+                    if from.0 > nodes as u64
+            )
+        });
+        assert!(learner_acked, "{context}");
+    }
+}
+
+/// Operator commands aimed at learners — `campaign` on a learner, a transfer
+/// to one — are refused and counted, while the voters keep every promise
+/// through partitions and crashes.
+#[test]
+fn commands_that_would_make_a_learner_lead_are_refused() {
+    let plan = FaultPlan {
+        crash_probability: 0.001,
+        restart_delay_us: 0..=300_000,
+        commands: Some(CommandPlan {
+            every_us: 50_000..=200_000,
+            campaign: 1,
+            step_down: 0,
+            transfer: 2,
+        }),
+        ..stormy_plan()
+    };
+    let mut refused = 0;
+    for seed in 0..30 {
+        let (nodes, learners) = [(3, 2), (5, 1), (1, 2)][(seed % 3) as usize];
+        let config = sim_config(nodes, seed, plan.clone()).with_learners(learners);
+        match run(config) {
+            Ok(report) => refused += report.stats.learner_commands_refused,
+            Err(failure) => panic!("seed {seed}:\n{failure}"),
+        }
+    }
+    assert!(refused > 100, "only {refused} learner commands refused");
 }
 
 // ----- soak -------------------------------------------------------------------------
 
 /// 20,000 seeds, each with its own random plan ([`FaultPlan::random`] of the
-/// seed), spread
-/// over 3, 5 and 7 nodes. Run it with
+/// seed), spread over 3, 5 and 7 voters with 0, 1 or 2 learners. Run it with
 /// `cargo test --release --all-features --test sim_props -- --ignored soak --nocapture`.
 #[test]
 #[ignore = "soak: run with --release -- --ignored"]
@@ -382,19 +492,29 @@ fn soak() {
     let started = Instant::now();
     let mut violations = 0_u64;
     let mut events = 0_u64;
+    let mut learner_commands_refused = 0_u64;
     for seed in 0..SEEDS {
         let nodes = [3, 5, 7][(seed % 3) as usize];
+        // `seed / 3` cycles independently of `seed % 3`, so every size meets
+        // every learner count.
+        let learners = ((seed / 3) % 3) as usize;
         let plan = FaultPlan::random(seed);
-        match run(sim_config(nodes, seed, plan)) {
-            Ok(report) => events += report.stats.events,
+        match run(sim_config(nodes, seed, plan).with_learners(learners)) {
+            Ok(report) => {
+                events += report.stats.events;
+                learner_commands_refused += report.stats.learner_commands_refused;
+            }
             Err(failure) => {
                 violations += 1;
-                println!("seed {seed} on {nodes} nodes failed:\n{failure}");
+                println!(
+                    "seed {seed} on {nodes} voters and {learners} learners failed:\n{failure}"
+                );
             }
         }
     }
     println!(
-        "soak: {SEEDS} seeds run, {violations} violations found, {events} events, {:.1?}",
+        "soak: {SEEDS} seeds run, {violations} violations found, {events} events, \
+         {learner_commands_refused} learner commands refused, {:.1?}",
         started.elapsed()
     );
     assert_eq!(violations, 0, "see the failures printed above");

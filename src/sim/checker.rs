@@ -1,16 +1,17 @@
 //! The invariant checkers, and the violations they report.
 //!
 //! The simulator feeds the checker what it sees after every event: the live
-//! state of nodes, the messages that leave them, what their hosts make
-//! durable and what they load on restart. The checker keeps the history those
-//! promises are about and reports the first broken one.
+//! state of nodes, every output they produce, the messages that leave them,
+//! what their hosts make durable and what they load on restart. The checker
+//! keeps the history those promises are about, knows which nodes are
+//! learners, and reports the first broken one.
 
 use std::collections::BTreeMap;
 
 use thiserror::Error;
 
-use super::trace::{DisplayHardState, DisplayVote};
-use crate::core::{HardState, Message, NodeId, Term};
+use super::trace::{DisplayHardState, DisplayVote, SimCommand};
+use crate::core::{Event, HardState, Message, NodeId, Output, Role, Term};
 
 /// A broken promise, with the virtual time (in microseconds) it was seen at.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
@@ -141,6 +142,77 @@ pub enum Violation {
         /// The claimed sender.
         from: NodeId,
     },
+    /// A learner answered "I am the Goose" (`role() == Goose`, or a
+    /// `RoleChanged` event to Goose): a non-voting member must never lead.
+    #[error("at {at_us}us: learner n{node} is the Goose in term {term}")]
+    LearnerIsGoose {
+        /// When.
+        at_us: u64,
+        /// The learner.
+        node: NodeId,
+        /// Its term.
+        term: Term,
+    },
+    /// A learner's status names itself as the leader of its term.
+    #[error("at {at_us}us: learner n{node} says it leads term {term}")]
+    LearnerLeads {
+        /// When.
+        at_us: u64,
+        /// The learner.
+        node: NodeId,
+        /// The term it claims to lead.
+        term: Term,
+    },
+    /// A learner sent a granted `VoteResponse` or `PreVoteResponse`: a
+    /// learner always refuses.
+    #[error(
+        "at {at_us}us: learner n{node} granted its {} for term {term} to n{candidate}",
+        if *pre_vote { "pre-vote" } else { "vote" }
+    )]
+    LearnerGrantedVote {
+        /// When.
+        at_us: u64,
+        /// The learner.
+        node: NodeId,
+        /// The candidate it granted.
+        candidate: NodeId,
+        /// The term of the response.
+        term: Term,
+        /// `true` for a pre-vote.
+        pre_vote: bool,
+    },
+    /// A learner started an election or a pre-vote round (an
+    /// `ElectionStarted` event): a learner never campaigns.
+    #[error(
+        "at {at_us}us: learner n{node} started {} for term {term}",
+        if *pre_vote { "a pre-vote round" } else { "an election" }
+    )]
+    LearnerStartedElection {
+        /// When.
+        at_us: u64,
+        /// The learner.
+        node: NodeId,
+        /// The term campaigned for.
+        term: Term,
+        /// `true` for a pre-vote round.
+        pre_vote: bool,
+    },
+    /// A node accepted a command that must be refused because it would make
+    /// a learner lead: `campaign` on a learner, or a transfer to one.
+    #[error(
+        "at {at_us}us: n{node} accepted {command}, which would make learner n{learner} lead; \
+         it must be refused"
+    )]
+    LearnerCommandAccepted {
+        /// When.
+        at_us: u64,
+        /// The node the command was issued to.
+        node: NodeId,
+        /// The command.
+        command: SimCommand,
+        /// The learner it involves.
+        learner: NodeId,
+    },
     /// After healing, no Goose that every node follows appeared within the
     /// bound (promise 4).
     #[error(
@@ -165,9 +237,11 @@ struct Exposure {
 }
 
 /// The history the invariants are about. Nodes are indexed `0..n`, with id
-/// `index + 1`.
+/// `index + 1`; the voters come first, then the learners.
 #[derive(Debug)]
 pub(crate) struct Checker {
+    /// How many voters; every index from here on is a learner.
+    voters: usize,
     /// The leader of every term that has one.
     leaders: BTreeMap<Term, NodeId>,
     /// Each node's hard state as last seen in its current life; `None` while
@@ -180,8 +254,11 @@ pub(crate) struct Checker {
 }
 
 impl Checker {
-    pub(crate) fn new(nodes: usize) -> Self {
+    /// A checker for `voters` voters followed by `learners` learners.
+    pub(crate) fn new(voters: usize, learners: usize) -> Self {
+        let nodes = voters + learners;
         Checker {
+            voters,
             leaders: BTreeMap::new(),
             live: vec![Some(HardState::default()); nodes],
             exposed: vec![Exposure::default(); nodes],
@@ -206,6 +283,133 @@ impl Checker {
             });
         }
         Ok(())
+    }
+
+    /// Whether the node at `index` is a learner.
+    pub(crate) fn is_learner(&self, index: usize) -> bool {
+        index >= self.voters && index < self.live.len()
+    }
+
+    /// Whether node `id` is a learner.
+    pub(crate) fn is_learner_id(&self, id: NodeId) -> bool {
+        usize::try_from(id.0)
+            .ok()
+            .and_then(|id| id.checked_sub(1))
+            .is_some_and(|index| self.is_learner(index))
+    }
+
+    /// Invariant 1 and invariant 5 (learners never lead), from what a live
+    /// node reports after an event: its role, term and the leader it
+    /// believes in.
+    pub(crate) fn on_status(
+        &mut self,
+        at_us: u64,
+        index: usize,
+        role: Role,
+        term: Term,
+        leader: Option<NodeId>,
+    ) -> Result<(), Violation> {
+        let node = node_id(index);
+        if self.is_learner(index) {
+            if role == Role::Goose {
+                return Err(Violation::LearnerIsGoose { at_us, node, term });
+            }
+            if leader == Some(node) {
+                return Err(Violation::LearnerLeads { at_us, node, term });
+            }
+        }
+        if leader == Some(node) {
+            self.on_leader(at_us, node, term)?;
+        }
+        Ok(())
+    }
+
+    /// Invariant 5 (a learner never campaigns, never votes, never becomes
+    /// the Goose), from one output of a node.
+    ///
+    /// The simulator shows this every output an input produced, including
+    /// those a crash then loses: they are what the core decided, whether or
+    /// not the host got to act on them.
+    pub(crate) fn on_output(
+        &mut self,
+        at_us: u64,
+        index: usize,
+        output: &Output,
+    ) -> Result<(), Violation> {
+        if !self.is_learner(index) {
+            return Ok(());
+        }
+        let node = node_id(index);
+        match *output {
+            Output::Event(Event::ElectionStarted { term, pre_vote }) => {
+                Err(Violation::LearnerStartedElection {
+                    at_us,
+                    node,
+                    term,
+                    pre_vote,
+                })
+            }
+            Output::Event(Event::RoleChanged {
+                role: Role::Goose,
+                term,
+                ..
+            }) => Err(Violation::LearnerIsGoose { at_us, node, term }),
+            Output::Send {
+                to,
+                msg:
+                    Message::VoteResponse {
+                        term,
+                        granted: true,
+                    },
+            } => Err(Violation::LearnerGrantedVote {
+                at_us,
+                node,
+                candidate: to,
+                term,
+                pre_vote: false,
+            }),
+            Output::Send {
+                to,
+                msg:
+                    Message::PreVoteResponse {
+                        term,
+                        granted: true,
+                    },
+            } => Err(Violation::LearnerGrantedVote {
+                at_us,
+                node,
+                candidate: to,
+                term,
+                pre_vote: true,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Invariant 5, for commands: `campaign` on a learner and a transfer to a
+    /// learner must be refused. Returns whether the command involved a
+    /// learner (and so was rightly refused), for the caller to count.
+    pub(crate) fn on_command(
+        &self,
+        at_us: u64,
+        index: usize,
+        command: SimCommand,
+        accepted: bool,
+    ) -> Result<bool, Violation> {
+        let learner = match command {
+            SimCommand::Campaign if self.is_learner(index) => node_id(index),
+            SimCommand::Transfer(to) if self.is_learner_id(to) => to,
+            _ => return Ok(false),
+        };
+        if accepted {
+            return Err(Violation::LearnerCommandAccepted {
+                at_us,
+                node: node_id(index),
+                command,
+                learner,
+            });
+        }
+        Ok(true)
     }
 
     /// Invariant 3: a live node's term never decreases, and its vote never
@@ -379,7 +583,7 @@ mod tests {
 
     #[test]
     fn a_second_leader_in_a_term_is_caught() {
-        let mut checker = Checker::new(3);
+        let mut checker = Checker::new(3, 0);
         assert!(checker.on_leader(1, NodeId(1), Term(2)).is_ok());
         assert!(checker.on_leader(2, NodeId(1), Term(2)).is_ok());
         assert!(matches!(
@@ -390,7 +594,7 @@ mod tests {
 
     #[test]
     fn live_votes_and_terms_only_move_forward() {
-        let mut checker = Checker::new(1);
+        let mut checker = Checker::new(1, 0);
         assert!(checker.on_live_state(0, 0, hs(3, None)).is_ok());
         assert!(checker.on_live_state(0, 0, hs(3, Some(2))).is_ok());
         assert!(matches!(
@@ -406,7 +610,7 @@ mod tests {
 
     #[test]
     fn a_restart_behind_a_sent_vote_is_caught() {
-        let mut checker = Checker::new(3);
+        let mut checker = Checker::new(3, 0);
         let vote = Message::VoteResponse {
             term: Term(5),
             granted: true,
@@ -423,7 +627,7 @@ mod tests {
 
     #[test]
     fn a_vote_for_self_then_for_another_is_a_double_vote() {
-        let mut checker = Checker::new(3);
+        let mut checker = Checker::new(3, 0);
         let request = Message::Vote {
             term: Term(4),
             transfer: false,
@@ -453,7 +657,7 @@ mod tests {
 
     #[test]
     fn durable_state_never_goes_back() {
-        let mut checker = Checker::new(1);
+        let mut checker = Checker::new(1, 0);
         assert!(
             checker
                 .on_persist(0, 0, hs(1, None), hs(1, Some(1)))
@@ -470,5 +674,218 @@ mod tests {
                 .is_err()
         );
         assert!(checker.on_persist(0, 0, hs(2, None), hs(1, None)).is_err());
+    }
+
+    // ----- learners: the checkers can fail ---------------------------------
+    //
+    // The core cannot be made to misbehave from here (its planted mutations
+    // do not cover learners), so these feed the checkers fabricated
+    // observations of a learner doing what it must never do.
+
+    /// Voters 1..=3, learners 4 and 5.
+    fn with_learners() -> Checker {
+        Checker::new(3, 2)
+    }
+
+    #[test]
+    fn learners_are_the_indices_after_the_voters() {
+        let checker = with_learners();
+        assert!(!checker.is_learner(2));
+        assert!(checker.is_learner(3) && checker.is_learner(4));
+        assert!(!checker.is_learner(5));
+        assert!(!checker.is_learner_id(NodeId(0)));
+        assert!(checker.is_learner_id(NodeId(4)));
+        assert!(!checker.is_learner_id(NodeId(6)));
+        assert!(!checker.is_learner_id(NodeId(u64::MAX)));
+    }
+
+    #[test]
+    fn a_learner_reported_as_goose_is_caught() {
+        let mut checker = with_learners();
+        // A voter Goose leading its term, and a learner following it, are fine.
+        assert_eq!(
+            checker.on_status(1, 0, Role::Goose, Term(2), Some(NodeId(1))),
+            Ok(())
+        );
+        assert_eq!(
+            checker.on_status(1, 3, Role::Duck, Term(2), Some(NodeId(1))),
+            Ok(())
+        );
+        let error = checker
+            .on_status(2, 3, Role::Goose, Term(3), Some(NodeId(4)))
+            .unwrap_err();
+        assert_eq!(
+            error,
+            Violation::LearnerIsGoose {
+                at_us: 2,
+                node: NodeId(4),
+                term: Term(3),
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            "at 2us: learner n4 is the Goose in term 3"
+        );
+    }
+
+    #[test]
+    fn a_learner_leading_a_term_is_caught() {
+        let mut checker = with_learners();
+        let error = checker
+            .on_status(5, 4, Role::Duck, Term(7), Some(NodeId(5)))
+            .unwrap_err();
+        assert_eq!(
+            error,
+            Violation::LearnerLeads {
+                at_us: 5,
+                node: NodeId(5),
+                term: Term(7),
+            }
+        );
+        assert_eq!(error.to_string(), "at 5us: learner n5 says it leads term 7");
+        // Not recorded as the leader of term 7 either: a voter may still lead it.
+        assert_eq!(
+            checker.on_status(6, 1, Role::Duck, Term(7), Some(NodeId(2))),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_learner_granting_a_vote_or_pre_vote_is_caught() {
+        let mut checker = with_learners();
+        let grant = |msg| Output::Send { to: NodeId(2), msg };
+        let refusal = grant(Message::VoteResponse {
+            term: Term(4),
+            granted: false,
+        });
+        assert_eq!(checker.on_output(1, 3, &refusal), Ok(()));
+        let vote = grant(Message::VoteResponse {
+            term: Term(4),
+            granted: true,
+        });
+        // A voter may grant; a learner may not.
+        assert_eq!(checker.on_output(1, 0, &vote), Ok(()));
+        let error = checker.on_output(2, 3, &vote).unwrap_err();
+        assert_eq!(
+            error,
+            Violation::LearnerGrantedVote {
+                at_us: 2,
+                node: NodeId(4),
+                candidate: NodeId(2),
+                term: Term(4),
+                pre_vote: false,
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            "at 2us: learner n4 granted its vote for term 4 to n2"
+        );
+        let pre_vote = grant(Message::PreVoteResponse {
+            term: Term(5),
+            granted: true,
+        });
+        assert_eq!(
+            checker.on_output(3, 4, &pre_vote).unwrap_err().to_string(),
+            "at 3us: learner n5 granted its pre-vote for term 5 to n2"
+        );
+    }
+
+    #[test]
+    fn a_learner_starting_an_election_is_caught() {
+        let mut checker = with_learners();
+        let started = |pre_vote| {
+            Output::Event(Event::ElectionStarted {
+                term: Term(9),
+                pre_vote,
+            })
+        };
+        assert_eq!(checker.on_output(1, 2, &started(true)), Ok(()));
+        let error = checker.on_output(1, 3, &started(true)).unwrap_err();
+        assert_eq!(
+            error,
+            Violation::LearnerStartedElection {
+                at_us: 1,
+                node: NodeId(4),
+                term: Term(9),
+                pre_vote: true,
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            "at 1us: learner n4 started a pre-vote round for term 9"
+        );
+        assert_eq!(
+            checker
+                .on_output(2, 4, &started(false))
+                .unwrap_err()
+                .to_string(),
+            "at 2us: learner n5 started an election for term 9"
+        );
+        // Becoming the Goose shows in the event stream too.
+        let elected = Output::Event(Event::RoleChanged {
+            role: Role::Goose,
+            term: Term(9),
+            reason: crate::core::RoleChangeReason::Elected,
+        });
+        assert_eq!(
+            checker.on_output(3, 4, &elected),
+            Err(Violation::LearnerIsGoose {
+                at_us: 3,
+                node: NodeId(5),
+                term: Term(9),
+            })
+        );
+    }
+
+    #[test]
+    fn commands_that_would_make_a_learner_lead_must_be_refused() {
+        let checker = with_learners();
+        // Refused: fine, and reported as a learner command to count.
+        assert_eq!(
+            checker.on_command(1, 3, SimCommand::Campaign, false),
+            Ok(true)
+        );
+        assert_eq!(
+            checker.on_command(1, 0, SimCommand::Transfer(NodeId(5)), false),
+            Ok(true)
+        );
+        // Commands among voters are none of this check's business.
+        assert_eq!(
+            checker.on_command(1, 0, SimCommand::Campaign, true),
+            Ok(false)
+        );
+        assert_eq!(
+            checker.on_command(1, 0, SimCommand::Transfer(NodeId(2)), true),
+            Ok(false)
+        );
+        assert_eq!(
+            checker.on_command(1, 3, SimCommand::StepDown, false),
+            Ok(false)
+        );
+        // Accepted: a violation.
+        let error = checker
+            .on_command(2, 0, SimCommand::Transfer(NodeId(4)), true)
+            .unwrap_err();
+        assert_eq!(
+            error,
+            Violation::LearnerCommandAccepted {
+                at_us: 2,
+                node: NodeId(1),
+                command: SimCommand::Transfer(NodeId(4)),
+                learner: NodeId(4),
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            "at 2us: n1 accepted transfer_leadership(n4), which would make learner n4 lead; \
+             it must be refused"
+        );
+        assert!(matches!(
+            checker.on_command(3, 4, SimCommand::Campaign, true),
+            Err(Violation::LearnerCommandAccepted {
+                learner: NodeId(5),
+                ..
+            })
+        ));
     }
 }

@@ -5,14 +5,18 @@ use std::ops::RangeInclusive;
 use thiserror::Error;
 
 use super::plan::{FaultPlan, PlanError, non_empty};
-use crate::core::{Config, ConfigError, Mutation, NodeId};
+use crate::core::{Config, ConfigError, Membership, Mutation, NodeId};
 
 /// Ids of garbage senders start here, so a cluster must be smaller.
 pub(crate) const FIRST_NON_MEMBER_ID: u64 = 1_000;
 
 /// The configuration of one simulated run.
 ///
-/// Nodes have ids `1..=nodes`. The run has two phases: a **fault phase** of
+/// Voters have ids `1..=nodes` and learners (non-voting members, see
+/// [`Membership`]) the `learners` ids after them,
+/// `nodes + 1..=nodes + learners`. Every node, voter or learner, is simulated
+/// alike: it ticks, crashes, restarts, is partitioned and receives garbage
+/// and commands. The run has two phases: a **fault phase** of
 /// `fault_phase_us` in which [`faults`](Self::faults) apply, then a **healed
 /// phase** in which partitions are gone, crashed nodes restart, nothing is
 /// lost or duplicated and latency is drawn from `healed_latency_us`; a Goose
@@ -22,12 +26,17 @@ pub(crate) const FIRST_NON_MEMBER_ID: u64 = 1_000;
 /// `seed` and `faults` usually keeps its default.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimConfig {
-    /// Cluster size; node ids are `1..=nodes`. At most 999.
+    /// How many voters; their ids are `1..=nodes`. At least 1.
     pub nodes: usize,
+    /// How many learners; their ids are `nodes + 1..=nodes + learners`.
+    /// Default 0. Voters and learners together are at most 999 (ids from
+    /// 1000 up are garbage senders).
+    pub learners: usize,
     /// Seeds everything random in the run.
     pub seed: u64,
     /// Election settings shared by every node. `id` and `membership` are
-    /// replaced by each node's id and the ids `1..=nodes`.
+    /// replaced by each node's id and by voters `1..=nodes` with the
+    /// learners after them.
     pub election: Config,
     /// Nominal tick length in microseconds. Each node's actual tick period
     /// is drawn so that its clock rate stays within the election's
@@ -82,13 +91,14 @@ impl PlantedMutation {
 }
 
 impl SimConfig {
-    /// A run of `nodes` nodes seeded with `seed`: default election timing
-    /// ([`Config::new`]), 10 ms ticks, a 3 s fault phase with no faults
+    /// A run of `nodes` voters and no learner, seeded with `seed`: default
+    /// election timing ([`Config::new`]), 10 ms ticks, a 3 s fault phase with no faults
     /// ([`FaultPlan::none`]), a liveness bound of 10 maximum election
     /// timeouts, 0.5–1.5 ms latency once healed, no full trace.
     pub fn new(nodes: usize, seed: u64) -> Self {
         SimConfig {
             nodes,
+            learners: 0,
             seed,
             election: Config::new(NodeId(1), member_ids(nodes)),
             tick_us: 10_000,
@@ -100,6 +110,24 @@ impl SimConfig {
             trace_tail_len: 40,
             mutation: None,
         }
+    }
+
+    /// The same configuration with `learners` learners, ids
+    /// `nodes + 1..=nodes + learners`.
+    #[must_use]
+    pub fn with_learners(mut self, learners: usize) -> Self {
+        self.learners = learners;
+        self
+    }
+
+    /// Every simulated node, voters and learners.
+    pub fn total_nodes(&self) -> usize {
+        self.nodes.saturating_add(self.learners)
+    }
+
+    /// Whether `id` is one of the learners.
+    pub fn is_learner(&self, id: NodeId) -> bool {
+        id.0 > self.nodes as u64 && id.0 <= self.total_nodes() as u64
     }
 
     /// The same configuration with `faults` as its fault plan.
@@ -135,7 +163,8 @@ impl SimConfig {
     pub(crate) fn election_config(&self, id: NodeId) -> Config {
         let mut config = self.election.clone();
         config.id = id;
-        config.membership = crate::core::Membership::new(member_ids(self.nodes));
+        config.membership = Membership::new(member_ids(self.nodes))
+            .with_learners(learner_ids(self.nodes, self.learners));
         config
     }
 
@@ -144,8 +173,13 @@ impl SimConfig {
         if self.nodes == 0 {
             return Err(SimConfigError::NoNodes);
         }
-        if self.nodes as u64 >= FIRST_NON_MEMBER_ID {
-            return Err(SimConfigError::TooManyNodes { nodes: self.nodes });
+        // Ids run up to `nodes + learners`; garbage senders start above.
+        let total = self.total_nodes();
+        if total as u64 >= FIRST_NON_MEMBER_ID {
+            return Err(SimConfigError::TooManyNodes {
+                nodes: self.nodes,
+                learners: self.learners,
+            });
         }
         if self.tick_us == 0 {
             return Err(SimConfigError::ZeroTick);
@@ -160,18 +194,30 @@ pub(crate) fn member_ids(nodes: usize) -> impl Iterator<Item = NodeId> {
     (1..=nodes as u64).map(NodeId)
 }
 
+/// The ids of `learners` learners after `voters` voters.
+fn learner_ids(voters: usize, learners: usize) -> impl Iterator<Item = NodeId> {
+    let first = voters as u64 + 1;
+    (first..first + learners as u64).map(NodeId)
+}
+
 /// Why a [`SimConfig`] was rejected.
 #[derive(Clone, Debug, PartialEq, Error)]
 #[non_exhaustive]
 pub enum SimConfigError {
-    /// The cluster has no nodes.
-    #[error("a simulated cluster needs at least one node")]
+    /// The cluster has no voter (learners alone cannot elect anyone).
+    #[error("a simulated cluster needs at least one voter")]
     NoNodes,
-    /// Ids from 1000 up are reserved for garbage senders.
-    #[error("{nodes} nodes is too many: ids from 1000 up are reserved for non-members")]
+    /// Voters and learners together take ids from 1000 up, which are
+    /// reserved for garbage senders.
+    #[error(
+        "{nodes} voters and {learners} learners are too many: at most 999 in all, \
+         ids from 1000 up are reserved for non-members"
+    )]
     TooManyNodes {
-        /// The configured size.
+        /// The configured number of voters.
         nodes: usize,
+        /// The configured number of learners.
+        learners: usize,
     },
     /// `tick_us` is zero.
     #[error("tick_us must be at least 1")]
@@ -204,7 +250,42 @@ mod tests {
         );
         assert_eq!(
             SimConfig::new(1_000, 0).validate(),
-            Err(SimConfigError::TooManyNodes { nodes: 1_000 })
+            Err(SimConfigError::TooManyNodes {
+                nodes: 1_000,
+                learners: 0
+            })
         );
+        // Learners count towards the limit: ids run up to `nodes + learners`.
+        assert_eq!(SimConfig::new(997, 0).with_learners(2).validate(), Ok(()));
+        assert_eq!(
+            SimConfig::new(997, 0).with_learners(3).validate(),
+            Err(SimConfigError::TooManyNodes {
+                nodes: 997,
+                learners: 3
+            })
+        );
+        // A cluster of learners alone has no voter to elect anyone.
+        assert_eq!(
+            SimConfig::new(0, 0).with_learners(2).validate(),
+            Err(SimConfigError::NoNodes)
+        );
+    }
+
+    #[test]
+    fn learners_take_the_ids_after_the_voters() {
+        let config = SimConfig::new(3, 0).with_learners(2);
+        assert_eq!(config.total_nodes(), 5);
+        let membership = config.election_config(NodeId(5)).membership;
+        assert_eq!(
+            membership.voters().collect::<Vec<_>>(),
+            [NodeId(1), NodeId(2), NodeId(3)]
+        );
+        assert_eq!(
+            membership.learners().collect::<Vec<_>>(),
+            [NodeId(4), NodeId(5)]
+        );
+        assert!(!config.is_learner(NodeId(3)));
+        assert!(config.is_learner(NodeId(4)));
+        assert!(!config.is_learner(NodeId(6)));
     }
 }

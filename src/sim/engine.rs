@@ -56,15 +56,16 @@ enum Input {
 }
 
 impl Simulation {
-    /// Builds the cluster described by `config`: every node starts as a
-    /// brand-new Duck (`HardState::default()`), with its own clock rate and
-    /// tick phase.
+    /// Builds the cluster described by `config`: every node, voter or
+    /// learner, starts as a brand-new Duck (`HardState::default()`), with its
+    /// own clock rate and tick phase.
     pub fn new(config: SimConfig) -> Result<Self, SimConfigError> {
         config.validate()?;
         let mut rng = StdRng::seed_from_u64(config.seed);
         let (shortest_us, longest_us) = config.tick_period_range_us();
-        let mut nodes = Vec::with_capacity(config.nodes);
-        for index in 0..config.nodes {
+        let total = config.total_nodes();
+        let mut nodes = Vec::with_capacity(total);
+        for index in 0..total {
             let node_config = config.election_config(node_id(index));
             let election = new_election(&config, &node_config, HardState::default(), &mut rng)?;
             nodes.push(SimNode {
@@ -75,17 +76,17 @@ impl Simulation {
                 tick_period_us: draw_tick_period(shortest_us, longest_us, &mut rng),
             });
         }
-        let network = Network::new(config.nodes, &config.faults, &mut rng);
+        let network = Network::new(total, &config.faults, &mut rng);
         let mut simulation = Simulation {
             rng,
             now_us: 0,
             queue: EventQueue::default(),
-            checker: Checker::new(config.nodes),
+            checker: Checker::new(config.nodes, config.learners),
             recorder: Recorder::new(config.record_trace, config.trace_tail_len),
             stats: SimStats::default(),
             healed_at_us: None,
             first_goose_at_us: None,
-            outputs: Vec::with_capacity(4 * config.nodes + 8),
+            outputs: Vec::with_capacity(4 * total + 8),
             nodes,
             network,
             config,
@@ -285,6 +286,16 @@ impl Simulation {
                 },
             ),
             _ => {}
+        }
+        for output in &self.outputs {
+            self.checker.on_output(self.now_us, index, output)?;
+        }
+        if let Input::Command(command) = input
+            && self
+                .checker
+                .on_command(self.now_us, index, command, accepted)?
+        {
+            self.stats.learner_commands_refused += 1;
         }
 
         let total = self.outputs.len();
@@ -507,9 +518,10 @@ impl Simulation {
             self.outputs.push(output);
         }
         let outputs = std::mem::take(&mut self.outputs);
-        let result = outputs
-            .iter()
-            .try_for_each(|output| self.handle_output(index, *output));
+        let result = outputs.iter().try_for_each(|output| {
+            self.checker.on_output(self.now_us, index, output)?;
+            self.handle_output(index, *output)
+        });
         self.outputs = outputs;
         result?;
         if status_after != status_before {
@@ -530,7 +542,9 @@ impl Simulation {
     }
 
     /// An operator command, drawn by the plan's weights: `campaign` to
-    /// anyone; `step_down` or a transfer to the Goose if there is one.
+    /// anyone, learners included; `step_down` or a transfer (to anyone,
+    /// learners included) to the Goose if there is one. Commands that would
+    /// make a learner lead must be refused; they are counted.
     fn issue_command(&mut self) -> Result<(), Violation> {
         let Some(commands) = &self.config.faults.commands else {
             return Ok(());
@@ -605,18 +619,17 @@ impl Simulation {
     // ----- checks -------------------------------------------------------------
 
     /// The cluster-wide invariants, after every event: one leader per term,
-    /// and never two Geese at once.
+    /// never two Geese at once, and no learner leading.
     fn check_cluster(&mut self) -> Result<(), Violation> {
         let mut goose: Option<(NodeId, Term)> = None;
-        for node in &self.nodes {
+        for (index, node) in self.nodes.iter().enumerate() {
             let Some(election) = &node.election else {
                 continue;
             };
-            let (id, term) = (election.id(), election.term());
-            if election.leader() == Some(id) {
-                self.checker.on_leader(self.now_us, id, term)?;
-            }
-            if election.role() == Role::Goose {
+            let (id, term, role) = (election.id(), election.term(), election.role());
+            self.checker
+                .on_status(self.now_us, index, role, term, election.leader())?;
+            if role == Role::Goose {
                 self.first_goose_at_us.get_or_insert(self.now_us);
                 if let Some((first, first_term)) = goose {
                     return Err(Violation::TwoGeese {
@@ -633,7 +646,8 @@ impl Simulation {
         Ok(())
     }
 
-    /// Liveness: some node is the Goose and every node follows it.
+    /// Liveness: some node is the Goose and every node, learners included,
+    /// is up and follows it.
     fn has_goose_followed_by_all(&self) -> bool {
         let goose = self
             .nodes
@@ -704,5 +718,172 @@ fn random_message(max_term: Term, rng: &mut StdRng) -> Message {
         4 => Message::Heartbeat { term, sent_tick },
         5 => Message::HeartbeatAck { term, sent_tick },
         _ => Message::TimeoutNow { term },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::Membership;
+    use crate::sim::{CommandPlan, FaultPlan, PartitionPlan, PartitionShapes};
+
+    /// Runs events, with every check, until a Goose followed by every node
+    /// exists.
+    fn run_until_goose_followed_by_all(simulation: &mut Simulation) {
+        for _ in 0..100_000 {
+            let event = simulation
+                .queue
+                .pop()
+                .expect("every node always has a tick pending");
+            simulation.now_us = event.at_us;
+            let checked = simulation
+                .handle(event.kind)
+                .and_then(|()| simulation.check_cluster());
+            if let Err(violation) = checked {
+                panic!("{violation}");
+            }
+            if simulation.has_goose_followed_by_all() {
+                return;
+            }
+        }
+        panic!("no Goose followed by every node");
+    }
+
+    #[test]
+    fn liveness_waits_for_every_learner() {
+        let mut simulation =
+            Simulation::new(SimConfig::new(3, 5).with_learners(2)).expect("a valid config");
+        run_until_goose_followed_by_all(&mut simulation);
+        let learner = 4; // n5
+        assert!(simulation.checker.is_learner(learner));
+
+        // A learner that is down holds liveness back...
+        let following = simulation.nodes[learner].election.take();
+        assert!(!simulation.has_goose_followed_by_all());
+        // ...and so does one that follows nobody (here, just restarted).
+        let fresh = new_election(
+            &simulation.config,
+            &simulation.nodes[learner].config,
+            HardState::default(),
+            &mut simulation.rng,
+        )
+        .expect("a valid config");
+        assert_eq!(fresh.leader(), None);
+        simulation.nodes[learner].election = Some(fresh);
+        assert!(!simulation.has_goose_followed_by_all());
+
+        simulation.nodes[learner].election = following;
+        assert!(simulation.has_goose_followed_by_all());
+    }
+
+    /// End to end, through the engine's wiring of the checkers: a learner
+    /// misconfigured to believe it votes (the bug a half-applied membership
+    /// change would cause) campaigns, and the run fails with a learner
+    /// violation.
+    #[test]
+    fn a_learner_that_believes_it_votes_is_caught() {
+        let caught = (0..20).find_map(|seed| {
+            let mut config = SimConfig::new(3, seed)
+                .with_learners(1)
+                .with_faults(FaultPlan::random(seed));
+            config.fault_phase_us = 10_000_000;
+            let mut simulation = Simulation::new(config).expect("a valid config");
+            let learner = 3; // n4
+            let node = &mut simulation.nodes[learner];
+            // Its own config makes it a fourth voter; everyone else, and the
+            // checker, know it as a learner. Restarts keep the bug.
+            node.config.membership = Membership::new((1..=4).map(NodeId));
+            node.election = Some(
+                Election::new(node.config.clone(), HardState::default(), seed)
+                    .expect("a valid config"),
+            );
+            simulation.run().err()
+        });
+        let failure = caught.expect("a campaigning learner is caught within 20 seeds");
+        println!("caught: {}", failure.violation);
+        assert!(
+            matches!(
+                failure.violation,
+                Violation::LearnerStartedElection {
+                    node: NodeId(4),
+                    ..
+                } | Violation::LearnerCommandAccepted {
+                    learner: NodeId(4),
+                    ..
+                }
+            ),
+            "{failure}"
+        );
+    }
+
+    #[test]
+    fn learners_are_simulated_like_voters() {
+        let plan = FaultPlan {
+            link_latency_us: 200..=8_000,
+            jitter_us: 20_000,
+            loss_probability: 0.1,
+            duplicate_probability: 0.1,
+            crash_probability: 0.003,
+            restart_delay_us: 50_000..=500_000,
+            partitions: Some(PartitionPlan {
+                change_every_us: 200_000..=1_000_000,
+                shapes: PartitionShapes::all(),
+            }),
+            garbage_every_us: Some(20_000..=100_000),
+            commands: Some(CommandPlan::all(100_000..=300_000)),
+        };
+        let mut config = SimConfig::new(3, 8).with_learners(2).with_faults(plan);
+        config.fault_phase_us = 30_000_000;
+        config.record_trace = true;
+        let report = Simulation::new(config)
+            .expect("a valid config")
+            .run()
+            .unwrap_or_else(|failure| panic!("{failure}"));
+        let learners = [NodeId(4), NodeId(5)];
+        let touched = |wanted: fn(&TraceKind) -> Option<NodeId>| {
+            report
+                .trace
+                .iter()
+                .filter_map(|event| wanted(&event.kind))
+                .any(|node| learners.contains(&node))
+        };
+        assert!(touched(|kind| match kind {
+            TraceKind::Delivered { to, .. } => Some(*to),
+            _ => None,
+        }));
+        assert!(touched(|kind| match kind {
+            TraceKind::Sent { from, .. } => Some(*from),
+            _ => None,
+        }));
+        assert!(touched(|kind| match kind {
+            TraceKind::Persisted { node, .. } => Some(*node),
+            _ => None,
+        }));
+        assert!(touched(|kind| match kind {
+            TraceKind::Crashed { node, .. } => Some(*node),
+            _ => None,
+        }));
+        assert!(touched(|kind| match kind {
+            TraceKind::Restarted { node, .. } => Some(*node),
+            _ => None,
+        }));
+        assert!(touched(|kind| match kind {
+            TraceKind::Garbage { to, .. } => Some(*to),
+            _ => None,
+        }));
+        let learner_cut = report.trace.iter().any(|event| {
+            matches!(&event.kind, TraceKind::Partitioned { cut }
+                if cut.iter().any(|(from, to)| learners.contains(from) || learners.contains(to)))
+        });
+        assert!(learner_cut);
+        assert!(touched(|kind| match kind {
+            TraceKind::Command {
+                node,
+                command: SimCommand::Campaign,
+                accepted: false,
+            } => Some(*node),
+            _ => None,
+        }));
+        assert!(report.stats.learner_commands_refused > 0);
     }
 }

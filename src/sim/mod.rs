@@ -9,6 +9,11 @@
 //! and an event queue ordered by (time, sequence number): the same
 //! [`SimConfig`] gives the same run, event for event.
 //!
+//! * **Members.** [`SimConfig::nodes`] voters with ids `1..=nodes`, then
+//!   [`SimConfig::learners`] learners (non-voting members, see
+//!   [`Membership`](crate::core::Membership)) with the ids after them. A
+//!   learner is simulated exactly like a voter, below: it ticks, is
+//!   partitioned, crashes and restarts, receives garbage and commands.
 //! * **Clocks.** Each node ticks every `tick_us / rate`, with its rate drawn
 //!   in `[1 − ρ, 1 + ρ]` (`ρ` is the election's `drift_bound_ppm`), the
 //!   extremes a third of the time each, and a random phase.
@@ -18,8 +23,9 @@
 //!   not see C).
 //! * **Crashes.** After any input, while the simulated host drains the
 //!   node's outputs, the node may crash at any point (before the first
-//!   output, between any two, after the last): the rest are lost. The host makes an [`Output::Persist`](crate::core::Output) durable
-//!   when it handles it, so a crash can fall on either side of every persist.
+//!   output, between any two, after the last): the rest are lost. The host
+//!   makes an [`Output::Persist`](crate::core::Output) durable when it
+//!   handles it, so a crash can fall on either side of every persist.
 //!   A crashed node restarts as a new `Election` built from its durable
 //!   `HardState` only, with a fresh seed.
 //! * **Garbage.** Messages with arbitrary content claiming to come from ids
@@ -29,6 +35,9 @@
 //!   authenticated by the transport's cluster key.
 //! * **Commands.** `campaign`, `step_down` and `transfer_leadership` are
 //!   issued at random, so leadership transfers race with everything else.
+//!   `campaign` may be issued to a learner and a transfer may target one:
+//!   both must be refused, and are counted in
+//!   [`SimStats::learner_commands_refused`].
 //!
 //! # What is checked
 //!
@@ -43,12 +52,18 @@
 //!    a term at least as high, and the same vote in that term, as any message
 //!    it sent proves (a vote request, a granted vote, a heartbeat, any answer
 //!    carrying its term); and no node ever sends votes for two candidates in
-//!    one term, across restarts.
+//!    one term, across restarts;
+//! 5. a learner never leads: it is never `role() == Goose` (nor announces
+//!    it), its status never names itself leader of its term, it never sends
+//!    a granted `VoteResponse` or `PreVoteResponse`, it never starts an
+//!    election or pre-vote round (no `ElectionStarted` from it), and no node
+//!    accepts `campaign` on a learner or a transfer to one. Outputs are
+//!    checked as the core produces them, including those a crash then loses.
 //!
 //! Then the **liveness** phase: after `fault_phase_us` everything heals
 //! (partitions removed, crashed nodes restarted, no more loss, duplication,
 //! crashes or commands, latency from `healed_latency_us`) and a Goose that
-//! every node follows must appear within
+//! every node, learners included, follows must appear within
 //! [`SimConfig::liveness_bound_us`] (by default ten maximum election
 //! timeouts), or the run fails with [`Violation::NoGooseAfterHeal`].
 //!
@@ -79,12 +94,12 @@
 //! # five_ducks_keep_their_promises();
 //! ```
 //!
-//! A single run is as simple:
+//! A single run is as simple; this one has three voters and a learner (n4):
 //!
 //! ```
 //! use duckduckgoose::sim::{FaultPlan, SimConfig, Simulation};
 //!
-//! let config = SimConfig::new(3, 7).with_faults(FaultPlan::random(7));
+//! let config = SimConfig::new(3, 7).with_learners(1).with_faults(FaultPlan::random(7));
 //! let report = Simulation::new(config).unwrap().run().unwrap_or_else(|failure| panic!("{failure}"));
 //! assert!(report.stats.geese >= 1);
 //! ```

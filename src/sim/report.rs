@@ -39,6 +39,9 @@ pub struct SimStats {
     pub garbage_injected: u64,
     /// Operator commands issued.
     pub commands: u64,
+    /// Commands that would have made a learner lead (`campaign` on a
+    /// learner, a transfer to one), all rightly refused.
+    pub learner_commands_refused: u64,
     /// Real elections started (a term incremented).
     pub elections_started: u64,
     /// Times a node became the Goose.
@@ -98,7 +101,11 @@ impl fmt::Display for SimFailure {
         let config = &self.config;
         writeln!(f, "simulation failed: {}", self.violation)?;
         writeln!(f, "  seed:  {}", config.seed)?;
-        writeln!(f, "  nodes: {}", config.nodes)?;
+        writeln!(
+            f,
+            "  nodes: {} voters, {} learners",
+            config.nodes, config.learners
+        )?;
         writeln!(f, "  plan:  {:?}", config.faults)?;
         if let Some(mutation) = &config.mutation {
             writeln!(f, "  mutation: {mutation:?}")?;

@@ -147,6 +147,18 @@ pub enum SimCommand {
     Transfer(NodeId),
 }
 
+/// The command as the call it stands for: `campaign()`, `step_down()`,
+/// `transfer_leadership(n4)`.
+impl fmt::Display for SimCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SimCommand::Campaign => f.write_str("campaign()"),
+            SimCommand::StepDown => f.write_str("step_down()"),
+            SimCommand::Transfer(to) => write!(f, "transfer_leadership(n{to})"),
+        }
+    }
+}
+
 impl fmt::Display for TraceEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:>12}us  ", self.at_us)?;
