@@ -3,6 +3,8 @@
 //! A transport is best effort: it may drop, delay, duplicate or reorder
 //! messages, and the election stays safe. It must never block the driver.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use thiserror::Error;
 use tokio::sync::mpsc;
@@ -32,6 +34,24 @@ pub trait Transport: Send + 'static {
     /// Stops the transport, giving queued messages a brief chance to leave
     /// (a handing-over Goose's `TimeoutNow` among them).
     async fn shutdown(&mut self);
+
+    /// Replaces the set of peers and their addresses. Called by the runtime
+    /// whenever the membership's addresses change, before or after
+    /// [`start`](Self::start).
+    ///
+    /// Each address is `"HOST:PORT"` as users write it: an IP address or a
+    /// DNS name (`"10.0.0.7:7000"`, `"[::1]:7000"`, `"db-3.internal:7000"`).
+    /// `peers` may hold this node's own id (one map can describe the whole
+    /// cluster); that entry is ignored. Peers missing from `peers` are no
+    /// longer reachable, and their messages no longer accepted.
+    ///
+    /// Like [`send`](Self::send), it must return at once: a transport that
+    /// resolves names does it later, in its own tasks, and reports a bad
+    /// address through its own counters rather than here. The default does
+    /// nothing, for transports that do not address peers (in-process ones).
+    fn set_peers(&mut self, peers: &BTreeMap<NodeId, String>) {
+        let _ = peers;
+    }
 }
 
 /// Why a transport could not start.

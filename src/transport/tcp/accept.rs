@@ -102,6 +102,8 @@ enum ConnectionEnd {
     Decode(#[from] FrameError),
     #[error("a newer connection from the same peer replaced it")]
     Superseded,
+    #[error("the peer left the membership")]
+    Removed,
     #[error("the runtime stopped receiving")]
     RuntimeGone,
 }
@@ -138,12 +140,18 @@ async fn serve(
             return;
         }
     };
+    let (close_tx, mut close) = oneshot::channel();
+    let Some(generation) = shared.members.register_inbound(from, close_tx) else {
+        // Removed from the membership while its handshake was under way.
+        let refused = HandshakeError::UnknownPeer(from);
+        refused.count(&shared.counters);
+        warn!(error = %refused, "inbound handshake refused");
+        return;
+    };
     bump(&shared.counters.connections_accepted);
     reader.set_max_len(MAX_FRAME_LEN);
     debug!(peer = %from, "inbound connection established");
 
-    let (superseded_tx, mut superseded) = oneshot::channel();
-    let generation = shared.register_inbound(from, superseded_tx);
     let end = receive(
         shared,
         &mut stream,
@@ -151,13 +159,14 @@ async fn serve(
         from,
         auth.as_mut(),
         inbound,
-        &mut superseded,
+        &mut close,
     )
     .await;
-    shared.unregister_inbound(from, generation);
+    shared.members.unregister_inbound(from, generation);
     match &end {
         ConnectionEnd::Read(ReadError::Closed | ReadError::Io(_))
         | ConnectionEnd::Superseded
+        | ConnectionEnd::Removed
         | ConnectionEnd::RuntimeGone => {
             debug!(peer = %from, reason = %end, "inbound connection closed");
         }
@@ -173,13 +182,19 @@ async fn receive(
     from: NodeId,
     mut auth: Option<&mut FrameAuth>,
     inbound: &mpsc::Sender<Inbound>,
-    superseded: &mut oneshot::Receiver<()>,
+    close: &mut oneshot::Receiver<()>,
 ) -> ConnectionEnd {
     let counters = &shared.counters;
     loop {
         let body = tokio::select! {
             biased;
-            _ = &mut *superseded => return ConnectionEnd::Superseded,
+            // See `CloseSignal`: sent means removed, dropped superseded.
+            closed = &mut *close => {
+                return match closed {
+                    Ok(()) => ConnectionEnd::Removed,
+                    Err(_) => ConnectionEnd::Superseded,
+                };
+            }
             read = reader.next_frame(stream) => match read {
                 Ok(body) => body,
                 Err(e) => {

@@ -25,9 +25,12 @@ pub struct TcpConfig {
     /// Names the cluster; a hello naming another cluster is refused, so two
     /// clusters sharing hosts cannot talk to each other by mistake.
     pub cluster_id: String,
-    /// Every other member and the address its transport listens on. An entry
-    /// for `id` itself is allowed (one map can serve the whole cluster) and
-    /// ignored.
+    /// Every other member and the address its transport listens on, at
+    /// start. An entry for `id` itself is allowed (one map can serve the
+    /// whole cluster) and ignored. The set can change later, with
+    /// [`TcpTransport::set_peer_addrs`](super::TcpTransport::set_peer_addrs)
+    /// or [`Transport::set_peers`](crate::transport::Transport::set_peers)
+    /// (which takes DNS names too); this field keeps the initial one.
     pub peers: BTreeMap<NodeId, SocketAddr>,
     /// Optional pre-shared key. With it, handshakes and every frame are
     /// authenticated with HMAC-SHA256; without it, anyone who can reach the

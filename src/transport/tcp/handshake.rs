@@ -84,7 +84,7 @@ pub(crate) enum HandshakeError {
     Version { got: u16 },
     #[error("hello for another cluster")]
     ClusterMismatch,
-    #[error("hello from node {0}, which is not a configured peer")]
+    #[error("hello from node {0}, which is not a peer")]
     UnknownPeer(NodeId),
     #[error("hello addressed to node {0}, not to this node")]
     WrongTarget(NodeId),
@@ -217,7 +217,7 @@ pub(crate) async fn accept(
     if hello.to != shared.config.id {
         return Err(HandshakeError::WrongTarget(hello.to));
     }
-    if hello.from == shared.config.id || !shared.config.peers.contains_key(&hello.from) {
+    if hello.from == shared.config.id || !shared.members.contains(hello.from) {
         return Err(HandshakeError::UnknownPeer(hello.from));
     }
     if hello.keyed != shared.key.is_some() {

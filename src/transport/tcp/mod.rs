@@ -11,6 +11,13 @@
 //! nothing a peer sends can panic the node or make it allocate without
 //! bound.
 //!
+//! The peer set starts as [`TcpConfig::peers`] and can change at any time,
+//! before or after `start`, with [`Transport::set_peers`] (addresses as
+//! strings, DNS names allowed, resolved at every dial) or
+//! [`TcpTransport::set_peer_addrs`]: a new peer is dialled, a peer whose
+//! address changed is redialled there with its queue kept, and a removed
+//! peer's queue is dropped and its connections are closed.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), duckduckgoose::transport::TransportError> {
 //! use std::collections::BTreeMap;
@@ -31,84 +38,66 @@
 //! ```
 
 mod accept;
+mod addr;
 mod auth;
 mod backoff;
 mod config;
 pub mod frame;
 mod handshake;
+mod members;
 mod peer;
 mod queue;
 mod stats;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher, RandomState};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use rand::SeedableRng;
 use rand::rngs::{StdRng, SysRng};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinSet;
-use tracing::{Instrument, debug, debug_span, warn};
+use tokio::sync::{mpsc, watch};
+use tokio::task::{AbortHandle, JoinError, JoinSet};
+use tracing::{Instrument, debug, debug_span, info, warn};
 
 pub use config::{MAX_CLUSTER_ID_LEN, TcpConfig, TcpConfigError};
 pub use queue::OutboundQueue;
 pub use stats::{TcpStatsHandle, TransportStats};
 
 use self::accept::Acceptor;
+use self::addr::PeerAddr;
 use self::auth::ClusterKey;
+use self::members::Members;
 use self::peer::Writer;
 use self::queue::PeerQueue;
-use self::stats::{Counters, TaskGuard, bump};
+use self::stats::{Counters, TaskGuard, add, bump};
 use super::{Inbound, Transport, TransportError};
 use crate::core::{Message, NodeId};
 
 /// State shared by the transport and its tasks.
 #[derive(Debug)]
 struct Shared {
+    /// As created; its `peers` is only the initial set (see `members`).
     config: TcpConfig,
     key: Option<ClusterKey>,
     counters: Arc<Counters>,
-    /// The live inbound connection of each peer; a newer one closes the older
-    /// (dropping its sender wakes its reader), so a peer that reconnects
-    /// after a silent failure does not leave a stale reader behind.
-    inbound_connections: Mutex<BTreeMap<NodeId, (u64, oneshot::Sender<()>)>>,
-    next_generation: AtomicU64,
+    /// The peers now, as the inbound side checks them, and their live
+    /// inbound connections.
+    members: Members,
 }
 
-impl Shared {
-    fn connections(&self) -> MutexGuard<'_, BTreeMap<NodeId, (u64, oneshot::Sender<()>)>> {
-        // Nothing panics while holding the lock and the map is valid between
-        // any two operations, so a poisoned lock is still safe to use.
-        self.inbound_connections
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Records `from`'s new connection, closing the one it replaces; returns
-    /// its generation for [`unregister_inbound`](Self::unregister_inbound).
-    fn register_inbound(&self, from: NodeId, superseded: oneshot::Sender<()>) -> u64 {
-        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-        let replaced = self.connections().insert(from, (generation, superseded));
-        // Dropping the old sender wakes the old reader.
-        drop(replaced);
-        generation
-    }
-
-    fn unregister_inbound(&self, from: NodeId, generation: u64) {
-        let mut connections = self.connections();
-        if connections
-            .get(&from)
-            .is_some_and(|(g, _)| *g == generation)
-        {
-            connections.remove(&from);
-        }
-    }
+/// One peer, as the outbound side knows it.
+#[derive(Debug)]
+struct Peer {
+    addr: PeerAddr,
+    queue: Arc<PeerQueue>,
+    /// Its writer task, once the transport has started.
+    writer: Option<AbortHandle>,
 }
 
 /// Where the transport is in its life.
@@ -130,7 +119,8 @@ pub struct TcpTransport {
     local_addr: SocketAddr,
     /// Until `start` hands it to the acceptor task.
     listener: Option<TcpListener>,
-    queues: BTreeMap<NodeId, Arc<PeerQueue>>,
+    /// The peers now (never this node itself).
+    peers: BTreeMap<NodeId, Peer>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
     phase: Phase,
@@ -144,7 +134,7 @@ impl fmt::Debug for TcpTransport {
             .field("id", &self.shared.config.id)
             .field("local_addr", &self.local_addr)
             .field("phase", &self.phase)
-            .field("peers", &self.shared.config.peers)
+            .field("peers", &self.peers())
             .finish_non_exhaustive()
     }
 }
@@ -169,24 +159,34 @@ impl TcpTransport {
             ),
             None => None,
         };
-        let queues = config
+        let peers: BTreeMap<NodeId, Peer> = config
             .peers
-            .keys()
-            .filter(|peer| **peer != config.id)
-            .map(|peer| (*peer, Arc::new(PeerQueue::new(config.queue_capacity))))
+            .iter()
+            .filter(|(peer, _)| **peer != config.id)
+            .map(|(peer, addr)| {
+                let queue = Arc::new(PeerQueue::new(config.queue_capacity));
+                let addr = PeerAddr::from(*addr);
+                (
+                    *peer,
+                    Peer {
+                        addr,
+                        queue,
+                        writer: None,
+                    },
+                )
+            })
             .collect();
         let (shutdown, _) = watch::channel(false);
         Ok(TcpTransport {
             shared: Arc::new(Shared {
+                members: Members::new(peers.keys().copied().collect()),
                 config,
                 key,
                 counters: Arc::default(),
-                inbound_connections: Mutex::default(),
-                next_generation: AtomicU64::new(0),
             }),
             local_addr,
             listener: Some(listener),
-            queues,
+            peers,
             shutdown,
             tasks: JoinSet::new(),
             phase: Phase::Created,
@@ -218,9 +218,111 @@ impl TcpTransport {
         self.local_addr
     }
 
-    /// This node's configuration.
+    /// This node's configuration as created: its
+    /// [`peers`](TcpConfig::peers) is the initial set, which
+    /// [`set_peer_addrs`](Self::set_peer_addrs) and
+    /// [`Transport::set_peers`] may have replaced since; see
+    /// [`peers`](Self::peers) for the set now.
     pub fn config(&self) -> &TcpConfig {
         &self.shared.config
+    }
+
+    /// The peers now and their addresses as given: an IP address and port,
+    /// or the `HOST:PORT` to resolve at every dial. Never this node itself.
+    pub fn peers(&self) -> BTreeMap<NodeId, String> {
+        self.peers
+            .iter()
+            .map(|(id, peer)| (*id, peer.addr.to_string()))
+            .collect()
+    }
+
+    /// Replaces the peer set with `peers` and their addresses; the map may
+    /// hold this node's own id, which is ignored. Returns at once, before or
+    /// after [`start`](Transport::start):
+    ///
+    /// - a new peer gets an empty queue and, once started, is dialled;
+    /// - a peer whose address changed is redialled at the new one, keeping
+    ///   the messages queued for it (one batch being written to the old
+    ///   address when it changes may be lost, as on any broken connection);
+    /// - a removed peer's queued messages are dropped (counted in
+    ///   [`TransportStats::dropped_peer_removed`]), its outbound and inbound
+    ///   connections are closed, and from then on its hellos are refused and
+    ///   messages for it are dropped, both counted as
+    ///   [`unknown_peer`](TransportStats::unknown_peer).
+    ///
+    /// [`Transport::set_peers`] does the same with addresses as strings.
+    pub fn set_peer_addrs(&mut self, peers: BTreeMap<NodeId, SocketAddr>) {
+        self.replace_peers(
+            peers
+                .into_iter()
+                .map(|(id, addr)| (id, PeerAddr::from(addr)))
+                .collect(),
+        );
+    }
+
+    fn replace_peers(&mut self, mut wanted: BTreeMap<NodeId, PeerAddr>) {
+        wanted.remove(&self.shared.config.id);
+        // Inbound first: a new peer's hello may arrive as soon as it learns
+        // about this node, and a removed one's connections close now.
+        self.shared
+            .members
+            .replace(wanted.keys().copied().collect::<BTreeSet<_>>());
+
+        let removed: Vec<NodeId> = self
+            .peers
+            .keys()
+            .filter(|id| !wanted.contains_key(id))
+            .copied()
+            .collect();
+        for id in removed {
+            let Some(peer) = self.peers.remove(&id) else {
+                continue;
+            };
+            if let Some(writer) = peer.writer {
+                writer.abort();
+            }
+            let dropped = peer.queue.clear();
+            add(&self.shared.counters.dropped_peer_removed, dropped as u64);
+            info!(peer = %id, addr = %peer.addr, dropped, "peer removed");
+        }
+
+        let mut to_dial = Vec::new();
+        for (id, addr) in wanted {
+            match self.peers.get_mut(&id) {
+                Some(peer) if peer.addr == addr => {}
+                Some(peer) => {
+                    info!(peer = %id, from = %peer.addr, to = %addr, "peer address changed");
+                    if let Some(writer) = peer.writer.take() {
+                        writer.abort();
+                    }
+                    peer.addr = addr;
+                    to_dial.push(id);
+                }
+                None => {
+                    info!(peer = %id, %addr, "peer added");
+                    let queue = Arc::new(PeerQueue::new(self.shared.config.queue_capacity));
+                    self.peers.insert(
+                        id,
+                        Peer {
+                            addr,
+                            queue,
+                            writer: None,
+                        },
+                    );
+                    to_dial.push(id);
+                }
+            }
+        }
+        if self.phase == Phase::Started {
+            for id in to_dial {
+                self.spawn_writer(id);
+            }
+        }
+        // Aborted writers linger in the set until joined; reap them so that
+        // a long run of membership changes does not grow it.
+        while let Some(joined) = self.tasks.try_join_next() {
+            log_panic(joined);
+        }
     }
 
     /// The counters now.
@@ -239,10 +341,10 @@ impl TcpTransport {
     /// Messages waiting in `peer`'s outbound queue, or `None` for an id that
     /// is not a peer.
     pub fn queued(&self, peer: NodeId) -> Option<usize> {
-        self.queues.get(&peer).map(|queue| queue.len())
+        self.peers.get(&peer).map(|peer| peer.queue.len())
     }
 
-    fn spawn_task<F>(&mut self, task: F)
+    fn spawn_task<F>(&mut self, task: F) -> AbortHandle
     where
         F: Future<Output = ()> + Send + 'static,
     {
@@ -254,7 +356,26 @@ impl TcpTransport {
                 task.await;
             }
             .instrument(span),
-        );
+        )
+    }
+
+    /// Starts `id`'s writer at its current address.
+    fn spawn_writer(&mut self, id: NodeId) {
+        let Some(peer) = self.peers.get(&id) else {
+            return;
+        };
+        let writer = Writer {
+            shared: Arc::clone(&self.shared),
+            peer: id,
+            addr: peer.addr.clone(),
+            queue: Arc::clone(&peer.queue),
+            shutdown: self.shutdown.subscribe(),
+            rng: StdRng::from_rng(&mut self.rng),
+        };
+        let handle = self.spawn_task(writer.run());
+        if let Some(peer) = self.peers.get_mut(&id) {
+            peer.writer = Some(handle);
+        }
     }
 }
 
@@ -276,24 +397,9 @@ impl Transport for TcpTransport {
             rng: StdRng::from_rng(&mut self.rng),
         };
         self.spawn_task(acceptor.run());
-        let peers: Vec<_> = self
-            .queues
-            .iter()
-            .filter_map(|(peer, queue)| {
-                let addr = *self.shared.config.peers.get(peer)?;
-                Some((*peer, addr, Arc::clone(queue)))
-            })
-            .collect();
-        for (peer, addr, queue) in peers {
-            let writer = Writer {
-                shared: Arc::clone(&self.shared),
-                peer,
-                addr,
-                queue,
-                shutdown: self.shutdown.subscribe(),
-                rng: StdRng::from_rng(&mut self.rng),
-            };
-            self.spawn_task(writer.run());
+        let peers: Vec<NodeId> = self.peers.keys().copied().collect();
+        for peer in peers {
+            self.spawn_writer(peer);
         }
         debug!(node = %self.shared.config.id, addr = %self.local_addr, "tcp transport started");
         Ok(())
@@ -303,7 +409,7 @@ impl Transport for TcpTransport {
     /// heartbeat (or oldest message); an unknown `to` drops `msg`. Both are
     /// counted.
     fn send(&mut self, to: NodeId, msg: Message) {
-        let Some(queue) = self.queues.get(&to) else {
+        let Some(queue) = self.peers.get(&to).map(|peer| &peer.queue) else {
             bump(&self.shared.counters.unknown_peer);
             debug!(%to, kind = msg.kind(), "message for an unknown peer dropped");
             return;
@@ -312,6 +418,21 @@ impl Transport for TcpTransport {
             bump(&self.shared.counters.dropped_queue_full);
             debug!(%to, kind = dropped.kind(), "queue full; message dropped");
         }
+    }
+
+    /// See [`TcpTransport::set_peer_addrs`]. Each address is parsed as an
+    /// IP address and port when it is one; otherwise it is a name that the
+    /// peer's writer resolves before every dial (so this never blocks, and a
+    /// DNS change is picked up at the next reconnect). An address that is
+    /// neither is counted in [`TransportStats::resolve_failures`] at every
+    /// attempt, logged, and retried with backoff.
+    fn set_peers(&mut self, peers: &BTreeMap<NodeId, String>) {
+        self.replace_peers(
+            peers
+                .iter()
+                .map(|(id, addr)| (*id, PeerAddr::parse(addr)))
+                .collect(),
+        );
     }
 
     /// Stops accepting, gives queued messages up to
@@ -327,14 +448,20 @@ impl Transport for TcpTransport {
         let deadline = tokio::time::Instant::now() + self.shared.config.flush_timeout;
         while let Ok(Some(joined)) = tokio::time::timeout_at(deadline, self.tasks.join_next()).await
         {
-            if let Err(e) = joined
-                && e.is_panic()
-            {
-                warn!(error = %e, "transport task panicked");
-            }
+            log_panic(joined);
         }
         self.tasks.shutdown().await;
         debug!(node = %self.shared.config.id, "tcp transport stopped");
+    }
+}
+
+/// Logs a task that ended in a panic; a cancelled one (an aborted writer)
+/// ended on purpose.
+fn log_panic(joined: Result<(), JoinError>) {
+    if let Err(e) = joined
+        && e.is_panic()
+    {
+        warn!(error = %e, "transport task panicked");
     }
 }
 

@@ -1,7 +1,10 @@
 //! The writer task for one peer: dials it, shakes hands, and writes its
 //! queued messages, redialling with backoff whenever the connection drops.
+//!
+//! A writer serves one address for its whole life: when the peer's address
+//! changes or the peer leaves, the transport aborts it (and starts a new
+//! one on the same queue for a new address).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use rand::RngExt;
@@ -14,6 +17,7 @@ use tokio::time::{sleep, timeout};
 use tracing::{debug, warn};
 
 use super::Shared;
+use super::addr::{PeerAddr, ResolveError};
 use super::auth::{AuthError, FrameAuth};
 use super::backoff::Backoff;
 use super::frame::{self, FrameError, LEN_PREFIX_LEN};
@@ -25,6 +29,8 @@ use crate::core::{Message, NodeId};
 /// Why an outbound connection could not be set up.
 #[derive(Debug, Error)]
 enum ConnectError {
+    #[error("cannot resolve the address: {0}")]
+    Resolve(#[from] ResolveError),
     #[error("connect failed: {0}")]
     Connect(#[source] std::io::Error),
     #[error("connect timed out")]
@@ -54,7 +60,7 @@ enum PumpError {
 pub(crate) struct Writer {
     pub(crate) shared: Arc<Shared>,
     pub(crate) peer: NodeId,
-    pub(crate) addr: SocketAddr,
+    pub(crate) addr: PeerAddr,
     pub(crate) queue: Arc<PeerQueue>,
     pub(crate) shutdown: watch::Receiver<bool>,
     /// Draws the backoff jitter and the hello nonces.
@@ -71,6 +77,8 @@ impl Writer {
         let config = &self.shared.config;
         let mut backoff = Backoff::new(config.reconnect_backoff_min, config.reconnect_backoff_max);
         let mut connected_before = false;
+        // Warn when resolution starts failing, not at every retry.
+        let mut resolve_failing = false;
         loop {
             // At shutdown, one last attempt is made only if something waits
             // to be flushed (a hand-over's `TimeoutNow`, say).
@@ -85,6 +93,7 @@ impl Writer {
                 attempt = self.connect() => attempt,
                 () = idle_stop => return,
             };
+            let unresolved = matches!(attempt, Err(ConnectError::Resolve(_)));
             match attempt {
                 Ok((stream, auth)) => {
                     if connected_before {
@@ -101,8 +110,17 @@ impl Writer {
                 Err(ConnectError::Handshake(e)) => {
                     warn!(peer = %self.peer, addr = %self.addr, error = %e, "handshake failed");
                 }
+                Err(ConnectError::Resolve(e)) => {
+                    bump(&self.shared.counters.resolve_failures);
+                    if resolve_failing {
+                        debug!(peer = %self.peer, addr = %self.addr, error = %e, "cannot resolve");
+                    } else {
+                        warn!(peer = %self.peer, addr = %self.addr, error = %e, "cannot resolve; retrying");
+                    }
+                }
                 Err(e) => debug!(peer = %self.peer, addr = %self.addr, error = %e, "dial failed"),
             }
+            resolve_failing = unresolved;
             if self.stopping() {
                 return;
             }
@@ -116,8 +134,12 @@ impl Writer {
 
     async fn connect(&mut self) -> Result<(TcpStream, Option<FrameAuth>), ConnectError> {
         let config = &self.shared.config;
-        let mut stream = match timeout(config.connect_timeout, TcpStream::connect(self.addr)).await
-        {
+        // Resolved afresh at every dial, so a DNS change shows at the next
+        // reconnect.
+        let addrs = self.addr.resolve(config.connect_timeout).await?;
+        // Tries each address in the resolver's order.
+        let dial = TcpStream::connect(addrs.as_slice());
+        let mut stream = match timeout(config.connect_timeout, dial).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => return Err(ConnectError::Connect(e)),
             Err(_) => return Err(ConnectError::ConnectTimeout),

@@ -118,6 +118,14 @@ impl PeerQueue {
         self.lock().len()
     }
 
+    /// Drops every queued message; returns how many there were.
+    pub(crate) fn clear(&self) -> usize {
+        let mut queue = self.lock();
+        let dropped = queue.len();
+        queue.items.clear();
+        dropped
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.lock().is_empty()
     }

@@ -23,6 +23,9 @@ pub struct TransportStats {
     pub dropped_queue_full: u64,
     /// Messages lost because writing them to a socket failed.
     pub dropped_write_failed: u64,
+    /// Messages still queued for a peer when it left the membership, and
+    /// dropped with its queue.
+    pub dropped_peer_removed: u64,
     /// Handshakes, frames or acks refused by the cluster key.
     pub auth_failures: u64,
     /// Handshakes that failed for another reason (wrong magic, version or
@@ -33,8 +36,13 @@ pub struct TransportStats {
     pub decode_errors: u64,
     /// Frames whose length prefix exceeded the maximum.
     pub oversized_frames: u64,
-    /// Messages sent to, or hellos from, ids that are not configured peers.
+    /// Messages sent to, or hellos from, ids that are not peers (never
+    /// were, or were removed).
     pub unknown_peer: u64,
+    /// Dials that found no address for a peer's `HOST:PORT`: unparseable,
+    /// unknown to the resolver, or the resolver timed out. Each failed
+    /// attempt counts; the dial is retried with backoff.
+    pub resolve_failures: u64,
     /// Inbound connections that completed the handshake.
     pub connections_accepted: u64,
     /// Inbound connections closed at once because too many were open.
@@ -53,11 +61,13 @@ pub(crate) struct Counters {
     pub(crate) frames_received: AtomicU64,
     pub(crate) dropped_queue_full: AtomicU64,
     pub(crate) dropped_write_failed: AtomicU64,
+    pub(crate) dropped_peer_removed: AtomicU64,
     pub(crate) auth_failures: AtomicU64,
     pub(crate) handshake_failures: AtomicU64,
     pub(crate) decode_errors: AtomicU64,
     pub(crate) oversized_frames: AtomicU64,
     pub(crate) unknown_peer: AtomicU64,
+    pub(crate) resolve_failures: AtomicU64,
     pub(crate) connections_accepted: AtomicU64,
     pub(crate) connections_rejected: AtomicU64,
     pub(crate) reconnects: AtomicU64,
@@ -83,11 +93,13 @@ impl Counters {
             frames_received: get(&self.frames_received),
             dropped_queue_full: get(&self.dropped_queue_full),
             dropped_write_failed: get(&self.dropped_write_failed),
+            dropped_peer_removed: get(&self.dropped_peer_removed),
             auth_failures: get(&self.auth_failures),
             handshake_failures: get(&self.handshake_failures),
             decode_errors: get(&self.decode_errors),
             oversized_frames: get(&self.oversized_frames),
             unknown_peer: get(&self.unknown_peer),
+            resolve_failures: get(&self.resolve_failures),
             connections_accepted: get(&self.connections_accepted),
             connections_rejected: get(&self.connections_rejected),
             reconnects: get(&self.reconnects),
