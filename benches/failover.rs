@@ -51,6 +51,9 @@ const KEY: &[u8] = b"failover bench cluster key";
 /// Longest wait for anything; reached only when something is broken.
 const PATIENCE: Duration = Duration::from_secs(10);
 
+#[path = "../tests/support/loopback.rs"]
+mod loopback;
+
 // ----- command line -------------------------------------------------------------
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -253,17 +256,7 @@ struct Cluster {
 impl Cluster {
     async fn start(storage: StorageKind) -> Cluster {
         let members: Vec<NodeId> = (1..=CLUSTER_SIZE).map(NodeId).collect();
-        let mut listeners = BTreeMap::new();
-        for &id in &members {
-            let listener = TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind 127.0.0.1:0");
-            listeners.insert(id, listener);
-        }
-        let peers = listeners
-            .iter()
-            .map(|(id, listener)| (*id, listener.local_addr().expect("a bound address")))
-            .collect();
+        let (listeners, peers) = loopback::bind_listeners(&members).await;
         let mut cluster = Cluster {
             mem: members.iter().map(|id| (*id, MemStorage::new())).collect(),
             members,
@@ -294,7 +287,10 @@ impl Cluster {
                 let dir = self.dir(id);
                 // The aborted task drops its storage (and the directory
                 // lock) a moment after `abort`.
-                let storage = retry("open the node's storage", || FileStorage::open(&dir)).await;
+                let storage = loopback::retry("open the node's storage", || {
+                    std::future::ready(FileStorage::open(&dir))
+                })
+                .await;
                 Node::start(config, transport, storage).await
             }
             StorageKind::Mem => Node::start(config, transport, self.mem[&id].clone()).await,
@@ -304,7 +300,7 @@ impl Cluster {
 
     async fn restart(&mut self, id: NodeId) {
         let addr = self.peers[&id];
-        let listener = retry_async("rebind the node's port", || TcpListener::bind(addr)).await;
+        let listener = loopback::retry("rebind the node's port", || TcpListener::bind(addr)).await;
         self.launch(id, listener).await;
     }
 
@@ -334,24 +330,6 @@ impl Cluster {
             }
             assert!(Instant::now() < deadline, "the cluster did not settle");
             tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    }
-}
-
-async fn retry<T, E: std::fmt::Debug>(what: &str, mut attempt: impl FnMut() -> Result<T, E>) -> T {
-    retry_async(what, || std::future::ready(attempt())).await
-}
-
-async fn retry_async<T, E: std::fmt::Debug, F: Future<Output = Result<T, E>>>(
-    what: &str,
-    mut attempt: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        match attempt().await {
-            Ok(value) => return value,
-            Err(error) if Instant::now() >= deadline => panic!("cannot {what}: {error:?}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(2)).await,
         }
     }
 }

@@ -29,6 +29,9 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep};
 
+#[path = "support/loopback.rs"]
+mod loopback;
+
 const CLUSTER: &str = "tcp-cluster-test";
 const KEY: &[u8] = b"the cluster's pre-shared key";
 const WRONG_KEY: &[u8] = b"a key from some other cluster";
@@ -175,19 +178,7 @@ impl Cluster {
     /// One node per key, with ids 1, 2, ...
     async fn start_with_keys(keys: &[&'static [u8]]) -> Cluster {
         let members: Vec<NodeId> = (1..=keys.len() as u64).map(NodeId).collect();
-        // Every listener is bound before any transport exists, so every
-        // transport starts with the complete address map.
-        let mut listeners = BTreeMap::new();
-        for &id in &members {
-            let listener = TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind 127.0.0.1:0");
-            listeners.insert(id, listener);
-        }
-        let peers = listeners
-            .iter()
-            .map(|(id, listener)| (*id, listener.local_addr().expect("a bound address")))
-            .collect();
+        let (listeners, peers) = loopback::bind_listeners(&members).await;
         let mut cluster = Cluster {
             keys: members.iter().copied().zip(keys.iter().copied()).collect(),
             members,
@@ -229,13 +220,13 @@ impl Cluster {
     /// it is dropped, which may take a moment after `abort`; both are
     /// retried for a while.
     async fn restart(&mut self, id: NodeId) -> NodeHandle {
-        let listener = retry("rebind the node's port", || {
+        let listener = loopback::retry("rebind the node's port", || {
             let addr = self.peers[&id];
             async move { TcpListener::bind(addr).await }
         })
         .await;
         let dir = self.dir(id);
-        let storage = retry("reopen the node's storage", || {
+        let storage = loopback::retry("reopen the node's storage", || {
             let dir = dir.clone();
             async move { FileStorage::open(dir) }
         })
@@ -287,21 +278,6 @@ impl Drop for Cluster {
     }
 }
 
-/// Runs `attempt` until it succeeds, for at most two seconds.
-async fn retry<T, E: std::fmt::Debug, F: Future<Output = Result<T, E>>>(
-    what: &str,
-    mut attempt: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        match attempt().await {
-            Ok(value) => return value,
-            Err(error) if Instant::now() >= deadline => panic!("cannot {what}: {error:?}"),
-            Err(_) => sleep(Duration::from_millis(5)).await,
-        }
-    }
-}
-
 /// Polls `done` every millisecond until it holds.
 async fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
@@ -338,7 +314,7 @@ async fn first_goose(nodes: &[NodeHandle], timeout: Duration) -> (NodeHandle, In
 /// The state saved in `dir`, read by a `FileStorage` that is closed again.
 async fn saved_state(dir: &Path) -> duckduckgoose::HardState {
     let dir = dir.to_path_buf();
-    let mut storage = retry("open the storage to read it", || {
+    let mut storage = loopback::retry("open the storage to read it", || {
         let dir = dir.clone();
         async move { FileStorage::open(dir) }
     })
