@@ -91,6 +91,7 @@ pub enum DropReason {
 
 /// Counters of what the node has done, for metrics. They only grow.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Counters {
     /// Pre-vote rounds started.
     pub pre_votes_started: u64,

@@ -6,6 +6,7 @@ use super::types::{NodeId, Role, Term};
 
 /// What [`Election::status`](crate::core::Election::status) reports.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Status {
     /// This node.
     pub id: NodeId,

@@ -21,6 +21,7 @@ use crate::core::{CommandError, Counters, NodeId, Role, Term};
 /// act on `role` alone: ask [`NodeHandle::is_goose`], which also checks the
 /// lease deadline against the clock.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct NodeStatus {
     /// This node.
     pub id: NodeId,
@@ -65,6 +66,7 @@ impl NodeStatus {
 /// This node's lease as the Goose, from [`NodeHandle::lease`]: the fencing
 /// token and the time left, read together at one instant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Lease {
     /// The term this node leads: the fencing token.
     pub term: Term,

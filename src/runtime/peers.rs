@@ -15,6 +15,7 @@ use crate::core::{Membership, NodeId};
 /// One member of the cluster as this node sees it, from
 /// [`NodeHandle::peers`](crate::runtime::NodeHandle::peers).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PeerStatus {
     /// The member.
     pub id: NodeId,
