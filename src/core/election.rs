@@ -472,7 +472,7 @@ impl Election {
                 let granted = self.would_grant(from, term, transfer);
                 if granted {
                     self.hard.voted_for = Some(from);
-                    self.mark_vote_dirty();
+                    self.hard_dirty = true;
                     self.reset_election_timer();
                 }
                 self.send(
@@ -633,7 +633,7 @@ impl Election {
     fn become_candidate(&mut self, transfer: bool) {
         self.hard.term = self.hard.term.next();
         self.hard.voted_for = Some(self.config.id);
-        self.mark_vote_dirty();
+        self.hard_dirty = true;
         self.counters.elections_started += 1;
         self.reset_election_timer();
         self.emit(Event::ElectionStarted {
@@ -824,10 +824,6 @@ impl Election {
             self.outputs
                 .push_back(Output::Persist(self.persisted_form()));
         }
-    }
-
-    fn mark_vote_dirty(&mut self) {
-        self.hard_dirty = true;
     }
 
     #[cfg(feature = "sim")]
