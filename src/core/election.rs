@@ -6,6 +6,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use super::config::{Config, ConfigError};
+use super::membership::{Membership, MembershipError, MembershipId};
 use super::message::Message;
 use super::output::{CommandError, Counters, DropReason, Event, Output, RoleChangeReason};
 use super::quorum::{Tally, TallyResult, quorum_tick};
@@ -43,11 +44,42 @@ struct LeaderState {
     last_round_tick: u64,
     /// When the next heartbeat round is due.
     next_round_tick: u64,
-    /// Newest heartbeat tick each peer has echoed, sorted by id; allocated
-    /// once at election so that acks never allocate.
-    acked: Vec<(NodeId, Option<u64>)>,
+    /// What each peer has acknowledged, sorted by id: every member of the
+    /// membership in force and, while a change is pending, of the one before
+    /// it. Allocated at election and at each change, so acks never allocate.
+    progress: Vec<Progress>,
     /// Newest heartbeat tick acknowledged by a majority: the lease start.
     lease_start_tick: Option<u64>,
+    /// The membership in force is not yet held by a majority of its voters.
+    pending: bool,
+    /// While a change this leadership proposed is pending, the membership
+    /// before it: the lease needs a majority of both, because until the
+    /// change commits a node holding either can still campaign.
+    previous: Option<Membership>,
+}
+
+/// What one peer has acknowledged to the current Goose.
+#[derive(Clone, Copy, Debug)]
+struct Progress {
+    id: NodeId,
+    /// Newest heartbeat round tick it echoed.
+    acked_tick: Option<u64>,
+    /// Newest membership it said it holds durably.
+    membership: MembershipId,
+    /// First round tick of its current unbroken run of acks: a joining
+    /// learner is promoted once the run spans an election timeout.
+    streak_start_tick: Option<u64>,
+}
+
+impl Progress {
+    fn new(id: NodeId) -> Self {
+        Progress {
+            id,
+            acked_tick: None,
+            membership: MembershipId::default(),
+            streak_start_tick: None,
+        }
+    }
 }
 
 /// One node's view of the election: a pure, deterministic state machine.
@@ -61,9 +93,32 @@ struct LeaderState {
 ///   [`transfer_leadership`](Self::transfer_leadership);
 /// * **outputs**: [`poll_output`](Self::poll_output) until it returns `None`.
 ///
-/// Outputs come out in causal order. When an [`Output::Persist`] comes out,
-/// the host must make it durable *before* polling again, because the
-/// [`Output::Send`]s after it may depend on it (a vote, a vote request).
+/// Outputs come out in causal order. When an [`Output::Persist`] (or
+/// [`Output::PersistMembership`]) comes out, the host must make it durable
+/// *before* polling again, because the [`Output::Send`]s after it may depend
+/// on it (a vote, a vote request, an acknowledged membership).
+///
+/// # Membership changes
+///
+/// The Goose changes the membership one node at a time
+/// ([`propose_add`](Self::propose_add), [`propose_remove`](Self::propose_remove),
+/// and the automatic promotion of a joining learner that has acknowledged
+/// heartbeats for `election_timeout_max_ticks`). The rules, after Raft's
+/// single-server changes (thesis §4.1) with the 2015 raft-dev fix:
+///
+/// * A membership is identified by `(term, version)`; every new Goose first
+///   re-issues its membership under its own term, and makes no change until
+///   a majority holds that re-issue. That is the majority-acknowledged round
+///   in its own term that must precede its first change.
+/// * A membership travels with the heartbeats to each member until that
+///   member acknowledges holding it; members persist it before acknowledging.
+///   Every node uses the newest membership it holds, committed or not.
+/// * A change commits when a majority of the new voters hold it; until then
+///   the Goose's lease needs a majority of the old voters *and* of the new.
+/// * A voter refuses votes and pre-votes from a candidate holding an older
+///   membership than its own.
+/// * A removed node no longer campaigns; a removed Goose steps down once the
+///   change commits. Messages from non-members are dropped (rule 9).
 ///
 /// ```
 /// use duckduckgoose::core::{Config, Election, HardState, NodeId, Output, Role};
@@ -86,14 +141,19 @@ struct LeaderState {
 #[derive(Debug)]
 pub struct Election {
     config: Config,
-    /// Every member but this node, voters and learners, in id order: who
-    /// gets heartbeats. Derived from the membership.
-    peers: Vec<NodeId>,
-    /// Every voter but this node, in id order: who gets (pre-)vote requests
-    /// and whose acks count towards the lease.
+    /// The newest membership this node holds (committed or not), starting
+    /// from `config.membership`.
+    membership: Membership,
+    /// `membership` changed since the last `PersistMembership` output.
+    membership_dirty: bool,
+    /// Every voter of `membership` but this node, in id order: who gets
+    /// (pre-)vote requests.
     voter_peers: Vec<NodeId>,
     /// Whether this node votes; a learner never campaigns or votes.
     is_voter: bool,
+    /// This node asked to be removed; it repeats the request to every Goose
+    /// it hears from until a membership without it arrives.
+    leaving: bool,
     lease_ticks: u64,
     hard: HardState,
     /// `hard` changed since the last `Persist` output.
@@ -132,20 +192,12 @@ impl Election {
         config.validate()?;
         let voters = config.membership.len();
         let members = config.membership.members().count();
-        let peers = config
-            .membership
-            .members()
-            .filter(|id| *id != config.id)
-            .collect();
-        let voter_peers = config
-            .membership
-            .voters()
-            .filter(|id| *id != config.id)
-            .collect();
         let mut election = Election {
-            peers,
-            voter_peers,
-            is_voter: config.membership.is_voter(config.id),
+            membership: config.membership.clone(),
+            membership_dirty: false,
+            voter_peers: Vec::new(),
+            is_voter: false,
+            leaving: false,
             lease_ticks: config.lease_ticks(),
             config,
             hard: hard_state,
@@ -164,6 +216,7 @@ impl Election {
             #[cfg(feature = "sim")]
             mutation: None,
         };
+        election.derive_from_membership();
         election.reset_election_timer();
         Ok(election)
     }
@@ -204,8 +257,26 @@ impl Election {
             leader: self.leader,
             voted_for: self.hard.voted_for,
             lease_remaining_ticks: self.lease_remaining_ticks(),
-            members: self.config.membership.voters().collect(),
-            learners: self.config.membership.learners().collect(),
+            members: self.membership.voters().collect(),
+            learners: self.membership.learners().collect(),
+            membership: self.membership.id(),
+            membership_pending: self.membership_pending(),
+        }
+    }
+
+    /// The newest membership this node holds, which it acts on whether or not
+    /// it is committed yet.
+    pub fn membership(&self) -> &Membership {
+        &self.membership
+    }
+
+    /// While Goose (or elected and awaiting acknowledgements): whether the
+    /// membership in force is still uncommitted, so no other change may start.
+    /// `None` on a Duck, which cannot know.
+    pub fn membership_pending(&self) -> Option<bool> {
+        match &self.state {
+            State::Leader(leader) => Some(leader.pending),
+            _ => None,
         }
     }
 
@@ -230,7 +301,8 @@ impl Election {
         self.hard
     }
 
-    /// The configuration this node runs with.
+    /// The configuration this node was created with. Its `membership` is the
+    /// starting one; [`membership`](Self::membership) is the one in force.
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -289,6 +361,7 @@ impl Election {
                     self.become_follower(self.hard.term, None, RoleChangeReason::LeaseExpired);
                 } else if round_due {
                     self.heartbeat_round();
+                    self.promote_caught_up_learner();
                 }
             }
             _ => {
@@ -308,9 +381,9 @@ impl Election {
     pub fn handle_message(&mut self, from: NodeId, msg: Message) {
         if from == self.config.id {
             self.drop_message(from, DropReason::FromSelf);
-        } else if !self.config.membership.contains(from) {
+        } else if !self.membership.contains(from) && !self.is_departing_peer(from) {
             self.drop_message(from, DropReason::NotMember);
-        } else if self.check_term(from, msg) {
+        } else if self.check_term(from, &msg) {
             self.step(from, msg);
         }
         self.flush_hard_state();
@@ -346,14 +419,16 @@ impl Election {
         let State::Leader(leader) = &self.state else {
             return Err(CommandError::NotGoose);
         };
-        // Highest acked tick wins; ties go to the lowest id (`acked` is sorted
-        // by id and `max_by_key` keeps the last maximum, hence the reverse).
+        // Highest acked tick wins; ties go to the lowest id (`progress` is
+        // sorted by id and `max_by_key` keeps the last maximum, hence the
+        // reverse). Only a voter of the membership in force can take over.
         let target = leader
-            .acked
+            .progress
             .iter()
             .rev()
-            .max_by_key(|(_, acked)| *acked)
-            .map(|(id, _)| *id)
+            .filter(|peer| self.membership.is_voter(peer.id))
+            .max_by_key(|peer| peer.acked_tick)
+            .map(|peer| peer.id)
             .ok_or(CommandError::NoTransferTarget)?;
         self.transfer_leadership(target)
     }
@@ -368,7 +443,7 @@ impl Election {
         if to == self.config.id {
             return Err(CommandError::TransferToSelf);
         }
-        if !self.config.membership.is_voter(to) {
+        if !self.membership.is_voter(to) {
             return Err(CommandError::NotAVoter(to));
         }
         self.become_follower(self.hard.term, None, RoleChangeReason::Transfer);
@@ -378,6 +453,58 @@ impl Election {
                 term: self.hard.term,
             },
         );
+        self.flush_hard_state();
+        Ok(())
+    }
+
+    /// Proposes adding `id` at `addr` (`"HOST:PORT"`) as a joining learner,
+    /// to be promoted to voter once it has acknowledged heartbeats for
+    /// `election_timeout_max_ticks`. Returns the id of the proposed
+    /// membership; it is committed when
+    /// [`Event::MembershipCommitted`] names it. Adding a member again at its
+    /// own address changes nothing and returns the membership in force.
+    pub fn propose_add(&mut self, id: NodeId, addr: &str) -> Result<MembershipId, MembershipError> {
+        let term = self.ready_for_change()?;
+        match self.membership.adding(term, id, addr)? {
+            Some(next) => Ok(self.propose(next)),
+            None => Ok(self.membership.id()),
+        }
+    }
+
+    /// Proposes removing `id`, a voter or a learner; this node itself
+    /// included, in which case it steps down once the change commits.
+    pub fn propose_remove(&mut self, id: NodeId) -> Result<MembershipId, MembershipError> {
+        let term = self.ready_for_change()?;
+        let next = self.membership.removing(term, id)?;
+        Ok(self.propose(next))
+    }
+
+    /// Asks to be removed from the membership. A Goose hands over first (to
+    /// the most responsive voter), then, like any Duck, repeats the request
+    /// to every Goose it hears from until it holds a membership without
+    /// itself.
+    pub fn leave(&mut self) -> Result<(), MembershipError> {
+        let me = self.config.id;
+        if !self.membership.contains(me) {
+            return Err(MembershipError::NotAMember(me));
+        }
+        if self.membership.is_voter(me) && self.membership.len() == 1 {
+            return Err(MembershipError::LastVoter(me));
+        }
+        if matches!(self.state, State::Leader(_)) {
+            // The only way this fails is with no voter to hand over to, and
+            // then this node is the last voter, refused above.
+            let _ = self.step_down();
+        }
+        self.leaving = true;
+        if let Some(leader) = self.leader {
+            self.send(
+                leader,
+                Message::Leave {
+                    term: self.hard.term,
+                },
+            );
+        }
         self.flush_hard_state();
         Ok(())
     }
@@ -393,7 +520,7 @@ impl Election {
 
     /// The term check, done once for every message (rule 7). Returns whether
     /// the message goes on to [`Self::step`].
-    fn check_term(&mut self, from: NodeId, msg: Message) -> bool {
+    fn check_term(&mut self, from: NodeId, msg: &Message) -> bool {
         let term = msg.term();
         let current = self.hard.term;
         if term > current {
@@ -432,7 +559,7 @@ impl Election {
         } else if term < current {
             // Stale requests get the current term so the sender catches up;
             // stale responses are dropped.
-            let reply = match msg {
+            let reply = match *msg {
                 Message::PreVote { .. } => Some(Message::PreVoteResponse {
                     term: current,
                     granted: false,
@@ -444,6 +571,7 @@ impl Election {
                 Message::Heartbeat { sent_tick, .. } => Some(Message::HeartbeatAck {
                     term: current,
                     sent_tick,
+                    membership: self.membership.id(),
                 }),
                 _ => None,
             };
@@ -460,16 +588,20 @@ impl Election {
     /// Dispatches a message whose term has been checked.
     fn step(&mut self, from: NodeId, msg: Message) {
         match msg {
-            Message::PreVote { term } => {
-                let granted = self.would_grant(from, term, false);
+            Message::PreVote { term, membership } => {
+                let granted = self.would_grant(from, term, false, membership);
                 let term = if granted { term } else { self.hard.term };
                 self.send(from, Message::PreVoteResponse { term, granted });
             }
             Message::PreVoteResponse { term, granted } => {
                 self.on_pre_vote_response(from, term, granted)
             }
-            Message::Vote { term, transfer } => {
-                let granted = self.would_grant(from, term, transfer);
+            Message::Vote {
+                term,
+                transfer,
+                membership,
+            } => {
+                let granted = self.would_grant(from, term, transfer, membership);
                 if granted {
                     self.hard.voted_for = Some(from);
                     self.hard_dirty = true;
@@ -484,8 +616,16 @@ impl Election {
                 );
             }
             Message::VoteResponse { granted, .. } => self.on_vote_response(from, granted),
-            Message::Heartbeat { sent_tick, .. } => self.on_heartbeat(from, sent_tick),
-            Message::HeartbeatAck { sent_tick, .. } => self.on_heartbeat_ack(from, sent_tick),
+            Message::Heartbeat {
+                sent_tick,
+                membership,
+                ..
+            } => self.on_heartbeat(from, sent_tick, membership),
+            Message::HeartbeatAck {
+                sent_tick,
+                membership,
+                ..
+            } => self.on_heartbeat_ack(from, sent_tick, membership),
             Message::TimeoutNow { .. } => {
                 if matches!(self.state, State::Leader(_)) || !self.is_voter {
                     self.drop_message(from, DropReason::Unexpected);
@@ -493,14 +633,30 @@ impl Election {
                     self.start_election(true);
                 }
             }
+            Message::Leave { .. } => self.on_leave(from),
         }
     }
 
-    /// Whether this node would vote for `candidate` in `term` (rule 3). The
-    /// same answer serves pre-votes.
-    fn would_grant(&self, candidate: NodeId, term: Term, transfer: bool) -> bool {
-        // A learner's vote would count for nothing, and a learner cannot lead.
-        if term < self.hard.term || !self.is_voter || !self.config.membership.is_voter(candidate) {
+    /// Whether this node would vote for `candidate`, which holds membership
+    /// `candidate_membership`, in `term` (rule 3). The same answer serves
+    /// pre-votes.
+    fn would_grant(
+        &self,
+        candidate: NodeId,
+        term: Term,
+        transfer: bool,
+        candidate_membership: MembershipId,
+    ) -> bool {
+        let mine = self.membership.id();
+        // A learner's vote would count for nothing. A candidate holding an
+        // older membership may be counting votes of a configuration that
+        // has been replaced; one holding a newer membership may be a voter
+        // there even if this node still knows it as a learner.
+        if term < self.hard.term
+            || !self.is_voter
+            || candidate_membership < mine
+            || (candidate_membership == mine && !self.membership.is_voter(candidate))
+        {
             return false;
         }
         if !transfer && self.is_sticky() {
@@ -510,7 +666,7 @@ impl Election {
     }
 
     fn on_pre_vote_response(&mut self, from: NodeId, term: Term, granted: bool) {
-        if !self.config.membership.is_voter(from) {
+        if !self.membership.is_voter(from) {
             return self.drop_message(from, DropReason::Unexpected);
         }
         let campaign_term = self.hard.term.next();
@@ -523,10 +679,7 @@ impl Election {
             return self.drop_message(from, DropReason::StaleTerm);
         }
         tally.record(from, granted);
-        match tally.result(
-            self.config.membership.quorum(),
-            self.config.membership.len(),
-        ) {
+        match tally.result(self.membership.quorum(), self.membership.len()) {
             TallyResult::Won => self.become_candidate(false),
             TallyResult::Lost => {
                 self.become_follower(self.hard.term, None, RoleChangeReason::HigherTerm)
@@ -536,17 +689,14 @@ impl Election {
     }
 
     fn on_vote_response(&mut self, from: NodeId, granted: bool) {
-        if !self.config.membership.is_voter(from) {
+        if !self.membership.is_voter(from) {
             return self.drop_message(from, DropReason::Unexpected);
         }
         let State::Candidate(tally) = &mut self.state else {
             return self.drop_message(from, DropReason::Unexpected);
         };
         tally.record(from, granted);
-        match tally.result(
-            self.config.membership.quorum(),
-            self.config.membership.len(),
-        ) {
+        match tally.result(self.membership.quorum(), self.membership.len()) {
             TallyResult::Won => self.become_leader(),
             TallyResult::Lost => {
                 self.become_follower(self.hard.term, None, RoleChangeReason::HigherTerm)
@@ -555,7 +705,7 @@ impl Election {
         }
     }
 
-    fn on_heartbeat(&mut self, from: NodeId, sent_tick: u64) {
+    fn on_heartbeat(&mut self, from: NodeId, sent_tick: u64, membership: Option<Box<Membership>>) {
         if matches!(self.state, State::Leader(_)) {
             // Two Geese in one term cannot both have been elected; this is a
             // forged or corrupted message, and answering it would be wrong.
@@ -568,16 +718,33 @@ impl Election {
         self.last_contact_tick = self.now_tick;
         self.reset_election_timer();
         self.counters.heartbeats_received += 1;
+        // An older membership is a reordered heartbeat of the same Goose (a
+        // newer Goose re-issues under a higher term): nothing to adopt.
+        if let Some(membership) = membership.filter(|m| m.id() > self.membership.id()) {
+            self.adopt_membership(*membership);
+        }
+        // The ack names the membership held; `send` persists it first, so
+        // the Goose never counts a copy that a crash could still lose.
         self.send(
             from,
             Message::HeartbeatAck {
                 term: self.hard.term,
                 sent_tick,
+                membership: self.membership.id(),
             },
         );
+        if self.leaving && self.membership.contains(self.config.id) {
+            self.send(
+                from,
+                Message::Leave {
+                    term: self.hard.term,
+                },
+            );
+        }
     }
 
-    fn on_heartbeat_ack(&mut self, from: NodeId, sent_tick: u64) {
+    fn on_heartbeat_ack(&mut self, from: NodeId, sent_tick: u64, membership: MembershipId) {
+        let gap_ticks = self.config.election_timeout_min_ticks;
         let State::Leader(leader) = &mut self.state else {
             return self.drop_message(from, DropReason::Unexpected);
         };
@@ -590,20 +757,40 @@ impl Election {
         if !is_round_tick {
             return self.drop_message(from, DropReason::Unexpected);
         }
-        let Ok(index) = leader.acked.binary_search_by_key(&from, |(id, _)| *id) else {
-            // A learner acknowledges like anyone else, but only voters hold
-            // up a lease.
-            if !self.config.membership.is_learner(from) {
-                self.drop_message(from, DropReason::Unexpected);
-            }
-            return;
+        let Ok(index) = leader.progress.binary_search_by_key(&from, |peer| peer.id) else {
+            return self.drop_message(from, DropReason::Unexpected);
         };
-        let acked = &mut leader.acked[index].1;
-        if acked.is_some_and(|previous| previous >= sent_tick) {
-            return;
+        let peer = &mut leader.progress[index];
+        // A membership newer than the Goose's own cannot exist in its term.
+        if membership > peer.membership && membership <= self.membership.id() {
+            peer.membership = membership;
         }
-        *acked = Some(sent_tick);
+        if peer.acked_tick.is_some_and(|previous| previous >= sent_tick) {
+            return self.check_commit();
+        }
+        // A run of acks is broken by a silence a voter would notice.
+        let broken = peer
+            .acked_tick
+            .is_none_or(|previous| sent_tick > previous + gap_ticks);
+        if broken {
+            peer.streak_start_tick = Some(sent_tick);
+        }
+        peer.acked_tick = Some(sent_tick);
         self.update_lease();
+        self.check_commit();
+    }
+
+    /// A member asks to be removed; the Goose obliges when no other change is
+    /// under way (the member asks again with every heartbeat until then).
+    fn on_leave(&mut self, from: NodeId) {
+        if !matches!(self.state, State::Leader(_)) {
+            return self.drop_message(from, DropReason::Unexpected);
+        }
+        match self.propose_remove(from) {
+            // Busy: the member asks again with the next heartbeat.
+            Ok(_) | Err(MembershipError::ChangeInProgress { .. }) => {}
+            Err(_) => self.drop_message(from, DropReason::Unexpected),
+        }
     }
 
     // ----- transitions ------------------------------------------------------
@@ -621,10 +808,13 @@ impl Election {
                 pre_vote: true,
             });
             self.state = State::PreCandidate(Tally::with_self(self.config.id));
-            if self.config.membership.quorum() == 1 {
+            if self.membership.quorum() == 1 {
                 return self.become_candidate(false);
             }
-            self.broadcast_to_voters(Message::PreVote { term });
+            self.broadcast_to_voters(Message::PreVote {
+                term,
+                membership: self.membership.id(),
+            });
         } else {
             self.become_candidate(transfer);
         }
@@ -641,26 +831,34 @@ impl Election {
             pre_vote: false,
         });
         self.state = State::Candidate(Tally::with_self(self.config.id));
-        if self.config.membership.quorum() == 1 {
+        if self.membership.quorum() == 1 {
             return self.become_leader();
         }
         self.broadcast_to_voters(Message::Vote {
             term: self.hard.term,
             transfer,
+            membership: self.membership.id(),
         });
     }
 
     fn become_leader(&mut self) {
-        let acked = self.voter_peers.iter().map(|peer| (*peer, None)).collect();
         self.state = State::Leader(LeaderState {
             elected_tick: self.now_tick,
             last_round_tick: self.now_tick,
             next_round_tick: self.now_tick,
-            acked,
+            progress: Vec::new(),
             lease_start_tick: None,
+            pending: true,
+            previous: None,
         });
         self.set_leader(Some(self.config.id));
         tracing::debug!(id = %self.config.id, term = %self.hard.term, "won the election");
+        // Re-issue the membership under this term before anything else (the
+        // "no-op entry"): once a majority holds it, memberships proposed by
+        // earlier Geese and never committed can no longer win an election,
+        // and this Goose may start changes of its own.
+        let reissued = self.membership.reissued(self.hard.term);
+        self.install_membership(reissued, None);
         self.heartbeat_round();
     }
 
@@ -693,32 +891,227 @@ impl Election {
         leader.next_round_tick = self.now_tick + self.config.heartbeat_interval_ticks;
         // The Goose is its own contact; it refuses votes while leading anyway.
         self.last_contact_tick = self.now_tick;
-        let msg = Message::Heartbeat {
-            term: self.hard.term,
-            sent_tick: self.now_tick,
-        };
-        self.counters.heartbeats_sent += self.peers.len() as u64;
-        self.broadcast(msg);
+        self.counters.heartbeats_sent += leader.progress.len() as u64;
+        let current = self.membership.id();
+        // Indexing (rather than iterating) lets the loop borrow `self`
+        // mutably; the list only changes with the membership, never here.
+        for index in 0..leader_progress_len(&self.state) {
+            let State::Leader(leader) = &self.state else {
+                return;
+            };
+            let peer = leader.progress[index];
+            // A peer that has not acknowledged the membership gets it attached;
+            // everyone else gets the allocation-free heartbeat.
+            let membership = (peer.membership < current).then(|| Box::new(self.membership.clone()));
+            self.send(
+                peer.id,
+                Message::Heartbeat {
+                    term: self.hard.term,
+                    sent_tick: self.now_tick,
+                    membership,
+                },
+            );
+        }
         // A single-node cluster is its own majority.
         self.update_lease();
+        self.check_commit();
     }
 
-    /// Recomputes the lease start from the acks (rule 5).
+    /// Recomputes the lease start from the acks (rule 5): the newest round
+    /// tick a majority of the voters in force acknowledged and, while a change
+    /// is pending, also a majority of the voters before it.
     fn update_lease(&mut self) {
-        let quorum = self.config.membership.quorum();
+        let me = self.config.id;
         let State::Leader(leader) = &mut self.state else {
             return;
         };
-        self.scratch.clear();
-        self.scratch.push(leader.last_round_tick);
-        self.scratch
-            .extend(leader.acked.iter().filter_map(|(_, acked)| *acked));
-        let start = quorum_tick(&mut self.scratch, quorum);
-        if start > leader.lease_start_tick {
-            leader.lease_start_tick = start;
+        let mut start = quorum_of(&self.membership, me, leader, &mut self.scratch);
+        if let Some(previous) = &leader.previous {
+            start = start.min(quorum_of(previous, me, leader, &mut self.scratch));
         }
+        // Not a running maximum: a change of voters can legitimately make the
+        // lease shorter, and the shorter one is the safe one.
+        leader.lease_start_tick = start;
         if self.announced_role == Role::Duck && self.role() == Role::Goose {
             self.role_changed(Role::Goose, RoleChangeReason::Elected);
+        }
+    }
+
+    // ----- membership changes -----------------------------------------------
+
+    /// The term a change would be issued in, if this node may start one now.
+    fn ready_for_change(&self) -> Result<Term, MembershipError> {
+        let State::Leader(leader) = &self.state else {
+            return Err(MembershipError::NotGoose {
+                leader: self.leader,
+            });
+        };
+        // `pending` also covers the new Goose's re-issue, which is committed
+        // only by a majority-acknowledged round in its own term.
+        if leader.pending || leader.lease_start_tick.is_none() {
+            return Err(MembershipError::ChangeInProgress {
+                pending: self.membership.id(),
+            });
+        }
+        Ok(self.hard.term)
+    }
+
+    /// Puts `next` in force on the Goose: durable before any heartbeat
+    /// carries it, pending until a majority of its voters hold it.
+    fn propose(&mut self, next: Membership) -> MembershipId {
+        let previous = self.membership.clone();
+        let id = next.id();
+        tracing::debug!(id = %self.config.id, membership = %id, "proposing a membership");
+        self.install_membership(next, Some(previous));
+        self.update_lease();
+        self.check_commit();
+        self.flush_hard_state();
+        id
+    }
+
+    /// Makes `next` the membership in force on the Goose, with `previous` the
+    /// one it replaces (`None` for a re-issue of the same members), and
+    /// rebuilds the per-peer progress over both.
+    fn install_membership(&mut self, next: Membership, previous: Option<Membership>) {
+        let me = self.config.id;
+        let State::Leader(leader) = &mut self.state else {
+            return;
+        };
+        let ids: Vec<NodeId> = match &previous {
+            Some(previous) => next
+                .members()
+                .chain(previous.members())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+            None => next.members().collect(),
+        };
+        leader.progress = ids
+            .into_iter()
+            .filter(|id| *id != me)
+            .map(|id| {
+                leader
+                    .progress
+                    .binary_search_by_key(&id, |peer| peer.id)
+                    .map_or_else(|_| Progress::new(id), |index| leader.progress[index])
+            })
+            .collect();
+        leader.pending = true;
+        leader.previous = previous;
+        self.membership = next;
+        self.membership_dirty = true;
+        self.derive_from_membership();
+        self.counters.membership_changes += 1;
+        self.emit(Event::MembershipChanged {
+            id: self.membership.id(),
+        });
+    }
+
+    /// Commits the pending membership once a majority of its voters hold it;
+    /// a Goose that removed itself then steps down.
+    fn check_commit(&mut self) {
+        let me = self.config.id;
+        let current = self.membership.id();
+        let State::Leader(leader) = &mut self.state else {
+            return;
+        };
+        if !leader.pending {
+            return;
+        }
+        let holders = leader
+            .progress
+            .iter()
+            .filter(|peer| self.membership.is_voter(peer.id) && peer.membership >= current)
+            .count()
+            + usize::from(self.membership.is_voter(me));
+        if holders < self.membership.quorum() {
+            return;
+        }
+        leader.pending = false;
+        if leader.previous.take().is_some() {
+            // Members removed by the change get no more heartbeats.
+            leader
+                .progress
+                .retain(|peer| self.membership.contains(peer.id));
+        }
+        tracing::debug!(id = %me, membership = %current, "membership committed");
+        self.emit(Event::MembershipCommitted { id: current });
+        if !self.membership.contains(me) || !self.membership.is_voter(me) {
+            // A Goose that is no longer a voter leads nobody (a learner
+            // cannot lead): it steps down now that the change is safe.
+            self.become_follower(self.hard.term, None, RoleChangeReason::Removed);
+        } else {
+            // The lease no longer needs the old voters.
+            self.update_lease();
+        }
+    }
+
+    /// Proposes promoting the first joining learner that has acknowledged
+    /// every heartbeat for a whole maximum election timeout: long enough to
+    /// show it keeps up, so that promoting it cannot stall the majority.
+    fn promote_caught_up_learner(&mut self) {
+        let State::Leader(leader) = &self.state else {
+            return;
+        };
+        if leader.pending || leader.lease_start_tick.is_none() {
+            return;
+        }
+        let current = self.membership.id();
+        let needed_ticks = self.config.election_timeout_max_ticks;
+        let ready = self.membership.joining().find(|id| {
+            leader
+                .progress
+                .binary_search_by_key(id, |peer| peer.id)
+                .is_ok_and(|index| {
+                    let peer = &leader.progress[index];
+                    peer.membership == current
+                        && match (peer.streak_start_tick, peer.acked_tick) {
+                            (Some(start), Some(last)) => last - start >= needed_ticks,
+                            _ => false,
+                        }
+                })
+        });
+        if let Some(id) = ready {
+            let next = self.membership.promoting(self.hard.term, id);
+            self.propose(next);
+        }
+    }
+
+    /// A Duck adopts a newer membership sent by the Goose.
+    fn adopt_membership(&mut self, next: Membership) {
+        tracing::debug!(id = %self.config.id, membership = %next.id(), "adopting a membership");
+        self.membership = next;
+        self.membership_dirty = true;
+        self.derive_from_membership();
+        self.counters.membership_changes += 1;
+        if !self.membership.contains(self.config.id) {
+            // Removed: done asking, and never campaigning again.
+            self.leaving = false;
+        }
+        self.emit(Event::MembershipChanged {
+            id: self.membership.id(),
+        });
+    }
+
+    /// Recomputes what derives from the membership in force.
+    fn derive_from_membership(&mut self) {
+        let me = self.config.id;
+        self.voter_peers.clear();
+        self.voter_peers
+            .extend(self.membership.voters().filter(|id| *id != me));
+        self.is_voter = self.membership.is_voter(me);
+    }
+
+    /// Whether `id` is no longer a member but still hears from this Goose
+    /// because the change that removed it is pending: its acks count towards
+    /// the old majority.
+    fn is_departing_peer(&self, id: NodeId) -> bool {
+        match &self.state {
+            State::Leader(leader) => leader
+                .progress
+                .binary_search_by_key(&id, |peer| peer.id)
+                .is_ok(),
+            _ => false,
         }
     }
 
@@ -744,19 +1137,10 @@ impl Election {
         self.election_deadline_tick = self.now_tick + timeout;
     }
 
-    /// Sends `msg` to every peer, learners included. Indexing (rather than
-    /// iterating) lets the loop borrow `self` mutably without copying the
-    /// peer list.
-    fn broadcast(&mut self, msg: Message) {
-        for index in 0..self.peers.len() {
-            self.send(self.peers[index], msg);
-        }
-    }
-
     /// Sends `msg` to every voter but this node.
     fn broadcast_to_voters(&mut self, msg: Message) {
         for index in 0..self.voter_peers.len() {
-            self.send(self.voter_peers[index], msg);
+            self.send(self.voter_peers[index], msg.clone());
         }
     }
 
@@ -801,6 +1185,9 @@ impl Election {
             Event::ElectionStarted { pre_vote, .. } => !pre_vote,
             Event::LeaderChanged { leader, .. } => leader == Some(self.config.id),
             Event::RoleChanged { role, .. } => role == Role::Goose,
+            // Announces a membership this node holds (or committed), which
+            // is only true once it is durable.
+            Event::MembershipChanged { .. } | Event::MembershipCommitted { .. } => true,
             Event::MessageDropped { .. } => false,
         };
         if announces_own_term {
@@ -816,13 +1203,18 @@ impl Election {
         self.outputs.push_back(Output::Send { to, msg });
     }
 
-    /// Emits a pending `Persist`. Called before every send and at the end of
-    /// every input.
+    /// Emits a pending `Persist` and `PersistMembership`. Called before every
+    /// send and at the end of every input.
     fn flush_hard_state(&mut self) {
         if self.hard_dirty {
             self.hard_dirty = false;
             self.outputs
                 .push_back(Output::Persist(self.persisted_form()));
+        }
+        if self.membership_dirty {
+            self.membership_dirty = false;
+            self.outputs
+                .push_back(Output::PersistMembership(self.membership.clone()));
         }
     }
 
@@ -850,5 +1242,36 @@ impl Election {
     #[cfg(not(feature = "sim"))]
     fn mutated_ignore_stickiness(&self) -> bool {
         false
+    }
+}
+
+/// The newest round tick a majority of `membership`'s voters acknowledged to
+/// `leader` (this node, `me`, counting its own latest round if it votes).
+/// Uses `scratch` so that acks never allocate.
+fn quorum_of(
+    membership: &Membership,
+    me: NodeId,
+    leader: &LeaderState,
+    scratch: &mut Vec<u64>,
+) -> Option<u64> {
+    scratch.clear();
+    if membership.is_voter(me) {
+        scratch.push(leader.last_round_tick);
+    }
+    scratch.extend(
+        leader
+            .progress
+            .iter()
+            .filter(|peer| membership.is_voter(peer.id))
+            .filter_map(|peer| peer.acked_tick),
+    );
+    quorum_tick(scratch, membership.quorum())
+}
+
+/// How many peers a Goose heartbeats (zero for anyone else).
+fn leader_progress_len(state: &State) -> usize {
+    match state {
+        State::Leader(leader) => leader.progress.len(),
+        _ => 0,
     }
 }

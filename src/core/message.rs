@@ -3,19 +3,24 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::membership::{Membership, MembershipId};
 use super::types::Term;
 
 /// A protocol message between two members.
 ///
-/// Messages are small `Copy` values with no heap data, so the steady state
-/// (heartbeats and acks) never allocates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The steady state (heartbeats without a membership attached, and acks)
+/// holds no heap data, so it never allocates; only a heartbeat carrying a
+/// membership change does.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Message {
     /// "Would you vote for me in `term`?" `term` is the sender's term plus
     /// one; the sender has not moved to it (Raft thesis §9.6).
     PreVote {
         /// The term the sender would campaign in.
         term: Term,
+        /// The membership the sender holds; a voter holding a newer one
+        /// refuses.
+        membership: MembershipId,
     },
     /// Answer to [`Message::PreVote`]. When granted, `term` echoes the
     /// request's term; when refused, it is the responder's current term.
@@ -32,6 +37,9 @@ pub enum Message {
         /// Set when the election was started by a leadership transfer; it
         /// lets the vote through a voter's stickiness (DESIGN §3, rule 3).
         transfer: bool,
+        /// The membership the candidate holds; a voter holding a newer one
+        /// refuses.
+        membership: MembershipId,
     },
     /// Answer to [`Message::Vote`], carrying the responder's current term.
     VoteResponse {
@@ -46,6 +54,9 @@ pub enum Message {
         term: Term,
         /// The Goose's local tick when it sent this heartbeat, echoed by the ack.
         sent_tick: u64,
+        /// The Goose's membership, attached until the receiver acknowledges
+        /// holding it (boxed so that the common, empty case stays small).
+        membership: Option<Box<Membership>>,
     },
     /// Acknowledgement of a heartbeat, echoing its `sent_tick`; the Goose's
     /// lease is counted from the newest tick a majority has echoed.
@@ -54,10 +65,17 @@ pub enum Message {
         term: Term,
         /// The `sent_tick` of the heartbeat being acknowledged.
         sent_tick: u64,
+        /// The membership the responder holds, durably.
+        membership: MembershipId,
     },
     /// Sent by a Goose handing over: "start an election now".
     TimeoutNow {
         /// The Goose's term.
+        term: Term,
+    },
+    /// Sent by a member to the Goose: "remove me from the membership".
+    Leave {
+        /// The sender's term.
         term: Term,
     },
 }
@@ -66,13 +84,14 @@ impl Message {
     /// The term this message carries.
     pub fn term(&self) -> Term {
         match *self {
-            Message::PreVote { term }
+            Message::PreVote { term, .. }
             | Message::PreVoteResponse { term, .. }
             | Message::Vote { term, .. }
             | Message::VoteResponse { term, .. }
             | Message::Heartbeat { term, .. }
             | Message::HeartbeatAck { term, .. }
-            | Message::TimeoutNow { term } => term,
+            | Message::TimeoutNow { term }
+            | Message::Leave { term } => term,
         }
     }
 
@@ -86,6 +105,7 @@ impl Message {
             Message::Heartbeat { .. } => "heartbeat",
             Message::HeartbeatAck { .. } => "heartbeat_ack",
             Message::TimeoutNow { .. } => "timeout_now",
+            Message::Leave { .. } => "leave",
         }
     }
 }

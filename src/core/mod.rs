@@ -15,7 +15,7 @@ pub use election::Election;
 #[cfg(feature = "sim")]
 #[doc(hidden)]
 pub use election::Mutation;
-pub use membership::Membership;
+pub use membership::{Membership, MembershipError, MembershipId};
 pub use message::Message;
 pub use output::{CommandError, Counters, DropReason, Event, Output, RoleChangeReason};
 pub use status::Status;

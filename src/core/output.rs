@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::membership::{Membership, MembershipId};
 use super::message::Message;
 use super::types::{HardState, NodeId, Role, Term};
 
@@ -10,11 +11,16 @@ use super::types::{HardState, NodeId, Role, Term};
 /// [`Election::poll_output`](crate::core::Election::poll_output).
 ///
 /// Outputs come out in causal order. A `Persist` must be durable before the
-/// host polls again: every `Send` after it may depend on it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// host polls again: every `Send` after it may depend on it. The same holds
+/// for a `PersistMembership`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
     /// Write this hard state to stable storage, then poll again.
     Persist(HardState),
+    /// Write this membership to stable storage (next to the hard state), then
+    /// poll again. Rare: it comes out when the membership changes and when a
+    /// new Goose re-issues it under its own term.
+    PersistMembership(Membership),
     /// Send `msg` to node `to`, best effort.
     Send {
         /// The destination.
@@ -52,6 +58,19 @@ pub enum Event {
         /// `true` for a pre-vote round, which does not change the node's term.
         pre_vote: bool,
     },
+    /// This node adopted a newer membership (a Goose: proposed one). It is
+    /// durable once the `PersistMembership` before this event is; read it
+    /// with [`Election::membership`](crate::core::Election::membership).
+    MembershipChanged {
+        /// The membership now in force on this node.
+        id: MembershipId,
+    },
+    /// The Goose saw a majority of the new voters hold membership `id`: the
+    /// change is committed, and the next one may start.
+    MembershipCommitted {
+        /// The committed membership.
+        id: MembershipId,
+    },
     /// A message was dropped without effect.
     MessageDropped {
         /// The sender as claimed.
@@ -72,6 +91,8 @@ pub enum RoleChangeReason {
     HigherTerm,
     /// The Goose handed over with `transfer_leadership` or `step_down`.
     Transfer,
+    /// The Goose removed itself from the membership and the change committed.
+    Removed,
 }
 
 /// Why a message was dropped.
@@ -111,6 +132,8 @@ pub struct Counters {
     pub dropped_stale_term: u64,
     /// Messages dropped because they mean nothing in the current state.
     pub dropped_unexpected: u64,
+    /// Newer memberships adopted (proposed, re-issued or received).
+    pub membership_changes: u64,
 }
 
 impl Counters {

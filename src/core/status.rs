@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::membership::MembershipId;
 use super::types::{NodeId, Role, Term};
 
 /// What [`Election::status`](crate::core::Election::status) reports.
@@ -22,6 +23,12 @@ pub struct Status {
     pub lease_remaining_ticks: Option<u64>,
     /// The voters, in ascending id order.
     pub members: Vec<NodeId>,
-    /// The learners (non-voting members), in ascending id order.
+    /// The learners (non-voting members, joining ones included), in
+    /// ascending id order.
     pub learners: Vec<NodeId>,
+    /// The membership in force on this node.
+    pub membership: MembershipId,
+    /// On a Goose: whether that membership is still uncommitted. `None` on
+    /// a Duck.
+    pub membership_pending: Option<bool>,
 }

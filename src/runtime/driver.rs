@@ -219,6 +219,12 @@ impl<T: Transport, S: Storage> Driver<T, S> {
                     self.observed.persist_latency.record(started.elapsed());
                     saved.map_err(FatalError::Storage)?;
                 }
+                Output::PersistMembership(membership) => {
+                    let started = std::time::Instant::now();
+                    let saved = self.storage.save_membership(&membership).await;
+                    self.observed.persist_latency.record(started.elapsed());
+                    saved.map_err(FatalError::Storage)?;
+                }
                 Output::Send { to, msg } => self.transport.send(to, msg),
                 Output::Event(event) => self.log_event(event),
             }
@@ -237,6 +243,12 @@ impl<T: Transport, S: Storage> Driver<T, S> {
             }
             Event::ElectionStarted { term, pre_vote } => {
                 tracing::debug!(%id, %term, pre_vote, "election started");
+            }
+            Event::MembershipChanged { id: membership } => {
+                tracing::info!(%id, %membership, "membership changed");
+            }
+            Event::MembershipCommitted { id: membership } => {
+                tracing::info!(%id, %membership, "membership committed");
             }
             Event::MessageDropped { from, reason } => {
                 tracing::debug!(%id, %from, ?reason, "message dropped");

@@ -219,6 +219,18 @@ impl Storage for FileStorage {
         .await
     }
 
+    async fn load_membership(&mut self) -> Result<Option<crate::core::Membership>, StorageError> {
+        // Placeholder until the v2 record lands (being written now).
+        Ok(None)
+    }
+
+    async fn save_membership(
+        &mut self,
+        _membership: &crate::core::Membership,
+    ) -> Result<(), StorageError> {
+        Err(StorageError::Failed("membership storage not written yet".into()))
+    }
+
     async fn save(&mut self, state: &HardState) -> Result<(), StorageError> {
         self.next_seq += 1;
         let seq = self.next_seq;

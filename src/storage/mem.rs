@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use super::{Storage, StorageError};
-use crate::core::HardState;
+use crate::core::{HardState, Membership};
 
 /// Keeps the hard state in memory, shared between clones, so a test can
 /// "restart" a node on the same storage.
@@ -21,6 +21,7 @@ pub struct MemStorage {
 #[derive(Debug, Default)]
 struct Inner {
     state: Option<HardState>,
+    membership: Option<Membership>,
     fail_saves: bool,
 }
 
@@ -35,7 +36,12 @@ impl MemStorage {
         self.lock().state
     }
 
-    /// Makes every later `save` fail (or succeed again), to test how a node
+    /// The last saved membership.
+    pub fn membership(&self) -> Option<Membership> {
+        self.lock().membership.clone()
+    }
+
+    /// Makes every later `save` (and `save_membership`) fail (or succeed again), to test how a node
     /// reacts to a broken disk.
     pub fn set_fail_saves(&self, fail: bool) {
         self.lock().fail_saves = fail;
@@ -62,6 +68,19 @@ impl Storage for MemStorage {
             return Err(StorageError::Failed("injected save failure".into()));
         }
         inner.state = Some(*state);
+        Ok(())
+    }
+
+    async fn load_membership(&mut self) -> Result<Option<Membership>, StorageError> {
+        Ok(self.lock().membership.clone())
+    }
+
+    async fn save_membership(&mut self, membership: &Membership) -> Result<(), StorageError> {
+        let mut inner = self.lock();
+        if inner.fail_saves {
+            return Err(StorageError::Failed("injected save failure".into()));
+        }
+        inner.membership = Some(membership.clone());
         Ok(())
     }
 }

@@ -1,20 +1,25 @@
-//! Durable storage of the term and vote (DESIGN §4).
+//! Durable storage of the term, the vote and the membership (DESIGN §4).
 //!
 //! The driver calls [`Storage::save`] for every
-//! [`Output::Persist`](crate::core::Output::Persist) and sends nothing until
-//! it returns: that is the persist barrier.
+//! [`Output::Persist`](crate::core::Output::Persist), and
+//! [`Storage::save_membership`] for every
+//! [`Output::PersistMembership`](crate::core::Output::PersistMembership), and
+//! sends nothing until it returns: that is the persist barrier.
 
 use std::path::PathBuf;
 
 use async_trait::async_trait;
 use thiserror::Error;
 
-use crate::core::HardState;
+use crate::core::{HardState, Membership};
 
 mod mem;
 pub use mem::MemStorage;
 
-/// Where a node keeps its [`HardState`].
+/// Where a node keeps its [`HardState`] and its [`Membership`].
+///
+/// Both live side by side (a [`FileStorage`] keeps them in one file, written
+/// atomically); each save leaves the other one as it was.
 #[async_trait]
 pub trait Storage: Send + 'static {
     /// The saved state, or `None` for a node that has never saved one.
@@ -25,6 +30,15 @@ pub trait Storage: Send + 'static {
 
     /// Saves `state`; it is durable when this returns `Ok`.
     async fn save(&mut self, state: &HardState) -> Result<(), StorageError>;
+
+    /// The saved membership, or `None` for a node that has never saved one
+    /// (it then starts from the membership it was configured with).
+    ///
+    /// As with [`load`](Self::load), damage is an error, never `None`.
+    async fn load_membership(&mut self) -> Result<Option<Membership>, StorageError>;
+
+    /// Saves `membership`; it is durable when this returns `Ok`.
+    async fn save_membership(&mut self, membership: &Membership) -> Result<(), StorageError>;
 }
 
 /// Why storage failed. Every variant names the file it concerns.

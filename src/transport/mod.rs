@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use crate::core::{Message, NodeId};
 
 /// A message that arrived, with the sender the transport authenticated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Inbound {
     /// The sending node.
     pub from: NodeId,
@@ -52,6 +52,13 @@ pub trait Transport: Send + 'static {
     fn set_peers(&mut self, peers: &BTreeMap<NodeId, String>) {
         let _ = peers;
     }
+
+    /// The join requests this transport receives from nodes outside the
+    /// membership, if it accepts any. The runtime takes the receiver once,
+    /// at start, and answers every request. The default accepts none.
+    fn take_join_requests(&mut self) -> Option<mpsc::Receiver<JoinRequest>> {
+        None
+    }
 }
 
 /// Why a transport could not start.
@@ -75,6 +82,8 @@ pub enum TransportError {
     AlreadyStarted,
 }
 
+mod join;
+pub use join::{JoinReply, JoinRequest};
 mod memory;
 pub use memory::{MemoryNetwork, MemoryTransport};
 #[cfg(feature = "tcp")]
