@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use duckduckgoose::core::{CommandError, ConfigError};
+use duckduckgoose::core::{CommandError, ConfigError, Membership};
 use duckduckgoose::runtime::{
     FatalError, HandleError, Node, NodeConfig, NodeConfigError, NodeHandle, StartError, WaitError,
 };
@@ -398,6 +398,14 @@ impl Storage for CorruptStorage {
     }
 
     async fn save(&mut self, _state: &HardState) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    async fn load_membership(&mut self) -> Result<Option<Membership>, StorageError> {
+        Ok(None)
+    }
+
+    async fn save_membership(&mut self, _membership: &Membership) -> Result<(), StorageError> {
         Ok(())
     }
 }

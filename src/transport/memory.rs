@@ -360,6 +360,7 @@ mod tests {
     const HEARTBEAT: Message = Message::Heartbeat {
         term: Term(1),
         sent_tick: 0,
+        membership: None,
     };
 
     async fn started(
