@@ -14,9 +14,10 @@ use super::status::Status;
 use super::types::{HardState, NodeId, Role, Term};
 
 /// Deliberate protocol bugs, for proving that the simulator's invariant
-/// checkers can fail. Never use outside tests.
-#[cfg(feature = "sim")]
+/// checkers can fail. Never use outside tests. (The type exists in every
+/// build so that the checks compile to nothing outside feature `sim`.)
 #[doc(hidden)]
+#[cfg_attr(not(feature = "sim"), allow(dead_code))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mutation {
     /// Persist outputs never carry the vote, so a restart forgets it.
@@ -25,6 +26,13 @@ pub enum Mutation {
     IgnoreStickiness,
     /// Run with this lease, skipping the drift-bound check.
     LeaseTicks(u64),
+    /// Grant votes and pre-votes whatever membership the candidate holds.
+    SkipMembershipVoteCheck,
+    /// While a change is pending, count the lease over the new voters only.
+    LeaseOverNewVotersOnly,
+    /// A new Goose neither re-issues its membership nor waits for a
+    /// majority-acknowledged round before its first change.
+    NoReissue,
 }
 
 /// The state a node is in; each variant carries only its own data.
@@ -652,11 +660,10 @@ impl Election {
         // older membership may be counting votes of a configuration that
         // has been replaced; one holding a newer membership may be a voter
         // there even if this node still knows it as a learner.
-        if term < self.hard.term
-            || !self.is_voter
-            || candidate_membership < mine
-            || (candidate_membership == mine && !self.membership.is_voter(candidate))
-        {
+        let membership_ok = self.mutated(Mutation::SkipMembershipVoteCheck)
+            || candidate_membership > mine
+            || (candidate_membership == mine && self.membership.is_voter(candidate));
+        if term < self.hard.term || !self.is_voter || !membership_ok {
             return false;
         }
         if !transfer && self.is_sticky() {
@@ -857,8 +864,20 @@ impl Election {
         // "no-op entry"): once a majority holds it, memberships proposed by
         // earlier Geese and never committed can no longer win an election,
         // and this Goose may start changes of its own.
-        let reissued = self.membership.reissued(self.hard.term);
-        self.install_membership(reissued, None);
+        if self.mutated(Mutation::NoReissue) {
+            if let State::Leader(leader) = &mut self.state {
+                leader.pending = false;
+                leader.progress = self
+                    .membership
+                    .members()
+                    .filter(|id| *id != self.config.id)
+                    .map(Progress::new)
+                    .collect();
+            }
+        } else {
+            let reissued = self.membership.reissued(self.hard.term);
+            self.install_membership(reissued, None);
+        }
         self.heartbeat_round();
     }
 
@@ -922,12 +941,15 @@ impl Election {
     /// is pending, also a majority of the voters before it.
     fn update_lease(&mut self) {
         let me = self.config.id;
+        let old_voters_count = !self.mutated(Mutation::LeaseOverNewVotersOnly);
         let State::Leader(leader) = &mut self.state else {
             return;
         };
         let mut start = quorum_of(&self.membership, me, leader, &mut self.scratch);
         if let Some(previous) = &leader.previous {
-            start = start.min(quorum_of(previous, me, leader, &mut self.scratch));
+            if old_voters_count {
+                start = start.min(quorum_of(previous, me, leader, &mut self.scratch));
+            }
         }
         // Not a running maximum: a change of voters can legitimately make the
         // lease shorter, and the shorter one is the safe one.
@@ -948,7 +970,8 @@ impl Election {
         };
         // `pending` also covers the new Goose's re-issue, which is committed
         // only by a majority-acknowledged round in its own term.
-        if leader.pending || leader.lease_start_tick.is_none() {
+        let confirmed = leader.lease_start_tick.is_some() || self.mutated(Mutation::NoReissue);
+        if leader.pending || !confirmed {
             return Err(MembershipError::ChangeInProgress {
                 pending: self.membership.id(),
             });
@@ -1120,7 +1143,7 @@ impl Election {
     /// A node is sticky while it leads, or within the minimum election
     /// timeout of its last contact with a live Goose or of its start.
     fn is_sticky(&self) -> bool {
-        if self.mutated_ignore_stickiness() {
+        if self.mutated(Mutation::IgnoreStickiness) {
             return false;
         }
         matches!(self.state, State::Leader(_))
@@ -1234,15 +1257,24 @@ impl Election {
         self.hard
     }
 
+    /// Whether the planted bug `mutation` is on (never, outside `sim`).
+    fn mutated(&self, mutation: Mutation) -> bool {
+        mutated(self.mutation_flag(), mutation)
+    }
+
     #[cfg(feature = "sim")]
-    fn mutated_ignore_stickiness(&self) -> bool {
-        self.mutation == Some(Mutation::IgnoreStickiness)
+    fn mutation_flag(&self) -> Option<Mutation> {
+        self.mutation
     }
 
     #[cfg(not(feature = "sim"))]
-    fn mutated_ignore_stickiness(&self) -> bool {
-        false
+    fn mutation_flag(&self) -> Option<Mutation> {
+        None
     }
+}
+
+fn mutated(flag: Option<Mutation>, mutation: Mutation) -> bool {
+    flag == Some(mutation)
 }
 
 /// The newest round tick a majority of `membership`'s voters acknowledged to
