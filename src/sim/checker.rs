@@ -482,7 +482,7 @@ impl Checker {
         at_us: u64,
         index: usize,
         to: NodeId,
-        msg: Message,
+        msg: &Message,
     ) -> Result<(), Violation> {
         let node = node_id(index);
         let Some((term, vote)) = claim(node, to, msg) else {
@@ -554,12 +554,15 @@ pub(crate) fn node_id(index: usize) -> NodeId {
 /// What `msg`, sent by `from` to `to`, proves about `from`'s hard state: its
 /// term, and its vote in that term when the message implies one. Pre-vote
 /// traffic proves nothing durable: it does not move the sender's term.
-fn claim(from: NodeId, to: NodeId, msg: Message) -> Option<(Term, Option<NodeId>)> {
-    match msg {
+fn claim(from: NodeId, to: NodeId, msg: &Message) -> Option<(Term, Option<NodeId>)> {
+    match *msg {
         // A candidate votes for itself, and a Goose was one.
         Message::Vote { term, .. } | Message::Heartbeat { term, .. } => Some((term, Some(from))),
         Message::VoteResponse { term, granted } => Some((term, granted.then_some(to))),
-        Message::HeartbeatAck { term, .. } | Message::TimeoutNow { term } => Some((term, None)),
+        // `Leave` goes out through the same persist barrier as any send.
+        Message::HeartbeatAck { term, .. }
+        | Message::TimeoutNow { term }
+        | Message::Leave { term } => Some((term, None)),
         // A refusal carries the responder's current term; a grant echoes
         // the requester's, which the responder has not adopted.
         Message::PreVoteResponse {
@@ -615,7 +618,7 @@ mod tests {
             term: Term(5),
             granted: true,
         };
-        assert!(checker.on_send(10, 0, NodeId(2), vote).is_ok());
+        assert!(checker.on_send(10, 0, NodeId(2), &vote).is_ok());
         checker.on_crash(0);
         assert!(matches!(
             checker.on_restart(20, 0, hs(5, None)),
@@ -631,14 +634,15 @@ mod tests {
         let request = Message::Vote {
             term: Term(4),
             transfer: false,
+            membership: crate::core::MembershipId::default(),
         };
-        assert!(checker.on_send(1, 0, NodeId(2), request).is_ok());
-        assert!(checker.on_send(1, 0, NodeId(3), request).is_ok());
+        assert!(checker.on_send(1, 0, NodeId(2), &request).is_ok());
+        assert!(checker.on_send(1, 0, NodeId(3), &request).is_ok());
         let grant = Message::VoteResponse {
             term: Term(4),
             granted: true,
         };
-        let error = checker.on_send(2, 0, NodeId(3), grant).unwrap_err();
+        let error = checker.on_send(2, 0, NodeId(3), &grant).unwrap_err();
         assert_eq!(
             error,
             Violation::DoubleVote {

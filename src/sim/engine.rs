@@ -11,7 +11,10 @@ use super::network::{Network, Route};
 use super::queue::{EventKind, EventQueue};
 use super::report::{SimFailure, SimReport, SimStats};
 use super::trace::{Recorder, SendFate, SimCommand, TraceKind};
-use crate::core::{Config, Election, Event, HardState, Message, NodeId, Output, Role, Term};
+use crate::core::{
+    Config, ConfigError, Election, Event, HardState, Membership, MembershipId, Message, NodeId,
+    Output, Role, Term,
+};
 
 /// A deterministic simulation of a cluster of [`Election`]s.
 ///
@@ -44,11 +47,18 @@ struct SimNode {
     incarnation: u64,
     /// What the host has made durable: the last `Persist` it handled.
     durable: HardState,
+    /// The membership the host has made durable: the last
+    /// `PersistMembership` it handled, or the configured one. A restart
+    /// passes it as `Config::membership`, as the runtime does.
+    durable_membership: Membership,
+    /// Removed from the cluster and down: its durable membership does not
+    /// contain it, so it cannot start again (the runtime refuses too).
+    retired: bool,
     tick_period_us: u64,
 }
 
 /// One input to a node.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Input {
     Tick,
     Message(NodeId, Message),
@@ -69,10 +79,12 @@ impl Simulation {
             let node_config = config.election_config(node_id(index));
             let election = new_election(&config, &node_config, HardState::default(), &mut rng)?;
             nodes.push(SimNode {
+                durable_membership: node_config.membership.clone(),
                 config: node_config,
                 election: Some(election),
                 incarnation: 0,
                 durable: HardState::default(),
+                retired: false,
                 tick_period_us: draw_tick_period(shortest_us, longest_us, &mut rng),
             });
         }
@@ -202,7 +214,7 @@ impl Simulation {
                         TraceKind::Delivered {
                             from: from_id,
                             to: to_id,
-                            msg,
+                            msg: msg.clone(),
                         },
                     );
                     self.drive(to, Input::Message(from_id, msg))?;
@@ -221,6 +233,7 @@ impl Simulation {
             EventKind::Restart { node, incarnation } => {
                 if self.nodes[node].incarnation == incarnation
                     && self.nodes[node].election.is_none()
+                    && !self.nodes[node].retired
                 {
                     self.restart(node)?;
                 }
@@ -247,18 +260,18 @@ impl Simulation {
         let Some(election) = self.nodes[index].election.as_mut() else {
             return Ok(());
         };
-        let accepted = match input {
+        let accepted = match &input {
             Input::Tick => {
                 election.tick();
                 true
             }
             Input::Message(from, msg) => {
-                election.handle_message(from, msg);
+                election.handle_message(*from, msg.clone());
                 true
             }
             Input::Command(SimCommand::Campaign) => election.campaign().is_ok(),
             Input::Command(SimCommand::StepDown) => election.step_down().is_ok(),
-            Input::Command(SimCommand::Transfer(to)) => election.transfer_leadership(to).is_ok(),
+            Input::Command(SimCommand::Transfer(to)) => election.transfer_leadership(*to).is_ok(),
         };
         self.outputs.clear();
         while let Some(output) = election.poll_output() {
@@ -304,7 +317,7 @@ impl Simulation {
         let outputs = std::mem::take(&mut self.outputs);
         let result = outputs[..handled]
             .iter()
-            .try_for_each(|output| self.handle_output(index, *output));
+            .try_for_each(|output| self.handle_output(index, output));
         self.outputs = outputs;
         result?;
         if crash_after.is_some() {
@@ -327,10 +340,10 @@ impl Simulation {
     }
 
     /// Plays the host for one output.
-    fn handle_output(&mut self, index: usize, output: Output) -> Result<(), Violation> {
+    fn handle_output(&mut self, index: usize, output: &Output) -> Result<(), Violation> {
         let node = node_id(index);
         match output {
-            Output::Persist(hard_state) => {
+            &Output::Persist(hard_state) => {
                 let previous = self.nodes[index].durable;
                 self.checker
                     .on_persist(self.now_us, index, previous, hard_state)?;
@@ -338,11 +351,21 @@ impl Simulation {
                 self.recorder
                     .record(self.now_us, TraceKind::Persisted { node, hard_state });
             }
-            Output::Send { to, msg } => {
-                self.checker.on_send(self.now_us, index, to, msg)?;
-                self.send(index, to, msg);
+            Output::PersistMembership(membership) => {
+                self.nodes[index].durable_membership = membership.clone();
+                self.recorder.record(
+                    self.now_us,
+                    TraceKind::PersistedMembership {
+                        node,
+                        id: membership.id(),
+                    },
+                );
             }
-            Output::Event(Event::RoleChanged { role, term, .. }) => {
+            Output::Send { to, msg } => {
+                self.checker.on_send(self.now_us, index, *to, msg)?;
+                self.send(index, *to, msg.clone());
+            }
+            &Output::Event(Event::RoleChanged { role, term, .. }) => {
                 if role == Role::Goose {
                     self.stats.geese += 1;
                 }
@@ -375,6 +398,7 @@ impl Simulation {
         let fate = match route {
             Route::Once(delay_us) => {
                 let arrives_at_us = self.now_us + delay_us;
+                let msg = msg.clone();
                 self.queue
                     .push(arrives_at_us, EventKind::Deliver { from, to, msg });
                 SendFate::InFlight { arrives_at_us }
@@ -383,6 +407,7 @@ impl Simulation {
                 self.stats.messages_duplicated += 1;
                 let arrives_at_us = [self.now_us + first_us, self.now_us + second_us];
                 for at_us in arrives_at_us {
+                    let msg = msg.clone();
                     self.queue.push(at_us, EventKind::Deliver { from, to, msg });
                 }
                 SendFate::Duplicated { arrives_at_us }
@@ -440,17 +465,32 @@ impl Simulation {
         );
     }
 
-    /// A new `Election` from the persisted state only, with a fresh seed.
+    /// A new `Election` from the persisted state only (hard state and
+    /// membership), with a fresh seed.
+    ///
+    /// A node whose durable membership no longer contains it was removed:
+    /// like the runtime, it refuses to start, and stays down for good.
     fn restart(&mut self, index: usize) -> Result<(), Violation> {
         let loaded = self.nodes[index].durable;
         self.checker.on_restart(self.now_us, index, loaded)?;
-        let election = new_election(
-            &self.config,
-            &self.nodes[index].config,
-            loaded,
-            &mut self.rng,
-        )
-        .expect("the same config was accepted by Simulation::new");
+        let mut config = self.nodes[index].config.clone();
+        config.membership = self.nodes[index].durable_membership.clone();
+        let election = match new_election(&self.config, &config, loaded, &mut self.rng) {
+            Ok(election) => election,
+            Err(SimConfigError::Election(ConfigError::NotAMember { .. })) => {
+                self.nodes[index].retired = true;
+                self.recorder.record(
+                    self.now_us,
+                    TraceKind::Retired {
+                        node: node_id(index),
+                    },
+                );
+                return Ok(());
+            }
+            Err(error) => unreachable!(
+                "only the membership differs from a config Simulation::new accepted: {error}"
+            ),
+        };
         self.nodes[index].election = Some(election);
         self.stats.restarts += 1;
         self.recorder.record(
@@ -501,7 +541,7 @@ impl Simulation {
             TraceKind::Garbage {
                 from,
                 to: node,
-                msg,
+                msg: msg.clone(),
             },
         );
 
@@ -520,7 +560,7 @@ impl Simulation {
         let outputs = std::mem::take(&mut self.outputs);
         let result = outputs.iter().try_for_each(|output| {
             self.checker.on_output(self.now_us, index, output)?;
-            self.handle_output(index, *output)
+            self.handle_output(index, output)
         });
         self.outputs = outputs;
         result?;
@@ -582,7 +622,7 @@ impl Simulation {
         self.network.heal();
         self.recorder.record(self.now_us, TraceKind::Healed);
         for index in 0..self.nodes.len() {
-            if self.nodes[index].election.is_none() {
+            if self.nodes[index].election.is_none() && !self.nodes[index].retired {
                 self.restart(index)?;
             }
         }
@@ -692,17 +732,15 @@ fn draw_tick_period(shortest_us: u64, longest_us: u64, rng: &mut StdRng) -> u64 
 }
 
 /// Any message at all: terms near the real ones half the time, anywhere in
-/// `u64` otherwise.
+/// `u64` otherwise; membership ids likewise; a heartbeat carries a random
+/// membership a third of the time.
 fn random_message(max_term: Term, rng: &mut StdRng) -> Message {
-    let term = if rng.random_bool(0.5) {
-        Term(rng.random_range(0..=max_term.0.saturating_add(2)))
-    } else {
-        Term(rng.random())
-    };
+    let term = random_term(max_term, rng);
     let flag = rng.random_bool(0.5);
     let sent_tick = rng.random();
-    match rng.random_range(0..7) {
-        0 => Message::PreVote { term },
+    let membership = random_membership_id(max_term, rng);
+    match rng.random_range(0..8) {
+        0 => Message::PreVote { term, membership },
         1 => Message::PreVoteResponse {
             term,
             granted: flag,
@@ -710,15 +748,68 @@ fn random_message(max_term: Term, rng: &mut StdRng) -> Message {
         2 => Message::Vote {
             term,
             transfer: flag,
+            membership,
         },
         3 => Message::VoteResponse {
             term,
             granted: flag,
         },
-        4 => Message::Heartbeat { term, sent_tick },
-        5 => Message::HeartbeatAck { term, sent_tick },
+        4 => Message::Heartbeat {
+            term,
+            sent_tick,
+            membership: rng
+                .random_bool(1.0 / 3.0)
+                .then(|| Box::new(random_membership(max_term, rng))),
+        },
+        5 => Message::HeartbeatAck {
+            term,
+            sent_tick,
+            membership,
+        },
+        6 => Message::Leave { term },
         _ => Message::TimeoutNow { term },
     }
+}
+
+fn random_term(max_term: Term, rng: &mut StdRng) -> Term {
+    if rng.random_bool(0.5) {
+        Term(rng.random_range(0..=max_term.0.saturating_add(2)))
+    } else {
+        Term(rng.random())
+    }
+}
+
+fn random_membership_id(max_term: Term, rng: &mut StdRng) -> MembershipId {
+    MembershipId {
+        term: random_term(max_term, rng),
+        version: if rng.random_bool(0.5) {
+            rng.random_range(0..=64)
+        } else {
+            rng.random()
+        },
+    }
+}
+
+/// A membership of small random ids (members or not), which a garbage
+/// heartbeat tries to impose.
+fn random_membership(max_term: Term, rng: &mut StdRng) -> Membership {
+    let ids = |rng: &mut StdRng| -> Vec<NodeId> {
+        (0..rng.random_range(0..=4))
+            .map(|_| NodeId(rng.random_range(0..=12)))
+            .collect()
+    };
+    let voters = ids(rng);
+    let learners = ids(rng);
+    let addresses: Vec<(NodeId, String)> = voters
+        .iter()
+        .map(|id| (*id, format!("10.0.0.{id}:7000")))
+        .collect();
+    // Issued by a "Goose" of a random term: an id that is often newer than
+    // any the cluster holds, the kind a node would adopt from a member.
+    Membership::new(voters)
+        .with_learners(learners)
+        .with_addresses(addresses)
+        .reissued(random_term(max_term, rng))
 }
 
 #[cfg(test)]

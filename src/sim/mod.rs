@@ -24,10 +24,13 @@
 //! * **Crashes.** After any input, while the simulated host drains the
 //!   node's outputs, the node may crash at any point (before the first
 //!   output, between any two, after the last): the rest are lost. The host
-//!   makes an [`Output::Persist`](crate::core::Output) durable when it
-//!   handles it, so a crash can fall on either side of every persist.
-//!   A crashed node restarts as a new `Election` built from its durable
-//!   `HardState` only, with a fresh seed.
+//!   makes an [`Output::Persist`](crate::core::Output) (and an
+//!   `Output::PersistMembership`) durable when it handles it, so a crash can
+//!   fall on either side of every persist. A crashed node restarts as a new
+//!   `Election` built from its durable `HardState` and its durable
+//!   membership (as `Config::membership`, like the runtime), with a fresh
+//!   seed. A node whose durable membership no longer contains it was
+//!   removed: it cannot start again and stays down.
 //! * **Garbage.** Messages with arbitrary content claiming to come from ids
 //!   outside the cluster (1000 and up) are injected; each must be dropped,
 //!   counted in `dropped_not_member`, and leave the node's status unchanged.

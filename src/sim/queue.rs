@@ -8,7 +8,7 @@ use std::collections::BinaryHeap;
 use crate::core::Message;
 
 /// Something scheduled to happen. Nodes are indexed `0..n`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum EventKind {
     /// A node's clock ticks; ignored if the node restarted since (another
     /// incarnation) or is down.

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use crate::core::{HardState, Message, NodeId, Role, Term};
+use crate::core::{HardState, MembershipId, Message, NodeId, Role, Term};
 
 /// One thing that happened in a run, at a virtual instant.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,6 +62,19 @@ pub enum TraceKind {
         node: NodeId,
         /// What is now on its disk.
         hard_state: HardState,
+    },
+    /// The host made a membership durable.
+    PersistedMembership {
+        /// The node.
+        node: NodeId,
+        /// The membership now on its disk.
+        id: MembershipId,
+    },
+    /// A crashed node could not restart: its durable membership does not
+    /// contain it (it was removed). It stays down for good.
+    Retired {
+        /// The node.
+        node: NodeId,
     },
     /// A node's role changed (from its `RoleChanged` event).
     RoleChanged {
@@ -178,6 +191,15 @@ impl fmt::Display for TraceEvent {
             }
             TraceKind::Persisted { node, hard_state } => {
                 write!(f, "n{node} persisted {}", DisplayHardState(*hard_state))
+            }
+            TraceKind::PersistedMembership { node, id } => {
+                write!(f, "n{node} persisted membership {id}")
+            }
+            TraceKind::Retired { node } => {
+                write!(
+                    f,
+                    "n{node} cannot restart: removed from its durable membership"
+                )
             }
             TraceKind::RoleChanged { node, role, term } => {
                 write!(f, "n{node} is now {role} in term {term}")
