@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use duckduckgoose::core::{Membership, MembershipId};
 use duckduckgoose::transport::tcp::frame::{
     self, FrameDecoder, FrameError, LEN_PREFIX_LEN, MAX_FRAME_LEN,
 };
@@ -37,6 +38,7 @@ fn hb(tick: u64) -> Message {
     Message::Heartbeat {
         term: Term(1),
         sent_tick: tick,
+        membership: None,
     }
 }
 
@@ -44,6 +46,7 @@ fn vote(term: u64) -> Message {
     Message::Vote {
         term: Term(term),
         transfer: false,
+        membership: MembershipId::default(),
     }
 }
 
@@ -225,6 +228,80 @@ async fn keyed_cluster_delivers_many_authenticated_frames() {
     }
     for node in &mut nodes {
         node.transport.shutdown().await;
+    }
+}
+
+/// A membership of `n` voters, each with an address of `addr_len` bytes.
+fn big_membership(n: u64, addr_len: usize) -> Membership {
+    Membership::new((1..=n).map(NodeId)).with_addresses((1..=n).map(|id| {
+        let port = format!(":{}", 7000 + id % 1000);
+        let host = format!("node-{id}.").repeat(addr_len);
+        (
+            NodeId(id),
+            format!("{}{port}", &host[..addr_len - port.len()]),
+        )
+    }))
+}
+
+fn hb_with(tick: u64, membership: Membership) -> Message {
+    Message::Heartbeat {
+        term: Term(1),
+        sent_tick: tick,
+        membership: Some(Box::new(membership)),
+    }
+}
+
+#[tokio::test]
+async fn heartbeats_carry_memberships_of_hundreds_of_members() {
+    let mut nodes = cluster(2, Some(KEY)).await;
+    // 500 members with 40-byte addresses, and 200 with the longest DNS
+    // names (253 bytes and a port).
+    let memberships = [big_membership(500, 40), big_membership(200, 259)];
+    for (tick, membership) in memberships.iter().enumerate() {
+        let msg = hb_with(tick as u64, membership.clone());
+        let mut buf = Vec::new();
+        frame::encode_frame(&msg, &mut buf).expect("fits in a frame");
+        nodes[0].transport.send(NodeId(2), msg.clone());
+        assert_eq!(
+            nodes[1].recv().await,
+            Inbound {
+                from: NodeId(1),
+                msg
+            }
+        );
+    }
+    assert_eq!(nodes[0].stats().dropped_oversized, 0);
+    for node in &mut nodes {
+        node.transport.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_membership_too_large_for_a_frame_is_dropped_and_counted_not_sent() {
+    for key in [None, Some(KEY)] {
+        let mut nodes = cluster(2, key).await;
+        let huge = big_membership(2_000, 60);
+        let mut buf = Vec::new();
+        assert!(matches!(
+            frame::encode_frame(&hb_with(0, huge.clone()), &mut buf),
+            Err(FrameError::Oversized { .. })
+        ));
+        // Between two deliverable messages, on the same connection: the
+        // connection survives, and with a key the frame sequence too.
+        nodes[0].transport.send(NodeId(2), vote(1));
+        assert_eq!(nodes[1].recv().await.msg, vote(1));
+        nodes[0].transport.send(NodeId(2), hb_with(1, huge));
+        nodes[0].transport.send(NodeId(2), vote(2));
+        assert_eq!(nodes[1].recv().await.msg, vote(2));
+        let stats = nodes[0].stats();
+        assert_eq!(stats.dropped_oversized, 1, "{stats:?}");
+        assert_eq!(stats.frames_sent, 2, "{stats:?}");
+        assert_eq!(stats.reconnects, 0, "{stats:?}");
+        assert_eq!(nodes[1].stats().auth_failures, 0);
+        for node in &mut nodes {
+            node.transport.shutdown().await;
+            node.assert_nothing_received();
+        }
     }
 }
 
@@ -947,28 +1024,67 @@ async fn oversized_length_after_a_valid_hello_closes_the_connection() {
 // The codec, fuzzed directly.
 // ---------------------------------------------------------------------------
 
+fn membership() -> impl Strategy<Value = Membership> {
+    (
+        vec(any::<u64>(), 1..8),
+        vec(any::<u64>(), 0..4),
+        vec((any::<u64>(), "[a-z0-9.-]{1,40}", any::<u16>()), 0..8),
+    )
+        .prop_map(|(voters, learners, addrs)| {
+            Membership::new(voters.into_iter().map(NodeId))
+                .with_learners(learners.into_iter().map(NodeId))
+                .with_addresses(
+                    addrs
+                        .into_iter()
+                        .map(|(id, host, port)| (NodeId(id), format!("{host}:{port}"))),
+                )
+        })
+}
+
 fn message() -> impl Strategy<Value = Message> {
-    (0u8..7, any::<u64>(), any::<u64>(), any::<bool>()).prop_map(|(kind, term, n, flag)| {
-        let term = Term(term);
-        match kind {
-            0 => Message::PreVote { term },
-            1 => Message::PreVoteResponse {
-                term,
-                granted: flag,
-            },
-            2 => Message::Vote {
-                term,
-                transfer: flag,
-            },
-            3 => Message::VoteResponse {
-                term,
-                granted: flag,
-            },
-            4 => Message::Heartbeat { term, sent_tick: n },
-            5 => Message::HeartbeatAck { term, sent_tick: n },
-            _ => Message::TimeoutNow { term },
-        }
-    })
+    (
+        0u8..9,
+        any::<u64>(),
+        any::<u64>(),
+        any::<bool>(),
+        (any::<u64>(), any::<u64>()),
+        proptest::option::of(membership()),
+    )
+        .prop_map(|(kind, term, n, flag, (m_term, m_version), attached)| {
+            let term = Term(term);
+            let membership = MembershipId {
+                term: Term(m_term),
+                version: m_version,
+            };
+            match kind {
+                0 => Message::PreVote { term, membership },
+                1 => Message::PreVoteResponse {
+                    term,
+                    granted: flag,
+                },
+                2 => Message::Vote {
+                    term,
+                    transfer: flag,
+                    membership,
+                },
+                3 => Message::VoteResponse {
+                    term,
+                    granted: flag,
+                },
+                4 => Message::Heartbeat {
+                    term,
+                    sent_tick: n,
+                    membership: attached.map(Box::new),
+                },
+                5 => Message::HeartbeatAck {
+                    term,
+                    sent_tick: n,
+                    membership,
+                },
+                6 => Message::Leave { term },
+                _ => Message::TimeoutNow { term },
+            }
+        })
 }
 
 /// Random bytes, mostly shaped like frames (plausible length prefixes with
@@ -1058,7 +1174,7 @@ proptest! {
         let mut rest = &buf[..];
         for msg in &msgs {
             let (body, used) = frame::split_frame(rest).expect("valid").expect("whole frame");
-            prop_assert_eq!(frame::decode_body::<Message>(body).expect("valid body"), *msg);
+            prop_assert_eq!(&frame::decode_body::<Message>(body).expect("valid body"), msg);
             rest = &rest[used..];
         }
         prop_assert!(rest.is_empty());
@@ -1163,13 +1279,14 @@ fn full_queue_drops_the_oldest_heartbeat_then_the_oldest_message() {
     let ack = |tick| Message::HeartbeatAck {
         term: Term(1),
         sent_tick: tick,
+        membership: MembershipId::default(),
     };
     let timeout_now = Message::TimeoutNow { term: Term(1) };
     let mut queue = OutboundQueue::new(4);
     for msg in [vote(1), hb(1), ack(1), hb(2)] {
         assert_eq!(queue.push(msg), None);
     }
-    assert_eq!(queue.push(timeout_now), Some(hb(1)));
+    assert_eq!(queue.push(timeout_now.clone()), Some(hb(1)));
     // Acks are heartbeat traffic too: a newer one supersedes them.
     assert_eq!(queue.push(vote(2)), Some(ack(1)));
     assert_eq!(queue.push(vote(3)), Some(hb(2)));
@@ -1177,8 +1294,8 @@ fn full_queue_drops_the_oldest_heartbeat_then_the_oldest_message() {
     assert_eq!(queue.push(vote(4)), Some(vote(1)));
     assert_eq!(queue.len(), 4);
     assert_eq!(
-        queue.iter().copied().collect::<Vec<_>>(),
-        [timeout_now, vote(2), vote(3), vote(4)]
+        queue.iter().cloned().collect::<Vec<_>>(),
+        [timeout_now.clone(), vote(2), vote(3), vote(4)]
     );
     assert_eq!(queue.pop(), Some(timeout_now));
 }
@@ -1238,7 +1355,7 @@ async fn shutdown_flushes_the_queue_and_ends_every_task() {
 
     // A handing-over Goose's last words leave before the transport stops.
     let timeout_now = Message::TimeoutNow { term: Term(4) };
-    nodes[0].transport.send(NodeId(2), timeout_now);
+    nodes[0].transport.send(NodeId(2), timeout_now.clone());
     nodes[0].transport.shutdown().await;
     assert_eq!(
         nodes[1].recv().await,

@@ -14,8 +14,9 @@ use tracing::{Instrument, debug, debug_span, warn};
 
 use super::Shared;
 use super::auth::{AuthError, FrameAuth, Nonce};
-use super::frame::{self, FrameError, FrameReader, MAX_FRAME_LEN, ReadError};
+use super::frame::{FrameError, FrameReader, MAX_FRAME_LEN, ReadError};
 use super::handshake::{self, Accepted, HandshakeError, MAX_HANDSHAKE_FRAME_LEN};
+use super::sealed::{self, SealError};
 use super::stats::{TaskGuard, bump};
 use crate::core::{Message, NodeId};
 use crate::transport::Inbound;
@@ -205,19 +206,13 @@ async fn receive(
                 }
             },
         };
-        let payload = match auth.as_deref_mut() {
-            Some(auth) => match auth.open(body) {
-                Ok(payload) => payload,
-                Err(e) => {
-                    bump(&counters.auth_failures);
-                    return e.into();
-                }
-            },
-            None => body,
-        };
-        let msg: Message = match frame::decode_body(payload) {
+        let msg: Message = match sealed::decode(body, auth.as_deref_mut()) {
             Ok(msg) => msg,
-            Err(e) => {
+            Err(SealError::Auth(e)) => {
+                bump(&counters.auth_failures);
+                return e.into();
+            }
+            Err(SealError::Frame(e)) => {
                 handshake::count_frame_error(&e, counters);
                 return e.into();
             }

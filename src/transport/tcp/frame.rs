@@ -16,8 +16,13 @@ pub const LEN_PREFIX_LEN: usize = 4;
 
 /// The largest frame body accepted or produced: 64 KiB.
 ///
-/// Real frames are a few dozen bytes; the cap only bounds what a broken or
-/// hostile peer can make a node allocate.
+/// Most frames are a few dozen bytes. The largest are heartbeats carrying a
+/// membership (and join replies): about 5 bytes per member plus its address,
+/// so a frame holds some 1,400 members with 40-byte addresses, or some 240
+/// with the longest DNS names. A message that would not fit is dropped at
+/// sending and counted
+/// ([`TransportStats::dropped_oversized`](super::TransportStats::dropped_oversized)).
+/// The cap bounds what a broken or hostile peer can make a node allocate.
 pub const MAX_FRAME_LEN: usize = 64 * 1024;
 
 /// Why a frame could not be encoded or decoded.

@@ -29,8 +29,10 @@ use crate::core::NodeId;
 
 /// Opens every hello, so a stray client is recognised at once.
 pub(crate) const MAGIC: [u8; 4] = *b"DDGO";
-/// Bumped on any incompatible change of the handshake or frame format.
-pub(crate) const PROTOCOL_VERSION: u16 = 1;
+/// Bumped on any incompatible change of the handshake, the frame format or
+/// the messages' encoding. Version 2: messages carry membership ids, and
+/// heartbeats a whole membership.
+pub(crate) const PROTOCOL_VERSION: u16 = 2;
 /// Handshake frames are a few dozen bytes plus the cluster id; the limit
 /// keeps what an unauthenticated client can make us reserve small.
 pub(crate) const MAX_HANDSHAKE_FRAME_LEN: usize = 1024;

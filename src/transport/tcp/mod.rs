@@ -47,6 +47,7 @@ mod handshake;
 mod members;
 mod peer;
 mod queue;
+mod sealed;
 mod stats;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -20,9 +20,10 @@ use super::Shared;
 use super::addr::{PeerAddr, ResolveError};
 use super::auth::{AuthError, FrameAuth};
 use super::backoff::Backoff;
-use super::frame::{self, FrameError, LEN_PREFIX_LEN};
+use super::frame::FrameError;
 use super::handshake::{self, HandshakeError};
 use super::queue::PeerQueue;
+use super::sealed::{self, SealError};
 use super::stats::{add, bump};
 use crate::core::{Message, NodeId};
 
@@ -175,6 +176,10 @@ impl Writer {
         let mut batch = Vec::with_capacity(self.shared.config.queue_capacity);
         let mut buf = Vec::with_capacity(256);
         let mut probe = [0u8; 1];
+        // An oversized membership rides on every heartbeat until acked,
+        // which it never will be: warn once per connection, not 20 times a
+        // second.
+        let mut warned_oversized = false;
         loop {
             batch.clear();
             self.queue.drain_into(&mut batch);
@@ -202,10 +207,28 @@ impl Writer {
                 continue;
             }
             buf.clear();
+            let mut frames = 0u64;
             for msg in &batch {
-                encode_message(&mut buf, msg, auth.as_mut())?;
+                match encode_message(&mut buf, msg, auth.as_mut()) {
+                    Ok(()) => frames += 1,
+                    // Too big for any peer to accept (a membership with
+                    // very many members or very long addresses): drop this
+                    // one message, keep the connection and the others.
+                    Err(PumpError::Encode(e @ FrameError::Oversized { .. })) => {
+                        bump(&self.shared.counters.dropped_oversized);
+                        if warned_oversized {
+                            debug!(peer = %self.peer, kind = msg.kind(), error = %e, "message too large to send; dropped");
+                        } else {
+                            warned_oversized = true;
+                            warn!(peer = %self.peer, kind = msg.kind(), error = %e, "message too large to send; dropped");
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
             }
-            let frames = batch.len() as u64;
+            if frames == 0 {
+                continue;
+            }
             if let Err(e) = wr.write_all(&buf).await {
                 add(&self.shared.counters.dropped_write_failed, frames);
                 return Err(PumpError::Write(e));
@@ -230,17 +253,15 @@ async fn stopped_idle(mut shutdown: watch::Receiver<bool>, queue: Arc<PeerQueue>
 }
 
 /// Appends one message frame to `buf`, tagged when the cluster has a key.
+/// On error `buf` is left as it was, and a frame too large to send
+/// ([`FrameError::Oversized`]) consumes no sequence number.
 fn encode_message(
     buf: &mut Vec<u8>,
     msg: &Message,
     auth: Option<&mut FrameAuth>,
 ) -> Result<(), PumpError> {
-    let start = frame::begin_frame(buf);
-    frame::encode_body(msg, buf)?;
-    if let Some(auth) = auth {
-        let tag = auth.seal(&buf[start + LEN_PREFIX_LEN..])?;
-        buf.extend_from_slice(&tag);
-    }
-    frame::finish_frame(buf, start)?;
-    Ok(())
+    sealed::encode(msg, buf, auth).map_err(|e| match e {
+        SealError::Frame(e) => PumpError::Encode(e),
+        SealError::Auth(e) => PumpError::Seal(e),
+    })
 }

@@ -23,6 +23,11 @@ pub struct TransportStats {
     pub dropped_queue_full: u64,
     /// Messages lost because writing them to a socket failed.
     pub dropped_write_failed: u64,
+    /// Messages dropped at sending because their frame would exceed
+    /// [`MAX_FRAME_LEN`](super::frame::MAX_FRAME_LEN): a heartbeat carrying
+    /// a membership too large for one frame (see the frame module). The
+    /// connection stays up and the other messages go.
+    pub dropped_oversized: u64,
     /// Messages still queued for a peer when it left the membership, and
     /// dropped with its queue.
     pub dropped_peer_removed: u64,
@@ -61,6 +66,7 @@ pub(crate) struct Counters {
     pub(crate) frames_received: AtomicU64,
     pub(crate) dropped_queue_full: AtomicU64,
     pub(crate) dropped_write_failed: AtomicU64,
+    pub(crate) dropped_oversized: AtomicU64,
     pub(crate) dropped_peer_removed: AtomicU64,
     pub(crate) auth_failures: AtomicU64,
     pub(crate) handshake_failures: AtomicU64,
@@ -93,6 +99,7 @@ impl Counters {
             frames_received: get(&self.frames_received),
             dropped_queue_full: get(&self.dropped_queue_full),
             dropped_write_failed: get(&self.dropped_write_failed),
+            dropped_oversized: get(&self.dropped_oversized),
             dropped_peer_removed: get(&self.dropped_peer_removed),
             auth_failures: get(&self.auth_failures),
             handshake_failures: get(&self.handshake_failures),
