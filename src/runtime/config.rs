@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use thiserror::Error;
 
-use crate::core::{Config, ConfigError, NodeId};
+use crate::core::{Config, ConfigError, Membership, NodeId};
 
 /// How one node of a cluster runs, with every time given as a [`Duration`].
 ///
@@ -100,14 +100,21 @@ pub struct NodeConfig {
     /// Seed of the node's randomness (its election timeouts). `None`, the
     /// default, derives one per start; see [`NodeConfig::seed`].
     pub rng_seed: Option<u64>,
-    /// Display addresses of the members, voters and learners alike
-    /// (e.g. `"10.0.0.2:7001"`), shown on
-    /// status pages such as the `http` feature's `/cluster`. Optional and
-    /// empty by default; entries for non-members are ignored.
+    /// The members' cluster addresses (`"HOST:PORT"`), voters and learners
+    /// alike. Optional and empty by default; entries for non-members are
+    /// ignored.
     ///
-    /// Nothing connects to these: a transport has its own map of where its
-    /// peers are (for the TCP transport, its own configuration).
-    /// This one only tells humans which node is which.
+    /// They become part of the starting membership, travel with every
+    /// membership change (a node added with
+    /// [`NodeHandle::add_node`](crate::runtime::NodeHandle::add_node) brings
+    /// its own) and are shown on status pages such as the `http` feature's
+    /// `/cluster`. When the membership records an address for every other
+    /// member, the runtime hands them to the transport
+    /// ([`Transport::set_peers`](crate::transport::Transport::set_peers)) at
+    /// start and after every change, so that a transport which addresses its
+    /// peers (TCP) follows the membership. List every member here to change
+    /// the membership of a TCP cluster while it runs; with addresses missing,
+    /// the transport keeps the peers of its own configuration.
     pub addresses: BTreeMap<NodeId, String>,
 }
 
@@ -130,6 +137,39 @@ impl NodeConfig {
         }
     }
 
+    /// The default timing for node `id` of a running cluster whose
+    /// membership is `membership`: its voters become
+    /// [`members`](Self::members), its learners (joining ones included)
+    /// [`learners`](Self::learners) and its addresses
+    /// [`addresses`](Self::addresses).
+    ///
+    /// For a node that joined with a
+    /// [`JoinReply::Accepted`](crate::transport::JoinReply::Accepted)
+    /// membership. The node starts from these members as if they were the
+    /// configured cluster and adopts the Goose's membership (its version,
+    /// who is joining) with the first heartbeat.
+    ///
+    /// ```
+    /// use duckduckgoose::NodeId;
+    /// use duckduckgoose::core::Membership;
+    /// use duckduckgoose::runtime::NodeConfig;
+    ///
+    /// let membership = Membership::new([NodeId(1), NodeId(2)])
+    ///     .with_learners([NodeId(3)])
+    ///     .with_addresses([(NodeId(1), "10.0.0.1:7000"), (NodeId(3), "10.0.0.3:7000")]);
+    /// let config = NodeConfig::from_membership(NodeId(3), membership);
+    /// assert_eq!(config.members, [NodeId(1), NodeId(2)]);
+    /// assert_eq!(config.learners, [NodeId(3)]);
+    /// assert_eq!(config.addresses.get(&NodeId(3)).map(String::as_str), Some("10.0.0.3:7000"));
+    /// config.validate().unwrap();
+    /// ```
+    pub fn from_membership(id: NodeId, membership: Membership) -> Self {
+        let mut config = NodeConfig::new(id, membership.voters());
+        config.learners = membership.learners().collect();
+        config.addresses = membership.addresses().clone();
+        config
+    }
+
     /// Checks the whole configuration: the conversion to ticks, then every
     /// constraint of the core's [`Config::validate`].
     pub fn validate(&self) -> Result<(), NodeConfigError> {
@@ -137,7 +177,9 @@ impl NodeConfig {
         Ok(())
     }
 
-    /// The core's configuration, every `Duration` converted to ticks.
+    /// The core's configuration, every `Duration` converted to ticks. Its
+    /// membership is the configured one (version 0): `members`, `learners`
+    /// and the `addresses` of members.
     ///
     /// Fails if the tick is zero or a time is not a whole, non-zero number of
     /// ticks; it does not run the core's own checks (see
@@ -147,9 +189,16 @@ impl NodeConfig {
             return Err(NodeConfigError::ZeroTick);
         }
         let mut config = Config::new(self.id, self.members.iter().copied());
-        config.membership = config
+        let membership = config
             .membership
             .with_learners(self.learners.iter().copied());
+        let addresses: Vec<(NodeId, &str)> = self
+            .addresses
+            .iter()
+            .filter(|(id, _)| membership.contains(**id))
+            .map(|(id, addr)| (*id, addr.as_str()))
+            .collect();
+        config.membership = membership.with_addresses(addresses);
         config.heartbeat_interval_ticks = self.ticks("heartbeat", self.heartbeat)?;
         config.election_timeout_min_ticks =
             self.ticks("election_timeout.start", self.election_timeout.start)?;

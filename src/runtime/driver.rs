@@ -1,6 +1,7 @@
 //! The driver task: the only place where the election meets time, storage
 //! and the network (DESIGN §4).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,12 +9,15 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::Observed;
+use super::changes::{Waiters, transport_peers};
 use super::clock::TickClock;
 use super::error::FatalError;
 use super::handle::{Command, NodeStatus};
-use crate::core::{CommandError, Counters, Election, Event, NodeId, Output, Role, Term};
+use crate::core::{
+    CommandError, Counters, Election, Event, Membership, MembershipId, NodeId, Output, Role, Term,
+};
 use crate::storage::Storage;
-use crate::transport::{Inbound, Transport};
+use crate::transport::{Inbound, JoinRequest, Transport};
 
 /// Where a command's answer goes: the term the node led and handed over.
 type Reply = oneshot::Sender<Result<Term, CommandError>>;
@@ -27,6 +31,8 @@ pub(crate) struct Driver<T, S> {
     transport: T,
     inbound: mpsc::Receiver<Inbound>,
     commands: mpsc::Receiver<Command>,
+    /// Join requests from the transport, if it takes any.
+    joins: Option<mpsc::Receiver<JoinRequest>>,
     shutdown: watch::Receiver<bool>,
     status: watch::Sender<NodeStatus>,
     tick: Duration,
@@ -39,6 +45,18 @@ pub(crate) struct Driver<T, S> {
     published: Published,
     /// Contact times and persist latencies, shared with the handles.
     observed: Arc<Observed>,
+    /// The membership in force as far as it is durable: the last one saved
+    /// (or the one the node started with). What the status, the peers table
+    /// and the transport follow.
+    held: Arc<Membership>,
+    /// The membership of the last `MembershipCommitted` event of the current
+    /// drain.
+    committed: Option<Arc<Membership>>,
+    /// What the transport was last given with `set_peers`; `None` if the
+    /// membership never knew every member's address.
+    transport_peers: Option<BTreeMap<NodeId, String>>,
+    /// Membership requests not answered yet.
+    waiters: Waiters,
 }
 
 /// The parts of [`NodeStatus`] that change while the node runs. All `Copy`:
@@ -51,6 +69,8 @@ struct Published {
     voted_for: Option<NodeId>,
     lease_deadline: Option<Instant>,
     counters: Counters,
+    membership: MembershipId,
+    membership_pending: Option<bool>,
 }
 
 impl Published {
@@ -62,11 +82,14 @@ impl Published {
             || self.leader != next.leader
             || self.voted_for != next.voted_for
             || self.lease_deadline.is_some() != next.lease_deadline.is_some()
+            || self.membership != next.membership
+            || self.membership_pending != next.membership_pending
     }
 }
 
 /// The first status a handle sees, before the driver has run.
 pub(crate) fn initial_status(election: &Election) -> NodeStatus {
+    let membership = election.membership();
     NodeStatus {
         id: election.id(),
         role: election.role(),
@@ -74,11 +97,14 @@ pub(crate) fn initial_status(election: &Election) -> NodeStatus {
         leader: election.leader(),
         voted_for: election.hard_state().voted_for,
         lease_deadline: None,
-        members: election.config().membership.voters().collect(),
-        learners: election.config().membership.learners().collect(),
+        members: membership.voters().collect(),
+        learners: membership.learners().collect(),
+        membership: membership.id(),
+        membership_pending: election.membership_pending(),
         counters: *election.counters(),
         running: true,
         fatal_error: None,
+        full_membership: Arc::new(membership.clone()),
     }
 }
 
@@ -87,9 +113,12 @@ pub(crate) fn initial_status(election: &Election) -> NodeStatus {
 pub(crate) struct Channels {
     pub(crate) inbound: mpsc::Receiver<Inbound>,
     pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) joins: Option<mpsc::Receiver<JoinRequest>>,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) status: watch::Sender<NodeStatus>,
     pub(crate) observed: Arc<Observed>,
+    /// The peers `Node::start` gave the transport, if any.
+    pub(crate) transport_peers: Option<BTreeMap<NodeId, String>>,
 }
 
 impl<T: Transport, S: Storage> Driver<T, S> {
@@ -116,8 +145,15 @@ impl<T: Transport, S: Storage> Driver<T, S> {
             voted_for: election.hard_state().voted_for,
             lease_deadline: None,
             counters: *election.counters(),
+            membership: election.membership().id(),
+            membership_pending: election.membership_pending(),
         };
         Driver {
+            held: Arc::new(election.membership().clone()),
+            committed: None,
+            transport_peers: channels.transport_peers,
+            waiters: Waiters::default(),
+            joins: channels.joins,
             clock: TickClock::new(started, lease_ticks),
             election,
             storage,
@@ -179,10 +215,27 @@ impl<T: Transport, S: Storage> Driver<T, S> {
                             .map(|()| self.election.term());
                         reply = Some((to, result));
                     }
+                    Some(Command::AddNode { id, addr, reply: to }) => {
+                        self.waiters.add_node(&mut self.election, id, &addr, to);
+                    }
+                    Some(Command::RemoveNode { id, reply: to }) => {
+                        self.waiters.remove_node(&mut self.election, id, to);
+                    }
+                    Some(Command::Leave { reply: to }) => {
+                        self.waiters.leave(&mut self.election, to);
+                    }
                     // Every handle is gone; nobody can ask for anything again.
                     None => break None,
                 },
+                join = next_join(&mut self.joins) => match join {
+                    Some(request) => self.waiters.join(&mut self.election, request),
+                    None => {
+                        tracing::debug!("the transport stopped taking join requests");
+                        self.joins = None;
+                    }
+                },
             }
+            self.waiters.propose_waiting(&mut self.election);
             if let Err(error) = self.drain().await {
                 break Some(error);
             }
@@ -194,6 +247,10 @@ impl<T: Transport, S: Storage> Driver<T, S> {
                 // The caller may have stopped waiting; that is its business.
                 let _ = to.send(result);
             }
+            // Likewise, a committed change is answered once the status shows
+            // the membership.
+            let committed = self.committed.take();
+            self.waiters.settle(&self.election, committed.as_deref());
         };
         self.finish(fatal).await;
     }
@@ -224,8 +281,26 @@ impl<T: Transport, S: Storage> Driver<T, S> {
                     let saved = self.storage.save_membership(&membership).await;
                     self.observed.persist_latency.record(started.elapsed());
                     saved.map_err(FatalError::Storage)?;
+                    self.held = Arc::new(membership);
                 }
                 Output::Send { to, msg } => self.transport.send(to, msg),
+                Output::Event(Event::MembershipChanged { .. }) => self.membership_changed(),
+                Output::Event(Event::MembershipCommitted { id }) => {
+                    // The core commits the membership in force, which it
+                    // persisted before announcing it.
+                    debug_assert_eq!(id, self.held.id());
+                    let held = &self.held;
+                    tracing::info!(
+                        id = %self.election.id(),
+                        membership = %id,
+                        voters = ?id_list(held.voters()),
+                        learners = ?id_list(held.learners()),
+                        "membership committed"
+                    );
+                    self.committed = Some(Arc::clone(held));
+                    // A Goose that removed a member stops talking to it now.
+                    self.sync_transport_peers(false);
+                }
                 Output::Event(event) => self.log_event(event),
             }
         }
@@ -244,15 +319,57 @@ impl<T: Transport, S: Storage> Driver<T, S> {
             Event::ElectionStarted { term, pre_vote } => {
                 tracing::debug!(%id, %term, pre_vote, "election started");
             }
-            Event::MembershipChanged { id: membership } => {
-                tracing::info!(%id, %membership, "membership changed");
-            }
-            Event::MembershipCommitted { id: membership } => {
-                tracing::info!(%id, %membership, "membership committed");
-            }
+            // Handled by `drain`.
+            Event::MembershipChanged { .. } | Event::MembershipCommitted { .. } => {}
             Event::MessageDropped { from, reason } => {
                 tracing::debug!(%id, %from, ?reason, "message dropped");
             }
+        }
+    }
+
+    /// The node holds a new membership, durably (`held`): the peers table
+    /// and the transport follow it.
+    fn membership_changed(&mut self) {
+        let id = self.election.id();
+        let held = &self.held;
+        tracing::info!(
+            %id,
+            membership = %held.id(),
+            voters = ?id_list(held.voters()),
+            learners = ?id_list(held.learners()),
+            joining = ?id_list(held.joining()),
+            member = held.contains(id),
+            "membership changed"
+        );
+        if !held.contains(id) {
+            tracing::info!(%id, "this node was removed from the cluster; it no longer campaigns");
+        }
+        self.observed.peers.replace(held);
+        // A Goose's own change is pending until a majority holds it.
+        let pending = self.election.membership_pending() == Some(true);
+        self.sync_transport_peers(pending);
+    }
+
+    /// Hands the membership's addresses to the transport if they changed.
+    /// With `keep_departing` (this node leads an uncommitted change) the
+    /// members it removes stay until the change commits.
+    fn sync_transport_peers(&mut self, keep_departing: bool) {
+        let keep = self.transport_peers.as_ref().filter(|_| keep_departing);
+        match transport_peers(&self.held, self.election.id(), keep) {
+            Some(peers) if self.transport_peers.as_ref() != Some(&peers) => {
+                self.transport.set_peers(&peers);
+                self.transport_peers = Some(peers);
+            }
+            Some(_) => {}
+            None if !self.held.addresses().is_empty() => {
+                tracing::warn!(
+                    id = %self.election.id(),
+                    membership = %self.held.id(),
+                    "the membership lacks the address of some members; the transport keeps its own peers \
+                     (give every member's address in NodeConfig::addresses)"
+                );
+            }
+            None => {}
         }
     }
 
@@ -277,13 +394,24 @@ impl<T: Transport, S: Storage> Driver<T, S> {
             voted_for: self.election.hard_state().voted_for,
             lease_deadline: self.lease_deadline(),
             counters: *self.election.counters(),
+            membership: self.held.id(),
+            membership_pending: self.election.membership_pending(),
         };
         if next == self.published {
             return;
         }
         let notify = self.published.notable_change(&next);
+        let membership_changed = self.published.membership != next.membership;
         self.published = next;
+        let held = &self.held;
         self.status.send_if_modified(|status| {
+            if membership_changed {
+                status.members = held.voters().collect();
+                status.learners = held.learners().collect();
+                status.full_membership = Arc::clone(held);
+            }
+            status.membership = next.membership;
+            status.membership_pending = next.membership_pending;
             status.role = next.role;
             status.term = next.term;
             status.leader = next.leader;
@@ -326,4 +454,17 @@ impl<T: Transport, S: Storage> Driver<T, S> {
         // Dropping `self.status` as the task ends tells every handle that
         // the driver is gone.
     }
+}
+
+/// The next join request, or never when the transport takes none.
+async fn next_join(joins: &mut Option<mpsc::Receiver<JoinRequest>>) -> Option<JoinRequest> {
+    match joins {
+        Some(joins) => joins.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Node ids for logs, as plain numbers: `[1, 2, 3]`.
+pub(crate) fn id_list(ids: impl Iterator<Item = NodeId>) -> Vec<u64> {
+    ids.map(|id| id.0).collect()
 }

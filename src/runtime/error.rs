@@ -6,7 +6,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::config::NodeConfigError;
-use crate::core::{CommandError, Role};
+use crate::core::{CommandError, MembershipError, MembershipId, NodeId, Role};
 use crate::storage::StorageError;
 use crate::transport::TransportError;
 
@@ -24,6 +24,22 @@ pub enum StartError {
     /// The transport could not start.
     #[error("cannot start the transport: {0}")]
     Transport(#[source] TransportError),
+    /// The membership saved in storage does not hold this node: it was
+    /// removed from the cluster (with
+    /// [`NodeHandle::remove_node`](crate::runtime::NodeHandle::remove_node)
+    /// or [`NodeHandle::leave`](crate::runtime::NodeHandle::leave)). Its
+    /// saved term and vote belong to its old membership; to join the cluster
+    /// again, wipe its data directory (its storage) and join as a new node.
+    #[error(
+        "node {id} was removed from the cluster (membership {membership} does not hold it); \
+         wipe its data directory to join again"
+    )]
+    Removed {
+        /// This node.
+        id: NodeId,
+        /// The saved membership, the one without this node.
+        membership: MembershipId,
+    },
 }
 
 /// Why a running node stopped on its own.
@@ -38,12 +54,23 @@ pub enum FatalError {
 
 /// Why a request made through a [`NodeHandle`](crate::runtime::NodeHandle)
 /// failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum HandleError {
     /// The node refused the command; nothing changed.
     #[error(transparent)]
     Rejected(#[from] CommandError),
+    /// The node refused the membership change; nothing changed. On a Duck
+    /// this is [`MembershipError::NotGoose`], naming the Goose to ask
+    /// instead, if known.
+    #[error(transparent)]
+    Membership(#[from] MembershipError),
+    /// The node stopped being the Goose (a higher term, a lost lease, a
+    /// handover) before the change it proposed was committed. The change may
+    /// still commit under the next Goose, or be dropped by it: read the
+    /// membership again (from the new Goose) before retrying.
+    #[error("this node stopped being the Goose before the membership change was committed")]
+    LeadershipLost,
     /// The node is not running (shut down, aborted, or stopped by a fatal
     /// error; see [`NodeHandle::fatal_error`](crate::runtime::NodeHandle::fatal_error)).
     #[error("the node is not running")]

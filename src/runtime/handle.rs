@@ -12,7 +12,7 @@ use super::Observed;
 use super::error::{FatalError, HandleError, WaitError};
 use super::latency::LatencyHistogram;
 use super::peers::PeerStatus;
-use crate::core::{CommandError, Counters, NodeId, Role, Term};
+use crate::core::{CommandError, Counters, Membership, MembershipId, NodeId, Role, Term};
 
 /// A snapshot of a running node, published by its driver task.
 ///
@@ -38,18 +38,30 @@ pub struct NodeStatus {
     /// instant the driver processed the lease's starting tick plus the lease
     /// length, so it is never later than the lease the voters granted.
     pub lease_deadline: Option<Instant>,
-    /// The voters, in ascending id order (shared, so snapshots are cheap).
+    /// The voters of the membership in force, in ascending id order
+    /// (shared, so snapshots are cheap).
     pub members: Arc<[NodeId]>,
-    /// The learners ([`NodeConfig::learners`](crate::runtime::NodeConfig::learners)):
-    /// members that follow the Goose without voting and never become it,
-    /// in ascending id order.
+    /// The learners of the membership in force
+    /// ([`NodeConfig::learners`](crate::runtime::NodeConfig::learners), and
+    /// nodes added but not yet promoted to voters): members that follow the
+    /// Goose without voting and never become it, in ascending id order.
     pub learners: Arc<[NodeId]>,
+    /// Which membership is in force on this node: the newest it holds
+    /// durably, committed or not. The full membership, with addresses, is
+    /// [`NodeHandle::membership`].
+    pub membership: MembershipId,
+    /// While this node leads: whether `membership` is still uncommitted
+    /// (a change, or a new Goose's re-issue, that a majority does not hold
+    /// yet), so that no other change may start. `None` on a Duck.
+    pub membership_pending: Option<bool>,
     /// What the node has done so far.
     pub counters: Counters,
     /// Whether the driver task is still running.
     pub running: bool,
     /// Why the node stopped by itself, if it did.
     pub fatal_error: Option<Arc<FatalError>>,
+    /// The membership `membership` names, for [`NodeHandle::membership`].
+    pub(crate) full_membership: Arc<Membership>,
 }
 
 impl NodeStatus {
@@ -88,6 +100,21 @@ pub(crate) enum Command {
     Transfer {
         to: NodeId,
         reply: oneshot::Sender<Result<Term, CommandError>>,
+    },
+    /// [`NodeHandle::add_node`]; answered when the change commits.
+    AddNode {
+        id: NodeId,
+        addr: String,
+        reply: oneshot::Sender<Result<Membership, HandleError>>,
+    },
+    /// [`NodeHandle::remove_node`]; answered when the change commits.
+    RemoveNode {
+        id: NodeId,
+        reply: oneshot::Sender<Result<Membership, HandleError>>,
+    },
+    /// [`NodeHandle::leave`]; answered once this node is no member.
+    Leave {
+        reply: oneshot::Sender<Result<(), HandleError>>,
     },
 }
 
@@ -223,6 +250,17 @@ impl NodeHandle {
             .snapshot(self.inner.id, Instant::now())
     }
 
+    /// The membership in force on this node, with every member's address:
+    /// the newest it holds durably, committed or not (see
+    /// [`NodeStatus::membership_pending`] on the Goose). Read from the
+    /// published status, without asking the driver.
+    ///
+    /// A node that is not in it was removed: it stays a Duck and never
+    /// campaigns until it is shut down.
+    pub fn membership(&self) -> Membership {
+        Membership::clone(&self.inner.status.borrow().full_membership)
+    }
+
     /// How long the node's `storage.save` calls have taken (every attempt,
     /// failed ones included), as a histogram with fixed buckets.
     pub fn persist_latency(&self) -> LatencyHistogram {
@@ -317,6 +355,77 @@ impl NodeHandle {
         self.command(Command::Transfer { to, reply }, answer).await
     }
 
+    /// Adds node `id`, reachable at `addr` (`"HOST:PORT"`), to the cluster
+    /// as a learner; the Goose promotes it to voter by itself once it has
+    /// acknowledged heartbeats for a whole election timeout. Returns the
+    /// committed membership that holds it, once a majority of the voters
+    /// hold it.
+    ///
+    /// Only the Goose changes the membership, one change at a time. Adding
+    /// a member again at the address it has returns the membership in force
+    /// at once. Errors (nothing changed unless said otherwise):
+    ///
+    /// * [`MembershipError::NotGoose`](crate::core::MembershipError::NotGoose):
+    ///   this node is a Duck; the Goose it knows of is named.
+    /// * [`MembershipError::ChangeInProgress`](crate::core::MembershipError::ChangeInProgress):
+    ///   another change (or a new Goose's re-issue of the membership) is
+    ///   not committed yet; retry later.
+    /// * [`MembershipError::AddressConflict`](crate::core::MembershipError::AddressConflict):
+    ///   `id` is a member at another address.
+    /// * [`MembershipError::InvalidAddress`](crate::core::MembershipError::InvalidAddress).
+    /// * [`HandleError::LeadershipLost`]: proposed, but this node stopped
+    ///   being the Goose before the change was committed; it may still be.
+    /// * [`HandleError::Stopped`].
+    ///
+    /// There is no timeout of its own: a change commits within a heartbeat
+    /// round or two while a majority of the new voters is reachable, and
+    /// waits for them otherwise (wrap the call in
+    /// [`tokio::time::timeout`] to give up waiting; the change goes on).
+    pub async fn add_node(
+        &self,
+        id: NodeId,
+        addr: impl Into<String>,
+    ) -> Result<Membership, HandleError> {
+        let (reply, answer) = oneshot::channel();
+        let addr = addr.into();
+        self.request(Command::AddNode { id, addr, reply }, answer)
+            .await
+    }
+
+    /// Removes node `id`, a voter or a learner, from the cluster. Returns
+    /// the committed membership without it, once a majority of its voters
+    /// hold it. The removed node stops receiving heartbeats and stays a
+    /// Duck that never campaigns until it is shut down.
+    ///
+    /// The Goose may remove itself: it leads until the change commits, then
+    /// steps down, and the remaining voters elect a new Goose. Errors as for
+    /// [`add_node`](Self::add_node), plus
+    /// [`MembershipError::NotAMember`](crate::core::MembershipError::NotAMember)
+    /// and [`MembershipError::LastVoter`](crate::core::MembershipError::LastVoter)
+    /// (a cluster keeps at least one voter).
+    pub async fn remove_node(&self, id: NodeId) -> Result<Membership, HandleError> {
+        let (reply, answer) = oneshot::channel();
+        self.request(Command::RemoveNode { id, reply }, answer)
+            .await
+    }
+
+    /// Asks the Goose to remove this node, and returns once this node holds
+    /// a membership without itself. A Goose hands leadership over first.
+    /// The node keeps running as a removed Duck that never campaigns; shut
+    /// it down then.
+    ///
+    /// The request is repeated with every heartbeat until the Goose obliges,
+    /// which it does as soon as no other change is in progress. Without a
+    /// Goose it can wait forever, and it has no timeout of its own: wrap it
+    /// in [`tokio::time::timeout`]. The request is not remembered across
+    /// restarts. Fails at once with
+    /// [`MembershipError::LastVoter`](crate::core::MembershipError::LastVoter)
+    /// for the last voter; a node that is already no member returns `Ok`.
+    pub async fn leave(&self) -> Result<(), HandleError> {
+        let (reply, answer) = oneshot::channel();
+        self.request(Command::Leave { reply }, answer).await
+    }
+
     /// Stops the node gracefully and returns once its task has ended. A
     /// Goose hands over first (as [`step_down`](Self::step_down)), then the
     /// transport gets to flush, so the cluster has a new Goose without
@@ -335,6 +444,24 @@ impl NodeHandle {
     pub fn abort(&self) {
         self.inner.aborted.store(true, Ordering::Release);
         self.inner.task.abort();
+    }
+
+    /// Sends `command` and waits for its answer, which carries its own
+    /// [`HandleError`].
+    async fn request<T>(
+        &self,
+        command: Command,
+        answer: oneshot::Receiver<Result<T, HandleError>>,
+    ) -> Result<T, HandleError> {
+        if !self.is_running() {
+            return Err(HandleError::Stopped);
+        }
+        self.inner
+            .commands
+            .send(command)
+            .await
+            .map_err(|_| HandleError::Stopped)?;
+        answer.await.map_err(|_| HandleError::Stopped)?
     }
 
     async fn command(

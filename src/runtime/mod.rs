@@ -28,6 +28,7 @@
 //! # }
 //! ```
 
+mod changes;
 mod clock;
 mod config;
 mod driver;
@@ -87,22 +88,54 @@ impl Node {
     /// The node starts as a Duck with its saved term and vote. A storage that
     /// cannot be read is an error: the node refuses to start rather than
     /// reset its vote (DESIGN promise 5).
+    ///
+    /// A membership saved in `storage` (the node has run before, and the
+    /// membership changed or a Goose re-issued it) replaces the configured
+    /// members, learners and addresses: the cluster may have changed since
+    /// the configuration was written. If the saved membership does not hold
+    /// this node, it was removed, and it refuses to start with
+    /// [`StartError::Removed`].
+    ///
+    /// When the membership knows every other member's address, the
+    /// transport is given them ([`Transport::set_peers`]) before it starts,
+    /// and again after every membership change. Join requests the transport
+    /// receives ([`Transport::take_join_requests`]) are answered by the
+    /// driver: on the Goose the node is added and the joiner told once the
+    /// change commits; a Duck names the Goose.
     pub async fn start(
         config: NodeConfig,
         mut transport: impl Transport,
         mut storage: impl Storage,
     ) -> Result<NodeHandle, StartError> {
-        let core_config = config.to_core_config()?;
-        core_config.validate().map_err(NodeConfigError::from)?;
+        let mut core_config = config.to_core_config()?;
         let hard_state = storage
             .load()
             .await
             .map_err(StartError::Storage)?
             .unwrap_or_default();
+        let stored_membership = storage
+            .load_membership()
+            .await
+            .map_err(StartError::Storage)?;
+        if let Some(membership) = stored_membership {
+            if !membership.contains(config.id) {
+                return Err(StartError::Removed {
+                    id: config.id,
+                    membership: membership.id(),
+                });
+            }
+            core_config.membership = membership;
+        }
+        core_config.validate().map_err(NodeConfigError::from)?;
         let election = Election::new(core_config, hard_state, config.seed())
             .map_err(|error| StartError::Config(error.into()))?;
         let started = Instant::now();
 
+        let transport_peers = changes::transport_peers(election.membership(), config.id, None);
+        if let Some(peers) = &transport_peers {
+            transport.set_peers(peers);
+        }
+        let joins = transport.take_join_requests();
         let (inbound_sender, inbound) = mpsc::channel(INBOUND_QUEUE_CAPACITY);
         transport
             .start(inbound_sender)
@@ -115,18 +148,29 @@ impl Node {
         let id = config.id;
         let span = tracing::info_span!("duckduckgoose", node = %id);
         span.in_scope(|| {
-            tracing::info!(%id, term = %hard_state.term, voted_for = ?hard_state.voted_for, "node started");
+            let membership = election.membership();
+            tracing::info!(
+                %id,
+                term = %hard_state.term,
+                voted_for = ?hard_state.voted_for,
+                membership = %membership.id(),
+                voters = ?driver::id_list(membership.voters()),
+                learners = ?driver::id_list(membership.learners()),
+                "node started"
+            );
         });
         let observed = Arc::new(Observed {
-            peers: Peers::new(started, &election.config().membership, &config.addresses),
+            peers: Peers::new(started, election.membership()),
             persist_latency: LatencyRecorder::default(),
         });
         let channels = Channels {
             inbound,
             commands,
+            joins,
             shutdown,
             status: status_sender,
             observed: Arc::clone(&observed),
+            transport_peers,
         };
         let driver = Driver::new(election, storage, transport, channels, config.tick, started);
         let task = tokio::spawn(driver.run().instrument(span));

@@ -1,11 +1,12 @@
 //! When this node last heard from each member, for status pages.
 //!
 //! The driver records a contact for every inbound message; handles read the
-//! table on demand. Recording is one atomic store into a table allocated at
-//! start, so it never allocates and never wakes status watchers.
+//! table on demand. Recording is one atomic store into a table built when
+//! the membership changes, under a read lock that only a membership change
+//! ever contends for: it never allocates and never wakes status watchers.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -19,13 +20,14 @@ use crate::core::{Membership, NodeId};
 pub struct PeerStatus {
     /// The member.
     pub id: NodeId,
-    /// Its display address from
-    /// [`NodeConfig::addresses`](crate::runtime::NodeConfig::addresses), if
-    /// one was given.
+    /// Its address as the membership records it (from
+    /// [`NodeConfig::addresses`](crate::runtime::NodeConfig::addresses), or
+    /// given when it was added), if known.
     pub address: Option<String>,
     /// Whether it votes in elections; `false` for a learner
-    /// ([`NodeConfig::learners`](crate::runtime::NodeConfig::learners)),
-    /// which follows the Goose but can never become it.
+    /// ([`NodeConfig::learners`](crate::runtime::NodeConfig::learners), or a
+    /// node added and not yet promoted), which follows the Goose but can
+    /// never become it.
     pub voter: bool,
     /// When this node last received a message from it; `None` if never since
     /// this node started. For this node itself, the moment of the call: a
@@ -39,6 +41,12 @@ pub struct PeerStatus {
 pub(crate) struct Peers {
     /// The instant the contact times count from: the node's start.
     epoch: Instant,
+    table: RwLock<Table>,
+}
+
+/// The members of one membership.
+#[derive(Debug)]
+struct Table {
     /// The members, voters and learners, in ascending id order; the other
     /// slices line up with it.
     ids: Box<[NodeId]>,
@@ -49,46 +57,82 @@ pub(crate) struct Peers {
     contact_nanos: Box<[AtomicU64]>,
 }
 
-impl Peers {
-    /// A table for every member of `membership`, voters and learners, with
-    /// no contact yet. Addresses of nodes that are not members are ignored.
-    pub(crate) fn new(
-        epoch: Instant,
-        membership: &Membership,
-        addresses: &BTreeMap<NodeId, String>,
-    ) -> Self {
+impl Table {
+    /// A row for every member of `membership`; contact times are taken from
+    /// `previous` for the members it already had.
+    fn new(membership: &Membership, previous: Option<&Table>) -> Self {
         let ids: Box<[NodeId]> = membership.members().collect();
         debug_assert!(ids.is_sorted(), "members come from an ordered set");
-        Peers {
-            epoch,
+        let contact = |id: &NodeId| {
+            let nanos = previous
+                .and_then(|table| {
+                    let index = table.ids.binary_search(id).ok()?;
+                    Some(table.contact_nanos[index].load(Ordering::Relaxed))
+                })
+                .unwrap_or(0);
+            AtomicU64::new(nanos)
+        };
+        Table {
             voters: ids.iter().map(|&id| membership.is_voter(id)).collect(),
-            addresses: ids.iter().map(|id| addresses.get(id).cloned()).collect(),
-            contact_nanos: ids.iter().map(|_| AtomicU64::new(0)).collect(),
+            addresses: ids
+                .iter()
+                .map(|&id| membership.address(id).map(str::to_owned))
+                .collect(),
+            contact_nanos: ids.iter().map(contact).collect(),
             ids,
         }
+    }
+}
+
+impl Peers {
+    /// A table for every member of `membership`, voters and learners, with
+    /// their recorded addresses and no contact yet.
+    pub(crate) fn new(epoch: Instant, membership: &Membership) -> Self {
+        Peers {
+            epoch,
+            table: RwLock::new(Table::new(membership, None)),
+        }
+    }
+
+    /// Follows a membership change: new members appear without contact,
+    /// removed ones go, the others keep their last contact.
+    pub(crate) fn replace(&self, membership: &Membership) {
+        let next = {
+            let current = self.read();
+            Table::new(membership, Some(&current))
+        };
+        // Only the driver writes, so no contact can be recorded between the
+        // read above and this swap.
+        *self
+            .table
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = next;
     }
 
     /// Records that a message from `from` arrived at `now`. Messages from
     /// non-members are not recorded (the core drops and counts them).
     pub(crate) fn record(&self, from: NodeId, now: Instant) {
-        if let Ok(index) = self.ids.binary_search(&from) {
+        let table = self.read();
+        if let Ok(index) = table.ids.binary_search(&from) {
             let nanos = now.saturating_duration_since(self.epoch).as_nanos();
             // 2^64 ns is 584 years of uptime; saturating is a formality.
             let stored = u64::try_from(nanos).unwrap_or(u64::MAX - 1) + 1;
             // A single writer (the driver): no ordering with anything else is
             // needed, readers only want a recent value.
-            self.contact_nanos[index].store(stored, Ordering::Relaxed);
+            table.contact_nanos[index].store(stored, Ordering::Relaxed);
         }
     }
 
     /// Every member with its address and last contact, in ascending id
     /// order; `me` is shown as in contact at `now`.
     pub(crate) fn snapshot(&self, me: NodeId, now: Instant) -> Vec<PeerStatus> {
-        self.ids
+        let table = self.read();
+        table
+            .ids
             .iter()
-            .zip(&self.voters)
-            .zip(&self.addresses)
-            .zip(&self.contact_nanos)
+            .zip(&table.voters)
+            .zip(&table.addresses)
+            .zip(&table.contact_nanos)
             .map(|(((&id, &voter), address), nanos)| {
                 let last_contact = if id == me {
                     Some(now)
@@ -107,21 +151,30 @@ impl Peers {
             })
             .collect()
     }
+
+    fn read(&self) -> RwLockReadGuard<'_, Table> {
+        // Nothing that can panic runs under the write lock but building a
+        // table beforehand; a poisoned lock still holds a whole table.
+        self.table
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn ids(peers: &[PeerStatus]) -> Vec<u64> {
+        peers.iter().map(|peer| peer.id.0).collect()
+    }
+
     #[test]
     fn records_contacts_of_members_only() {
         let epoch = Instant::now();
-        let addresses = BTreeMap::from([
-            (NodeId(2), "10.0.0.2:7000".to_owned()),
-            (NodeId(9), "not a member".to_owned()),
-        ]);
-        let membership = Membership::new([NodeId(1), NodeId(2), NodeId(3)]);
-        let peers = Peers::new(epoch, &membership, &addresses);
+        let membership = Membership::new([NodeId(1), NodeId(2), NodeId(3)])
+            .with_addresses([(NodeId(2), "10.0.0.2:7000")]);
+        let peers = Peers::new(epoch, &membership);
         let at = epoch + Duration::from_millis(5);
         peers.record(NodeId(2), at);
         peers.record(NodeId(9), at);
@@ -155,11 +208,7 @@ mod tests {
     #[test]
     fn a_contact_at_the_epoch_is_not_never() {
         let epoch = Instant::now();
-        let peers = Peers::new(
-            epoch,
-            &Membership::new([NodeId(1), NodeId(2)]),
-            &BTreeMap::new(),
-        );
+        let peers = Peers::new(epoch, &Membership::new([NodeId(1), NodeId(2)]));
         peers.record(NodeId(2), epoch);
         assert_eq!(
             peers.snapshot(NodeId(1), epoch)[1].last_contact,
@@ -170,9 +219,10 @@ mod tests {
     #[test]
     fn learners_are_listed_in_id_order_as_non_voters() {
         let epoch = Instant::now();
-        let membership = Membership::new([NodeId(1), NodeId(3)]).with_learners([NodeId(2)]);
-        let addresses = BTreeMap::from([(NodeId(2), "10.0.0.2:7000".to_owned())]);
-        let peers = Peers::new(epoch, &membership, &addresses);
+        let membership = Membership::new([NodeId(1), NodeId(3)])
+            .with_learners([NodeId(2)])
+            .with_addresses([(NodeId(2), "10.0.0.2:7000")]);
+        let peers = Peers::new(epoch, &membership);
         let at = epoch + Duration::from_millis(3);
         peers.record(NodeId(2), at);
         let snapshot = peers.snapshot(NodeId(1), epoch);
@@ -195,5 +245,29 @@ mod tests {
                 (NodeId(3), true, None, None),
             ]
         );
+    }
+
+    #[test]
+    fn a_membership_change_adds_and_removes_rows_and_keeps_contacts() {
+        let epoch = Instant::now();
+        let peers = Peers::new(epoch, &Membership::new([NodeId(1), NodeId(2), NodeId(3)]));
+        let at = epoch + Duration::from_millis(4);
+        peers.record(NodeId(2), at);
+        peers.record(NodeId(3), at);
+
+        let next = Membership::new([NodeId(1), NodeId(2)])
+            .with_learners([NodeId(4)])
+            .with_addresses([(NodeId(4), "10.0.0.4:7000")]);
+        peers.replace(&next);
+        let snapshot = peers.snapshot(NodeId(1), epoch);
+        assert_eq!(ids(&snapshot), [1, 2, 4]);
+        assert_eq!(snapshot[1].last_contact, Some(at), "kept");
+        assert_eq!(snapshot[2].last_contact, None, "new");
+        assert!(!snapshot[2].voter);
+        assert_eq!(snapshot[2].address.as_deref(), Some("10.0.0.4:7000"));
+
+        // A removed member's messages are no longer recorded.
+        peers.record(NodeId(3), at);
+        assert_eq!(ids(&peers.snapshot(NodeId(1), epoch)), [1, 2, 4]);
     }
 }

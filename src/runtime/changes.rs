@@ -1,0 +1,343 @@
+//! Membership requests waiting on the election: changes this Goose proposed
+//! (for a handle or a joining node) until they commit, handles waiting for
+//! their node to be removed, and join requests waiting for a change in
+//! progress to commit.
+//!
+//! Everything here is answered through oneshot channels and never waits:
+//! the driver calls in after each input and goes on.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use tokio::sync::oneshot;
+
+use super::error::HandleError;
+use crate::core::{Election, Membership, MembershipError, MembershipId, NodeId, Term};
+use crate::transport::{JoinReply, JoinRequest};
+
+/// Join requests that may wait for a change in progress; beyond this many,
+/// joins are refused (a joiner retries anyway, and each waiting request
+/// holds a connection on the joiner's side).
+const MAX_WAITING_JOINS: usize = 64;
+
+/// Where the answer to a proposed change goes.
+#[derive(Debug)]
+enum ChangeReply {
+    /// [`NodeHandle::add_node`](crate::runtime::NodeHandle::add_node) or
+    /// [`NodeHandle::remove_node`](crate::runtime::NodeHandle::remove_node).
+    Handle(oneshot::Sender<Result<Membership, HandleError>>),
+    /// A [`JoinRequest`].
+    Join(oneshot::Sender<JoinReply>),
+}
+
+impl ChangeReply {
+    fn committed(self, membership: &Membership) {
+        // A requester that stopped waiting is its own business.
+        match self {
+            ChangeReply::Handle(reply) => {
+                let _ = reply.send(Ok(membership.clone()));
+            }
+            ChangeReply::Join(reply) => {
+                let _ = reply.send(JoinReply::Accepted(membership.clone()));
+            }
+        }
+    }
+
+    fn leadership_lost(self, election: &Election) {
+        match self {
+            ChangeReply::Handle(reply) => {
+                let _ = reply.send(Err(HandleError::LeadershipLost));
+            }
+            ChangeReply::Join(reply) => {
+                let _ = reply.send(not_goose(election, election.leader()));
+            }
+        }
+    }
+}
+
+/// A change this node proposed as the Goose of `term`.
+#[derive(Debug)]
+struct ProposedChange {
+    /// The membership the proposal made; any commit at or after it in the
+    /// same term includes it (one change at a time).
+    target: MembershipId,
+    term: Term,
+    reply: ChangeReply,
+}
+
+/// The membership requests the driver has not answered yet.
+#[derive(Debug, Default)]
+pub(crate) struct Waiters {
+    /// In proposal order.
+    proposed: Vec<ProposedChange>,
+    /// Handles waiting in [`NodeHandle::leave`](crate::runtime::NodeHandle::leave).
+    leaving: Vec<oneshot::Sender<Result<(), HandleError>>>,
+    /// Joins that arrived while another change was in progress, oldest
+    /// first; proposed one at a time as the changes before them commit.
+    waiting_joins: VecDeque<JoinRequest>,
+}
+
+impl Waiters {
+    // ----- requests ---------------------------------------------------------
+
+    /// [`NodeHandle::add_node`](crate::runtime::NodeHandle::add_node).
+    pub(crate) fn add_node(
+        &mut self,
+        election: &mut Election,
+        id: NodeId,
+        addr: &str,
+        reply: oneshot::Sender<Result<Membership, HandleError>>,
+    ) {
+        let before = election.membership().id();
+        match election.propose_add(id, addr) {
+            Ok(target) => {
+                self.proposed_or_done(election, before, target, ChangeReply::Handle(reply))
+            }
+            Err(error) => {
+                let _ = reply.send(Err(error.into()));
+            }
+        }
+    }
+
+    /// [`NodeHandle::remove_node`](crate::runtime::NodeHandle::remove_node).
+    pub(crate) fn remove_node(
+        &mut self,
+        election: &mut Election,
+        id: NodeId,
+        reply: oneshot::Sender<Result<Membership, HandleError>>,
+    ) {
+        let before = election.membership().id();
+        match election.propose_remove(id) {
+            Ok(target) => {
+                self.proposed_or_done(election, before, target, ChangeReply::Handle(reply))
+            }
+            Err(error) => {
+                let _ = reply.send(Err(error.into()));
+            }
+        }
+    }
+
+    /// [`NodeHandle::leave`](crate::runtime::NodeHandle::leave): answered by
+    /// [`settle`](Self::settle) once the node holds a membership without
+    /// itself.
+    pub(crate) fn leave(
+        &mut self,
+        election: &mut Election,
+        reply: oneshot::Sender<Result<(), HandleError>>,
+    ) {
+        match election.leave() {
+            Ok(()) => self.leaving.push(reply),
+            // Already out: what the caller waits for has happened.
+            Err(MembershipError::NotAMember(_)) => {
+                let _ = reply.send(Ok(()));
+            }
+            Err(error) => {
+                let _ = reply.send(Err(error.into()));
+            }
+        }
+    }
+
+    /// A node outside the membership asks to be added: proposed at once on
+    /// the Goose, queued behind a change in progress, pointed to the Goose
+    /// on a Duck.
+    pub(crate) fn join(&mut self, election: &mut Election, request: JoinRequest) {
+        tracing::info!(id = %request.id, addr = %request.addr, "join request");
+        if let Some(request) = self.try_join(election, request) {
+            self.waiting_joins
+                .retain(|waiting| !waiting.reply.is_closed());
+            if self.waiting_joins.len() >= MAX_WAITING_JOINS {
+                let _ = request.reply.send(JoinReply::Refused(format!(
+                    "too many joins waiting ({MAX_WAITING_JOINS}); retry later"
+                )));
+            } else {
+                self.waiting_joins.push_back(request);
+            }
+        }
+    }
+
+    /// Proposes the join if this node can start a change now, and answers
+    /// it unless it must wait for the change in progress: then it is
+    /// handed back.
+    fn try_join(&mut self, election: &mut Election, request: JoinRequest) -> Option<JoinRequest> {
+        let JoinRequest { id, addr, reply } = request;
+        let before = election.membership().id();
+        match election.propose_add(id, &addr) {
+            Ok(target) => {
+                self.proposed_or_done(election, before, target, ChangeReply::Join(reply));
+                None
+            }
+            Err(MembershipError::ChangeInProgress { .. }) => Some(JoinRequest { id, addr, reply }),
+            Err(MembershipError::NotGoose { leader }) => {
+                let _ = reply.send(not_goose(election, leader));
+                None
+            }
+            Err(error) => {
+                tracing::info!(%id, %addr, %error, "join refused");
+                let _ = reply.send(JoinReply::Refused(error.to_string()));
+                None
+            }
+        }
+    }
+
+    /// A proposal was accepted: `target` is the new membership, or the one
+    /// in force (`before`) if there was nothing to change.
+    fn proposed_or_done(
+        &mut self,
+        election: &Election,
+        before: MembershipId,
+        target: MembershipId,
+        reply: ChangeReply,
+    ) {
+        if target == before {
+            // Nothing to change, and the Goose only accepts a proposal when
+            // nothing is pending: the membership in force is committed.
+            reply.committed(election.membership());
+        } else {
+            self.proposed.push(ProposedChange {
+                target,
+                term: election.term(),
+                reply,
+            });
+        }
+    }
+
+    // ----- after each input ---------------------------------------------------
+
+    /// Proposes waiting joins once the change before them has committed.
+    /// Call after an input and before draining, so that the proposal's
+    /// outputs go out with the rest.
+    pub(crate) fn propose_waiting(&mut self, election: &mut Election) {
+        while election.membership_pending() == Some(false) {
+            let Some(request) = self.waiting_joins.pop_front() else {
+                return;
+            };
+            if request.reply.is_closed() {
+                continue; // the joiner gave up
+            }
+            if let Some(request) = self.try_join(election, request) {
+                // Still busy (no lease yet): keep its place in the queue.
+                self.waiting_joins.push_front(request);
+                return;
+            }
+        }
+        if election.membership_pending().is_none() && !self.waiting_joins.is_empty() {
+            // No longer the Goose: point every waiting joiner to the new one.
+            for request in self.waiting_joins.drain(..) {
+                let _ = request.reply.send(not_goose(election, election.leader()));
+            }
+        }
+    }
+
+    /// Answers what the drained outputs decided: changes up to `committed`
+    /// (the membership of the last `MembershipCommitted` event, if any)
+    /// succeed; changes of a leadership that has ended fail; leaving
+    /// handles whose node is out succeed. Call after draining, when the
+    /// membership in force is durable.
+    pub(crate) fn settle(&mut self, election: &Election, committed: Option<&Membership>) {
+        if let Some(committed) = committed {
+            let mut index = 0;
+            while index < self.proposed.len() {
+                if self.proposed[index].target <= committed.id() {
+                    self.proposed.remove(index).reply.committed(committed);
+                } else {
+                    index += 1;
+                }
+            }
+        }
+        let term = election.term();
+        let leading = election.membership_pending().is_some();
+        let lost = |change: &ProposedChange| !leading || change.term != term;
+        if self.proposed.iter().any(lost) {
+            let (lost, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.proposed)
+                .into_iter()
+                .partition(lost);
+            self.proposed = kept;
+            for change in lost {
+                tracing::info!(membership = %change.target, "stopped being the Goose before a membership change committed");
+                change.reply.leadership_lost(election);
+            }
+        }
+        if !self.leaving.is_empty() && !election.membership().contains(election.id()) {
+            for reply in self.leaving.drain(..) {
+                let _ = reply.send(Ok(()));
+            }
+        }
+    }
+}
+
+/// The answer to a joiner that asked a Duck: the Goose it knows of, and
+/// where to find it.
+fn not_goose(election: &Election, leader: Option<NodeId>) -> JoinReply {
+    JoinReply::NotGoose {
+        leader,
+        leader_addr: leader
+            .and_then(|leader| election.membership().address(leader))
+            .map(str::to_owned),
+    }
+}
+
+/// The peer addresses a transport should have, or `None` when the
+/// membership does not know where every other member is (a cluster
+/// configured without [`NodeConfig::addresses`](crate::runtime::NodeConfig::addresses)):
+/// handing such a map to the transport would cut it off from the members
+/// it lacks, so the transport keeps its own configuration.
+///
+/// While this node leads a change that is not committed (`keep` holds the
+/// peers given to the transport before it), members it removes stay: their
+/// acknowledgements still count towards the lease until the change commits.
+pub(crate) fn transport_peers(
+    membership: &Membership,
+    me: NodeId,
+    keep: Option<&BTreeMap<NodeId, String>>,
+) -> Option<BTreeMap<NodeId, String>> {
+    let complete = membership
+        .members()
+        .all(|id| id == me || membership.address(id).is_some());
+    if !complete {
+        return None;
+    }
+    let mut peers = membership.addresses().clone();
+    for (id, addr) in keep.into_iter().flatten() {
+        peers.entry(*id).or_insert_with(|| addr.clone());
+    }
+    Some(peers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_peers_need_every_other_members_address() {
+        let me = NodeId(1);
+        let partial =
+            Membership::new([NodeId(1), NodeId(2), NodeId(3)]).with_addresses([(NodeId(2), "b:1")]);
+        assert_eq!(transport_peers(&partial, me, None), None);
+        let complete = partial.clone().with_addresses([(NodeId(3), "c:1")]);
+        assert_eq!(
+            transport_peers(&complete, me, None),
+            Some(BTreeMap::from([
+                (NodeId(2), "b:1".to_owned()),
+                (NodeId(3), "c:1".to_owned())
+            ]))
+        );
+    }
+
+    #[test]
+    fn transport_peers_keep_departing_members_while_asked_to() {
+        let me = NodeId(1);
+        let before = BTreeMap::from([(NodeId(2), "b:1".to_owned()), (NodeId(3), "c:1".to_owned())]);
+        let after = Membership::new([NodeId(1), NodeId(2)]).with_addresses([(NodeId(2), "b:2")]);
+        assert_eq!(
+            transport_peers(&after, me, Some(&before)),
+            Some(BTreeMap::from([
+                (NodeId(2), "b:2".to_owned()),
+                (NodeId(3), "c:1".to_owned())
+            ])),
+            "the new address wins; the departing member stays"
+        );
+        assert_eq!(
+            transport_peers(&after, me, None),
+            Some(BTreeMap::from([(NodeId(2), "b:2".to_owned())]))
+        );
+    }
+}
