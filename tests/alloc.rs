@@ -62,10 +62,25 @@ fn steady_state_heartbeats_and_acks_allocate_nothing() {
     let (goose, _) = cluster
         .elect(1_000)
         .expect("a 5-node loss-free cluster elects");
-    // Warm up: a few rounds so every buffer has reached its working size.
+    // Warm up: a few rounds so every buffer has reached its working size,
+    // and every Duck has acknowledged the membership the new Goose re-issued
+    // (until then heartbeats carry it, and those allocate by design).
     for _ in 0..50 {
         cluster.tick_one(goose);
     }
+    let goose_membership = cluster.nodes[(goose.0 - 1) as usize].membership().id();
+    for node in &cluster.nodes {
+        assert_eq!(node.membership().id(), goose_membership, "{}", node.id());
+    }
+    assert_eq!(
+        cluster.nodes[(goose.0 - 1) as usize].membership_pending(),
+        Some(false)
+    );
+    let membership_changes: Vec<u64> = cluster
+        .nodes
+        .iter()
+        .map(|node| node.counters().membership_changes)
+        .collect();
     let delivered_before = cluster.delivered;
     let allocations = count_allocations(|| {
         for _ in 0..10_000 {
@@ -83,6 +98,13 @@ fn steady_state_heartbeats_and_acks_allocate_nothing() {
         cluster.nodes[(goose.0 - 1) as usize].role(),
         duckduckgoose::Role::Goose
     );
+    // Nothing changed the membership meanwhile: these were plain heartbeats.
+    let membership_changes_after: Vec<u64> = cluster
+        .nodes
+        .iter()
+        .map(|node| node.counters().membership_changes)
+        .collect();
+    assert_eq!(membership_changes_after, membership_changes);
 }
 
 #[test]

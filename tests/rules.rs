@@ -11,8 +11,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use duckduckgoose::core::{
-    CommandError, Config, ConfigError, DropReason, Election, Event, HardState, Membership, Message,
-    NodeId, Output, Role, RoleChangeReason, Term,
+    CommandError, Config, ConfigError, DropReason, Election, Event, HardState, Membership,
+    MembershipId, Message, NodeId, Output, Role, RoleChangeReason, Term,
 };
 
 // ===== harness ===============================================================
@@ -34,8 +34,27 @@ const CAMPAIGN_AT: u64 = TIMEOUT_MIN;
 /// start once a majority acknowledges it, are at this tick too.
 const ELECTED_AT: u64 = CAMPAIGN_AT;
 
+/// The id of the membership a cluster is configured with.
+const CONFIGURED: MembershipId = MembershipId {
+    term: Term(0),
+    version: 0,
+};
+
 fn id(n: u64) -> NodeId {
     NodeId(n)
+}
+
+fn membership_id(term: u64, version: u64) -> MembershipId {
+    MembershipId {
+        term: Term(term),
+        version,
+    }
+}
+
+/// The id under which the Goose of `term`, elected from the configured
+/// membership, re-issues it (DESIGN: each new Goose re-issues first).
+fn reissued(term: u64) -> MembershipId {
+    membership_id(term, 1)
 }
 
 /// Node `me` of a cluster of voters `1..=voters`, default timing.
@@ -115,6 +134,18 @@ fn role_changed(role: Role, term: u64, reason: RoleChangeReason) -> Output {
     })
 }
 
+fn persist_membership(membership: &Membership) -> Output {
+    Output::PersistMembership(membership.clone())
+}
+
+fn membership_changed(id: MembershipId) -> Output {
+    Output::Event(Event::MembershipChanged { id })
+}
+
+fn membership_committed(id: MembershipId) -> Output {
+    Output::Event(Event::MembershipCommitted { id })
+}
+
 fn dropped(from: u64, reason: DropReason) -> Output {
     Output::Event(Event::MessageDropped {
         from: id(from),
@@ -124,8 +155,16 @@ fn dropped(from: u64, reason: DropReason) -> Output {
 
 // ----- messages -----
 
+/// A pre-vote from a candidate holding the configured membership.
 fn pre_vote(term: u64) -> Message {
-    Message::PreVote { term: Term(term) }
+    pre_vote_holding(term, CONFIGURED)
+}
+
+fn pre_vote_holding(term: u64, membership: MembershipId) -> Message {
+    Message::PreVote {
+        term: Term(term),
+        membership,
+    }
 }
 
 fn pre_vote_response(term: u64, granted: bool) -> Message {
@@ -135,10 +174,16 @@ fn pre_vote_response(term: u64, granted: bool) -> Message {
     }
 }
 
+/// A vote request from a candidate holding the configured membership.
 fn vote(term: u64, transfer: bool) -> Message {
+    vote_holding(term, transfer, CONFIGURED)
+}
+
+fn vote_holding(term: u64, transfer: bool, membership: MembershipId) -> Message {
     Message::Vote {
         term: Term(term),
         transfer,
+        membership,
     }
 }
 
@@ -149,22 +194,40 @@ fn vote_response(term: u64, granted: bool) -> Message {
     }
 }
 
+/// A heartbeat without a membership attached: the steady state, sent to a
+/// peer that has acknowledged the Goose's membership.
 fn heartbeat(term: u64, sent_tick: u64) -> Message {
     Message::Heartbeat {
         term: Term(term),
         sent_tick,
+        membership: None,
     }
 }
 
-fn ack(term: u64, sent_tick: u64) -> Message {
+/// A heartbeat carrying `membership`, sent until the peer acknowledges it.
+fn heartbeat_carrying(term: u64, sent_tick: u64, membership: &Membership) -> Message {
+    Message::Heartbeat {
+        term: Term(term),
+        sent_tick,
+        membership: Some(Box::new(membership.clone())),
+    }
+}
+
+/// An ack from a node durably holding `membership`.
+fn ack(term: u64, sent_tick: u64, membership: MembershipId) -> Message {
     Message::HeartbeatAck {
         term: Term(term),
         sent_tick,
+        membership,
     }
 }
 
 fn timeout_now(term: u64) -> Message {
     Message::TimeoutNow { term: Term(term) }
+}
+
+fn leave(term: u64) -> Message {
+    Message::Leave { term: Term(term) }
 }
 
 // ----- driving single nodes -----
@@ -304,22 +367,30 @@ fn elect(node: &mut Election) {
             },
         );
     }
+    // The first round carried the membership the new Goose re-issued under
+    // its term; the peers ack holding it, which commits it.
     let sent_tick = node.now_tick();
+    let membership = node.membership().id();
+    assert_eq!(membership.term, campaign_term);
     for peer in &peers {
         node.handle_message(
             *peer,
             Message::HeartbeatAck {
                 term: campaign_term,
                 sent_tick,
+                membership,
             },
         );
     }
     drain(node);
     assert_eq!(node.role(), Role::Goose);
+    assert_eq!(node.membership_pending(), Some(false));
 }
 
 /// Node `me` of `1..=voters`, Goose of term 1 elected at `ELECTED_AT`: its
-/// lease runs from `ELECTED_AT`.
+/// lease runs from `ELECTED_AT`, and the membership it re-issued
+/// (`reissued(1)`) is committed, acked by the lowest-numbered peers of a
+/// majority; the other peers still get it attached to their heartbeats.
 fn goose(me: u64, voters: u64) -> Election {
     let mut node = unsticky_voter(me, voters, HardState::default());
     elect(&mut node);
@@ -333,8 +404,9 @@ fn goose(me: u64, voters: u64) -> Election {
 /// every node's outputs, and every step checks that at most one node is Goose.
 struct Cluster {
     nodes: BTreeMap<NodeId, Election>,
-    /// What each node has made durable so far (its last `Persist`).
-    durable: BTreeMap<NodeId, HardState>,
+    /// What each node has made durable so far (its last `Persist` and
+    /// `PersistMembership`).
+    durable: BTreeMap<NodeId, Durable>,
     /// Nodes cut off from everyone.
     isolated: BTreeSet<NodeId>,
     /// Every output, with the global tick and the node it came from.
@@ -354,7 +426,7 @@ impl Cluster {
             .collect();
         let durable = nodes
             .keys()
-            .map(|node| (*node, HardState::default()))
+            .map(|node| (*node, Durable::default()))
             .collect();
         Cluster {
             nodes,
@@ -386,11 +458,11 @@ impl Cluster {
                 while let Some(output) = node.poll_output() {
                     let durable = self.durable.get_mut(me).expect("a member");
                     check_persist_barrier(*me, durable, &output);
-                    if let Output::Send { to, msg } = output
+                    if let Output::Send { to, msg } = &output
                         && !self.isolated.contains(me)
-                        && !self.isolated.contains(&to)
+                        && !self.isolated.contains(to)
                     {
-                        in_flight.push((*me, to, msg));
+                        in_flight.push((*me, *to, msg.clone()));
                     }
                     self.log.push((self.now_tick, *me, output));
                 }
@@ -445,24 +517,39 @@ impl Cluster {
     }
 }
 
-/// The persist barrier (DESIGN §3): every message leaves only after the term
-/// and vote it depends on are durable, and durable state never goes back.
-fn check_persist_barrier(me: NodeId, durable: &mut HardState, output: &Output) {
-    match *output {
+/// What one node has made durable.
+#[derive(Default)]
+struct Durable {
+    hard: HardState,
+    membership: MembershipId,
+}
+
+/// The persist barrier (DESIGN §3): every message leaves only after the term,
+/// vote and membership it depends on are durable, and durable state never
+/// goes back.
+fn check_persist_barrier(me: NodeId, durable: &mut Durable, output: &Output) {
+    match output {
         Output::Persist(next) => {
-            assert!(next.term >= durable.term, "{me}: term went back");
-            if next.term == durable.term && durable.voted_for.is_some() {
-                assert_eq!(next.voted_for, durable.voted_for, "{me}: voted twice");
+            assert!(next.term >= durable.hard.term, "{me}: term went back");
+            if next.term == durable.hard.term && durable.hard.voted_for.is_some() {
+                assert_eq!(next.voted_for, durable.hard.voted_for, "{me}: voted twice");
             }
-            *durable = next;
+            durable.hard = *next;
+        }
+        Output::PersistMembership(next) => {
+            assert!(
+                next.id() > durable.membership,
+                "{me}: membership went back (or was persisted twice)"
+            );
+            durable.membership = next.id();
         }
         Output::Send { to, msg } => match msg {
             // Pre-votes name a term the sender has not moved to (thesis §9.6).
             Message::PreVote { .. } | Message::PreVoteResponse { .. } => {}
             Message::Vote { term, .. } => assert_eq!(
-                *durable,
+                durable.hard,
                 HardState {
-                    term,
+                    term: *term,
                     voted_for: Some(me)
                 },
                 "{me}: vote request before its own vote was durable"
@@ -471,15 +558,26 @@ fn check_persist_barrier(me: NodeId, durable: &mut HardState, output: &Output) {
                 term,
                 granted: true,
             } => assert_eq!(
-                *durable,
+                durable.hard,
                 HardState {
-                    term,
-                    voted_for: Some(to)
+                    term: *term,
+                    voted_for: Some(*to)
                 },
                 "{me}: vote sent before it was durable"
             ),
+            // The Goose counts an ack's membership towards a commit: it must
+            // be on disk already.
+            Message::HeartbeatAck {
+                term, membership, ..
+            } => {
+                assert!(*term <= durable.hard.term, "{me}: ack before its term");
+                assert!(
+                    *membership <= durable.membership,
+                    "{me}: acked membership {membership} before it was durable"
+                );
+            }
             other => assert!(
-                other.term() <= durable.term,
+                other.term() <= durable.hard.term,
                 "{me}: sent {other:?} before its term was durable"
             ),
         },
@@ -1014,16 +1112,27 @@ fn rule4_vote_majority_makes_a_leader_that_heartbeats_at_once() {
 
     node.handle_message(id(3), vote_response(1, true));
 
+    // Its first act is to re-issue the membership under its own term, made
+    // durable before the heartbeats that carry it.
+    let membership = node.membership().clone();
+    assert_eq!(membership.id(), reissued(1));
+    assert_eq!(
+        membership.voters().collect::<Vec<_>>(),
+        [id(1), id(2), id(3)]
+    );
     assert_eq!(
         drain(&mut node),
         vec![
             leader_changed(Some(1), 1),
-            send(2, heartbeat(1, CAMPAIGN_AT + 3)),
-            send(3, heartbeat(1, CAMPAIGN_AT + 3)),
+            persist_membership(&membership),
+            membership_changed(reissued(1)),
+            send(2, heartbeat_carrying(1, CAMPAIGN_AT + 3, &membership)),
+            send(3, heartbeat_carrying(1, CAMPAIGN_AT + 3, &membership)),
         ]
     );
     // Elected, but not Goose until a majority acknowledges a heartbeat.
     assert_eq!(node.role(), Role::Duck);
+    assert_eq!(node.membership_pending(), Some(true));
     assert_eq!(node.status().leader, Some(id(1)));
     assert_eq!(node.lease_start_tick(), None);
     assert_eq!(node.status().lease_remaining_ticks, None);
@@ -1037,14 +1146,18 @@ fn rule4_leader_becomes_goose_only_when_a_majority_acknowledges_a_heartbeat() {
     drain(&mut node);
 
     // Elected at `CAMPAIGN_AT`, when its first round went out.
-    node.handle_message(id(4), ack(1, CAMPAIGN_AT));
+    node.handle_message(id(4), ack(1, CAMPAIGN_AT, reissued(1)));
     assert_eq!(drain(&mut node), vec![]);
     assert_eq!(node.role(), Role::Duck);
 
-    node.handle_message(id(5), ack(1, CAMPAIGN_AT));
+    // The same majority that starts the lease holds the re-issued membership.
+    node.handle_message(id(5), ack(1, CAMPAIGN_AT, reissued(1)));
     assert_eq!(
         drain(&mut node),
-        vec![role_changed(Role::Goose, 1, RoleChangeReason::Elected)]
+        vec![
+            role_changed(Role::Goose, 1, RoleChangeReason::Elected),
+            membership_committed(reissued(1)),
+        ]
     );
     assert_eq!(node.role(), Role::Goose);
     assert_eq!(node.lease_start_tick(), Some(CAMPAIGN_AT));
@@ -1062,11 +1175,16 @@ fn rule4_goose_heartbeats_every_interval() {
 
     node.tick();
 
+    // 2 acknowledged the re-issued membership; 3 has not answered yet and
+    // still gets it attached.
     assert_eq!(
         drain(&mut node),
         vec![
             send(2, heartbeat(1, ELECTED_AT + HEARTBEAT)),
-            send(3, heartbeat(1, ELECTED_AT + HEARTBEAT)),
+            send(
+                3,
+                heartbeat_carrying(1, ELECTED_AT + HEARTBEAT, node.membership())
+            ),
         ]
     );
     assert_eq!(node.counters().heartbeats_sent, 4);
@@ -1078,7 +1196,10 @@ fn rule4_duck_acknowledges_every_heartbeat() {
 
     for sent_tick in [5, 10, 15] {
         node.handle_message(id(1), heartbeat(1, sent_tick));
-        assert_eq!(drain(&mut node), vec![send(1, ack(1, sent_tick))]);
+        assert_eq!(
+            drain(&mut node),
+            vec![send(1, ack(1, sent_tick, CONFIGURED))]
+        );
     }
     assert_eq!(node.counters().heartbeats_received, 4);
 }
@@ -1086,18 +1207,24 @@ fn rule4_duck_acknowledges_every_heartbeat() {
 #[test]
 fn rule4_first_heartbeat_of_a_new_term_is_adopted_persisted_and_acknowledged() {
     let mut node = fresh(2, 3);
+    // A new Goose's first heartbeat carries the membership it re-issued.
+    let membership = goose(1, 3).membership().clone();
 
-    node.handle_message(id(1), heartbeat(1, 0));
+    node.handle_message(id(1), heartbeat_carrying(1, 0, &membership));
 
+    // Term and membership are durable before the ack that depends on them.
     assert_eq!(
         drain(&mut node),
         vec![
             leader_changed(Some(1), 1),
             persist(1, None),
-            send(1, ack(1, 0)),
+            persist_membership(&membership),
+            membership_changed(reissued(1)),
+            send(1, ack(1, 0, reissued(1))),
         ]
     );
     assert_eq!(node.status().leader, Some(id(1)));
+    assert_eq!(node.membership(), &membership);
 }
 
 #[test]
@@ -1108,7 +1235,7 @@ fn raft_5_2_candidate_receiving_a_heartbeat_of_its_term_becomes_a_follower() {
 
     assert_eq!(
         drain(&mut node),
-        vec![leader_changed(Some(2), 1), send(2, ack(1, 4))]
+        vec![leader_changed(Some(2), 1), send(2, ack(1, 4, CONFIGURED))]
     );
     assert_eq!(node.hard_state(), hard(1, Some(1)));
     // No longer campaigning: a late vote means nothing.
@@ -1127,7 +1254,7 @@ fn raft_5_2_pre_candidate_receiving_a_heartbeat_becomes_a_follower() {
 
     assert_eq!(
         drain(&mut node),
-        vec![leader_changed(Some(2), 1), send(2, ack(1, 4))]
+        vec![leader_changed(Some(2), 1), send(2, ack(1, 4, CONFIGURED))]
     );
     node.handle_message(id(3), pre_vote_response(2, true));
     assert_eq!(drain(&mut node), vec![dropped(3, DropReason::Unexpected)]);
@@ -1238,13 +1365,13 @@ fn rule5_lease_runs_from_the_newest_send_tick_a_majority_acknowledged() {
 
     // The second round acked by 2: only two of five (with the Goose) have
     // seen it.
-    node.handle_message(id(2), ack(1, round));
+    node.handle_message(id(2), ack(1, round, reissued(1)));
     assert_eq!(drain(&mut node), vec![]);
     assert_eq!(node.lease_start_tick(), Some(ELECTED_AT));
     assert_eq!(node.lease_remaining_ticks(), Some(LEASE - HEARTBEAT));
 
     // Acked by 4 too: a majority.
-    node.handle_message(id(4), ack(1, round));
+    node.handle_message(id(4), ack(1, round, reissued(1)));
     assert_eq!(drain(&mut node), vec![]);
     assert_eq!(node.lease_start_tick(), Some(round));
     assert_eq!(node.lease_remaining_ticks(), Some(LEASE));
@@ -1322,10 +1449,23 @@ fn rule5_acks_keep_the_goose_goose() {
             // Node 2 alone acks every round: with the Goose, a majority.
             if let Output::Send {
                 to: NodeId(2),
-                msg: Message::Heartbeat { term, sent_tick },
+                msg:
+                    Message::Heartbeat {
+                        term,
+                        sent_tick,
+                        membership: None,
+                    },
             } = output
             {
-                node.handle_message(id(2), Message::HeartbeatAck { term, sent_tick });
+                let membership = node.membership().id();
+                node.handle_message(
+                    id(2),
+                    Message::HeartbeatAck {
+                        term,
+                        sent_tick,
+                        membership,
+                    },
+                );
                 assert_eq!(drain(&mut node), vec![]);
             }
         }
@@ -1344,19 +1484,19 @@ fn rule5_a_replayed_old_ack_does_not_extend_the_lease() {
     assert_eq!(node.lease_start_tick(), Some(ELECTED_AT));
 
     // The acks of the first round again, from both peers.
-    node.handle_message(id(2), ack(1, ELECTED_AT));
-    node.handle_message(id(3), ack(1, ELECTED_AT));
+    node.handle_message(id(2), ack(1, ELECTED_AT, reissued(1)));
+    node.handle_message(id(3), ack(1, ELECTED_AT, reissued(1)));
     assert_eq!(drain(&mut node), vec![]);
     assert_eq!(node.lease_start_tick(), Some(ELECTED_AT));
     assert_eq!(node.lease_remaining_ticks(), Some(LEASE - 20));
 
     // An ack echoing a tick after the newest round (a forgery) is dropped.
-    node.handle_message(id(2), ack(1, ELECTED_AT + 21));
+    node.handle_message(id(2), ack(1, ELECTED_AT + 21, reissued(1)));
     assert_eq!(drain(&mut node), vec![dropped(2, DropReason::Unexpected)]);
     assert_eq!(node.lease_start_tick(), Some(ELECTED_AT));
 
     // So is one echoing a tick between rounds, when no heartbeat was sent.
-    node.handle_message(id(2), ack(1, ELECTED_AT + HEARTBEAT + 1));
+    node.handle_message(id(2), ack(1, ELECTED_AT + HEARTBEAT + 1, reissued(1)));
     assert_eq!(drain(&mut node), vec![dropped(2, DropReason::Unexpected)]);
     assert_eq!(node.lease_start_tick(), Some(ELECTED_AT));
 
@@ -1373,11 +1513,11 @@ fn rule5_a_stale_ack_cannot_pull_the_lease_back() {
         node.tick();
     }
     drain(&mut node);
-    node.handle_message(id(2), ack(1, ELECTED_AT + 10));
+    node.handle_message(id(2), ack(1, ELECTED_AT + 10, reissued(1)));
     assert_eq!(node.lease_start_tick(), Some(ELECTED_AT + 10));
 
     // The previous round's ack arrives late, reordered.
-    node.handle_message(id(2), ack(1, ELECTED_AT + 5));
+    node.handle_message(id(2), ack(1, ELECTED_AT + 5, reissued(1)));
 
     assert_eq!(drain(&mut node), vec![]);
     assert_eq!(node.lease_start_tick(), Some(ELECTED_AT + 10));
@@ -1536,7 +1676,7 @@ fn rule7_heartbeat_with_a_higher_term_is_adopted() {
         vec![
             leader_changed(Some(3), 3),
             persist(3, None),
-            send(3, ack(3, 7)),
+            send(3, ack(3, 7, CONFIGURED)),
         ]
     );
     assert_eq!(node.hard_state(), hard(3, None));
@@ -1585,7 +1725,7 @@ fn rule7_goose_seeing_a_higher_term_heartbeat_steps_down() {
             leader_changed(Some(3), 2),
             role_changed(Role::Duck, 2, RoleChangeReason::HigherTerm),
             persist(2, None),
-            send(3, ack(2, 40)),
+            send(3, ack(2, 40, reissued(1))),
         ]
     );
     assert_eq!(node.role(), Role::Duck);
@@ -1596,7 +1736,7 @@ fn rule7_goose_seeing_a_higher_term_heartbeat_steps_down() {
 fn rule7_goose_seeing_a_higher_term_ack_steps_down() {
     let mut node = goose(1, 3);
 
-    node.handle_message(id(2), ack(2, 0));
+    node.handle_message(id(2), ack(2, 0, reissued(1)));
 
     assert_eq!(
         without_unexpected_drops(drain(&mut node)),
@@ -1623,7 +1763,9 @@ fn rule7_goose_seeing_a_higher_term_ack_steps_down() {
 fn rule7_goose_seeing_a_higher_term_transfer_vote_steps_down_and_grants() {
     let mut node = goose(1, 3);
 
-    node.handle_message(id(3), vote(2, true));
+    // From a candidate holding the membership this Goose re-issued: a
+    // candidate holding an older one is refused whatever its term.
+    node.handle_message(id(3), vote_holding(2, true, reissued(1)));
 
     assert_eq!(
         drain(&mut node),
@@ -1641,7 +1783,7 @@ fn rule7_goose_seeing_a_higher_term_transfer_vote_steps_down_and_grants() {
 #[test]
 fn rule7_a_higher_term_response_is_not_reported_as_dropped() {
     let mut node = goose(1, 3);
-    node.handle_message(id(2), ack(2, 0));
+    node.handle_message(id(2), ack(2, 0, reissued(1)));
     assert_eq!(
         drain(&mut node),
         vec![
@@ -1673,7 +1815,7 @@ fn rule7_stale_requests_are_answered_with_the_current_term() {
     node.handle_message(id(2), vote(4, true));
     assert_eq!(drain(&mut node), vec![send(2, vote_response(5, false))]);
     node.handle_message(id(3), heartbeat(4, 9));
-    assert_eq!(drain(&mut node), vec![send(3, ack(5, 9))]);
+    assert_eq!(drain(&mut node), vec![send(3, ack(5, 9, CONFIGURED))]);
 
     assert_eq!(node.status(), before);
     assert_eq!(node.counters().dropped_total(), 0);
@@ -1691,10 +1833,10 @@ fn rule7_stale_responses_are_dropped_and_counted() {
         (2, pre_vote_response(4, true)),
         (2, pre_vote_response(4, false)),
         (3, vote_response(4, true)),
-        (2, ack(4, 0)),
+        (2, ack(4, 0, CONFIGURED)),
         (3, timeout_now(4)),
     ] {
-        node.handle_message(id(from), msg);
+        node.handle_message(id(from), msg.clone());
         assert_eq!(
             drain(&mut node),
             vec![dropped(from, DropReason::StaleTerm)],
@@ -1793,7 +1935,7 @@ fn rule8_step_down_picks_the_most_responsive_duck() {
     }
     drain(&mut node);
     // Only 4 has acknowledged the newest round.
-    node.handle_message(id(4), ack(1, ELECTED_AT + HEARTBEAT));
+    node.handle_message(id(4), ack(1, ELECTED_AT + HEARTBEAT, reissued(1)));
     drain(&mut node);
 
     assert_eq!(node.step_down(), Ok(()));
@@ -1815,8 +1957,8 @@ fn rule8_step_down_breaks_ties_by_lowest_id() {
         node.tick();
     }
     drain(&mut node);
-    node.handle_message(id(5), ack(1, ELECTED_AT + HEARTBEAT));
-    node.handle_message(id(4), ack(1, ELECTED_AT + HEARTBEAT));
+    node.handle_message(id(5), ack(1, ELECTED_AT + HEARTBEAT, reissued(1)));
+    node.handle_message(id(4), ack(1, ELECTED_AT + HEARTBEAT, reissued(1)));
     drain(&mut node);
 
     node.step_down().unwrap();
@@ -1862,13 +2004,14 @@ fn rule8_after_a_failed_transfer_normal_elections_take_over() {
 
     let (ticks, outputs) = ticks_until_election(&mut node);
 
+    // It asks holding the membership it re-issued as Goose.
     assert!((TIMEOUT_MIN..TIMEOUT_MAX).contains(&ticks), "{ticks}");
     assert_eq!(
         outputs,
         vec![
             election_started(2, true),
-            send(2, pre_vote(2)),
-            send(3, pre_vote(2)),
+            send(2, pre_vote_holding(2, reissued(1))),
+            send(3, pre_vote_holding(2, reissued(1))),
         ]
     );
 
@@ -1902,15 +2045,28 @@ fn rule8_timeout_now_to_a_leader_is_dropped() {
 
 // ===== rule 9: membership =====================================================
 
-fn every_kind_of_message(term: u64) -> [Message; 7] {
-    [
+/// A membership in which node 9 is the only voter, issued in term 6: newer
+/// than anything the rule 9 tests' nodes hold.
+fn stranger_membership() -> Membership {
+    let mut stranger = unsticky(Config::new(id(9), [id(9)]), hard(5, None));
+    stranger.campaign().expect("unsticky");
+    drain(&mut stranger);
+    assert_eq!(stranger.membership().id(), reissued(6));
+    stranger.membership().clone()
+}
+
+fn every_kind_of_message(term: u64) -> Vec<Message> {
+    vec![
         pre_vote(term + 1),
         pre_vote_response(term + 1, true),
         vote(term + 1, true),
         vote_response(term + 1, true),
         heartbeat(term + 1, 0),
-        ack(term, 0),
+        // A stranger cannot slip in a membership that makes it a voter.
+        heartbeat_carrying(term + 1, 0, &stranger_membership()),
+        ack(term, 0, CONFIGURED),
         timeout_now(term),
+        leave(term),
     ]
 }
 
@@ -1920,14 +2076,14 @@ fn rule9_a_message_from_a_non_member_is_dropped_and_counted() {
         let before = node.status();
         let hard_before = node.hard_state();
         for msg in every_kind_of_message(1) {
-            node.handle_message(id(9), msg);
+            node.handle_message(id(9), msg.clone());
             assert_eq!(
                 drain(&mut node),
                 vec![dropped(9, DropReason::NotMember)],
                 "{msg:?}"
             );
         }
-        assert_eq!(node.counters().dropped_not_member, 7);
+        assert_eq!(node.counters().dropped_not_member, 9);
         assert_eq!(node.status(), before);
         assert_eq!(node.hard_state(), hard_before);
     }
@@ -1938,14 +2094,14 @@ fn rule9_a_message_claiming_to_come_from_the_node_itself_is_dropped_and_counted(
     for mut node in [goose(1, 3), follower(1, 3, 2, 1), candidate(3)] {
         let before = node.status();
         for msg in every_kind_of_message(1) {
-            node.handle_message(id(1), msg);
+            node.handle_message(id(1), msg.clone());
             assert_eq!(
                 drain(&mut node),
                 vec![dropped(1, DropReason::FromSelf)],
                 "{msg:?}"
             );
         }
-        assert_eq!(node.counters().dropped_from_self, 7);
+        assert_eq!(node.counters().dropped_from_self, 9);
         assert_eq!(node.status(), before);
     }
 }
@@ -2095,8 +2251,8 @@ fn determinism_same_seed_and_inputs_give_the_same_outputs() {
         Input::Msg(2, pre_vote_response(2, true)),
         Input::Msg(3, vote_response(2, true)),
         Input::Ticks(3),
-        Input::Msg(3, ack(2, 0)),
-        Input::Msg(2, ack(2, 0)),
+        Input::Msg(3, ack(2, 0, reissued(2))),
+        Input::Msg(2, ack(2, 0, reissued(2))),
         Input::Ticks(12),
         Input::StepDown,
         Input::Ticks(200),
@@ -2115,7 +2271,7 @@ fn determinism_same_seed_and_inputs_give_the_same_outputs() {
                         transcript.push(format!("{:?}", drain(&mut node)));
                     }
                 }
-                Input::Msg(from, msg) => node.handle_message(id(*from), *msg),
+                Input::Msg(from, msg) => node.handle_message(id(*from), msg.clone()),
                 Input::Campaign => transcript.push(format!("{:?}", node.campaign())),
                 Input::StepDown => transcript.push(format!("{:?}", node.step_down())),
             }
@@ -2207,7 +2363,7 @@ fn learner_follows_and_acknowledges_heartbeats() {
         vec![
             leader_changed(Some(1), 1),
             persist(1, None),
-            send(1, ack(1, 0)),
+            send(1, ack(1, 0, CONFIGURED)),
         ]
     );
     assert_eq!(node.status().leader, Some(id(1)));
@@ -2281,25 +2437,32 @@ fn goose_heartbeats_learners_but_only_voters_hold_up_its_lease() {
             )
         })
         .collect();
+    let membership = node.membership().clone();
+    assert_eq!(membership.learners().collect::<Vec<_>>(), [id(4)]);
     assert_eq!(
         heartbeats,
         vec![
-            &send(2, heartbeat(1, ELECTED_AT)),
-            &send(3, heartbeat(1, ELECTED_AT)),
-            &send(4, heartbeat(1, ELECTED_AT)),
+            &send(2, heartbeat_carrying(1, ELECTED_AT, &membership)),
+            &send(3, heartbeat_carrying(1, ELECTED_AT, &membership)),
+            &send(4, heartbeat_carrying(1, ELECTED_AT, &membership)),
         ]
     );
 
-    // The learner's ack is welcome but is no majority: still no lease.
-    node.handle_message(id(4), ack(1, ELECTED_AT));
+    // The learner's ack is welcome but is no majority: still no lease, and
+    // a learner holding the membership does not commit it either.
+    node.handle_message(id(4), ack(1, ELECTED_AT, reissued(1)));
     assert_eq!(drain(&mut node), vec![]);
     assert_eq!(node.role(), Role::Duck);
+    assert_eq!(node.membership_pending(), Some(true));
 
     // A voter's ack makes the majority.
-    node.handle_message(id(2), ack(1, ELECTED_AT));
+    node.handle_message(id(2), ack(1, ELECTED_AT, reissued(1)));
     assert_eq!(
         drain(&mut node),
-        vec![role_changed(Role::Goose, 1, RoleChangeReason::Elected)]
+        vec![
+            role_changed(Role::Goose, 1, RoleChangeReason::Elected),
+            membership_committed(reissued(1)),
+        ]
     );
     // And a learner is never a transfer target.
     assert_eq!(
