@@ -1,9 +1,11 @@
-//! Storage: `FileStorage` round trips, crash leftovers, corruption and
-//! truncation detection, format versions, the directory lock; `MemStorage`
-//! basics.
+//! Storage: `FileStorage` round trips of the hard state and the membership
+//! (one file, each save keeping the other half), crash leftovers, corruption
+//! and truncation detection, format versions (version 1 still read and
+//! upgraded), the directory lock; `MemStorage` basics.
 //!
 //! The state file layout is re-implemented here from the `FileStorage`
-//! docs, so these tests also check that the docs are true.
+//! docs, so these tests also check that the docs are true; one membership
+//! is even spelled out byte by byte, to catch an accidental format change.
 #![cfg(feature = "runtime")]
 
 use std::io::{BufRead, BufReader, Write};
@@ -11,6 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use duckduckgoose::core::Membership;
 use duckduckgoose::storage::{FileStorage, MemStorage, Storage, StorageError};
 use duckduckgoose::{HardState, NodeId, Term};
 use proptest::prelude::*;
@@ -35,13 +38,83 @@ fn payload_v1(term: u64, presence: u8, id: u64) -> Vec<u8> {
     payload
 }
 
-/// The one valid version-1 encoding of `state`.
-fn encode(state: &HardState) -> Vec<u8> {
-    let payload = match state.voted_for {
+/// The hard state fields: all of a version-1 payload, the start of a
+/// version-2 one.
+fn hard_state_bytes(state: &HardState) -> Vec<u8> {
+    match state.voted_for {
         Some(NodeId(id)) => payload_v1(state.term.0, 1, id),
         None => payload_v1(state.term.0, 0, 0),
-    };
-    envelope(1, &payload)
+    }
+}
+
+/// The one valid version-1 encoding of `state`.
+fn encode_v1(state: &HardState) -> Vec<u8> {
+    envelope(1, &hard_state_bytes(state))
+}
+
+/// A version-2 payload: the hard state fields, a membership length field
+/// saying `membership_len`, then `membership` (raw, so tests can lie).
+fn payload_v2(state: &HardState, membership_len: u32, membership: &[u8]) -> Vec<u8> {
+    let mut payload = hard_state_bytes(state);
+    payload.extend_from_slice(&membership_len.to_le_bytes());
+    payload.extend_from_slice(membership);
+    payload
+}
+
+/// The postcard encoding of `Option<Membership>` the docs promise.
+fn membership_bytes(membership: Option<&Membership>) -> Vec<u8> {
+    postcard::to_allocvec(&membership).unwrap()
+}
+
+/// The one valid version-2 encoding of `state` and `membership`.
+fn encode_v2(state: &HardState, membership: Option<&Membership>) -> Vec<u8> {
+    let encoded = membership_bytes(membership);
+    envelope(2, &payload_v2(state, encoded.len() as u32, &encoded))
+}
+
+/// Membership 7@t5 of voters 1, 2 and 300, learner 4 (joining) and two
+/// addresses, spelled out in postcard by hand from the `FileStorage` docs.
+/// Builders cannot make a joining learner or a non-zero id, so the bytes are
+/// the way to get one.
+const SAMPLE_MEMBERSHIP_BYTES: &[u8] = &[
+    0x01, // Some
+    0x05, 0x07, // id: term 5, version 7
+    0x03, 0x01, 0x02, 0xac, 0x02, // voters: 3 of them, 1, 2, 300 (LEB128)
+    0x01, 0x04, // learners: 4
+    0x01, 0x04, // joining: 4
+    0x02, // addresses: 2 of them
+    0x01, 0x0e, b'1', b'2', b'7', b'.', b'0', b'.', b'0', b'.', b'1', b':', b'7', b'0', b'0', b'1',
+    0x04, 0x0a, b'[', b':', b':', b'1', b']', b':', b'7', b'0', b'0', b'4',
+];
+
+fn sample_membership() -> Membership {
+    let membership: Option<Membership> = postcard::from_bytes(SAMPLE_MEMBERSHIP_BYTES).unwrap();
+    membership.unwrap()
+}
+
+/// Memberships built the public way, with addresses.
+fn membership(voters: &[u64], learners: &[u64]) -> Membership {
+    let ids = voters.iter().chain(learners).map(|&id| NodeId(id));
+    Membership::new(voters.iter().map(|&id| NodeId(id)))
+        .with_learners(learners.iter().map(|&id| NodeId(id)))
+        .with_addresses(ids.map(|id| (id, format!("node-{id}.example:{}", 7000 + id.0 % 1000))))
+}
+
+/// Valid files of both versions, to damage.
+fn valid_files() -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    for state in [hs(42, Some(3)), hs(7, None), hs(u64::MAX, Some(u64::MAX))] {
+        files.push((format!("v1 {state:?}"), encode_v1(&state)));
+        files.push((
+            format!("v2 {state:?}, no membership"),
+            encode_v2(&state, None),
+        ));
+    }
+    files.push((
+        "v2 with the sample membership".into(),
+        encode_v2(&hs(9, Some(2)), Some(&sample_membership())),
+    ));
+    files
 }
 
 fn hs(term: u64, voted_for: Option<u64>) -> HardState {
@@ -77,11 +150,19 @@ fn assert_names_path(error: &StorageError, path: &Path) {
     );
 }
 
-fn assert_corrupt(result: Result<Option<HardState>, StorageError>, path: &Path, what: &str) {
+fn assert_corrupt<T: std::fmt::Debug>(result: Result<T, StorageError>, path: &Path, what: &str) {
     match result {
         Err(error @ StorageError::Corrupt { .. }) => assert_names_path(&error, path),
         other => panic!("{what}: expected Corrupt, got {other:?}"),
     }
+}
+
+/// Both loads of `storage` report the file as corrupt, in both orders.
+async fn assert_both_corrupt(storage: &mut FileStorage, what: &str) {
+    let path = storage.path().to_path_buf();
+    assert_corrupt(storage.load().await, &path, what);
+    assert_corrupt(storage.load_membership().await, &path, what);
+    assert_corrupt(storage.load().await, &path, what);
 }
 
 // ----- FileStorage ----------------------------------------------------------------
@@ -94,7 +175,10 @@ async fn round_trip_of_several_states() {
     for state in sample_states() {
         storage.save(&state).await.unwrap();
         assert_eq!(storage.load().await.unwrap(), Some(state));
-        assert_eq!(std::fs::read(storage.path()).unwrap(), encode(&state));
+        assert_eq!(
+            std::fs::read(storage.path()).unwrap(),
+            encode_v2(&state, None)
+        );
         assert!(
             !dir.path().join("hardstate.tmp").exists(),
             "the rename consumes the temporary file"
@@ -178,7 +262,7 @@ async fn torn_temp_file_is_ignored_and_replaced() {
 
     // A valid-looking but newer state in the temp file is not trusted either:
     // its save never returned, so nothing depended on it.
-    std::fs::write(&temp, encode(&hs(6, Some(3)))).unwrap();
+    std::fs::write(&temp, encode_v1(&hs(6, Some(3)))).unwrap();
     assert_eq!(reopened.load().await.unwrap(), Some(hs(5, Some(2))));
 
     // The next save overwrites the leftover.
@@ -193,18 +277,14 @@ async fn every_flipped_bit_is_detected() {
     let dir = tempfile::tempdir().unwrap();
     let mut storage = FileStorage::open(dir.path()).unwrap();
     let path = storage.path().to_path_buf();
-    for state in [hs(42, Some(3)), hs(7, None), hs(u64::MAX, Some(u64::MAX))] {
-        let valid = encode(&state);
+    for (name, valid) in valid_files() {
         for position in 0..valid.len() {
             for bit in 0..8 {
                 let mut damaged = valid.clone();
                 damaged[position] ^= 1 << bit;
                 std::fs::write(&path, &damaged).unwrap();
-                assert_corrupt(
-                    storage.load().await,
-                    &path,
-                    &format!("{state:?}, byte {position} bit {bit}"),
-                );
+                assert_both_corrupt(&mut storage, &format!("{name}, byte {position} bit {bit}"))
+                    .await;
             }
         }
     }
@@ -215,11 +295,10 @@ async fn every_truncation_is_detected() {
     let dir = tempfile::tempdir().unwrap();
     let mut storage = FileStorage::open(dir.path()).unwrap();
     let path = storage.path().to_path_buf();
-    for state in [hs(42, Some(3)), hs(0, None)] {
-        let valid = encode(&state);
+    for (name, valid) in valid_files() {
         for len in 0..valid.len() {
             std::fs::write(&path, &valid[..len]).unwrap();
-            assert_corrupt(storage.load().await, &path, &format!("length {len}"));
+            assert_both_corrupt(&mut storage, &format!("{name}, length {len}")).await;
         }
     }
 }
@@ -229,7 +308,7 @@ async fn corruptions_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let mut storage = FileStorage::open(dir.path()).unwrap();
     let path = storage.path().to_path_buf();
-    let valid = encode(&hs(42, Some(3)));
+    let valid = encode_v1(&hs(42, Some(3)));
 
     let mut trailing = valid.clone();
     trailing.push(0);
@@ -238,7 +317,8 @@ async fn corruptions_are_named() {
     let mut bad_checksum = valid.clone();
     *bad_checksum.last_mut().unwrap() ^= 0xff;
     let truncated = valid[..7].to_vec();
-    let huge = [valid.clone(), vec![0; 1 << 20]].concat();
+    // Past the limit of 1 MiB of membership plus the fixed fields.
+    let huge = [valid.clone(), vec![0; 2 << 20]].concat();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("empty", Vec::new(), "truncated"),
         ("truncated", truncated, "truncated"),
@@ -265,16 +345,26 @@ async fn corruptions_are_named() {
     ];
     for (name, bytes, expected) in cases {
         std::fs::write(&path, &bytes).unwrap();
-        match storage.load().await {
-            Err(StorageError::Corrupt {
-                path: named,
-                problem,
-            }) => {
-                assert_eq!(named, path, "{name}");
-                assert!(problem.contains(expected), "{name}: problem {problem:?}");
-            }
-            other => panic!("{name}: expected Corrupt, got {other:?}"),
+        assert_corrupt_because(storage.load().await, &path, name, expected);
+        assert_corrupt_because(storage.load_membership().await, &path, name, expected);
+    }
+}
+
+fn assert_corrupt_because<T: std::fmt::Debug>(
+    result: Result<T, StorageError>,
+    path: &Path,
+    name: &str,
+    expected: &str,
+) {
+    match result {
+        Err(StorageError::Corrupt {
+            path: named,
+            problem,
+        }) => {
+            assert_eq!(named, path, "{name}");
+            assert!(problem.contains(expected), "{name}: problem {problem:?}");
         }
+        other => panic!("{name}: expected Corrupt, got {other:?}"),
     }
 }
 
@@ -283,17 +373,22 @@ async fn unknown_version_is_reported_with_the_version_found() {
     let dir = tempfile::tempdir().unwrap();
     let mut storage = FileStorage::open(dir.path()).unwrap();
     let path = storage.path().to_path_buf();
-    assert_eq!(FileStorage::FORMAT_VERSION, 1);
+    assert_eq!(FileStorage::FORMAT_VERSION, 2);
+    let current = payload_v2(&hs(4, Some(1)), 1, &[0]);
     let cases = [
         // A newer build with the same payload.
-        (2, payload_v1(4, 1, 1)),
+        (3, current.clone()),
         // A newer build with a longer payload: the envelope still frames it.
-        (3, [payload_v1(4, 1, 1), vec![0xaa; 8]].concat()),
+        (4, [current.clone(), vec![0xaa; 8]].concat()),
         (0, payload_v1(4, 1, 1)),
         (u16::MAX, Vec::new()),
     ];
     for (version, payload) in cases {
         std::fs::write(&path, envelope(version, &payload)).unwrap();
+        assert!(matches!(
+            storage.load_membership().await,
+            Err(StorageError::UnsupportedVersion { found, .. }) if found == version
+        ));
         match storage.load().await {
             Err(
                 ref error @ StorageError::UnsupportedVersion {
@@ -303,7 +398,7 @@ async fn unknown_version_is_reported_with_the_version_found() {
                 },
             ) => {
                 assert_eq!(found, version);
-                assert_eq!(supported, 1);
+                assert_eq!(supported, 2);
                 assert_names_path(error, path);
                 assert!(error.to_string().contains(&version.to_string()));
             }
@@ -363,6 +458,383 @@ async fn abandoned_save_never_overwrites_a_newer_one() {
     }
 }
 
+// ----- FileStorage: the membership next to the hard state ----------------------
+
+#[tokio::test]
+async fn hard_state_and_membership_round_trip_with_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut storage = FileStorage::open(dir.path()).unwrap();
+    let cases = [
+        (hs(1, Some(1)), membership(&[1], &[])),
+        (hs(3, None), membership(&[1, 2, 3], &[4, 5])),
+        (hs(9, Some(2)), sample_membership()),
+        (hs(u64::MAX, Some(u64::MAX)), membership(&[u64::MAX], &[0])),
+    ];
+    for (state, members) in cases {
+        storage.save(&state).await.unwrap();
+        storage.save_membership(&members).await.unwrap();
+        assert_eq!(storage.load().await.unwrap(), Some(state));
+        assert_eq!(
+            storage.load_membership().await.unwrap().as_ref(),
+            Some(&members)
+        );
+        assert_eq!(
+            std::fs::read(storage.path()).unwrap(),
+            encode_v2(&state, Some(&members))
+        );
+        assert!(!dir.path().join("hardstate.tmp").exists());
+    }
+    drop(storage);
+
+    let mut reopened = FileStorage::open(dir.path()).unwrap();
+    let members = reopened.load_membership().await.unwrap().unwrap();
+    assert_eq!(members, membership(&[u64::MAX], &[0]));
+    assert_eq!(members.address(NodeId(0)), Some("node-0.example:7000"));
+}
+
+/// The sample membership, byte by byte as documented, reads back with every
+/// field in place, and this build writes exactly these bytes for it.
+#[tokio::test]
+async fn documented_version_2_bytes_load_and_are_what_a_save_writes() {
+    let sample = sample_membership();
+    assert_eq!((sample.id().term, sample.id().version), (Term(5), 7), "id");
+    let ids = |it: &mut dyn Iterator<Item = NodeId>| it.map(|id| id.0).collect::<Vec<_>>();
+    assert_eq!(ids(&mut sample.voters()), [1, 2, 300]);
+    assert_eq!(ids(&mut sample.learners()), [4]);
+    assert_eq!(ids(&mut sample.joining()), [4]);
+    assert_eq!(sample.address(NodeId(1)), Some("127.0.0.1:7001"));
+    assert_eq!(sample.address(NodeId(4)), Some("[::1]:7004"));
+    assert_eq!(sample.address(NodeId(2)), None);
+
+    // Offsets from the table: hard state at 10, length at 27, membership at 31.
+    let mut file = b"DDGS".to_vec();
+    file.extend_from_slice(&[2, 0]);
+    let membership_len = SAMPLE_MEMBERSHIP_BYTES.len() as u32;
+    file.extend_from_slice(&(21 + membership_len).to_le_bytes());
+    file.extend_from_slice(&9u64.to_le_bytes());
+    file.push(1);
+    file.extend_from_slice(&2u64.to_le_bytes());
+    file.extend_from_slice(&membership_len.to_le_bytes());
+    assert_eq!(file.len(), 31);
+    file.extend_from_slice(SAMPLE_MEMBERSHIP_BYTES);
+    let checksum = crc32fast::hash(&file);
+    file.extend_from_slice(&checksum.to_le_bytes());
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut storage = FileStorage::open(dir.path()).unwrap();
+    std::fs::write(storage.path(), &file).unwrap();
+    assert_eq!(
+        storage.load_membership().await.unwrap(),
+        Some(sample.clone())
+    );
+    assert_eq!(storage.load().await.unwrap(), Some(hs(9, Some(2))));
+
+    let other = tempfile::tempdir().unwrap();
+    let mut fresh = FileStorage::open(other.path()).unwrap();
+    fresh.save_membership(&sample).await.unwrap();
+    fresh.save(&hs(9, Some(2))).await.unwrap();
+    assert_eq!(std::fs::read(fresh.path()).unwrap(), file);
+}
+
+#[tokio::test]
+async fn saving_one_half_keeps_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m1, m2, m3) = (
+        membership(&[1, 2, 3], &[]),
+        membership(&[1, 2, 3], &[4]),
+        sample_membership(),
+    );
+    {
+        let mut storage = FileStorage::open(dir.path()).unwrap();
+        // The membership first: the hard state is the fresh one.
+        storage.save_membership(&m1).await.unwrap();
+        assert_eq!(storage.load().await.unwrap(), Some(hs(0, None)));
+        storage.save(&hs(2, Some(1))).await.unwrap();
+        assert_eq!(storage.load_membership().await.unwrap(), Some(m1.clone()));
+        storage.save_membership(&m2).await.unwrap();
+        assert_eq!(storage.load().await.unwrap(), Some(hs(2, Some(1))));
+        storage.save(&hs(3, None)).await.unwrap();
+        storage.save(&hs(3, Some(3))).await.unwrap();
+        assert_eq!(storage.load_membership().await.unwrap(), Some(m2.clone()));
+    }
+    {
+        // Reopened and saved without a load first: the save reads the file
+        // for the half it does not replace.
+        let mut storage = FileStorage::open(dir.path()).unwrap();
+        storage.save(&hs(4, Some(2))).await.unwrap();
+    }
+    {
+        let mut storage = FileStorage::open(dir.path()).unwrap();
+        assert_eq!(storage.load_membership().await.unwrap(), Some(m2.clone()));
+        drop(storage);
+        let mut storage = FileStorage::open(dir.path()).unwrap();
+        storage.save_membership(&m3).await.unwrap();
+    }
+    let mut storage = FileStorage::open(dir.path()).unwrap();
+    assert_eq!(storage.load().await.unwrap(), Some(hs(4, Some(2))));
+    assert_eq!(storage.load_membership().await.unwrap(), Some(m3.clone()));
+    assert_eq!(
+        std::fs::read(storage.path()).unwrap(),
+        encode_v2(&hs(4, Some(2)), Some(&m3))
+    );
+}
+
+#[tokio::test]
+async fn loads_come_in_any_order_any_number_of_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut storage = FileStorage::open(dir.path()).unwrap();
+    for _ in 0..2 {
+        assert_eq!(storage.load_membership().await.unwrap(), None);
+        assert_eq!(storage.load().await.unwrap(), None);
+    }
+    storage.save(&hs(5, Some(1))).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(storage.load_membership().await.unwrap(), None);
+        assert_eq!(storage.load().await.unwrap(), Some(hs(5, Some(1))));
+    }
+    let members = membership(&[1, 2], &[]);
+    storage.save_membership(&members).await.unwrap();
+    drop(storage);
+    let mut storage = FileStorage::open(dir.path()).unwrap();
+    for _ in 0..2 {
+        assert_eq!(storage.load().await.unwrap(), Some(hs(5, Some(1))));
+        assert_eq!(
+            storage.load_membership().await.unwrap().as_ref(),
+            Some(&members)
+        );
+    }
+}
+
+#[tokio::test]
+async fn version_1_file_loads_and_the_next_save_upgrades_it() {
+    let members = membership(&[1, 2, 3], &[]);
+    for state in sample_states() {
+        // Membership first, on a storage that has read nothing yet.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hardstate");
+        std::fs::write(&path, encode_v1(&state)).unwrap();
+        let mut storage = FileStorage::open(dir.path()).unwrap();
+        assert_eq!(storage.load_membership().await.unwrap(), None);
+        assert_eq!(storage.load().await.unwrap(), Some(state));
+        assert_eq!(storage.load_membership().await.unwrap(), None);
+        storage.save_membership(&members).await.unwrap();
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            encode_v2(&state, Some(&members)),
+            "{state:?}"
+        );
+
+        // A hard state save upgrades too, and keeps "no membership".
+        std::fs::write(&path, encode_v1(&state)).unwrap();
+        drop(storage);
+        let mut storage = FileStorage::open(dir.path()).unwrap();
+        let newer = hs(state.term.0.saturating_add(1), None);
+        storage.save(&newer).await.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), encode_v2(&newer, None));
+        assert_eq!(storage.load_membership().await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn bad_membership_fields_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut storage = FileStorage::open(dir.path()).unwrap();
+    let path = storage.path().to_path_buf();
+    let state = hs(4, Some(1));
+    let sample = SAMPLE_MEMBERSHIP_BYTES;
+    let with_len = |len: u32, membership: &[u8]| envelope(2, &payload_v2(&state, len, membership));
+    let len = |bytes: &[u8]| bytes.len() as u32;
+
+    // Voters 2, 1: decodes (to 1, 2) but is not how this build writes it.
+    let unsorted = [0x01, 0x00, 0x00, 0x02, 0x02, 0x01, 0x00, 0x00, 0x00];
+    // Version 7 as a two-byte varint.
+    let overlong = [0x01, 0x00, 0x87, 0x00, 0x01, 0x01, 0x00, 0x00, 0x00];
+    let bad_utf8 = [
+        0x01, 0x00, 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x01, 0x02, 0xff, 0xfe,
+    ];
+    // Claims a billion voters in a few bytes.
+    let huge_count = [0x01, 0x00, 0x00, 0x80, 0x94, 0xeb, 0xdc, 0x03, 0x01];
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "length over the maximum",
+            with_len((1 << 20) + 1, sample),
+            "more than the maximum 1048576",
+        ),
+        (
+            "length u32::MAX",
+            with_len(u32::MAX, sample),
+            "more than the maximum",
+        ),
+        (
+            "length beyond the payload",
+            with_len(len(sample) + 1, sample),
+            "but the payload holds",
+        ),
+        (
+            "length short of the payload",
+            with_len(len(sample) - 1, sample),
+            "but the payload holds",
+        ),
+        (
+            "no length field",
+            envelope(2, &hard_state_bytes(&state)),
+            "fixed fields",
+        ),
+        ("empty membership", with_len(0, &[]), "does not decode"),
+        ("bad option tag", with_len(1, &[0x02]), "does not decode"),
+        (
+            "cut inside",
+            with_len(len(sample) - 3, &sample[..sample.len() - 3]),
+            "does not decode",
+        ),
+        (
+            "bad UTF-8",
+            with_len(len(&bad_utf8), &bad_utf8),
+            "does not decode",
+        ),
+        (
+            "count beyond the bytes",
+            with_len(len(&huge_count), &huge_count),
+            "does not decode",
+        ),
+        (
+            "bytes after it",
+            with_len(3, &[0x00, 0x00, 0x00]),
+            "2 unused bytes",
+        ),
+        ("unsorted", with_len(len(&unsorted), &unsorted), "canonical"),
+        (
+            "overlong varint",
+            with_len(len(&overlong), &overlong),
+            "canonical",
+        ),
+        (
+            "bad vote in a v2 file",
+            envelope(2, &[payload_v1(4, 2, 1), vec![1, 0, 0, 0, 0]].concat()),
+            "presence byte",
+        ),
+        (
+            "header length u32::MAX",
+            {
+                let mut bytes = encode_v2(&state, None);
+                bytes[6..10].copy_from_slice(&u32::MAX.to_le_bytes());
+                bytes
+            },
+            "truncated",
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        std::fs::write(&path, &bytes).unwrap();
+        assert_corrupt_because(storage.load_membership().await, &path, name, expected);
+        assert_corrupt_because(storage.load().await, &path, name, expected);
+    }
+    // The unsorted bytes are a membership; only their form is wrong.
+    let decoded: Option<Membership> = postcard::from_bytes(&unsorted).unwrap();
+    assert_eq!(decoded, Some(Membership::new([NodeId(1), NodeId(2)])));
+}
+
+/// A save on a storage that has not read the file yet reads it for the other
+/// half; if the file is damaged, the save fails and leaves it as it was, so
+/// the damage is still there to be seen.
+#[tokio::test]
+async fn damaged_file_makes_a_first_save_fail_without_touching_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hardstate");
+    let mut damaged = encode_v2(&hs(6, Some(2)), Some(&sample_membership()));
+    damaged[40] ^= 0x10;
+    std::fs::write(&path, &damaged).unwrap();
+    let mut storage = FileStorage::open(dir.path()).unwrap();
+    assert_corrupt(storage.save(&hs(7, Some(1))).await, &path, "save");
+    assert_corrupt(
+        storage.save_membership(&membership(&[1], &[])).await,
+        &path,
+        "save_membership",
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), damaged);
+    assert_both_corrupt(&mut storage, "after the saves").await;
+}
+
+#[tokio::test]
+async fn membership_too_big_for_the_format_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut storage = FileStorage::open(dir.path()).unwrap();
+    storage.save(&hs(2, Some(1))).await.unwrap();
+    let small = membership(&[1], &[]);
+    storage.save_membership(&small).await.unwrap();
+    let before = std::fs::read(storage.path()).unwrap();
+
+    // Some, id, one voter, no learners or joining, one address: 9 bytes,
+    // plus 3 for the address length varint, plus the address.
+    let with_address_of =
+        |len: usize| Membership::new([NodeId(1)]).with_addresses([(NodeId(1), "a".repeat(len))]);
+    let largest = with_address_of((1 << 20) - 12);
+    assert_eq!(membership_bytes(Some(&largest)).len(), 1 << 20);
+    let too_big = with_address_of((1 << 20) - 11);
+
+    let error = storage.save_membership(&too_big).await.unwrap_err();
+    match &error {
+        StorageError::Io { source, .. } => {
+            assert_eq!(source.kind(), std::io::ErrorKind::InvalidInput, "{error}");
+        }
+        other => panic!("expected an Io error, got {other:?}"),
+    }
+    assert_names_path(&error, storage.path());
+    assert!(error.to_string().contains("1048577 bytes"), "{error}");
+    assert_eq!(std::fs::read(storage.path()).unwrap(), before);
+    // Nothing of it lingers for the next save to write.
+    storage.save(&hs(3, Some(1))).await.unwrap();
+    assert_eq!(storage.load_membership().await.unwrap(), Some(small));
+
+    // The largest membership the format holds goes in and comes back.
+    storage.save_membership(&largest).await.unwrap();
+    drop(storage);
+    let mut reopened = FileStorage::open(dir.path()).unwrap();
+    assert_eq!(reopened.load_membership().await.unwrap(), Some(largest));
+    assert_eq!(reopened.load().await.unwrap(), Some(hs(3, Some(1))));
+}
+
+/// Like `abandoned_save_never_overwrites_a_newer_one`, across the two
+/// halves: an abandoned save of one half never undoes a later save of the
+/// other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_save_never_loses_the_other_half() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut storage = FileStorage::open(dir.path()).unwrap();
+    storage.save(&hs(1, None)).await.unwrap();
+    for round in 0..20u64 {
+        let before = storage.load().await.unwrap().unwrap();
+        let stale = hs(before.term.0 + 1, Some(1));
+        let members = membership(&[1, 2, round + 3], &[]);
+        let _ = tokio::time::timeout(Duration::ZERO, storage.save(&stale)).await;
+        storage.save_membership(&members).await.unwrap();
+        assert_eq!(
+            storage.load_membership().await.unwrap().as_ref(),
+            Some(&members),
+            "round {round}"
+        );
+        let state = storage.load().await.unwrap().unwrap();
+        assert!(
+            state == before || state == stale,
+            "round {round}: {state:?}"
+        );
+
+        let newer = hs(before.term.0 + 2, Some(2));
+        let _ = tokio::time::timeout(
+            Duration::ZERO,
+            storage.save_membership(&membership(&[9], &[])),
+        )
+        .await;
+        storage.save(&newer).await.unwrap();
+        assert_eq!(storage.load().await.unwrap(), Some(newer), "round {round}");
+        let kept = storage.load_membership().await.unwrap().unwrap();
+        assert!(
+            kept == members || kept == membership(&[9], &[]),
+            "round {round}: {kept:?}"
+        );
+        storage.save_membership(&members).await.unwrap();
+    }
+}
+
 // ----- the directory lock -------------------------------------------------------
 
 /// Asserts `result` is the error for a directory another `FileStorage` has
@@ -400,7 +872,7 @@ async fn second_open_fails_while_the_first_lives_and_succeeds_after_drop() {
     // The refused open changed nothing, and the holder carries on.
     assert_eq!(
         std::fs::read(first.path()).unwrap(),
-        encode(&hs(3, Some(1)))
+        encode_v2(&hs(3, Some(1)), None)
     );
     first.save(&hs(4, Some(2))).await.unwrap();
     assert_eq!(first.load().await.unwrap(), Some(hs(4, Some(2))));
@@ -519,13 +991,59 @@ async fn mem_storage_injected_save_failure() {
     assert_eq!(storage.state(), Some(hs(2, Some(2))));
 }
 
+#[tokio::test]
+async fn mem_storage_membership_round_trip_keeps_the_hard_state() {
+    let mut storage = MemStorage::new();
+    assert_eq!(storage.load_membership().await.unwrap(), None);
+    let observer = storage.clone();
+    storage.save(&hs(3, Some(1))).await.unwrap();
+    for members in [membership(&[1, 2, 3], &[4]), sample_membership()] {
+        storage.save_membership(&members).await.unwrap();
+        assert_eq!(
+            storage.load_membership().await.unwrap().as_ref(),
+            Some(&members)
+        );
+        assert_eq!(observer.membership().as_ref(), Some(&members));
+        assert_eq!(storage.load().await.unwrap(), Some(hs(3, Some(1))));
+    }
+    storage.save(&hs(4, None)).await.unwrap();
+    assert_eq!(observer.membership(), Some(sample_membership()));
+
+    storage.set_fail_saves(true);
+    let error = storage
+        .save_membership(&membership(&[9], &[]))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StorageError::Failed(_)), "{error:?}");
+    assert_eq!(
+        storage.load_membership().await.unwrap(),
+        Some(sample_membership())
+    );
+}
+
 // ----- property: arbitrary file contents -----------------------------------------
 
 /// File contents to try: pure noise, noise behind the magic, and valid
 /// encodings with a few bytes changed, cut short or extended.
 fn file_contents() -> impl Strategy<Value = Vec<u8>> {
-    let valid =
-        (any::<u64>(), any::<Option<u64>>()).prop_map(|(term, vote)| encode(&hs(term, vote)));
+    let memberships = proptest::option::of((
+        proptest::collection::vec(any::<u64>(), 1..4),
+        proptest::collection::vec(any::<u64>(), 0..3),
+    ));
+    let valid = (
+        any::<u64>(),
+        any::<Option<u64>>(),
+        any::<bool>(),
+        memberships,
+    )
+        .prop_map(|(term, vote, version_1, members)| {
+            let state = hs(term, vote);
+            if version_1 {
+                return encode_v1(&state);
+            }
+            let members = members.map(|(voters, learners)| membership(&voters, &learners));
+            encode_v2(&state, members.as_ref())
+        });
     prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..64),
         proptest::collection::vec(any::<u8>(), 0..40)
@@ -560,7 +1078,15 @@ fn arbitrary_file_contents_never_panic_or_decode_wrongly() {
         std::fs::write(&path, &bytes).unwrap();
         match runtime.block_on(load_dir(dir.path())) {
             // Only the one valid encoding of a state reads back as it.
-            Ok(Some(state)) => prop_assert_eq!(encode(&state), bytes),
+            Ok(Some(state)) => {
+                let mut storage = FileStorage::open(dir.path()).unwrap();
+                let members = runtime.block_on(storage.load_membership()).unwrap();
+                let reencoded = match bytes[4] {
+                    1 => encode_v1(&state),
+                    _ => encode_v2(&state, members.as_ref()),
+                };
+                prop_assert_eq!(reencoded, bytes);
+            }
             Ok(None) => prop_assert!(false, "an existing file read as a fresh node"),
             Err(StorageError::Corrupt { .. } | StorageError::UnsupportedVersion { .. }) => {}
             Err(other) => prop_assert!(false, "unexpected error kind {:?}", other),

@@ -1,5 +1,6 @@
-//! Crash-safe file storage of the hard state (DESIGN §4, promise 5); the
-//! protocol and the file format are documented on [`FileStorage`].
+//! Crash-safe file storage of the hard state and the membership (DESIGN §4,
+//! promise 5); the protocol and the file format are documented on
+//! [`FileStorage`].
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Write};
@@ -9,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{Storage, StorageError};
-use crate::core::{HardState, NodeId, Term};
+use crate::core::{HardState, Membership, NodeId, Term};
 
 /// The name of the state file inside the storage directory.
 const STATE_FILE_NAME: &str = "hardstate";
@@ -22,17 +23,29 @@ const MAGIC: [u8; 4] = *b"DDGS";
 /// Magic, version, payload length.
 const HEADER_LEN: usize = 4 + 2 + 4;
 const CHECKSUM_LEN: usize = 4;
-/// Term, vote presence byte, voted-for id.
-const PAYLOAD_V1_LEN: usize = 8 + 1 + 8;
-/// A state file is a few dozen bytes; anything much bigger is not one, and
-/// reading it whole could exhaust memory.
-const MAX_FILE_LEN: usize = 4096;
+/// Term, vote presence byte, voted-for id: all of a version-1 payload, and
+/// the start of a version-2 one.
+const HARD_STATE_LEN: usize = 8 + 1 + 8;
+/// Version 2's membership length field.
+const MEMBERSHIP_LEN_LEN: usize = 4;
+/// The largest encoded membership a state file may hold. A member costs a
+/// few bytes plus its address, so this is room for tens of thousands of
+/// members; a length field above it is damage, and is reported before
+/// anything is decoded.
+const MAX_MEMBERSHIP_LEN: usize = 1 << 20;
+/// Anything bigger is not a state file, and reading it whole could exhaust
+/// memory.
+const MAX_FILE_LEN: usize =
+    HEADER_LEN + HARD_STATE_LEN + MEMBERSHIP_LEN_LEN + MAX_MEMBERSHIP_LEN + CHECKSUM_LEN;
+
+/// The first format: the hard state alone. Still read, never written.
+const VERSION_1: u16 = 1;
 
 const NO_VOTE: u8 = 0;
 const VOTE: u8 = 1;
 
-/// Keeps the hard state in `DIR/hardstate`, replaced atomically and fsync'd
-/// on every save.
+/// Keeps the hard state and the membership in `DIR/hardstate`, replaced
+/// atomically and fsync'd on every save.
 ///
 /// # Files
 ///
@@ -52,33 +65,77 @@ const VOTE: u8 = 1;
 /// A crash at any point leaves `hardstate` holding either the old state or
 /// the new one, never a mix. A crash before step 3 may leave a torn
 /// `hardstate.tmp` behind; [`load`](Storage::load) never reads it and the
-/// next save overwrites it. `save` returns only after step 4.
+/// next save overwrites it. A save returns only after step 4.
 ///
 /// Directory fsync exists on Unix only. Elsewhere (Windows) step 4 is
 /// skipped and the rename's durability is up to the file system.
 ///
-/// # Format (version 1)
+/// # Hard state and membership, one file
 ///
-/// All integers are little-endian. A version-1 file is 31 bytes:
+/// The file holds both the [`HardState`] and the [`Membership`], so that
+/// one rename replaces them together and no crash can pair a term with a
+/// membership it was never saved with. Every save writes both halves:
+/// [`save`](Storage::save) writes the new hard state next to the membership
+/// the file already holds, and [`save_membership`](Storage::save_membership)
+/// the other way round. The `FileStorage` remembers the file's contents from
+/// its first load or save on (a save that comes first reads the file before
+/// it writes), so each later save is a single write. Because a save that
+/// comes first reads the file, a damaged file makes it fail too: the half
+/// it would have had to guess is never reset.
 ///
-/// | offset | size | field                                              |
-/// |-------:|-----:|----------------------------------------------------|
-/// |      0 |    4 | magic `b"DDGS"`                                    |
-/// |      4 |    2 | format version, `u16` = 1                          |
-/// |      6 |    4 | payload length in bytes, `u32` = 17                |
-/// |     10 |    8 | payload: term, `u64`                               |
-/// |     18 |    1 | payload: vote presence, `0` = no vote, `1` = vote  |
-/// |     19 |    8 | payload: voted-for node id, `u64` (`0` if no vote) |
-/// |     27 |    4 | CRC-32 (IEEE, `crc32fast`) of bytes `0..27`, `u32` |
+/// [`load`](Storage::load) and [`load_membership`](Storage::load_membership)
+/// each read the file anew, in any order, as often as called, and each
+/// reports damage as an error. A file written by `save_membership` before
+/// any `save` holds term 0 and no vote, which `load` returns as such (the
+/// state a node that never saved starts from anyway).
 ///
-/// The envelope (magic, version, length, payload, CRC-32 of everything
-/// before it) is the same for every version; only the payload changes. That
-/// lets a reader tell a damaged file (checksum mismatch) from a file written
-/// by a newer build (intact, unknown version), and report each as such.
+/// # Format
 ///
-/// The encoding is canonical: each state has exactly one valid encoding
-/// (the id bytes must be zero when there is no vote), so a load gives back
-/// exactly what was saved, or fails.
+/// Every version shares one envelope: magic, version, payload length,
+/// payload, CRC-32 of everything before it. That lets a reader tell a
+/// damaged file (checksum mismatch) from a file written by a newer build
+/// (intact, unknown version), and report each as such. All integers are
+/// little-endian.
+///
+/// ## Version 2 (written by this build)
+///
+/// `M` is the length of the encoded membership, at most 1 MiB (1 048 576):
+///
+/// | offset | size | field                                                   |
+/// |-------:|-----:|---------------------------------------------------------|
+/// |      0 |    4 | magic `b"DDGS"`                                         |
+/// |      4 |    2 | format version, `u16` = 2                               |
+/// |      6 |    4 | payload length in bytes, `u32` = 21 + `M`               |
+/// |     10 |    8 | payload: term, `u64`                                    |
+/// |     18 |    1 | payload: vote presence, `0` = no vote, `1` = vote       |
+/// |     19 |    8 | payload: voted-for node id, `u64` (`0` if no vote)      |
+/// |     27 |    4 | payload: membership length `M`, `u32`                   |
+/// |     31 |  `M` | payload: the membership, postcard `Option<Membership>`  |
+/// | 31+`M` |    4 | CRC-32 (IEEE, `crc32fast`) of bytes `0..31+M`, `u32`    |
+///
+/// The membership is [postcard](https://postcard.jamesmunns.com/wire-format)
+/// (wire format 1): a tag byte, `0` = none (never saved), `1` = some, then
+/// the membership id's term and version, the voters, the learners, the
+/// joining learners (each set a varint count, then its ids as varints in
+/// ascending order) and the addresses (a varint count, then id and address
+/// pairs in ascending id order, an address being a varint byte length and
+/// UTF-8). Varints are LEB128, least significant group first.
+///
+/// ## Version 1 (read only)
+///
+/// A version-1 file is 31 bytes: the first 27 bytes of version 2 (with
+/// version 1 and payload length 17), then the CRC-32 of them. It holds no
+/// membership: [`load_membership`](Storage::load_membership) returns `None`.
+/// Data directories of older builds therefore load as they were; the next
+/// save writes version 2.
+///
+/// ## Canonical encoding
+///
+/// Each state has exactly one valid encoding (the id bytes are zero when
+/// there is no vote; the membership must re-encode to the same bytes, which
+/// rules out unsorted or repeated ids and overlong varints), so a load gives
+/// back exactly what was saved, or fails. Lengths are checked against the
+/// file and the maxima before anything is decoded.
 ///
 /// # What fsync costs
 ///
@@ -87,11 +144,12 @@ const VOTE: u8 = 1;
 /// (on spinning disks, on the order of a rotation; on SSDs without
 /// power-loss protection, a full write-cache flush), and it varies widely by
 /// device and file system, so measure on your own hardware. The core emits a
-/// persist only when the term or vote changes, a few times per election and
-/// never per heartbeat, so the cost bounds how fast elections run, not how
-/// many messages a node handles. Durability is only as good as the storage
-/// stack's honesty: a disk or virtual machine that acknowledges a flush it
-/// has not done defeats any fsync.
+/// persist only when the term, the vote or the membership changes, a few
+/// times per election or membership change and never per heartbeat, so the
+/// cost bounds how fast elections run, not how many messages a node handles.
+/// Durability is only as good as the storage stack's honesty: a disk or
+/// virtual machine that acknowledges a flush it has not done defeats any
+/// fsync.
 ///
 /// # One node per directory
 ///
@@ -113,17 +171,23 @@ const VOTE: u8 = 1;
 ///
 /// # Use
 ///
-/// `save` and `load` run the file operations on tokio's blocking pool, so
+/// Loads and saves run the file operations on tokio's blocking pool, so
 /// they must be called from within a tokio runtime.
 ///
 /// ```
 /// use duckduckgoose::HardState;
+/// use duckduckgoose::core::Membership;
 /// use duckduckgoose::storage::{FileStorage, Storage, StorageError};
 ///
-/// async fn restore(dir: &str) -> Result<HardState, StorageError> {
+/// async fn restore(
+///     dir: &str,
+///     configured: Membership,
+/// ) -> Result<(HardState, Membership), StorageError> {
 ///     let mut storage = FileStorage::open(dir)?;
 ///     // `None` only for a node that never saved; damage is an error.
-///     Ok(storage.load().await?.unwrap_or_default())
+///     let state = storage.load().await?.unwrap_or_default();
+///     let membership = storage.load_membership().await?.unwrap_or(configured);
+///     Ok((state, membership))
 /// }
 /// ```
 #[derive(Debug)]
@@ -137,6 +201,10 @@ pub struct FileStorage {
     written_seq: Arc<Mutex<u64>>,
     /// Sequence number of the latest save started.
     next_seq: u64,
+    /// What the file holds once every save started so far has landed: both
+    /// halves, so that a save of one can write the other unchanged. `None`
+    /// until the first load or save reads the file.
+    known: Option<Record>,
 }
 
 /// The storage directory: where its files are, and the lock that makes it
@@ -152,9 +220,18 @@ struct Directory {
     _lock_file: File,
 }
 
+/// The contents of a state file; both halves `None` when there is none.
+#[derive(Clone, Debug, Default)]
+struct Record {
+    /// `Some` for every file that exists (version 2 always stores a hard
+    /// state, term 0 and no vote if none was saved).
+    state: Option<HardState>,
+    membership: Option<Membership>,
+}
+
 impl FileStorage {
-    /// The format version this build reads and writes.
-    pub const FORMAT_VERSION: u16 = 1;
+    /// The format version this build writes. It also reads version 1.
+    pub const FORMAT_VERSION: u16 = 2;
 
     /// Opens the storage kept in directory `dir`, creating the directory
     /// (and its missing parents, durably) if needed, and locks it.
@@ -193,6 +270,7 @@ impl FileStorage {
             paths: Arc::new(paths),
             written_seq: Arc::new(Mutex::new(0)),
             next_seq: 0,
+            known: None,
         })
     }
 
@@ -205,43 +283,55 @@ impl FileStorage {
     pub fn lock_path(&self) -> &Path {
         &self.paths.lock
     }
-}
 
-#[async_trait]
-impl Storage for FileStorage {
-    async fn load(&mut self) -> Result<Option<HardState>, StorageError> {
+    /// Reads the state file. The first read also tells this `FileStorage`
+    /// what the file holds.
+    async fn read(&mut self) -> Result<Record, StorageError> {
         let paths = Arc::clone(&self.paths);
         let written_seq = Arc::clone(&self.written_seq);
-        run_blocking(&self.paths.state, move || {
+        let record = run_blocking(&self.paths.state, move || {
             let _guard = lock(&written_seq);
-            read_state(&paths)
+            read_record(&paths)
         })
-        .await
+        .await?;
+        // Later reads never replace it: by then it holds every save started
+        // since, including any that has not reached the file (one that
+        // failed, or one abandoned while still queued on the blocking pool).
+        if self.known.is_none() {
+            self.known = Some(record.clone());
+        }
+        Ok(record)
     }
 
-    async fn load_membership(&mut self) -> Result<Option<crate::core::Membership>, StorageError> {
-        // Placeholder until the v2 record lands (being written now).
-        Ok(None)
+    /// Both halves as the file holds them after the saves started so far;
+    /// read from the file if this `FileStorage` has not yet seen it.
+    async fn known(&mut self) -> Result<Record, StorageError> {
+        match &self.known {
+            Some(record) => Ok(record.clone()),
+            None => self.read().await,
+        }
     }
 
-    async fn save_membership(
-        &mut self,
-        _membership: &crate::core::Membership,
-    ) -> Result<(), StorageError> {
-        Err(StorageError::Failed("membership storage not written yet".into()))
-    }
-
-    async fn save(&mut self, state: &HardState) -> Result<(), StorageError> {
+    /// Replaces the state file with `record`.
+    async fn write(&mut self, record: Record) -> Result<(), StorageError> {
+        let bytes = encode(&record).map_err(|problem| StorageError::Io {
+            path: self.paths.state.clone(),
+            operation: "encode",
+            source: io::Error::new(io::ErrorKind::InvalidInput, problem),
+        })?;
+        // Remembered before the write: even if it fails or is abandoned,
+        // the caller's state has moved on, and the next save must carry it.
+        self.known = Some(record);
         self.next_seq += 1;
         let seq = self.next_seq;
-        let bytes = encode(state);
         let paths = Arc::clone(&self.paths);
         let written_seq = Arc::clone(&self.written_seq);
         run_blocking(&self.paths.state, move || {
             let mut written = lock(&written_seq);
             if *written >= seq {
                 // Only reachable for a save whose caller dropped the future:
-                // a newer state is already durable and must not be replaced.
+                // a newer record, which includes everything in this one that
+                // was not superseded, is already durable.
                 return Ok(());
             }
             write_state(&paths, &bytes)?;
@@ -249,6 +339,29 @@ impl Storage for FileStorage {
             Ok(())
         })
         .await
+    }
+}
+
+#[async_trait]
+impl Storage for FileStorage {
+    async fn load(&mut self) -> Result<Option<HardState>, StorageError> {
+        Ok(self.read().await?.state)
+    }
+
+    async fn save(&mut self, state: &HardState) -> Result<(), StorageError> {
+        let mut record = self.known().await?;
+        record.state = Some(*state);
+        self.write(record).await
+    }
+
+    async fn load_membership(&mut self) -> Result<Option<Membership>, StorageError> {
+        Ok(self.read().await?.membership)
+    }
+
+    async fn save_membership(&mut self, membership: &Membership) -> Result<(), StorageError> {
+        let mut record = self.known().await?;
+        record.membership = Some(membership.clone());
+        self.write(record).await
     }
 }
 
@@ -292,7 +405,7 @@ fn io_error(path: &Path, operation: &'static str) -> impl FnOnce(io::Error) -> S
 
 // ----- file operations (blocking) -------------------------------------------
 
-fn read_state(paths: &Directory) -> Result<Option<HardState>, StorageError> {
+fn read_record(paths: &Directory) -> Result<Record, StorageError> {
     let file = match File::open(&paths.state) {
         Ok(file) => file,
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
@@ -300,7 +413,7 @@ fn read_state(paths: &Directory) -> Result<Option<HardState>, StorageError> {
             // still there: a vanished directory (deleted, unmounted) must
             // not pass for a node that never voted.
             return match fs::metadata(&paths.dir) {
-                Ok(metadata) if metadata.is_dir() => Ok(None),
+                Ok(metadata) if metadata.is_dir() => Ok(Record::default()),
                 Ok(_) => Err(StorageError::Io {
                     path: paths.dir.clone(),
                     operation: "read directory",
@@ -327,7 +440,7 @@ fn read_state(paths: &Directory) -> Result<Option<HardState>, StorageError> {
         .read_to_end(&mut bytes)
         .map_err(io_error(&paths.state, "read"))?;
     match decode(&bytes) {
-        Ok(state) => Ok(Some(state)),
+        Ok(record) => Ok(record),
         Err(Problem::Corrupt(problem)) => Err(StorageError::Corrupt {
             path: paths.state.clone(),
             problem,
@@ -444,11 +557,23 @@ enum Problem {
     UnsupportedVersion(u16),
 }
 
-fn encode(state: &HardState) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(HEADER_LEN + PAYLOAD_V1_LEN + CHECKSUM_LEN);
+/// The version-2 encoding of `record`, or why it has none (a membership too
+/// big for the format).
+fn encode(record: &Record) -> Result<Vec<u8>, String> {
+    let membership = postcard::to_allocvec(&record.membership)
+        .map_err(|error| format!("the membership does not encode: {error}"))?;
+    if membership.len() > MAX_MEMBERSHIP_LEN {
+        return Err(format!(
+            "the membership encodes to {} bytes, more than the {MAX_MEMBERSHIP_LEN} a state file holds",
+            membership.len()
+        ));
+    }
+    let payload_len = HARD_STATE_LEN + MEMBERSHIP_LEN_LEN + membership.len();
+    let mut bytes = Vec::with_capacity(HEADER_LEN + payload_len + CHECKSUM_LEN);
     bytes.extend_from_slice(&MAGIC);
     bytes.extend_from_slice(&FileStorage::FORMAT_VERSION.to_le_bytes());
-    bytes.extend_from_slice(&(PAYLOAD_V1_LEN as u32).to_le_bytes());
+    bytes.extend_from_slice(&len_u32(payload_len).to_le_bytes());
+    let state = record.state.unwrap_or_default();
     bytes.extend_from_slice(&state.term.0.to_le_bytes());
     match state.voted_for {
         Some(NodeId(id)) => {
@@ -460,14 +585,20 @@ fn encode(state: &HardState) -> Vec<u8> {
             bytes.extend_from_slice(&0u64.to_le_bytes());
         }
     }
+    bytes.extend_from_slice(&len_u32(membership.len()).to_le_bytes());
+    bytes.extend_from_slice(&membership);
     let checksum = crc32fast::hash(&bytes);
     bytes.extend_from_slice(&checksum.to_le_bytes());
-    bytes
+    Ok(bytes)
+}
+
+fn len_u32(len: usize) -> u32 {
+    u32::try_from(len).expect("lengths are bounded by MAX_FILE_LEN, far below u32::MAX")
 }
 
 /// Checks run from the outside in (is it ours, is it whole, is it intact,
 /// can this build read it), so the error names the first thing wrong.
-fn decode(bytes: &[u8]) -> Result<HardState, Problem> {
+fn decode(bytes: &[u8]) -> Result<Record, Problem> {
     let corrupt = |problem: String| Err(Problem::Corrupt(problem));
 
     let magic_len = bytes.len().min(MAGIC.len());
@@ -516,30 +647,101 @@ fn decode(bytes: &[u8]) -> Result<HardState, Problem> {
         ));
     }
 
-    if version != FileStorage::FORMAT_VERSION {
-        return Err(Problem::UnsupportedVersion(version));
-    }
     let payload = &covered[HEADER_LEN..];
-    if payload.len() != PAYLOAD_V1_LEN {
+    match version {
+        VERSION_1 => decode_v1(payload),
+        FileStorage::FORMAT_VERSION => decode_v2(payload),
+        other => Err(Problem::UnsupportedVersion(other)),
+    }
+}
+
+/// The hard state alone.
+fn decode_v1(payload: &[u8]) -> Result<Record, Problem> {
+    if payload.len() != HARD_STATE_LEN {
+        return Err(Problem::Corrupt(format!(
+            "payload is {} bytes, format version {VERSION_1} has {HARD_STATE_LEN}",
+            payload.len(),
+        )));
+    }
+    let state = decode_hard_state(&mut Reader(payload))?;
+    Ok(Record {
+        state: Some(state),
+        membership: None,
+    })
+}
+
+/// The hard state, then the length-prefixed membership.
+fn decode_v2(payload: &[u8]) -> Result<Record, Problem> {
+    let corrupt = |problem: String| Err(Problem::Corrupt(problem));
+    let fixed_len = HARD_STATE_LEN + MEMBERSHIP_LEN_LEN;
+    if payload.len() < fixed_len {
         return corrupt(format!(
-            "payload is {} bytes, format version {} has {PAYLOAD_V1_LEN}",
+            "payload is {} bytes, shorter than the {fixed_len} bytes of format version {}'s fixed fields",
             payload.len(),
             FileStorage::FORMAT_VERSION
         ));
     }
-    let mut payload = Reader(payload);
-    let term = Term(u64::from_le_bytes(payload.take()?));
-    let [presence] = payload.take()?;
-    let id = u64::from_le_bytes(payload.take()?);
+    let mut reader = Reader(payload);
+    let state = decode_hard_state(&mut reader)?;
+    let membership_len = u32::from_le_bytes(reader.take()?);
+    // Checked before the bytes are touched; the decoder below then works on
+    // a slice of the (already bounded) file, never on the length alone.
+    if u64::from(membership_len) > MAX_MEMBERSHIP_LEN as u64 {
+        return corrupt(format!(
+            "membership length field says {membership_len} bytes, more than the maximum {MAX_MEMBERSHIP_LEN}"
+        ));
+    }
+    let encoded = reader.0;
+    if encoded.len() as u64 != u64::from(membership_len) {
+        return corrupt(format!(
+            "membership length field says {membership_len} bytes, but the payload holds {}",
+            encoded.len()
+        ));
+    }
+    let (membership, rest) = postcard::take_from_bytes::<Option<Membership>>(encoded)
+        .map_err(|error| Problem::Corrupt(format!("membership does not decode: {error}")))?;
+    if !rest.is_empty() {
+        return corrupt(format!(
+            "{} unused bytes after the membership, inside its length",
+            rest.len()
+        ));
+    }
+    // One encoding per membership, as for the hard state: sets in ascending
+    // order without repeats, minimal varints.
+    match postcard::to_allocvec(&membership) {
+        Ok(canonical) if canonical == encoded => {}
+        _ => {
+            return corrupt(
+                "membership is not in canonical form (it decodes, but re-encodes differently)"
+                    .to_owned(),
+            );
+        }
+    }
+    Ok(Record {
+        state: Some(state),
+        membership,
+    })
+}
+
+/// Term, vote presence byte, voted-for id; the caller has checked that the
+/// bytes are there.
+fn decode_hard_state(reader: &mut Reader<'_>) -> Result<HardState, Problem> {
+    let term = Term(u64::from_le_bytes(reader.take()?));
+    let [presence] = reader.take()?;
+    let id = u64::from_le_bytes(reader.take()?);
     let voted_for = match presence {
         VOTE => Some(NodeId(id)),
         NO_VOTE if id == 0 => None,
         NO_VOTE => {
-            return corrupt(format!(
+            return Err(Problem::Corrupt(format!(
                 "vote presence byte says no vote but the node id is {id}"
-            ));
+            )));
         }
-        other => return corrupt(format!("bad vote presence byte {other:#04x}")),
+        other => {
+            return Err(Problem::Corrupt(format!(
+                "bad vote presence byte {other:#04x}"
+            )));
+        }
     };
     Ok(HardState { term, voted_for })
 }

@@ -7,8 +7,10 @@ use async_trait::async_trait;
 use super::{Storage, StorageError};
 use crate::core::{HardState, Membership};
 
-/// Keeps the hard state in memory, shared between clones, so a test can
-/// "restart" a node on the same storage.
+/// Keeps the hard state and the membership in memory, shared between
+/// clones, so a test can "restart" a node on the same storage. As with
+/// [`FileStorage`](crate::storage::FileStorage), saving one leaves the other
+/// as it was.
 ///
 /// **Not durable across process restarts**: a process that restarts on an
 /// empty `MemStorage` may vote twice in one term. Use
@@ -31,7 +33,7 @@ impl MemStorage {
         Self::default()
     }
 
-    /// The last saved state.
+    /// The last saved hard state.
     pub fn state(&self) -> Option<HardState> {
         self.lock().state
     }
@@ -41,8 +43,10 @@ impl MemStorage {
         self.lock().membership.clone()
     }
 
-    /// Makes every later `save` (and `save_membership`) fail (or succeed again), to test how a node
-    /// reacts to a broken disk.
+    /// Makes every later [`save`](Storage::save) and
+    /// [`save_membership`](Storage::save_membership) fail (or succeed
+    /// again), to test how a node reacts to a broken disk. A failed save
+    /// changes nothing.
     pub fn set_fail_saves(&self, fail: bool) {
         self.lock().fail_saves = fail;
     }

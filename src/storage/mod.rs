@@ -71,7 +71,7 @@ pub enum StorageError {
         path: PathBuf,
         /// The version in the file.
         found: u16,
-        /// The version this build reads and writes.
+        /// The version this build writes (it also reads the older ones).
         supported: u16,
     },
     /// A simulated or injected failure (used by [`MemStorage`] in tests).
