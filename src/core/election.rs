@@ -946,10 +946,8 @@ impl Election {
             return;
         };
         let mut start = quorum_of(&self.membership, me, leader, &mut self.scratch);
-        if let Some(previous) = &leader.previous {
-            if old_voters_count {
-                start = start.min(quorum_of(previous, me, leader, &mut self.scratch));
-            }
+        if let Some(previous) = leader.previous.as_ref().filter(|_| old_voters_count) {
+            start = start.min(quorum_of(previous, me, leader, &mut self.scratch));
         }
         // Not a running maximum: a change of voters can legitimately make the
         // lease shorter, and the shorter one is the safe one.
