@@ -11,19 +11,22 @@
 //! that no two nodes answer `is_goose()` at the same instant (lease safety).
 #![cfg(feature = "runtime")]
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use duckduckgoose::core::{CommandError, ConfigError, Membership};
+use duckduckgoose::core::{CommandError, ConfigError, Membership, MembershipError};
 use duckduckgoose::runtime::{
     FatalError, HandleError, Node, NodeConfig, NodeConfigError, NodeHandle, StartError, WaitError,
 };
 use duckduckgoose::storage::{MemStorage, Storage, StorageError};
-use duckduckgoose::transport::{Inbound, MemoryTransport, Transport, TransportError};
+use duckduckgoose::transport::{
+    Inbound, JoinReply, JoinRequest, MemoryNetwork, MemoryTransport, Transport, TransportError,
+};
 use duckduckgoose::{HardState, Message, NodeId, Role, Term};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep, sleep_until};
 
 /// Long enough for several election timeouts (300–600 ms each).
@@ -1039,4 +1042,747 @@ async fn start_rejects_a_node_listed_as_voter_and_learner() {
             ConfigError::VoterAndLearner { id: NodeId(1) }
         )))
     ));
+}
+
+// ----- membership changes ---------------------------------------------------------
+
+/// Where node `id` says it can be reached; the in-process network ignores it,
+/// but the membership carries it to every node.
+fn addr(id: NodeId) -> String {
+    format!("10.0.0.{}:7000", id.0)
+}
+
+/// The configuration of a member of the cluster `voters`, with every
+/// voter's address.
+fn member_config(id: NodeId, voters: &[NodeId]) -> NodeConfig {
+    let mut config = config(id, voters);
+    config.addresses = voters.iter().map(|&voter| (voter, addr(voter))).collect();
+    config
+}
+
+/// The configuration of a node joining with the membership it was given.
+fn joiner_config(id: NodeId, membership: Membership) -> NodeConfig {
+    let mut config = NodeConfig::from_membership(id, membership);
+    config.rng_seed = Some(1000 + id.0);
+    config
+}
+
+/// A cluster of real nodes on one in-process network, each with a
+/// `MemStorage` that outlives it (for restarts).
+struct Cluster {
+    network: MemoryNetwork,
+    /// Every node started so far, the latest start of each id.
+    nodes: Vec<NodeHandle>,
+    storages: BTreeMap<NodeId, MemStorage>,
+}
+
+impl Cluster {
+    /// Voters `1..=size`, every one configured with every address.
+    async fn start(size: u64, seed: u64) -> Self {
+        let mut cluster = Cluster {
+            network: MemoryTransport::network(seed),
+            nodes: Vec::new(),
+            storages: BTreeMap::new(),
+        };
+        let voters = ids(size);
+        for &id in &voters {
+            cluster
+                .start_node(member_config(id, &voters))
+                .await
+                .expect("a valid node starts");
+        }
+        cluster
+    }
+
+    /// Starts (or restarts, on its old storage) the node of `config`.
+    async fn start_node(&mut self, config: NodeConfig) -> Result<NodeHandle, StartError> {
+        let id = config.id;
+        let storage = self.storages.entry(id).or_default().clone();
+        let node = Node::start(config, self.network.transport(id), storage).await?;
+        self.nodes.retain(|node| node.id() != id);
+        self.nodes.push(node.clone());
+        Ok(node)
+    }
+
+    fn node(&self, id: NodeId) -> NodeHandle {
+        self.nodes
+            .iter()
+            .find(|node| node.id() == id)
+            .cloned()
+            .expect("a node of the cluster")
+    }
+
+    /// The running nodes of `membership`.
+    fn members_of(&self, membership: &Membership) -> Vec<NodeHandle> {
+        self.nodes
+            .iter()
+            .filter(|node| node.is_running() && membership.contains(node.id()))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Waits until the Goose among `nodes` leads with a committed membership
+/// (its re-issue or last change is held by a majority), so that it accepts
+/// a change; returns it.
+async fn goose_ready_for_a_change(nodes: &[NodeHandle]) -> NodeHandle {
+    let mut found = None;
+    wait_until(
+        nodes,
+        ELECTION_WAIT,
+        "a Goose with nothing pending",
+        |nodes| {
+            found = geese(nodes)
+                .into_iter()
+                .find(|goose| goose.status().membership_pending == Some(false));
+            found.is_some()
+        },
+    )
+    .await;
+    found.expect("found")
+}
+
+/// Waits until every node of `nodes` holds the same membership, with these
+/// voters and learners, and the Goose among them has committed it.
+async fn wait_for_membership(nodes: &[NodeHandle], voters: &[u64], learners: &[u64]) -> Membership {
+    let voters: Vec<NodeId> = voters.iter().copied().map(NodeId).collect();
+    let learners: Vec<NodeId> = learners.iter().copied().map(NodeId).collect();
+    let what = format!("voters {voters:?} and learners {learners:?} everywhere");
+    wait_until(nodes, ELECTION_WAIT, &what, |nodes| {
+        let first = nodes[0].status().membership;
+        nodes.iter().all(|node| {
+            let status = node.status();
+            status.membership == first
+                && status.members.as_ref() == voters.as_slice()
+                && status.learners.as_ref() == learners.as_slice()
+        }) && geese(nodes)
+            .first()
+            .is_some_and(|goose| goose.status().membership_pending == Some(false))
+    })
+    .await;
+    nodes[0].membership()
+}
+
+/// Samples for `span` (as [`wait_until`] does) that `removed`, a node no
+/// longer in the membership, never campaigns and never leads.
+async fn assert_never_campaigns(nodes: &[NodeHandle], removed: &NodeHandle, span: Duration) {
+    let before = removed.status().counters;
+    let until = Instant::now() + span;
+    wait_until(nodes, span + Duration::from_secs(1), "a while", |_| {
+        assert!(!removed.is_goose());
+        assert_eq!(removed.status().role, Role::Duck);
+        Instant::now() >= until
+    })
+    .await;
+    let after = removed.status().counters;
+    assert_eq!(
+        after.pre_votes_started, before.pre_votes_started,
+        "no pre-vote"
+    );
+    assert_eq!(
+        after.elections_started, before.elections_started,
+        "no election"
+    );
+    assert!(!removed.membership().contains(removed.id()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn grow_three_to_five_the_new_nodes_are_promoted_to_voters() {
+    let mut cluster = Cluster::start(3, 21).await;
+    let goose = goose_ready_for_a_change(&cluster.nodes).await;
+    let term = goose.status().term;
+
+    for new in [NodeId(4), NodeId(5)] {
+        // Wait for the previous node's promotion to commit.
+        let goose = goose_ready_for_a_change(&cluster.nodes).await;
+        let added = goose.add_node(new, addr(new)).await.expect("added");
+        assert!(added.is_learner(new) && added.is_joining(new));
+        assert!(!added.is_voter(new));
+        assert_eq!(added.address(new), Some(addr(new).as_str()));
+        assert_eq!(goose.membership(), added, "committed, nothing newer yet");
+        assert_eq!(goose.status().membership, added.id());
+        assert_eq!(goose.status().membership_pending, Some(false));
+
+        let node = cluster
+            .start_node(joiner_config(new, added))
+            .await
+            .expect("the new node starts");
+        wait_until(&cluster.nodes, ELECTION_WAIT, "the promotion", |nodes| {
+            nodes
+                .iter()
+                .all(|node| node.status().members.contains(&new))
+                && goose.status().membership_pending == Some(false)
+        })
+        .await;
+        assert_eq!(node.status().leader, Some(goose.id()));
+    }
+
+    let membership = wait_for_membership(&cluster.nodes, &[1, 2, 3, 4, 5], &[]).await;
+    assert_eq!(membership.joining().len(), 0);
+    for node in &cluster.nodes {
+        let status = node.status();
+        assert_eq!(
+            status.members.as_ref(),
+            ids(5).as_slice(),
+            "node {}",
+            node.id()
+        );
+        assert!(status.learners.is_empty());
+        assert_eq!(status.membership, membership.id());
+        assert_eq!(status.leader, Some(goose.id()));
+        assert_eq!(status.term, term, "growing the cluster took no election");
+        assert_eq!(node.membership(), membership);
+        let peers = node.peers();
+        assert_eq!(peers.iter().map(|peer| peer.id).collect::<Vec<_>>(), ids(5));
+        for peer in &peers {
+            assert!(peer.voter);
+            assert_eq!(peer.address, Some(addr(peer.id)));
+        }
+    }
+    assert!(goose.is_goose());
+    // The new voters count: with two of the old voters gone, the other three
+    // are still a majority of five.
+    let ducks: Vec<NodeId> = others(&cluster.nodes, goose.id())
+        .iter()
+        .map(NodeHandle::id)
+        .filter(|id| id.0 <= 3)
+        .collect();
+    for duck in ducks {
+        cluster.network.isolate(duck);
+    }
+    let steady = Instant::now() + Duration::from_secs(2);
+    wait_until(&cluster.nodes, Duration::from_secs(3), "2 s", |_| {
+        Instant::now() >= steady
+    })
+    .await;
+    assert!(
+        goose.is_goose(),
+        "the Goose, 4 and 5 are a majority of five"
+    );
+    assert_eq!(goose.status().term, term);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shrink_five_to_three_while_a_remaining_node_is_cut_off() {
+    let cluster = Cluster::start(5, 22).await;
+    let goose = goose_ready_for_a_change(&cluster.nodes).await;
+    let ducks: Vec<NodeHandle> = others(&cluster.nodes, goose.id());
+    let (cut_off, removed, stays) = (&ducks[0], &ducks[1..3], &ducks[3]);
+
+    cluster.network.isolate(cut_off.id());
+    for node in removed {
+        let membership = goose.remove_node(node.id()).await.expect("removed");
+        assert!(!membership.contains(node.id()));
+        assert_eq!(membership.address(node.id()), None);
+    }
+    let expected: Vec<NodeId> = {
+        let mut ids = vec![goose.id(), cut_off.id(), stays.id()];
+        ids.sort();
+        ids
+    };
+    assert_eq!(goose.status().members.as_ref(), expected.as_slice());
+    assert_eq!(
+        goose.peers().iter().map(|peer| peer.id).collect::<Vec<_>>(),
+        expected
+    );
+    // The removed nodes heard of their removal and stay quiet.
+    for node in removed {
+        wait_until(
+            &cluster.nodes,
+            ELECTION_WAIT,
+            "the removal to arrive",
+            |_| !node.membership().contains(node.id()),
+        )
+        .await;
+    }
+    // The cut-off node missed both changes; once back, it catches up
+    // without disturbing the Goose (its old membership wins no vote).
+    assert_eq!(cut_off.status().members.len(), 5);
+    cluster.network.heal_all();
+    let remaining: Vec<NodeHandle> = cluster
+        .nodes
+        .iter()
+        .filter(|node| expected.contains(&node.id()))
+        .cloned()
+        .collect();
+    let voters: Vec<u64> = expected.iter().map(|id| id.0).collect();
+    let membership = wait_for_membership(&remaining, &voters, &[]).await;
+    assert_eq!(cut_off.membership(), membership);
+    assert!(goose.is_goose());
+    for node in removed {
+        assert_never_campaigns(&cluster.nodes, node, Duration::from_secs(3)).await;
+    }
+    assert!(goose.is_goose());
+}
+
+#[tokio::test(start_paused = true)]
+async fn removing_the_goose_elects_a_new_one_and_the_old_one_never_campaigns() {
+    let cluster = Cluster::start(3, 23).await;
+    let old = goose_ready_for_a_change(&cluster.nodes).await;
+    let term = old.status().term;
+
+    let membership = old.remove_node(old.id()).await.expect("removed itself");
+    assert!(!membership.contains(old.id()));
+    assert_eq!(membership.len(), 2);
+    assert!(!old.is_goose(), "a removed Goose steps down at the commit");
+    assert_eq!(old.membership(), membership);
+
+    let rest = others(&cluster.nodes, old.id());
+    let new = single_goose(&rest).await;
+    assert!(new.status().term > term);
+    let voters: Vec<u64> = rest.iter().map(|node| node.id().0).collect();
+    let held = wait_for_membership(&rest, &voters, &[]).await;
+    assert!(held.id() > membership.id(), "the new Goose re-issued it");
+    assert_never_campaigns(&cluster.nodes, &old, Duration::from_secs(3)).await;
+    assert!(new.is_goose());
+}
+
+#[tokio::test(start_paused = true)]
+async fn leave_from_a_duck_and_from_the_goose() {
+    let cluster = Cluster::start(5, 24).await;
+    let goose = goose_ready_for_a_change(&cluster.nodes).await;
+
+    // A Duck asks the Goose to remove it; `leave` has no timeout of its own.
+    let duck = others(&cluster.nodes, goose.id()).remove(0);
+    tokio::time::timeout(ELECTION_WAIT, duck.leave())
+        .await
+        .expect("left in time")
+        .expect("left");
+    assert!(!duck.membership().contains(duck.id()));
+    assert!(duck.is_running(), "a removed node runs until shut down");
+    let four = cluster.members_of(&goose.membership());
+    let voters: Vec<u64> = four.iter().map(|node| node.id().0).collect();
+    wait_for_membership(&four, &voters, &[]).await;
+    assert_eq!(duck.leave().await, Ok(()), "already out");
+
+    // The Goose hands over first, then the next Goose removes it.
+    let term = goose.status().term;
+    tokio::time::timeout(ELECTION_WAIT, goose.leave())
+        .await
+        .expect("left in time")
+        .expect("left");
+    assert!(!goose.is_goose());
+    assert!(!goose.membership().contains(goose.id()));
+    let three = others(&four, goose.id());
+    let new = single_goose(&three).await;
+    assert!(new.status().term > term);
+    let voters: Vec<u64> = three.iter().map(|node| node.id().0).collect();
+    wait_for_membership(&three, &voters, &[]).await;
+    assert_never_campaigns(&cluster.nodes, &goose, Duration::from_secs(2)).await;
+    assert_never_campaigns(&cluster.nodes, &duck, Duration::from_secs(1)).await;
+    for node in &cluster.nodes {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restarted_node_finds_the_new_membership_and_a_removed_one_refuses_to_start() {
+    let mut cluster = Cluster::start(3, 25).await;
+    let goose = goose_ready_for_a_change(&cluster.nodes).await;
+    let four = NodeId(4);
+    let added = goose.add_node(four, addr(four)).await.expect("added");
+    cluster
+        .start_node(joiner_config(four, added))
+        .await
+        .expect("starts");
+    let membership = wait_for_membership(&cluster.nodes, &[1, 2, 3, 4], &[]).await;
+
+    // A Duck restarts with its original configuration (three voters): the
+    // stored membership wins.
+    let duck = others(&cluster.nodes, goose.id()).remove(0);
+    duck.shutdown().await;
+    let restarted = cluster
+        .start_node(member_config(duck.id(), &ids(3)))
+        .await
+        .expect("restarts");
+    let status = restarted.status();
+    assert_eq!(status.members.as_ref(), ids(4).as_slice());
+    assert_eq!(status.membership, membership.id());
+    assert_eq!(restarted.membership(), membership);
+    assert_eq!(restarted.peers().len(), 4);
+    wait_until(
+        &cluster.nodes,
+        ELECTION_WAIT,
+        "the restarted node to follow",
+        |_| restarted.status().leader == Some(goose.id()),
+    )
+    .await;
+
+    // So does the joiner, restarted with no configuration of its own but
+    // the membership it first joined with.
+    let joiner = cluster.node(four);
+    joiner.shutdown().await;
+    let stale = Membership::new(ids(3))
+        .with_learners([four])
+        .with_addresses(ids(4).into_iter().map(|id| (id, addr(id))));
+    let joiner = cluster
+        .start_node(joiner_config(four, stale))
+        .await
+        .expect("restarts");
+    assert_eq!(joiner.status().members.as_ref(), ids(4).as_slice());
+    assert!(joiner.status().learners.is_empty());
+
+    // A removed node: its stored membership does not hold it.
+    let removed = restarted.id();
+    goose.remove_node(removed).await.expect("removed");
+    wait_until(
+        &cluster.nodes,
+        ELECTION_WAIT,
+        "the removal to arrive",
+        |_| !restarted.membership().contains(removed),
+    )
+    .await;
+    restarted.shutdown().await;
+    let refused = cluster.start_node(member_config(removed, &ids(3))).await;
+    let Err(error) = refused else {
+        panic!("a removed node started");
+    };
+    assert!(
+        matches!(error, StartError::Removed { id, membership } if id == removed && membership == restarted.status().membership),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(message.contains("removed"), "{message}");
+    assert!(message.contains("wipe its data directory"), "{message}");
+    for node in &cluster.nodes {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_membership_changes_are_refused_and_change_nothing() {
+    let cluster = Cluster::start(3, 26).await;
+    let goose = goose_ready_for_a_change(&cluster.nodes).await;
+    let duck = others(&cluster.nodes, goose.id()).remove(0);
+    wait_until(&cluster.nodes, ELECTION_WAIT, "the Duck to follow", |_| {
+        duck.status().leader == Some(goose.id())
+    })
+    .await;
+    let before = goose.membership();
+
+    // Only the Goose changes the membership; a Duck names it.
+    let not_goose = HandleError::Membership(MembershipError::NotGoose {
+        leader: Some(goose.id()),
+    });
+    assert_eq!(
+        duck.add_node(NodeId(4), addr(NodeId(4))).await,
+        Err(not_goose.clone())
+    );
+    assert_eq!(duck.remove_node(goose.id()).await, Err(not_goose));
+
+    // An existing id at another address.
+    assert_eq!(
+        goose.add_node(NodeId(2), "10.9.9.9:7000").await,
+        Err(HandleError::Membership(MembershipError::AddressConflict {
+            id: NodeId(2),
+            existing: addr(NodeId(2)),
+            requested: "10.9.9.9:7000".to_owned(),
+        }))
+    );
+    // At its own address: nothing to do, answered at once.
+    assert_eq!(
+        goose.add_node(NodeId(2), addr(NodeId(2))).await,
+        Ok(before.clone())
+    );
+    assert!(matches!(
+        goose.add_node(NodeId(4), "no port").await,
+        Err(HandleError::Membership(MembershipError::InvalidAddress(_)))
+    ));
+    assert_eq!(
+        goose.remove_node(NodeId(9)).await,
+        Err(HandleError::Membership(MembershipError::NotAMember(
+            NodeId(9)
+        )))
+    );
+    assert_eq!(goose.membership(), before, "nothing changed");
+
+    // One change at a time: the second is refused while the first is pending.
+    let (first, second) = tokio::join!(
+        goose.add_node(NodeId(4), addr(NodeId(4))),
+        goose.add_node(NodeId(5), addr(NodeId(5))),
+    );
+    let first = first.expect("the first change commits");
+    assert_eq!(
+        second,
+        Err(HandleError::Membership(MembershipError::ChangeInProgress {
+            pending: first.id()
+        }))
+    );
+    assert!(first.contains(NodeId(4)) && !first.contains(NodeId(5)));
+    assert_eq!(goose.membership(), first);
+    for node in &cluster.nodes {
+        node.shutdown().await;
+    }
+
+    // The last voter can neither be removed nor leave.
+    let lone = Cluster::start(1, 27).await;
+    let node = goose_ready_for_a_change(&lone.nodes).await;
+    let last_voter = HandleError::Membership(MembershipError::LastVoter(node.id()));
+    assert_eq!(node.remove_node(node.id()).await, Err(last_voter.clone()));
+    assert_eq!(node.leave().await, Err(last_voter));
+    assert!(node.is_goose());
+    // A lone voter commits a change on its own.
+    let added = node
+        .add_node(NodeId(2), addr(NodeId(2)))
+        .await
+        .expect("added");
+    assert!(added.is_learner(NodeId(2)));
+    let removed = node.remove_node(NodeId(2)).await.expect("removed");
+    assert!(!removed.contains(NodeId(2)));
+    node.shutdown().await;
+    assert_eq!(
+        node.add_node(NodeId(3), addr(NodeId(3))).await,
+        Err(HandleError::Stopped)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_goose_that_loses_its_lease_before_the_commit_reports_leadership_lost() {
+    let cluster = Cluster::start(3, 28).await;
+    let goose = goose_ready_for_a_change(&cluster.nodes).await;
+    cluster.network.isolate(goose.id());
+    assert_eq!(
+        goose.add_node(NodeId(4), addr(NodeId(4))).await,
+        Err(HandleError::LeadershipLost)
+    );
+    assert!(!goose.is_goose());
+    // The change never reached anyone: the others elect a Goose among the
+    // three voters they know.
+    let rest = others(&cluster.nodes, goose.id());
+    let new = single_goose(&rest).await;
+    assert!(!new.membership().contains(NodeId(4)));
+    cluster.network.heal_all();
+    let membership = wait_for_membership(&cluster.nodes, &[1, 2, 3], &[]).await;
+    assert!(
+        !membership.contains(NodeId(4)),
+        "the new Goose's membership wins"
+    );
+}
+
+/// A `MemoryTransport` that also hands the runtime join requests (which
+/// the in-process transport does not take) and records every peer set the
+/// runtime gives it.
+struct JoiningTransport {
+    inner: MemoryTransport,
+    joins: Option<mpsc::Receiver<JoinRequest>>,
+    peer_sets: Arc<Mutex<Vec<BTreeMap<NodeId, String>>>>,
+}
+
+#[async_trait]
+impl Transport for JoiningTransport {
+    async fn start(&mut self, inbound: mpsc::Sender<Inbound>) -> Result<(), TransportError> {
+        self.inner.start(inbound).await
+    }
+
+    fn send(&mut self, to: NodeId, msg: Message) {
+        self.inner.send(to, msg);
+    }
+
+    async fn shutdown(&mut self) {
+        self.inner.shutdown().await;
+    }
+
+    fn set_peers(&mut self, peers: &BTreeMap<NodeId, String>) {
+        self.peer_sets
+            .lock()
+            .expect("no test panics while holding it")
+            .push(peers.clone());
+    }
+
+    fn take_join_requests(&mut self) -> Option<mpsc::Receiver<JoinRequest>> {
+        self.joins.take()
+    }
+}
+
+/// One node on a [`JoiningTransport`]: its handle, where to send join
+/// requests, and the peer sets its transport was given.
+struct JoiningNode {
+    handle: NodeHandle,
+    joins: mpsc::Sender<JoinRequest>,
+    peer_sets: Arc<Mutex<Vec<BTreeMap<NodeId, String>>>>,
+}
+
+impl JoiningNode {
+    async fn start(network: &MemoryNetwork, config: NodeConfig) -> Self {
+        let (joins, receiver) = mpsc::channel(8);
+        let peer_sets = Arc::default();
+        let transport = JoiningTransport {
+            inner: network.transport(config.id),
+            joins: Some(receiver),
+            peer_sets: Arc::clone(&peer_sets),
+        };
+        let handle = Node::start(config, transport, MemStorage::new())
+            .await
+            .expect("starts");
+        JoiningNode {
+            handle,
+            joins,
+            peer_sets,
+        }
+    }
+
+    /// Sends a join request for `id` at `addr` and returns where the answer
+    /// will come.
+    async fn ask_to_join(&self, id: NodeId, addr: &str) -> oneshot::Receiver<JoinReply> {
+        let (reply, answer) = oneshot::channel();
+        let request = JoinRequest {
+            id,
+            addr: addr.to_owned(),
+            reply,
+        };
+        self.joins
+            .send(request)
+            .await
+            .expect("the driver takes joins");
+        answer
+    }
+
+    fn last_peer_set(&self) -> Option<BTreeMap<NodeId, String>> {
+        self.peer_sets
+            .lock()
+            .expect("no test panics while holding it")
+            .last()
+            .cloned()
+    }
+}
+
+/// The peer map of the members `ids`: the membership's addresses, as the
+/// runtime hands them over (with the node's own, which transports ignore).
+fn peer_map(ids: &[u64]) -> BTreeMap<NodeId, String> {
+    ids.iter()
+        .map(|&id| (NodeId(id), addr(NodeId(id))))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn join_requests_are_answered_by_the_goose_at_the_commit_and_pointed_there_by_ducks() {
+    let network = MemoryTransport::network(29);
+    let voters = ids(3);
+    let mut nodes = Vec::new();
+    for &id in &voters {
+        nodes.push(JoiningNode::start(&network, member_config(id, &voters)).await);
+    }
+    let handles = |nodes: &[JoiningNode]| {
+        nodes
+            .iter()
+            .map(|node| node.handle.clone())
+            .collect::<Vec<_>>()
+    };
+    let goose = goose_ready_for_a_change(&handles(&nodes)).await;
+    let goose_index = nodes
+        .iter()
+        .position(|node| node.handle.id() == goose.id())
+        .expect("one of them");
+    let duck_index = (goose_index + 1) % nodes.len();
+    wait_until(
+        &handles(&nodes),
+        ELECTION_WAIT,
+        "the Duck to follow",
+        |_| nodes[duck_index].handle.status().leader == Some(goose.id()),
+    )
+    .await;
+    // Every transport was given its peers at start: the membership knows
+    // every address.
+    for node in &nodes {
+        assert_eq!(node.last_peer_set(), Some(peer_map(&[1, 2, 3])));
+    }
+
+    // A Duck names the Goose and its address.
+    let (four, five) = (NodeId(4), NodeId(5));
+    let answer = nodes[duck_index].ask_to_join(four, &addr(four)).await;
+    assert_eq!(
+        answer.await.expect("answered"),
+        JoinReply::NotGoose {
+            leader: Some(goose.id()),
+            leader_addr: Some(addr(goose.id())),
+        }
+    );
+
+    // The Goose takes two joins at once: the second waits for the first to
+    // commit, and both are accepted.
+    let first = nodes[goose_index].ask_to_join(four, &addr(four)).await;
+    let second = nodes[goose_index].ask_to_join(five, &addr(five)).await;
+    let JoinReply::Accepted(with_four) = first.await.expect("answered") else {
+        panic!("the first join was not accepted");
+    };
+    assert!(with_four.is_joining(four));
+    let JoinReply::Accepted(with_five) = second.await.expect("answered") else {
+        panic!("the second join was not accepted");
+    };
+    assert!(with_five.is_joining(five) && with_five.contains(four));
+    assert!(with_five.id() > with_four.id());
+    // The Goose's transport now reaches both.
+    assert_eq!(
+        nodes[goose_index].last_peer_set(),
+        Some(peer_map(&[1, 2, 3, 4, 5]))
+    );
+
+    // The same id at another address is refused with the reason.
+    let conflict = nodes[goose_index].ask_to_join(four, "10.9.9.9:7000").await;
+    let JoinReply::Refused(reason) = conflict.await.expect("answered") else {
+        panic!("a conflicting join was accepted");
+    };
+    assert!(reason.contains("already a member"), "{reason}");
+
+    // The joiners start from the membership they were given and are
+    // promoted.
+    nodes.push(JoiningNode::start(&network, joiner_config(four, with_four)).await);
+    nodes.push(JoiningNode::start(&network, joiner_config(five, with_five)).await);
+    wait_for_membership(&handles(&nodes), &[1, 2, 3, 4, 5], &[]).await;
+    for node in &nodes {
+        let id = node.handle.id();
+        assert_eq!(
+            node.last_peer_set(),
+            Some(peer_map(&[1, 2, 3, 4, 5])),
+            "node {id}"
+        );
+    }
+
+    // A removal reaches every transport once committed.
+    let membership = goose.remove_node(five).await.expect("removed");
+    assert!(!membership.contains(five));
+    wait_until(
+        &handles(&nodes),
+        ELECTION_WAIT,
+        "the transports to drop 5",
+        |_| {
+            nodes[..4]
+                .iter()
+                .all(|node| node.last_peer_set() == Some(peer_map(&[1, 2, 3, 4])))
+        },
+    )
+    .await;
+    // The removed node keeps talking to the others (it asks nothing of them).
+    assert_eq!(nodes[4].last_peer_set(), Some(peer_map(&[1, 2, 3, 4])));
+    for node in &nodes {
+        node.handle.shutdown().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transport_is_not_given_peers_whose_addresses_are_unknown() {
+    // No addresses configured (the transport has its own): set_peers is
+    // never called, even after a node is added with an address.
+    let network = MemoryTransport::network(30);
+    let voters = ids(3);
+    let mut nodes = Vec::new();
+    for &id in &voters {
+        nodes.push(JoiningNode::start(&network, config(id, &voters)).await);
+    }
+    let handles: Vec<NodeHandle> = nodes.iter().map(|node| node.handle.clone()).collect();
+    let goose = goose_ready_for_a_change(&handles).await;
+    goose
+        .add_node(NodeId(4), addr(NodeId(4)))
+        .await
+        .expect("added");
+    for node in &nodes {
+        assert_eq!(node.last_peer_set(), None);
+    }
+    let peers = goose.peers();
+    assert_eq!(peers.len(), 4);
+    assert_eq!(peers[3].address, Some(addr(NodeId(4))));
+    assert!(!peers[3].voter, "a learner until promoted");
+    for node in &handles {
+        node.shutdown().await;
+    }
 }
