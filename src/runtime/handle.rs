@@ -184,8 +184,8 @@ impl NodeHandle {
         status
     }
 
-    /// A receiver that wakes whenever the role, term, leader, vote or
-    /// running state changes. The lease deadline and the counters are
+    /// A receiver that wakes whenever the role, term, leader, vote,
+    /// membership (or whether it is pending) or running state changes. The lease deadline and the counters are
     /// refreshed in place without waking it, so a healthy Goose does not wake
     /// every watcher at every heartbeat.
     pub fn subscribe(&self) -> watch::Receiver<NodeStatus> {

@@ -5,6 +5,13 @@
 //! service keeps a [`NodeHandle`] to ask "am I the Goose?", watch the
 //! status, hand leadership over and shut down.
 //!
+//! The membership can change while the cluster runs: on the Goose,
+//! [`NodeHandle::add_node`] adds a node (a learner, promoted to voter once it
+//! keeps up) and [`NodeHandle::remove_node`] removes one; any member can
+//! [`leave`](NodeHandle::leave). Each node keeps the newest membership it
+//! holds in its storage and restarts with it; a node that joins starts from
+//! [`NodeConfig::from_membership`].
+//!
 //! ```
 //! use std::time::Duration;
 //! use duckduckgoose::{NodeId, Role};
