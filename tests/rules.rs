@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use duckduckgoose::core::{
     CommandError, Config, ConfigError, DropReason, Election, Event, HardState, Membership,
-    MembershipId, Message, NodeId, Output, Role, RoleChangeReason, Term,
+    MembershipError, MembershipId, Message, NodeId, Output, Role, RoleChangeReason, Term,
 };
 
 // ===== harness ===============================================================
@@ -487,6 +487,31 @@ impl Cluster {
             node.tick();
         }
         self.pump();
+    }
+
+    /// Adds a node started later (a joiner), with its starting membership
+    /// already durable, as its host would have stored it.
+    fn join(&mut self, node: Election) {
+        let me = node.id();
+        self.durable.insert(
+            me,
+            Durable {
+                hard: node.hard_state(),
+                membership: node.membership().id(),
+            },
+        );
+        self.nodes.insert(me, node);
+    }
+
+    /// Ticks until `done` holds, checking every invariant on the way.
+    fn run_until(&mut self, limit_ticks: u64, done: impl Fn(&Cluster) -> bool) {
+        for _ in 0..limit_ticks {
+            self.tick();
+            if done(self) {
+                return;
+            }
+        }
+        panic!("not done within {limit_ticks} ticks");
     }
 
     /// Ticks until some node is Goose; returns it.
@@ -2468,5 +2493,1110 @@ fn goose_heartbeats_learners_but_only_voters_hold_up_its_lease() {
     assert_eq!(
         node.transfer_leadership(id(4)),
         Err(CommandError::NotAVoter(id(4)))
+    );
+}
+
+// ===== membership changes (issue #5) ==========================================
+//
+// One change at a time, after Raft's single-server changes: each new Goose
+// re-issues its membership under its own term before any change; a change is
+// in force on the Goose at once, travels with the heartbeats until each peer
+// acknowledges holding it, and commits once a majority of the new voters
+// hold it; until then the lease needs a majority of the old voters and of
+// the new.
+
+/// The address the tests give node `n`.
+fn addr(n: u64) -> String {
+    format!("10.0.0.{n}:7000")
+}
+
+/// Node `me` of voters `1..=voters`, every address recorded.
+fn addressed(me: u64, voters: u64) -> Config {
+    let mut config = config(me, voters);
+    config.membership = Membership::new((1..=voters).map(NodeId))
+        .with_addresses((1..=voters).map(|n| (id(n), addr(n))));
+    config
+}
+
+/// The Goose of term 1 built from `config`, elected at `ELECTED_AT`, whose
+/// re-issued membership (`reissued(1)`) every peer acknowledged in the first
+/// round: committed, and no heartbeat carries a membership any more.
+fn settled_goose(config: Config) -> Election {
+    let mut node = unsticky(config, HardState::default());
+    elect(&mut node);
+    let me = node.id();
+    let held = node.membership().id();
+    let peers: Vec<NodeId> = node.membership().members().filter(|p| *p != me).collect();
+    for peer in peers {
+        node.handle_message(peer, ack(1, ELECTED_AT, held));
+    }
+    assert_eq!(drain(&mut node), vec![]);
+    node
+}
+
+/// Ticks Goose `node` once; the peers in `ackers` acknowledge every
+/// heartbeat at once, holding the membership it carried or, when it carried
+/// none, the one the Goose had in force when it sent it. Returns the tick's
+/// outputs followed by those of the acks.
+fn tick_with_acks(node: &mut Election, ackers: &[u64]) -> Vec<Output> {
+    let in_force = node.membership().id();
+    node.tick();
+    let mut outputs = drain(node);
+    let acks: Vec<(NodeId, Message)> = outputs
+        .iter()
+        .filter_map(|output| match output {
+            Output::Send {
+                to,
+                msg:
+                    Message::Heartbeat {
+                        term,
+                        sent_tick,
+                        membership,
+                    },
+            } if ackers.contains(&to.0) => Some((
+                *to,
+                Message::HeartbeatAck {
+                    term: *term,
+                    sent_tick: *sent_tick,
+                    membership: membership.as_ref().map_or(in_force, |m| m.id()),
+                },
+            )),
+            _ => None,
+        })
+        .collect();
+    for (from, ack) in acks {
+        node.handle_message(from, ack);
+        outputs.extend(drain(node));
+    }
+    outputs
+}
+
+/// The outputs about the membership: persisting it, and its events.
+fn membership_outputs(outputs: &[Output]) -> Vec<Output> {
+    outputs
+        .iter()
+        .filter(|output| {
+            matches!(
+                output,
+                Output::PersistMembership(_)
+                    | Output::Event(
+                        Event::MembershipChanged { .. } | Event::MembershipCommitted { .. }
+                    )
+            )
+        })
+        .cloned()
+        .collect()
+}
+
+fn ids(members: impl Iterator<Item = NodeId>) -> Vec<u64> {
+    members.map(|member| member.0).collect()
+}
+
+/// A node built from `config` that has followed Goose 1 of term 1 since
+/// tick 0 (adopting `membership` from its first heartbeat) and is at tick
+/// `election_timeout_min`: no longer sticky, so it may grant votes.
+fn unsticky_holding(config: Config, membership: &Membership) -> Election {
+    let first_heartbeat = heartbeat_carrying(1, 0, membership);
+    let setup = |node: &mut Election| node.handle_message(id(1), first_heartbeat.clone());
+    let seed = quiet_seed(&config, HardState::default(), CAMPAIGN_AT, setup);
+    let mut node = build(config, HardState::default(), seed);
+    setup(&mut node);
+    drain(&mut node);
+    for _ in 0..CAMPAIGN_AT {
+        node.tick();
+    }
+    assert_eq!(drain(&mut node), vec![]);
+    assert_eq!(node.membership(), membership);
+    node
+}
+
+#[test]
+fn membership_a_new_goose_reissues_its_membership_under_its_term() {
+    let mut node = unsticky(addressed(1, 3), HardState::default());
+    node.campaign().unwrap();
+    node.handle_message(id(2), pre_vote_response(1, true));
+    drain(&mut node);
+    let configured = node.membership().clone();
+    assert_eq!(configured.id(), CONFIGURED);
+
+    node.handle_message(id(2), vote_response(1, true));
+
+    // The same members and addresses under a new id: this Goose's term,
+    // version + 1; durable before the heartbeats that carry it.
+    let reissue = node.membership().clone();
+    assert_eq!(reissue.id(), reissued(1));
+    assert_eq!(ids(reissue.voters()), ids(configured.voters()));
+    assert_eq!(reissue.addresses(), configured.addresses());
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            leader_changed(Some(1), 1),
+            persist_membership(&reissue),
+            membership_changed(reissued(1)),
+            send(2, heartbeat_carrying(1, ELECTED_AT, &reissue)),
+            send(3, heartbeat_carrying(1, ELECTED_AT, &reissue)),
+        ]
+    );
+    assert_eq!(node.status().membership, reissued(1));
+    assert_eq!(node.status().membership_pending, Some(true));
+    assert_eq!(node.counters().membership_changes, 1);
+
+    // A majority holds it: the lease starts and the re-issue commits.
+    node.handle_message(id(2), ack(1, ELECTED_AT, reissued(1)));
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            role_changed(Role::Goose, 1, RoleChangeReason::Elected),
+            membership_committed(reissued(1)),
+        ]
+    );
+    assert_eq!(node.membership_pending(), Some(false));
+
+    // It stays attached for the peer that has not acknowledged it, and only
+    // for that one, until it does.
+    for _ in 0..HEARTBEAT {
+        node.tick();
+    }
+    let round = ELECTED_AT + HEARTBEAT;
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            send(2, heartbeat(1, round)),
+            send(3, heartbeat_carrying(1, round, &reissue)),
+        ]
+    );
+    node.handle_message(id(3), ack(1, round, reissued(1)));
+    assert_eq!(drain(&mut node), vec![]);
+    for _ in 0..HEARTBEAT {
+        node.tick();
+    }
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            send(2, heartbeat(1, round + HEARTBEAT)),
+            send(3, heartbeat(1, round + HEARTBEAT)),
+        ]
+    );
+}
+
+#[test]
+fn membership_changes_wait_for_the_reissue_to_commit() {
+    let mut node = unsticky(addressed(1, 3), HardState::default());
+    node.campaign().unwrap();
+    node.handle_message(id(2), pre_vote_response(1, true));
+    node.handle_message(id(2), vote_response(1, true));
+    drain(&mut node);
+    let before = node.membership().clone();
+
+    // Elected, but no majority-acknowledged round in its own term yet.
+    let busy = Err(MembershipError::ChangeInProgress {
+        pending: reissued(1),
+    });
+    assert_eq!(node.propose_add(id(4), &addr(4)), busy);
+    assert_eq!(node.propose_remove(id(3)), busy);
+    assert_eq!(drain(&mut node), vec![]);
+    assert_eq!(node.membership(), &before);
+    assert_eq!(node.membership_pending(), Some(true));
+
+    node.handle_message(id(2), ack(1, ELECTED_AT, reissued(1)));
+    drain(&mut node);
+
+    assert_eq!(node.propose_add(id(4), &addr(4)), Ok(membership_id(1, 2)));
+}
+
+#[test]
+fn membership_changes_are_refused_on_a_duck_naming_the_goose() {
+    let mut duck = follower(2, 3, 1, 1);
+    let before = duck.status();
+    let not_goose = Err(MembershipError::NotGoose {
+        leader: Some(id(1)),
+    });
+    assert_eq!(duck.propose_add(id(4), &addr(4)), not_goose);
+    assert_eq!(duck.propose_remove(id(3)), not_goose);
+    assert_eq!(drain(&mut duck), vec![]);
+    assert_eq!(duck.status(), before);
+
+    // A node that knows no Goose, and a candidate, say so.
+    let mut lost = fresh(2, 3);
+    assert_eq!(
+        lost.propose_remove(id(3)),
+        Err(MembershipError::NotGoose { leader: None })
+    );
+    let mut candidate = candidate(3);
+    assert_eq!(
+        candidate.propose_add(id(4), &addr(4)),
+        Err(MembershipError::NotGoose { leader: None })
+    );
+    assert_eq!(drain(&mut candidate), vec![]);
+}
+
+#[test]
+fn membership_propose_add_makes_a_joining_learner_the_heartbeats_carry_to_everyone() {
+    let mut node = settled_goose(addressed(1, 3));
+
+    assert_eq!(node.propose_add(id(4), &addr(4)), Ok(membership_id(1, 2)));
+
+    let added = node.membership().clone();
+    assert_eq!(added.id(), membership_id(1, 2));
+    assert_eq!(ids(added.voters()), [1, 2, 3]);
+    assert_eq!(ids(added.learners()), [4]);
+    assert_eq!(ids(added.joining()), [4]);
+    assert_eq!(added.address(id(4)), Some(addr(4).as_str()));
+    // In force and durable at once, pending; sent with the next round.
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            persist_membership(&added),
+            membership_changed(membership_id(1, 2)),
+        ]
+    );
+    assert_eq!(node.membership_pending(), Some(true));
+    assert_eq!(node.status().learners, vec![id(4)]);
+    for _ in 1..HEARTBEAT {
+        node.tick();
+        assert_eq!(drain(&mut node), vec![]);
+    }
+    node.tick();
+    let round = ELECTED_AT + HEARTBEAT;
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            send(2, heartbeat_carrying(1, round, &added)),
+            send(3, heartbeat_carrying(1, round, &added)),
+            send(4, heartbeat_carrying(1, round, &added)),
+        ]
+    );
+
+    // The new learner holding it counts for nothing.
+    node.handle_message(id(4), ack(1, round, membership_id(1, 2)));
+    assert_eq!(drain(&mut node), vec![]);
+    assert_eq!(node.membership_pending(), Some(true));
+    // A voter and the Goose: a majority of the new voters.
+    node.handle_message(id(2), ack(1, round, membership_id(1, 2)));
+    assert_eq!(
+        drain(&mut node),
+        vec![membership_committed(membership_id(1, 2))]
+    );
+    assert_eq!(node.membership_pending(), Some(false));
+
+    // Only 3, which has not acknowledged it, still gets it attached.
+    for _ in 0..HEARTBEAT {
+        node.tick();
+    }
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            send(2, heartbeat(1, round + HEARTBEAT)),
+            send(3, heartbeat_carrying(1, round + HEARTBEAT, &added)),
+            send(4, heartbeat(1, round + HEARTBEAT)),
+        ]
+    );
+}
+
+#[test]
+fn membership_adding_a_member_again_at_its_address_changes_nothing() {
+    let mut node = settled_goose(addressed(1, 3));
+    node.propose_add(id(4), &addr(4)).unwrap();
+    tick_with_acks(&mut node, &[2, 3, 4]);
+    while node.now_tick() < ELECTED_AT + HEARTBEAT {
+        tick_with_acks(&mut node, &[2, 3, 4]);
+    }
+    assert_eq!(node.membership_pending(), Some(false));
+    let before = node.membership().clone();
+    let changes = node.counters().membership_changes;
+
+    // The joiner asking again, and a voter "added" at its own address.
+    assert_eq!(node.propose_add(id(4), &addr(4)), Ok(membership_id(1, 2)));
+    assert_eq!(node.propose_add(id(2), &addr(2)), Ok(membership_id(1, 2)));
+
+    assert_eq!(drain(&mut node), vec![]);
+    assert_eq!(node.membership(), &before);
+    assert_eq!(node.membership_pending(), Some(false));
+    assert_eq!(node.counters().membership_changes, changes);
+}
+
+#[test]
+fn membership_bad_changes_are_refused_and_change_nothing() {
+    let mut node = settled_goose(addressed(1, 3));
+    let before = node.membership().clone();
+
+    assert_eq!(
+        node.propose_add(id(2), &addr(5)),
+        Err(MembershipError::AddressConflict {
+            id: id(2),
+            existing: addr(2),
+            requested: addr(5),
+        })
+    );
+    for bad in [
+        "",
+        "10.0.0.4",
+        "10.0.0.4:",
+        ":7000",
+        "10.0.0.4:99999",
+        "10.0 .0.4:7000",
+    ] {
+        assert_eq!(
+            node.propose_add(id(4), bad),
+            Err(MembershipError::InvalidAddress(bad.to_owned())),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        node.propose_remove(id(9)),
+        Err(MembershipError::NotAMember(id(9)))
+    );
+    assert_eq!(drain(&mut node), vec![]);
+    assert_eq!(node.membership(), &before);
+    assert_eq!(node.membership_pending(), Some(false));
+
+    // One change at a time: a second one while the first is pending.
+    assert_eq!(node.propose_add(id(4), &addr(4)), Ok(membership_id(1, 2)));
+    drain(&mut node);
+    let pending = node.membership().clone();
+    let busy = Err(MembershipError::ChangeInProgress {
+        pending: membership_id(1, 2),
+    });
+    assert_eq!(node.propose_add(id(5), &addr(5)), busy);
+    assert_eq!(node.propose_remove(id(3)), busy);
+    assert_eq!(node.propose_remove(id(4)), busy);
+    assert_eq!(drain(&mut node), vec![]);
+    assert_eq!(node.membership(), &pending);
+
+    // The last voter.
+    let mut alone = settled_goose(addressed(1, 1));
+    let before = alone.membership().clone();
+    assert_eq!(
+        alone.propose_remove(id(1)),
+        Err(MembershipError::LastVoter(id(1)))
+    );
+    assert_eq!(drain(&mut alone), vec![]);
+    assert_eq!(alone.membership(), &before);
+    assert_eq!(alone.role(), Role::Goose);
+}
+
+/// The first round the learner added at `ELECTED_AT` acknowledges.
+const FIRST_ACKED_ROUND: u64 = ELECTED_AT + HEARTBEAT;
+
+/// A settled Goose of 1..=3 that added learner 4 at `ELECTED_AT`; then
+/// ticked with 2 and 3 acking every round and 4 acking the rounds
+/// `learner_acks` lets through, until it proposes a change. Returns the tick
+/// it did so at and that tick's outputs.
+fn promotion(learner_acks: impl Fn(u64) -> bool) -> (Election, u64, Vec<Output>) {
+    let mut node = settled_goose(addressed(1, 3));
+    node.propose_add(id(4), &addr(4)).unwrap();
+    drain(&mut node);
+    let mut committed = false;
+    for _ in 0..20 * TIMEOUT_MAX {
+        let round = node.now_tick() + 1;
+        let ackers: &[u64] = if learner_acks(round) {
+            &[2, 3, 4]
+        } else {
+            &[2, 3]
+        };
+        let outputs = tick_with_acks(&mut node, ackers);
+        for output in membership_outputs(&outputs) {
+            if output == membership_committed(membership_id(1, 2)) && !committed {
+                // The add commits with the first round that carries it.
+                assert_eq!(node.now_tick(), FIRST_ACKED_ROUND);
+                committed = true;
+            } else {
+                return (node, round, outputs);
+            }
+        }
+    }
+    panic!("no promotion");
+}
+
+#[test]
+fn membership_a_joining_learner_is_promoted_once_it_has_acked_for_election_timeout_max() {
+    let (mut node, promoted_at, outputs) = promotion(|_| true);
+
+    // Acked every round from `FIRST_ACKED_ROUND`; at each round the Goose
+    // checks the acks it has, which reach the previous round.
+    assert_eq!(promoted_at, FIRST_ACKED_ROUND + TIMEOUT_MAX + HEARTBEAT);
+    let promoted = node.membership().clone();
+    assert_eq!(promoted.id(), membership_id(1, 3));
+    assert_eq!(ids(promoted.voters()), [1, 2, 3, 4]);
+    assert_eq!(ids(promoted.learners()), [] as [u64; 0]);
+    assert_eq!(ids(promoted.joining()), [] as [u64; 0]);
+    // This round's heartbeats were sent before the promotion, without it.
+    assert_eq!(
+        outputs,
+        vec![
+            send(2, heartbeat(1, promoted_at)),
+            send(3, heartbeat(1, promoted_at)),
+            send(4, heartbeat(1, promoted_at)),
+            persist_membership(&promoted),
+            membership_changed(membership_id(1, 3)),
+        ]
+    );
+    assert_eq!(node.membership_pending(), Some(true));
+
+    // It commits on a majority of the new voters: three of four.
+    for _ in 0..HEARTBEAT {
+        node.tick();
+    }
+    let round = promoted_at + HEARTBEAT;
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            send(2, heartbeat_carrying(1, round, &promoted)),
+            send(3, heartbeat_carrying(1, round, &promoted)),
+            send(4, heartbeat_carrying(1, round, &promoted)),
+        ]
+    );
+    node.handle_message(id(2), ack(1, round, membership_id(1, 3)));
+    assert_eq!(drain(&mut node), vec![]);
+    assert_eq!(node.membership_pending(), Some(true));
+    node.handle_message(id(4), ack(1, round, membership_id(1, 3)));
+    assert_eq!(
+        drain(&mut node),
+        vec![membership_committed(membership_id(1, 3))]
+    );
+    assert_eq!(node.status().members, vec![id(1), id(2), id(3), id(4)]);
+    // The new voter can take over.
+    assert_eq!(node.transfer_leadership(id(4)), Ok(()));
+}
+
+#[test]
+fn membership_a_gap_longer_than_election_timeout_min_restarts_the_promotion_count() {
+    // The learner acks the rounds up to `last_before_gap`, then misses some.
+    let last_before_gap = FIRST_ACKED_ROUND + 5 * HEARTBEAT;
+
+    // A silence of exactly `election_timeout_min` keeps the count going.
+    let resumed = last_before_gap + TIMEOUT_MIN;
+    let (_, promoted_at, _) = promotion(|round| round <= last_before_gap || round >= resumed);
+    assert_eq!(promoted_at, FIRST_ACKED_ROUND + TIMEOUT_MAX + HEARTBEAT);
+
+    // One round longer, and the count starts again from the first ack after.
+    let resumed = last_before_gap + TIMEOUT_MIN + HEARTBEAT;
+    let (node, promoted_at, _) = promotion(|round| round <= last_before_gap || round >= resumed);
+    assert_eq!(promoted_at, resumed + TIMEOUT_MAX + HEARTBEAT);
+    assert_eq!(ids(node.membership().voters()), [1, 2, 3, 4]);
+}
+
+#[test]
+fn membership_a_permanent_learner_is_never_promoted() {
+    let mut config = addressed(1, 3);
+    config.membership = config.membership.with_learners([id(4)]);
+    let mut node = settled_goose(config);
+    let before = node.membership().clone();
+    assert!(before.is_learner(id(4)) && !before.is_joining(id(4)));
+
+    for _ in 0..10 * TIMEOUT_MAX {
+        let outputs = tick_with_acks(&mut node, &[2, 3, 4]);
+        assert_eq!(membership_outputs(&outputs), vec![]);
+    }
+
+    assert_eq!(node.membership(), &before);
+    assert_eq!(node.role(), Role::Goose);
+}
+
+#[test]
+fn membership_a_joining_learner_neither_votes_nor_campaigns() {
+    let mut goose = settled_goose(addressed(1, 3));
+    goose.propose_add(id(4), &addr(4)).unwrap();
+    let joined = goose.membership().clone();
+    // The joiner starts from the membership it was added in.
+    let mut config = config(4, 3);
+    config.membership = joined.clone();
+    let mut node = build(config, HardState::default(), SEED);
+
+    for _ in 0..10 * TIMEOUT_MAX {
+        node.tick();
+        assert_eq!(drain(&mut node), vec![]);
+    }
+    assert_eq!(node.campaign(), Err(CommandError::NotAVoter(id(4))));
+    assert_eq!(drain(&mut node), vec![]);
+    assert_eq!(node.counters().pre_votes_started, 0);
+
+    // A candidate holding the very same membership gets no vote.
+    node.handle_message(id(1), pre_vote_holding(2, joined.id()));
+    assert_eq!(drain(&mut node), vec![send(1, pre_vote_response(0, false))]);
+    node.handle_message(id(1), vote_holding(2, false, joined.id()));
+    assert_eq!(
+        drain(&mut node),
+        vec![persist(2, None), send(1, vote_response(2, false))]
+    );
+    // Nor does a transfer make it campaign.
+    node.handle_message(id(1), timeout_now(2));
+    assert_eq!(drain(&mut node), vec![dropped(1, DropReason::Unexpected)]);
+    assert_eq!(node.hard_state(), hard(2, None));
+}
+
+#[test]
+fn membership_voters_refuse_candidates_holding_an_older_membership() {
+    let held = settled_goose(addressed(1, 3)).membership().clone();
+    assert_eq!(held.id(), reissued(1));
+    let mut node = unsticky_holding(addressed(2, 3), &held);
+    assert_eq!(node.hard_state(), hard(1, None));
+
+    // Older: refused, pre-vote and vote (the vote's term is still adopted).
+    node.handle_message(id(3), pre_vote_holding(2, CONFIGURED));
+    assert_eq!(drain(&mut node), vec![send(3, pre_vote_response(1, false))]);
+    // Equal or newer: granted.
+    node.handle_message(id(3), pre_vote_holding(2, reissued(1)));
+    assert_eq!(drain(&mut node), vec![send(3, pre_vote_response(2, true))]);
+    node.handle_message(id(3), pre_vote_holding(2, membership_id(1, 2)));
+    assert_eq!(drain(&mut node), vec![send(3, pre_vote_response(2, true))]);
+
+    node.handle_message(id(3), vote_holding(2, false, CONFIGURED));
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            leader_changed(None, 2),
+            persist(2, None),
+            send(3, vote_response(2, false)),
+        ]
+    );
+    node.handle_message(id(3), vote_holding(2, false, reissued(1)));
+    assert_eq!(
+        drain(&mut node),
+        vec![persist(2, Some(3)), send(3, vote_response(2, true))]
+    );
+    node.handle_message(id(1), vote_holding(3, false, membership_id(1, 2)));
+    assert_eq!(
+        drain(&mut node),
+        vec![persist(3, Some(1)), send(1, vote_response(3, true))]
+    );
+}
+
+#[test]
+fn membership_a_duck_persists_an_attached_newer_membership_before_acking_it() {
+    let held = settled_goose(addressed(1, 3)).membership().clone();
+    let mut node = fresh(2, 3);
+    node.handle_message(id(1), heartbeat(1, 0));
+    drain(&mut node);
+    assert_eq!(node.membership().id(), CONFIGURED);
+
+    node.handle_message(id(1), heartbeat_carrying(1, 5, &held));
+
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            persist_membership(&held),
+            membership_changed(reissued(1)),
+            send(1, ack(1, 5, reissued(1))),
+        ]
+    );
+    assert_eq!(node.membership(), &held);
+    assert_eq!(node.status().membership, reissued(1));
+    assert_eq!(node.membership_pending(), None);
+    assert_eq!(node.counters().membership_changes, 1);
+
+    // The same one again (a duplicated heartbeat): nothing to persist.
+    node.handle_message(id(1), heartbeat_carrying(1, 10, &held));
+    assert_eq!(drain(&mut node), vec![send(1, ack(1, 10, reissued(1)))]);
+    assert_eq!(node.counters().membership_changes, 1);
+}
+
+#[test]
+fn membership_an_older_attached_membership_is_ignored() {
+    let mut goose = settled_goose(addressed(1, 3));
+    let older = goose.membership().clone();
+    goose.propose_add(id(4), &addr(4)).unwrap();
+    let newer = goose.membership().clone();
+    let mut node = fresh(2, 3);
+    node.handle_message(id(1), heartbeat_carrying(1, 35, &newer));
+    drain(&mut node);
+
+    // The heartbeat of the round before, reordered behind the newer one.
+    node.handle_message(id(1), heartbeat_carrying(1, 30, &older));
+
+    assert_eq!(
+        drain(&mut node),
+        vec![send(1, ack(1, 30, membership_id(1, 2)))]
+    );
+    assert_eq!(node.membership(), &newer);
+    assert_eq!(node.counters().membership_changes, 1);
+}
+
+/// A settled Goose of 1..=4 at tick `ELECTED_AT + 2 · HEARTBEAT`: 2, 3 and 4
+/// acknowledged the second round, nobody the third yet, so its lease runs
+/// from the second round.
+fn four_voter_goose_between_acks() -> Election {
+    let mut node = settled_goose(addressed(1, 4));
+    tick_with_acks(&mut node, &[]);
+    while node.now_tick() < ELECTED_AT + HEARTBEAT {
+        tick_with_acks(&mut node, &[2, 3, 4]);
+    }
+    while node.now_tick() < ELECTED_AT + 2 * HEARTBEAT {
+        tick_with_acks(&mut node, &[]);
+    }
+    assert_eq!(node.lease_start_tick(), Some(ELECTED_AT + HEARTBEAT));
+    node
+}
+
+#[test]
+fn membership_while_a_change_is_pending_the_lease_needs_old_and_new_majorities() {
+    let mut node = four_voter_goose_between_acks();
+    let second = ELECTED_AT + HEARTBEAT;
+    let third = ELECTED_AT + 2 * HEARTBEAT;
+
+    // Old voters 1..=4 (a majority is 3), new voters 1..=3 (2).
+    assert_eq!(node.propose_remove(id(4)), Ok(membership_id(1, 2)));
+    drain(&mut node);
+    assert_eq!(node.lease_start_tick(), Some(second));
+
+    // 2 acks the third round: with the Goose, a majority of the new voters
+    // has it, but only two of the four old ones. The lease stays put.
+    node.handle_message(id(2), ack(1, third, reissued(1)));
+    assert_eq!(drain(&mut node), vec![]);
+    assert_eq!(node.lease_start_tick(), Some(second));
+    assert_eq!(
+        node.lease_remaining_ticks(),
+        Some(second + LEASE - node.now_tick())
+    );
+
+    // 4, which is being removed, makes the old majority: now it moves.
+    node.handle_message(id(4), ack(1, third, reissued(1)));
+    assert_eq!(drain(&mut node), vec![]);
+    assert_eq!(node.lease_start_tick(), Some(third));
+}
+
+#[test]
+fn membership_a_removed_peer_gets_no_heartbeats_after_commit_and_is_dropped() {
+    let mut node = settled_goose(addressed(1, 3));
+    assert_eq!(node.propose_remove(id(3)), Ok(membership_id(1, 2)));
+    let removed = node.membership().clone();
+    assert_eq!(ids(removed.members()), [1, 2]);
+    assert_eq!(removed.address(id(3)), None);
+    drain(&mut node);
+
+    // While pending, 3 still gets heartbeats (its acks count for the old
+    // majority), carrying the membership without it.
+    for _ in 0..HEARTBEAT {
+        node.tick();
+    }
+    let round = ELECTED_AT + HEARTBEAT;
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            send(2, heartbeat_carrying(1, round, &removed)),
+            send(3, heartbeat_carrying(1, round, &removed)),
+        ]
+    );
+    node.handle_message(id(3), ack(1, round, membership_id(1, 2)));
+    assert_eq!(drain(&mut node), vec![]);
+    assert_eq!(node.membership_pending(), Some(true));
+    node.handle_message(id(2), ack(1, round, membership_id(1, 2)));
+    assert_eq!(
+        drain(&mut node),
+        vec![membership_committed(membership_id(1, 2))]
+    );
+
+    // Committed: 3 gets nothing more, and what it sends is dropped.
+    for _ in 0..HEARTBEAT {
+        node.tick();
+    }
+    assert_eq!(
+        drain(&mut node),
+        vec![send(2, heartbeat(1, round + HEARTBEAT))]
+    );
+    node.handle_message(id(3), ack(1, round + HEARTBEAT, membership_id(1, 2)));
+    assert_eq!(drain(&mut node), vec![dropped(3, DropReason::NotMember)]);
+    node.handle_message(id(3), pre_vote_holding(2, membership_id(1, 2)));
+    assert_eq!(drain(&mut node), vec![dropped(3, DropReason::NotMember)]);
+    assert_eq!(node.counters().dropped_not_member, 2);
+
+    // So does a Duck holding the new membership.
+    let mut duck = fresh(2, 3);
+    duck.handle_message(id(1), heartbeat_carrying(1, round, &removed));
+    drain(&mut duck);
+    for msg in [pre_vote(2), vote(2, true), leave(1)] {
+        duck.handle_message(id(3), msg.clone());
+        assert_eq!(
+            drain(&mut duck),
+            vec![dropped(3, DropReason::NotMember)],
+            "{msg:?}"
+        );
+    }
+}
+
+#[test]
+fn membership_a_removed_duck_never_campaigns_again() {
+    let mut goose = settled_goose(addressed(1, 3));
+    goose.propose_remove(id(3)).unwrap();
+    let removed = goose.membership().clone();
+    let mut node = fresh(3, 3);
+
+    node.handle_message(id(1), heartbeat_carrying(1, 35, &removed));
+
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            leader_changed(Some(1), 1),
+            persist(1, None),
+            persist_membership(&removed),
+            membership_changed(membership_id(1, 2)),
+            send(1, ack(1, 35, membership_id(1, 2))),
+        ]
+    );
+    assert!(!node.membership().contains(id(3)));
+    for _ in 0..10 * TIMEOUT_MAX {
+        node.tick();
+        assert_eq!(drain(&mut node), vec![]);
+    }
+    assert_eq!(node.campaign(), Err(CommandError::NotAVoter(id(3))));
+    node.handle_message(id(1), timeout_now(1));
+    assert_eq!(drain(&mut node), vec![dropped(1, DropReason::Unexpected)]);
+    assert_eq!(node.counters().pre_votes_started, 0);
+    assert_eq!(node.counters().elections_started, 0);
+    assert_eq!(node.hard_state(), hard(1, None));
+}
+
+#[test]
+fn membership_a_goose_that_removed_itself_steps_down_at_commit() {
+    let mut node = settled_goose(addressed(1, 3));
+    assert_eq!(node.propose_remove(id(1)), Ok(membership_id(1, 2)));
+    let removed = node.membership().clone();
+    assert_eq!(ids(removed.voters()), [2, 3]);
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            persist_membership(&removed),
+            membership_changed(membership_id(1, 2)),
+        ]
+    );
+    // It leads until the change commits.
+    assert_eq!(node.role(), Role::Goose);
+    for _ in 0..HEARTBEAT {
+        node.tick();
+    }
+    let round = ELECTED_AT + HEARTBEAT;
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            send(2, heartbeat_carrying(1, round, &removed)),
+            send(3, heartbeat_carrying(1, round, &removed)),
+        ]
+    );
+    // The new voters are 2 and 3: both must hold it.
+    node.handle_message(id(2), ack(1, round, membership_id(1, 2)));
+    assert_eq!(drain(&mut node), vec![]);
+    assert_eq!(node.role(), Role::Goose);
+
+    node.handle_message(id(3), ack(1, round, membership_id(1, 2)));
+
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            membership_committed(membership_id(1, 2)),
+            leader_changed(None, 1),
+            role_changed(Role::Duck, 1, RoleChangeReason::Removed),
+        ]
+    );
+    assert_eq!(node.role(), Role::Duck);
+    assert_eq!(node.membership_pending(), None);
+    for _ in 0..10 * TIMEOUT_MAX {
+        node.tick();
+        assert_eq!(drain(&mut node), vec![]);
+    }
+    assert_eq!(node.campaign(), Err(CommandError::NotAVoter(id(1))));
+}
+
+#[test]
+fn membership_leave_a_duck_asks_the_goose_with_every_heartbeat_until_removed() {
+    let mut goose = settled_goose(addressed(1, 3));
+    let held = goose.membership().clone();
+    let mut node = fresh(2, 3);
+    node.handle_message(id(1), heartbeat_carrying(1, ELECTED_AT, &held));
+    drain(&mut node);
+
+    assert_eq!(node.leave(), Ok(()));
+    assert_eq!(drain(&mut node), vec![send(1, leave(1))]);
+    for sent_tick in [35, 40] {
+        node.handle_message(id(1), heartbeat(1, sent_tick));
+        assert_eq!(
+            drain(&mut node),
+            vec![send(1, ack(1, sent_tick, reissued(1))), send(1, leave(1))]
+        );
+    }
+
+    // The Goose proposes the removal.
+    goose.handle_message(id(2), leave(1));
+    let without = goose.membership().clone();
+    assert_eq!(without.id(), membership_id(1, 2));
+    assert_eq!(ids(without.members()), [1, 3]);
+    assert_eq!(
+        drain(&mut goose),
+        vec![
+            persist_membership(&without),
+            membership_changed(membership_id(1, 2)),
+        ]
+    );
+
+    // Once the Duck holds it, it stops asking.
+    node.handle_message(id(1), heartbeat_carrying(1, 45, &without));
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            persist_membership(&without),
+            membership_changed(membership_id(1, 2)),
+            send(1, ack(1, 45, membership_id(1, 2))),
+        ]
+    );
+    node.handle_message(id(1), heartbeat(1, 50));
+    assert_eq!(
+        drain(&mut node),
+        vec![send(1, ack(1, 50, membership_id(1, 2)))]
+    );
+    assert_eq!(node.leave(), Err(MembershipError::NotAMember(id(2))));
+}
+
+#[test]
+fn membership_leave_without_a_known_goose_asks_the_first_one_heard() {
+    let mut node = fresh(2, 3);
+    assert_eq!(node.leave(), Ok(()));
+    assert_eq!(drain(&mut node), vec![]);
+
+    node.handle_message(id(1), heartbeat(1, 0));
+
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            leader_changed(Some(1), 1),
+            persist(1, None),
+            send(1, ack(1, 0, CONFIGURED)),
+            send(1, leave(1)),
+        ]
+    );
+
+    // The last voter cannot leave.
+    let mut alone = settled_goose(addressed(1, 1));
+    assert_eq!(alone.leave(), Err(MembershipError::LastVoter(id(1))));
+    assert_eq!(drain(&mut alone), vec![]);
+}
+
+#[test]
+fn membership_leave_a_busy_goose_ignores_the_request_and_a_duck_drops_it() {
+    // The re-issue is not committed yet: the member will ask again.
+    let mut node = unsticky(addressed(1, 3), HardState::default());
+    node.campaign().unwrap();
+    node.handle_message(id(2), pre_vote_response(1, true));
+    node.handle_message(id(2), vote_response(1, true));
+    drain(&mut node);
+    let before = node.membership().clone();
+    node.handle_message(id(3), leave(1));
+    assert_eq!(drain(&mut node), vec![]);
+    assert_eq!(node.membership(), &before);
+    assert_eq!(node.counters().dropped_total(), 0);
+
+    let mut duck = follower(2, 3, 1, 1);
+    duck.handle_message(id(3), leave(1));
+    assert_eq!(drain(&mut duck), vec![dropped(3, DropReason::Unexpected)]);
+}
+
+#[test]
+fn membership_leave_a_goose_hands_over_then_asks_the_new_goose() {
+    let mut old = settled_goose(addressed(1, 3));
+    let held = old.membership().clone();
+    let mut next = fresh(2, 3);
+    next.handle_message(id(1), heartbeat_carrying(1, ELECTED_AT, &held));
+    drain(&mut next);
+    // 2 is the most responsive Duck.
+    for _ in 0..HEARTBEAT {
+        old.tick();
+    }
+    drain(&mut old);
+    old.handle_message(id(2), ack(1, ELECTED_AT + HEARTBEAT, reissued(1)));
+    drain(&mut old);
+
+    assert_eq!(old.leave(), Ok(()));
+
+    // Hands over first; it knows no Goose to ask yet.
+    assert_eq!(
+        drain(&mut old),
+        vec![
+            leader_changed(None, 1),
+            role_changed(Role::Duck, 1, RoleChangeReason::Transfer),
+            send(2, timeout_now(1)),
+        ]
+    );
+    next.handle_message(id(1), timeout_now(1));
+    assert_eq!(
+        drain(&mut next),
+        vec![
+            leader_changed(None, 1),
+            persist(2, Some(2)),
+            election_started(2, false),
+            send(1, vote_holding(2, true, reissued(1))),
+            send(3, vote_holding(2, true, reissued(1))),
+        ]
+    );
+    old.handle_message(id(2), vote_holding(2, true, reissued(1)));
+    assert_eq!(
+        drain(&mut old),
+        vec![persist(2, Some(2)), send(2, vote_response(2, true))]
+    );
+    next.handle_message(id(1), vote_response(2, true));
+    let reissue = next.membership().clone();
+    // Version 2: the one after the re-issue it held.
+    assert_eq!(reissue.id(), membership_id(2, 2));
+    assert_eq!(
+        drain(&mut next),
+        vec![
+            leader_changed(Some(2), 2),
+            persist_membership(&reissue),
+            membership_changed(membership_id(2, 2)),
+            send(1, heartbeat_carrying(2, 0, &reissue)),
+            send(3, heartbeat_carrying(2, 0, &reissue)),
+        ]
+    );
+
+    // The old Goose asks the new one with its ack.
+    old.handle_message(id(2), heartbeat_carrying(2, 0, &reissue));
+    assert_eq!(
+        drain(&mut old),
+        vec![
+            leader_changed(Some(2), 2),
+            persist_membership(&reissue),
+            membership_changed(membership_id(2, 2)),
+            send(2, ack(2, 0, membership_id(2, 2))),
+            send(2, leave(2)),
+        ]
+    );
+    // The ack commits the re-issue; then the new Goose proposes the removal.
+    next.handle_message(id(1), ack(2, 0, membership_id(2, 2)));
+    assert_eq!(
+        drain(&mut next),
+        vec![
+            role_changed(Role::Goose, 2, RoleChangeReason::Elected),
+            membership_committed(membership_id(2, 2)),
+        ]
+    );
+    next.handle_message(id(1), leave(2));
+    let without = next.membership().clone();
+    assert_eq!(ids(without.members()), [2, 3]);
+    assert_eq!(
+        drain(&mut next),
+        vec![
+            persist_membership(&without),
+            membership_changed(membership_id(2, 3)),
+        ]
+    );
+}
+
+// A node that asked to leave keeps asking only while it is a Duck. If its
+// hand-over fails and it is elected again, nothing repeats the request: it
+// leads on as a member, and `leave()` (the runtime's `NodeHandle::leave`,
+// which waits for a membership without the node) never completes.
+#[test]
+#[ignore = "core bug: a leaving Goose re-elected after a failed hand-over never removes itself nor hands over again"]
+fn membership_leave_a_leaving_node_elected_again_still_leaves() {
+    let mut node = settled_goose(addressed(1, 3));
+    node.leave().unwrap();
+    // The TimeoutNow to 2 is lost.
+    drain(&mut node);
+
+    // Its timer runs out and it wins again, with 3's pre-vote and vote.
+    let (_, outputs) = ticks_until_election(&mut node);
+    assert_eq!(
+        outputs,
+        vec![
+            election_started(2, true),
+            send(2, pre_vote_holding(2, reissued(1))),
+            send(3, pre_vote_holding(2, reissued(1))),
+        ]
+    );
+    node.handle_message(id(3), pre_vote_response(2, true));
+    node.handle_message(id(3), vote_response(2, true));
+    let elected_at = node.now_tick();
+    node.handle_message(id(3), ack(2, elected_at, membership_id(2, 2)));
+    drain(&mut node);
+    assert_eq!(node.role(), Role::Goose);
+    assert_eq!(node.membership_pending(), Some(false));
+
+    // Within an election timeout it should propose its own removal or hand
+    // over again (after which the new Goose removes it).
+    let mut outputs = Vec::new();
+    for _ in 0..TIMEOUT_MAX {
+        outputs.extend(tick_with_acks(&mut node, &[2, 3]));
+    }
+    let removes_itself = !node.membership().contains(id(1));
+    let hands_over = outputs.iter().any(|o| {
+        matches!(
+            o,
+            Output::Send {
+                msg: Message::TimeoutNow { .. },
+                ..
+            }
+        )
+    });
+    assert!(
+        removes_itself || hands_over,
+        "still a member and still leading: {:?}",
+        node.status()
+    );
+}
+
+#[test]
+fn membership_a_cluster_adds_promotes_and_loses_members() {
+    let mut cluster = Cluster::new(3, 5);
+    let goose = cluster.run_until_goose(1_000);
+    cluster.run_until(100, |c| c.nodes[&goose].membership_pending() == Some(false));
+
+    // Add 4, started from the membership it was added in.
+    cluster.node(goose.0).propose_add(id(4), &addr(4)).unwrap();
+    let mut joiner = config(4, 3);
+    joiner.membership = cluster.nodes[&goose].membership().clone();
+    cluster.join(build(joiner, HardState::default(), 4));
+    cluster.pump();
+    // Promoted and committed, everyone holding it.
+    cluster.run_until(4 * TIMEOUT_MAX, |c| {
+        c.nodes[&goose].membership_pending() == Some(false)
+            && c.nodes.values().all(|n| n.membership().is_voter(id(4)))
+    });
+    assert_eq!(cluster.geese(), vec![goose]);
+
+    // A Duck leaves.
+    let duck = if goose == id(1) { id(2) } else { id(1) };
+    cluster.node(duck.0).leave().unwrap();
+    cluster.run_until(4 * HEARTBEAT, |c| {
+        c.nodes[&goose].membership_pending() == Some(false)
+            && c.nodes.values().all(|n| !n.membership().contains(duck))
+    });
+    let log_len = cluster.log.len();
+    for _ in 0..5 * TIMEOUT_MAX {
+        cluster.tick();
+    }
+    assert!(
+        !cluster.log[log_len..].iter().any(
+            |(_, from, o)| *from == duck || matches!(o, Output::Send { to, .. } if *to == duck)
+        ),
+        "the removed node neither gets nor sends anything"
+    );
+    assert_eq!(cluster.geese(), vec![goose]);
+
+    // The Goose leaves: it hands over, and the next Goose removes it.
+    cluster.node(goose.0).leave().unwrap();
+    let pre_votes_started = cluster.nodes[&goose].counters().pre_votes_started;
+    cluster.run_until(10 * TIMEOUT_MAX, |c| {
+        matches!(c.geese()[..], [next] if next != goose
+            && c.nodes[&next].membership_pending() == Some(false)
+            && !c.nodes[&next].membership().contains(goose))
+    });
+    let [next] = cluster.geese()[..] else {
+        unreachable!()
+    };
+    assert_eq!(
+        ids(cluster.nodes[&next].membership().voters()),
+        ids([1, 2, 3, 4]
+            .map(NodeId)
+            .into_iter()
+            .filter(|n| *n != duck && *n != goose))
+    );
+    cluster.run_until(4 * HEARTBEAT, |c| {
+        !c.nodes[&goose].membership().contains(goose)
+    });
+    for _ in 0..5 * TIMEOUT_MAX {
+        cluster.tick();
+    }
+    assert_eq!(cluster.geese(), vec![next]);
+    // Removed, it never campaigned again.
+    assert_eq!(
+        cluster.nodes[&goose].counters().pre_votes_started,
+        pre_votes_started
     );
 }
