@@ -3,9 +3,14 @@
 //!
 //! A transport that can reach nodes outside the membership (the TCP one, in
 //! its join handshake mode) hands each request to the runtime as a
-//! [`JoinRequest`]; the runtime answers with a [`JoinReply`]. A Duck answers
+//! [`JoinRequest`], through the channel of
+//! [`Transport::take_join_requests`](super::Transport::take_join_requests);
+//! the runtime answers with a [`JoinReply`]. A Duck answers
 //! [`JoinReply::NotGoose`], and the transport forwards the request to the
-//! Goose named there.
+//! Goose named there (once: a forwarded request is never forwarded again)
+//! and relays the Goose's answer.
+//!
+//! A joiner over TCP calls `transport::tcp::request_join` (feature `tcp`).
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
@@ -19,8 +24,11 @@ pub struct JoinRequest {
     pub id: NodeId,
     /// Where the members can reach it (`"HOST:PORT"`).
     pub addr: String,
-    /// Where the answer goes. Dropping it unanswered tells the joiner the
-    /// node could not answer (it is shutting down).
+    /// Where the answer goes. Answer every request, promptly: the
+    /// transport waits a bounded time (TCP:
+    /// `TcpConfig::join_timeout`) and then refuses the joiner itself.
+    /// Dropping it unanswered tells the joiner the node could not answer (it
+    /// is shutting down).
     pub reply: oneshot::Sender<JoinReply>,
 }
 

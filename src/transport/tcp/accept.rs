@@ -15,7 +15,8 @@ use tracing::{Instrument, debug, debug_span, warn};
 use super::Shared;
 use super::auth::{AuthError, FrameAuth, Nonce};
 use super::frame::{FrameError, FrameReader, MAX_FRAME_LEN, ReadError};
-use super::handshake::{self, Accepted, HandshakeError, MAX_HANDSHAKE_FRAME_LEN};
+use super::handshake::{self, Accepted, HandshakeError, MAX_HANDSHAKE_FRAME_LEN, Purpose};
+use super::join;
 use super::sealed::{self, SealError};
 use super::stats::{TaskGuard, bump};
 use crate::core::{Message, NodeId};
@@ -127,7 +128,11 @@ async fn serve(
     )
     .await
     .unwrap_or(Err(HandshakeError::Timeout));
-    let Accepted { from, mut auth } = match handshake {
+    let Accepted {
+        from,
+        purpose,
+        mut auth,
+    } = match handshake {
         Ok(accepted) => accepted,
         Err(e) => {
             e.count(&shared.counters);
@@ -141,6 +146,11 @@ async fn serve(
             return;
         }
     };
+    if purpose == Purpose::Join {
+        // Never registered as the peer's connection, never near `inbound`.
+        join::serve(shared, &mut stream, &mut reader, from, auth).await;
+        return;
+    }
     let (close_tx, mut close) = oneshot::channel();
     let Some(generation) = shared.members.register_inbound(from, close_tx) else {
         // Removed from the membership while its handshake was under way.

@@ -68,6 +68,22 @@ impl fmt::Display for PeerAddr {
     }
 }
 
+impl ResolveError {
+    /// The same, as an I/O error (for errors that carry one).
+    pub(crate) fn into_io(self) -> std::io::Error {
+        match self {
+            ResolveError::Lookup(e) => e,
+            ResolveError::NoAddress => std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the name resolved to no address",
+            ),
+            ResolveError::Timeout => {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "resolution timed out")
+            }
+        }
+    }
+}
+
 /// Why a peer's name gave no address to dial.
 #[derive(Debug, Error)]
 pub(crate) enum ResolveError {

@@ -53,6 +53,22 @@ pub struct TcpConfig {
     /// Most inbound connections open at once; more are closed at once. Bounds
     /// what unauthenticated clients can make the node hold.
     pub max_inbound_connections: usize,
+    /// Longest wait, on a join connection, for this node's runtime to answer
+    /// the request, and, when this node forwards it to the Goose, for the
+    /// Goose's answer. Past it the joiner is refused ("no answer").
+    pub join_timeout: Duration,
+    /// Most join requests being answered at once (they count towards
+    /// [`max_inbound_connections`](Self::max_inbound_connections) too); more
+    /// are refused as busy. Also the capacity of the channel that
+    /// [`Transport::take_join_requests`](crate::transport::Transport::take_join_requests)
+    /// returns.
+    pub max_join_connections: usize,
+    /// Join requests accepted in a burst; beyond it, one more per
+    /// [`join_rate_interval`](Self::join_rate_interval). The others are
+    /// refused as busy, so a flood of requests cannot keep the Goose busy.
+    pub join_rate_burst: u32,
+    /// The sustained rate of join requests: one per this interval.
+    pub join_rate_interval: Duration,
 }
 
 impl fmt::Debug for TcpConfig {
@@ -72,6 +88,10 @@ impl fmt::Debug for TcpConfig {
             .field("handshake_timeout", &self.handshake_timeout)
             .field("flush_timeout", &self.flush_timeout)
             .field("max_inbound_connections", &self.max_inbound_connections)
+            .field("join_timeout", &self.join_timeout)
+            .field("max_join_connections", &self.max_join_connections)
+            .field("join_rate_burst", &self.join_rate_burst)
+            .field("join_rate_interval", &self.join_rate_interval)
             .finish()
     }
 }
@@ -92,10 +112,21 @@ impl TcpConfig {
     pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_millis(100);
     /// Default cap on simultaneous inbound connections.
     pub const DEFAULT_MAX_INBOUND_CONNECTIONS: usize = 64;
+    /// Default wait for the answer to a join request: a membership change
+    /// commits within a few heartbeats, unless an election is under way.
+    pub const DEFAULT_JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Default cap on join requests being answered at once.
+    pub const DEFAULT_MAX_JOIN_CONNECTIONS: usize = 4;
+    /// Default burst of join requests.
+    pub const DEFAULT_JOIN_RATE_BURST: u32 = 8;
+    /// Default sustained rate of join requests: ten a second.
+    pub const DEFAULT_JOIN_RATE_INTERVAL: Duration = Duration::from_millis(100);
 
     /// A configuration with the defaults: no cluster key, 64 queued messages
     /// per peer, reconnect backoff 10 ms to 1 s, 1 s connect and handshake
-    /// timeouts, 100 ms flush at shutdown, at most 64 inbound connections.
+    /// timeouts, 100 ms flush at shutdown, at most 64 inbound connections;
+    /// join requests answered within 10 s, at most 4 at once, in bursts of
+    /// 8 and 10 a second.
     pub fn new(
         id: NodeId,
         cluster_id: impl Into<String>,
@@ -113,6 +144,10 @@ impl TcpConfig {
             handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
             flush_timeout: Self::DEFAULT_FLUSH_TIMEOUT,
             max_inbound_connections: Self::DEFAULT_MAX_INBOUND_CONNECTIONS,
+            join_timeout: Self::DEFAULT_JOIN_TIMEOUT,
+            max_join_connections: Self::DEFAULT_MAX_JOIN_CONNECTIONS,
+            join_rate_burst: Self::DEFAULT_JOIN_RATE_BURST,
+            join_rate_interval: Self::DEFAULT_JOIN_RATE_INTERVAL,
         }
     }
 
@@ -143,6 +178,15 @@ impl TcpConfig {
         if self.max_inbound_connections == 0 {
             return Err(TcpConfigError::ZeroMaxInboundConnections);
         }
+        if self.max_join_connections == 0 {
+            return Err(TcpConfigError::ZeroMaxJoinConnections);
+        }
+        if self.join_rate_burst == 0 || self.join_rate_interval.is_zero() {
+            return Err(TcpConfigError::JoinRate {
+                burst: self.join_rate_burst,
+                interval: self.join_rate_interval,
+            });
+        }
         if self.reconnect_backoff_min.is_zero()
             || self.reconnect_backoff_min > self.reconnect_backoff_max
         {
@@ -154,6 +198,7 @@ impl TcpConfig {
         for (name, value) in [
             ("connect_timeout", self.connect_timeout),
             ("handshake_timeout", self.handshake_timeout),
+            ("join_timeout", self.join_timeout),
         ] {
             if value.is_zero() {
                 return Err(TcpConfigError::ZeroTimeout(name));
@@ -187,6 +232,19 @@ pub enum TcpConfigError {
     /// `max_inbound_connections` is zero.
     #[error("max_inbound_connections must be at least 1")]
     ZeroMaxInboundConnections,
+    /// `max_join_connections` is zero.
+    #[error("max_join_connections must be at least 1")]
+    ZeroMaxJoinConnections,
+    /// The join rate allows nothing: a zero burst or interval.
+    #[error(
+        "join rate must have a burst of at least 1 and a non-zero interval, got burst {burst}, interval {interval:?}"
+    )]
+    JoinRate {
+        /// `join_rate_burst`.
+        burst: u32,
+        /// `join_rate_interval`.
+        interval: Duration,
+    },
     /// The reconnect backoff range is empty or starts at zero.
     #[error("reconnect backoff must satisfy 0 < min <= max, got min {min:?}, max {max:?}")]
     ReconnectBackoff {

@@ -282,6 +282,12 @@ impl FrameReader {
         self.decoder.set_max_len(max_len);
     }
 
+    /// Whether bytes past the last frame returned have been read already
+    /// (the start of another frame).
+    pub(crate) fn has_buffered(&self) -> bool {
+        self.start < self.end
+    }
+
     /// Reads until one whole frame is available and returns its body.
     pub(crate) async fn next_frame<R>(&mut self, reader: &mut R) -> Result<&[u8], ReadError>
     where

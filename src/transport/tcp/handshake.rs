@@ -2,13 +2,21 @@
 //!
 //! ```text
 //! dialer                                         acceptor
-//!   Hello { magic, version, cluster, from, to,
-//!           keyed, dialer nonce }           ──▶  checks all of it
+//!   Hello { magic, version, cluster, from,
+//!           purpose, keyed, dialer nonce }  ──▶  checks all of it
 //!                                           ◀──  Ack { connection nonce, tag? }
 //!   checks the tag (keyed)
 //!   Auth { tag }  (keyed only)              ──▶  checks the tag
+//! then, for purpose Messages { to } (a member, `to` this node):
 //!   message frames                          ──▶  (nothing flows back)
+//! or, for purpose Join (any node but this one; see `join`):
+//!   one join request                        ──▶
+//!                                           ◀──  one join reply, then close
 //! ```
+//!
+//! The purpose is part of the hello, so the key's tags cover it: a join
+//! connection can never be turned into a member's, whose frames alone reach
+//! the runtime.
 //!
 //! With a cluster key, the ack's tag proves the acceptor holds the key and saw
 //! this hello (fresh thanks to the dialer's nonce); the auth tag proves the
@@ -22,7 +30,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::Shared;
-use super::auth::{AuthError, FrameAuth, Nonce, Tag};
+use super::auth::{AuthError, ClusterKey, FrameAuth, Nonce, Tag};
 use super::frame::{self, FrameError, FrameReader, LEN_PREFIX_LEN, ReadError};
 use super::stats::{Counters, bump};
 use crate::core::NodeId;
@@ -31,7 +39,7 @@ use crate::core::NodeId;
 pub(crate) const MAGIC: [u8; 4] = *b"DDGO";
 /// Bumped on any incompatible change of the handshake, the frame format or
 /// the messages' encoding. Version 2: messages carry membership ids, and
-/// heartbeats a whole membership.
+/// heartbeats a whole membership; hellos carry a purpose (join mode).
 pub(crate) const PROTOCOL_VERSION: u16 = 2;
 /// Handshake frames are a few dozen bytes plus the cluster id; the limit
 /// keeps what an unauthenticated client can make us reserve small.
@@ -45,13 +53,34 @@ struct HelloHead {
     version: u16,
 }
 
+/// What a connection is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Purpose {
+    /// Protocol messages from a member to the member `to`.
+    Messages {
+        /// The node the dialer believes it reached.
+        to: NodeId,
+    },
+    /// One join request from a node that need not be a member, answered
+    /// once.
+    Join,
+}
+
+/// Who dials or accepts: what every hello says about its sender.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Local<'a> {
+    pub(crate) id: NodeId,
+    pub(crate) cluster_id: &'a str,
+    pub(crate) key: Option<&'a ClusterKey>,
+}
+
 #[derive(Serialize, Deserialize)]
 struct Hello<'a> {
     magic: [u8; 4],
     version: u16,
     cluster_id: &'a str,
     from: NodeId,
-    to: NodeId,
+    purpose: Purpose,
     /// Whether the dialer uses a cluster key; a mismatch is refused up front
     /// rather than discovered as a bad tag.
     keyed: bool,
@@ -90,6 +119,8 @@ pub(crate) enum HandshakeError {
     UnknownPeer(NodeId),
     #[error("hello addressed to node {0}, not to this node")]
     WrongTarget(NodeId),
+    #[error("join hello from this node's own id")]
+    JoinAsSelf,
     #[error("one side has a cluster key and the other has not")]
     KeyMismatch,
     #[error("authentication failed: {0}")]
@@ -108,6 +139,7 @@ impl HandshakeError {
                 | HandshakeError::ClusterMismatch
                 | HandshakeError::UnknownPeer(_)
                 | HandshakeError::WrongTarget(_)
+                | HandshakeError::JoinAsSelf
                 | HandshakeError::KeyMismatch
                 | HandshakeError::Auth(_)
         )
@@ -143,23 +175,24 @@ pub(crate) fn count_frame_error(error: &FrameError, counters: &Counters) {
     }
 }
 
-/// Runs the dialer's side on a fresh connection to `peer`; on success returns
-/// the frame authenticator (keyed clusters) for the messages that follow.
+/// Runs the dialer's side on a fresh connection, for `purpose`; on success
+/// returns the frame authenticator (keyed clusters) for the frames that
+/// follow.
 pub(crate) async fn dial(
-    shared: &Shared,
+    local: Local<'_>,
     stream: &mut TcpStream,
-    peer: NodeId,
+    purpose: Purpose,
     nonce: Nonce,
 ) -> Result<Option<FrameAuth>, HandshakeError> {
-    let mut hello_frame = Vec::with_capacity(64 + shared.config.cluster_id.len());
+    let mut hello_frame = Vec::with_capacity(64 + local.cluster_id.len());
     frame::encode_frame(
         &Hello {
             magic: MAGIC,
             version: PROTOCOL_VERSION,
-            cluster_id: &shared.config.cluster_id,
-            from: shared.config.id,
-            to: peer,
-            keyed: shared.key.is_some(),
+            cluster_id: local.cluster_id,
+            from: local.id,
+            purpose,
+            keyed: local.key.is_some(),
             nonce,
         },
         &mut hello_frame,
@@ -169,7 +202,7 @@ pub(crate) async fn dial(
 
     let mut reader = FrameReader::new(MAX_HANDSHAKE_FRAME_LEN);
     let ack: HelloAck = frame::decode_body(reader.next_frame(stream).await?)?;
-    match (&shared.key, ack.tag) {
+    match (local.key, ack.tag) {
         (None, None) => Ok(None),
         (Some(key), Some(tag)) => {
             key.verify_ack_tag(hello, &ack.nonce, &tag)?;
@@ -190,8 +223,12 @@ pub(crate) async fn dial(
 /// What an accepted handshake established.
 #[derive(Debug)]
 pub(crate) struct Accepted {
-    /// The authenticated sender of every frame on the connection.
+    /// The authenticated sender of every frame on the connection: a member
+    /// for [`Purpose::Messages`]; for [`Purpose::Join`], the id the joiner
+    /// claims (proven only to hold the key, in a keyed cluster).
     pub(crate) from: NodeId,
+    /// What the connection is for.
+    pub(crate) purpose: Purpose,
     /// Checks frame tags (keyed clusters).
     pub(crate) auth: Option<FrameAuth>,
 }
@@ -216,22 +253,38 @@ pub(crate) async fn accept(
     if hello.cluster_id != shared.config.cluster_id {
         return Err(HandshakeError::ClusterMismatch);
     }
-    if hello.to != shared.config.id {
-        return Err(HandshakeError::WrongTarget(hello.to));
-    }
-    if hello.from == shared.config.id || !shared.members.contains(hello.from) {
-        return Err(HandshakeError::UnknownPeer(hello.from));
+    match hello.purpose {
+        Purpose::Messages { to } => {
+            if to != shared.config.id {
+                return Err(HandshakeError::WrongTarget(to));
+            }
+            if hello.from == shared.config.id || !shared.members.contains(hello.from) {
+                return Err(HandshakeError::UnknownPeer(hello.from));
+            }
+        }
+        // Anyone may ask to join (a member too: a joiner retrying after it
+        // was added); only the reply flows back, never into the runtime.
+        Purpose::Join => {
+            if hello.from == shared.config.id {
+                return Err(HandshakeError::JoinAsSelf);
+            }
+        }
     }
     if hello.keyed != shared.key.is_some() {
         return Err(HandshakeError::KeyMismatch);
     }
     let from = hello.from;
+    let purpose = hello.purpose;
 
     let mut out = Vec::with_capacity(64);
     let Some(key) = &shared.key else {
         frame::encode_frame(&HelloAck { nonce, tag: None }, &mut out)?;
         stream.write_all(&out).await?;
-        return Ok(Accepted { from, auth: None });
+        return Ok(Accepted {
+            from,
+            purpose,
+            auth: None,
+        });
     };
     // The reader reuses its buffer for the next frame: keep the hello
     // (bounded by the handshake frame limit) for the transcript.
@@ -248,6 +301,7 @@ pub(crate) async fn accept(
     key.verify_auth_tag(&hello_bytes, &nonce, &auth.tag)?;
     Ok(Accepted {
         from,
+        purpose,
         auth: Some(key.frames(nonce)),
     })
 }

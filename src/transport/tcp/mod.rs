@@ -11,6 +11,13 @@
 //! nothing a peer sends can panic the node or make it allocate without
 //! bound.
 //!
+//! A node outside the membership asks to join with [`request_join`], in a
+//! connection of its own whose handshake says so (see [`JoinParams`] and
+//! the `join` module's docs): the member hands the request to its runtime
+//! through [`Transport::take_join_requests`], or, as a Duck, forwards it to
+//! the Goose, and writes the answer back. A join connection carries one
+//! request and one answer, never a protocol message.
+//!
 //! The peer set starts as [`TcpConfig::peers`] and can change at any time,
 //! before or after `start`, with [`Transport::set_peers`] (addresses as
 //! strings, DNS names allowed, resolved at every dial) or
@@ -44,6 +51,7 @@ mod backoff;
 mod config;
 pub mod frame;
 mod handshake;
+mod join;
 mod members;
 mod peer;
 mod queue;
@@ -54,8 +62,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher, RandomState};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -63,21 +71,24 @@ use rand::SeedableRng;
 use rand::rngs::{StdRng, SysRng};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tokio::task::{AbortHandle, JoinError, JoinSet};
+use tokio::task::{AbortHandle, JoinError as TaskJoinError, JoinSet};
 use tracing::{Instrument, debug, debug_span, info, warn};
 
 pub use config::{MAX_CLUSTER_ID_LEN, TcpConfig, TcpConfigError};
+pub use join::{JoinError, JoinParams, MAX_JOIN_ADDR_LEN, request_join};
 pub use queue::OutboundQueue;
 pub use stats::{TcpStatsHandle, TransportStats};
 
 use self::accept::Acceptor;
 use self::addr::PeerAddr;
 use self::auth::ClusterKey;
+use self::handshake::Local;
+use self::join::JoinGate;
 use self::members::Members;
 use self::peer::Writer;
 use self::queue::PeerQueue;
 use self::stats::{Counters, TaskGuard, add, bump};
-use super::{Inbound, Transport, TransportError};
+use super::{Inbound, JoinRequest, Transport, TransportError};
 use crate::core::{Message, NodeId};
 
 /// State shared by the transport and its tasks.
@@ -90,6 +101,21 @@ struct Shared {
     /// The peers now, as the inbound side checks them, and their live
     /// inbound connections.
     members: Members,
+    /// Limits join requests in number and rate.
+    join: JoinGate,
+    /// Where join requests go, once the runtime has taken the receiver.
+    join_requests: OnceLock<mpsc::Sender<JoinRequest>>,
+}
+
+impl Shared {
+    /// This node, as its hellos describe it.
+    fn local(&self) -> Local<'_> {
+        Local {
+            id: self.config.id,
+            cluster_id: &self.config.cluster_id,
+            key: self.key.as_ref(),
+        }
+    }
 }
 
 /// One peer, as the outbound side knows it.
@@ -181,6 +207,8 @@ impl TcpTransport {
         Ok(TcpTransport {
             shared: Arc::new(Shared {
                 members: Members::new(peers.keys().copied().collect()),
+                join: JoinGate::new(&config),
+                join_requests: OnceLock::new(),
                 config,
                 key,
                 counters: Arc::default(),
@@ -191,11 +219,7 @@ impl TcpTransport {
             shutdown,
             tasks: JoinSet::new(),
             phase: Phase::Created,
-            // Nonces come from the OS's generator; if it cannot answer
-            // (early boot, a locked-down sandbox), hashed entropy still
-            // gives unique, unguessable ones.
-            rng: StdRng::try_from_rng(&mut SysRng)
-                .unwrap_or_else(|_| StdRng::from_seed(entropy_seed())),
+            rng: fresh_rng(),
         })
     }
 
@@ -421,6 +445,20 @@ impl Transport for TcpTransport {
         }
     }
 
+    /// The join requests that arrive on join connections (see the
+    /// [module docs](self)), once: later calls return `None`. The channel
+    /// holds [`TcpConfig::max_join_connections`] requests; until it is
+    /// taken, and once its receiver is dropped, joiners are refused ("not
+    /// accepting joins"), and while it is full, refused as busy. Each
+    /// request must be answered within [`TcpConfig::join_timeout`]; a
+    /// [`JoinReply::NotGoose`](super::JoinReply::NotGoose) naming the
+    /// Goose's address is forwarded there, and the Goose's answer relayed.
+    fn take_join_requests(&mut self) -> Option<mpsc::Receiver<JoinRequest>> {
+        let (requests, receiver) = mpsc::channel(self.shared.config.max_join_connections);
+        self.shared.join_requests.set(requests).ok()?;
+        Some(receiver)
+    }
+
     /// See [`TcpTransport::set_peer_addrs`]. Each address is parsed as an
     /// IP address and port when it is one; otherwise it is a name that the
     /// peer's writer resolves before every dial (so this never blocks, and a
@@ -458,12 +496,19 @@ impl Transport for TcpTransport {
 
 /// Logs a task that ended in a panic; a cancelled one (an aborted writer)
 /// ended on purpose.
-fn log_panic(joined: Result<(), JoinError>) {
+fn log_panic(joined: Result<(), TaskJoinError>) {
     if let Err(e) = joined
         && e.is_panic()
     {
         warn!(error = %e, "transport task panicked");
     }
+}
+
+/// A generator for nonces and jitter, seeded from the OS's generator; if it
+/// cannot answer (early boot, a locked-down sandbox), hashed entropy still
+/// gives unique, unguessable nonces.
+fn fresh_rng() -> StdRng {
+    StdRng::try_from_rng(&mut SysRng).unwrap_or_else(|_| StdRng::from_seed(entropy_seed()))
 }
 
 /// A fallback seed for the transport's generator, for when the OS generator

@@ -21,7 +21,7 @@ use super::addr::{PeerAddr, ResolveError};
 use super::auth::{AuthError, FrameAuth};
 use super::backoff::Backoff;
 use super::frame::FrameError;
-use super::handshake::{self, HandshakeError};
+use super::handshake::{self, HandshakeError, Purpose};
 use super::queue::PeerQueue;
 use super::sealed::{self, SealError};
 use super::stats::{add, bump};
@@ -149,7 +149,12 @@ impl Writer {
         let nonce = self.rng.random();
         let result = match timeout(
             config.handshake_timeout,
-            handshake::dial(&self.shared, &mut stream, self.peer, nonce),
+            handshake::dial(
+                self.shared.local(),
+                &mut stream,
+                Purpose::Messages { to: self.peer },
+                nonce,
+            ),
         )
         .await
         {

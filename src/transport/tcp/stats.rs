@@ -48,7 +48,8 @@ pub struct TransportStats {
     /// unknown to the resolver, or the resolver timed out. Each failed
     /// attempt counts; the dial is retried with backoff.
     pub resolve_failures: u64,
-    /// Inbound connections that completed the handshake.
+    /// Inbound member connections that completed the handshake (join
+    /// connections are counted in the `join_` counters).
     pub connections_accepted: u64,
     /// Inbound connections closed at once because too many were open.
     pub connections_rejected: u64,
@@ -57,6 +58,36 @@ pub struct TransportStats {
     /// Transport tasks (acceptor, per-peer writers, per-connection readers)
     /// running now; zero once `shutdown` has returned.
     pub tasks_running: u64,
+    /// Join requests received: well-formed, authenticated (keyed
+    /// clusters), on a join connection. Each is answered as one of
+    /// `join_accepted`, `join_refused` or `join_not_goose`, unless the
+    /// joiner hangs up first.
+    pub join_requests: u64,
+    /// Join requests answered "accepted", by this node's runtime or, for
+    /// a forwarded one, by the Goose's.
+    pub join_accepted: u64,
+    /// Join requests refused, by the runtime (an id in use, a change in
+    /// progress, ...) or by the transport: too many at once or too fast
+    /// (busy), nobody takes join requests, no answer within
+    /// [`TcpConfig::join_timeout`](super::TcpConfig::join_timeout).
+    pub join_refused: u64,
+    /// Join requests answered "not the Goose" without an answer from
+    /// the Goose: none known, the request was already forwarded once, or
+    /// the forward failed.
+    pub join_not_goose: u64,
+    /// Join requests this node forwarded to the Goose (its runtime
+    /// named the Goose's address); the Goose's answer is relayed.
+    pub join_forwarded: u64,
+    /// Forwards that got no answer from the Goose (unreachable,
+    /// refused handshake, timeout); the joiner is told "not the Goose",
+    /// with the Goose's address.
+    pub join_forward_failures: u64,
+    /// Join connections closed for breaking the join protocol: anything
+    /// but exactly one well-formed join request (a message frame, a second
+    /// frame, an undecodable or unauthenticated one, an id other than the
+    /// hello's, nothing before the handshake timeout). The cause counters
+    /// (`decode_errors`, `auth_failures`, ...) count them too.
+    pub join_violations: u64,
 }
 
 /// The live counters behind [`TransportStats`].
@@ -78,6 +109,13 @@ pub(crate) struct Counters {
     pub(crate) connections_rejected: AtomicU64,
     pub(crate) reconnects: AtomicU64,
     pub(crate) tasks_running: AtomicU64,
+    pub(crate) join_requests: AtomicU64,
+    pub(crate) join_accepted: AtomicU64,
+    pub(crate) join_refused: AtomicU64,
+    pub(crate) join_not_goose: AtomicU64,
+    pub(crate) join_forwarded: AtomicU64,
+    pub(crate) join_forward_failures: AtomicU64,
+    pub(crate) join_violations: AtomicU64,
 }
 
 /// Adds `n` to a counter. Relaxed ordering: the counters are statistics,
@@ -111,6 +149,13 @@ impl Counters {
             connections_rejected: get(&self.connections_rejected),
             reconnects: get(&self.reconnects),
             tasks_running: get(&self.tasks_running),
+            join_requests: get(&self.join_requests),
+            join_accepted: get(&self.join_accepted),
+            join_refused: get(&self.join_refused),
+            join_not_goose: get(&self.join_not_goose),
+            join_forwarded: get(&self.join_forwarded),
+            join_forward_failures: get(&self.join_forward_failures),
+            join_violations: get(&self.join_violations),
         }
     }
 }
