@@ -2,6 +2,7 @@
 //! plain JSON numbers (ids, terms, milliseconds), so the wire format does not
 //! depend on how the core's types serialize.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Json;
@@ -12,9 +13,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tokio::time::Instant;
 
+use super::members::IdBody;
 use super::metrics;
 use crate::core::{CommandError, NodeId};
-use crate::runtime::{HandleError, NodeHandle, NodeStatus};
+use crate::runtime::{HandleError, NodeHandle, NodeStatus, PeerStatus};
 
 /// The media type of the Prometheus text exposition format.
 const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -59,6 +61,8 @@ pub(super) async fn status(State(handle): State<NodeHandle>) -> Json<StatusBody>
 pub(super) struct ClusterBody {
     leader: Option<u64>,
     term: u64,
+    membership: IdBody,
+    pending: Option<bool>,
     members: Vec<MemberBody>,
 }
 
@@ -67,29 +71,43 @@ struct MemberBody {
     id: u64,
     addr: Option<String>,
     voter: bool,
+    joining: bool,
     last_contact_ms: Option<u64>,
 }
 
-/// `GET /cluster`: every member as this node sees it.
+/// `GET /cluster`: every member as this node sees it, from the membership
+/// it holds, with the contact times the driver recorded.
 pub(super) async fn cluster(State(handle): State<NodeHandle>) -> Json<ClusterBody> {
     let me = handle.id();
     let goose = handle.lease();
     let status = handle.status();
-    let peers = handle.peers();
+    let membership = handle.membership();
+    let peers: BTreeMap<NodeId, PeerStatus> = handle
+        .peers()
+        .into_iter()
+        .map(|peer| (peer.id, peer))
+        .collect();
     // Taken after the contacts were read, so no contact lies in the future.
     let now = Instant::now();
-    let members = peers
-        .into_iter()
-        .map(|peer| MemberBody {
-            id: peer.id.0,
-            addr: peer.address,
-            voter: peer.voter,
-            last_contact_ms: if peer.id == me {
-                Some(0)
-            } else {
-                peer.last_contact
-                    .map(|contact| whole_millis(now.saturating_duration_since(contact)))
-            },
+    let members = membership
+        .members()
+        .map(|id| {
+            let peer = peers.get(&id);
+            MemberBody {
+                id: id.0,
+                addr: membership
+                    .address(id)
+                    .map(str::to_owned)
+                    .or_else(|| peer.and_then(|peer| peer.address.clone())),
+                voter: membership.is_voter(id),
+                joining: membership.is_joining(id),
+                last_contact_ms: if id == me {
+                    Some(0)
+                } else {
+                    peer.and_then(|peer| peer.last_contact)
+                        .map(|contact| whole_millis(now.saturating_duration_since(contact)))
+                },
+            }
         })
         .collect();
     let (leader, term) = match goose {
@@ -99,6 +117,10 @@ pub(super) async fn cluster(State(handle): State<NodeHandle>) -> Json<ClusterBod
     Json(ClusterBody {
         leader: leader.map(|leader| leader.0),
         term: term.0,
+        membership: membership.id().into(),
+        // Only the Goose knows whether its membership is committed; a
+        // stopped node's answer would be stale.
+        pending: status.membership_pending.filter(|_| status.running),
         members,
     })
 }
@@ -131,6 +153,7 @@ pub(super) async fn step_down(State(handle): State<NodeHandle>) -> Response {
             "not the Goose".to_owned()
         }
         Err(HandleError::Rejected(other)) => other.to_string(),
+        Err(other) => other.to_string(),
     };
     // A Goose can be refused too (a cluster of one has nobody to hand over
     // to); then it is the leader to point at.

@@ -1,26 +1,34 @@
-//! An axum [`Router`] that shows a node to humans and to monitoring, and
-//! lets an operator hand leadership over (feature `http`, DESIGN §2).
+//! An axum [`Router`] that shows a node to humans and to monitoring, lets
+//! an operator hand leadership over, and grows or shrinks the cluster
+//! (feature `http`, DESIGN §2).
 //!
-//! | Request            | Answer |
-//! |--------------------|--------|
-//! | `GET /status`      | `200 {"id": 1, "role": "Goose", "term": 7, "leader": 1, "lease_ms": 240}` |
-//! | `GET /cluster`     | `200 {"leader": 1, "term": 7, "members": [{"id": 1, "addr": "10.0.0.1:7001", "voter": true, "last_contact_ms": 0}, …]}` |
-//! | `POST /step-down`  | `202 {"stepped_down": true, "term": 7}`, or `409 {"error": "not the Goose", "leader": 2}` |
-//! | `GET /metrics`     | `200`, Prometheus text format 0.0.4, every name prefixed `duckduckgoose_` |
-//! | `GET /health`      | `200 {"status": "ok"}`; `503 {"status": "failed", "error": "…"}` after a fatal error; `503 {"status": "stopped"}` after shutdown |
+//! | Request                | Answer |
+//! |------------------------|--------|
+//! | `GET /status`          | `200 {"id": 1, "role": "Goose", "term": 7, "leader": 1, "lease_ms": 240}` |
+//! | `GET /cluster`         | `200 {"leader": 1, "term": 7, "membership": {"term": 7, "version": 3}, "pending": false, "members": [{"id": 1, "addr": "10.0.0.1:7001", "voter": true, "joining": false, "last_contact_ms": 0}, …]}` |
+//! | `POST /step-down`      | `202 {"stepped_down": true, "term": 7}`, or `409 {"error": "not the Goose", "leader": 2}` |
+//! | `GET /members`         | `200 {"membership": {"term": 7, "version": 3}, "members": [{"id": 1, "addr": "10.0.0.1:7001", "voter": true, "joining": false}, …]}` |
+//! | `POST /members`        | body `{"id": 4, "addr": "10.0.0.4:7001"}`: `200` with the committed membership (as `GET /members`); errors below |
+//! | `DELETE /members/{id}` | `200` with the committed membership; errors below |
+//! | `GET /metrics`         | `200`, Prometheus text format 0.0.4, every name prefixed `duckduckgoose_` |
+//! | `GET /health`          | `200 {"status": "ok"}`; `503 {"status": "failed", "error": "…"}` after a fatal error; `503 {"status": "stopped"}` after shutdown |
 //!
 //! * `role` is `"Goose"` only while [`NodeHandle::is_goose`] holds, the
 //!   real-time lease check, and `lease_ms` is then the lease left; otherwise
 //!   `role` is `"Duck"` and `lease_ms` is `null`. `leader` is `null` when
 //!   unknown.
-//! * `/cluster` is this node's view of every member, voters and learners, in
-//!   ascending id order: `voter` is `false` for a learner
-//!   ([`NodeConfig::learners`](crate::runtime::NodeConfig::learners)), which
-//!   follows the Goose but never becomes it; `addr` comes from
-//!   [`NodeConfig::addresses`](crate::runtime::NodeConfig::addresses)
-//!   (`null` when not given), `last_contact_ms` is the time since this node
-//!   last received a message from that member (`null` if never, `0` for the
-//!   node itself).
+//! * `/cluster` is this node's view of every member of the membership it
+//!   holds, voters and learners, in ascending id order: `voter` is `false`
+//!   for a learner, which follows the Goose but never becomes it, and
+//!   `joining` is `true` for a learner that will be promoted to voter once
+//!   it has kept up with the Goose for an election timeout (a node added
+//!   with `POST /members`). `addr` is the member's cluster address (`null`
+//!   when none is known), `last_contact_ms` the time since this node last
+//!   received a message from that member (`null` if never, `0` for the node
+//!   itself). `membership` names the membership (it grows with every
+//!   change; compare two nodes' to see whether they agree) and `pending` is,
+//!   on the Goose, whether its latest change still waits for a majority
+//!   (`null` on a Duck).
 //! * A learner answers `/status` like any Duck: `role` is always `"Duck"`
 //!   and `leader` names the Goose it follows, so it can serve reads that
 //!   only need to know who leads.
@@ -30,6 +38,37 @@
 //! * Unknown paths answer `404`, known paths with another method `405`, both
 //!   with a JSON body `{"error": "…"}`. Request bodies larger than
 //!   [`BODY_LIMIT_BYTES`] answer `413` before any handler runs.
+//!
+//! # Changing the membership
+//!
+//! `POST /members` ([`NodeHandle::add_node`]) and `DELETE /members/{id}`
+//! ([`NodeHandle::remove_node`]) are answered by the Goose, one change at a
+//! time, once the change is **committed** (a majority of the new voters
+//! hold it). An added node starts as a joining learner (`"voter": false,
+//! "joining": true`) and becomes a voter by itself once it keeps up; a node
+//! started with the `node` example's `--join` asks for this itself, so the
+//! endpoint is for adding nodes that are started from the membership by
+//! other means. Adding a member again at the same address changes nothing
+//! and answers `200`. Removing the Goose itself is allowed: it hands over
+//! when the removal commits.
+//!
+//! `POST /members` needs `Content-Type: application/json` (which also keeps
+//! a web page from posting a form to it across origins). Every refusal has
+//! the body `{"error": "<why>", "reason": "<code>"}`, and changes nothing:
+//!
+//! | Status | `reason` | When |
+//! |--------|----------|------|
+//! | `400`  | `bad_request` | the body is not `{"id": <integer>, "addr": "<string>"}` (bad JSON, a missing or unknown field, a negative id), or the `{id}` in the path is not an integer |
+//! | `400`  | `invalid_address` | `addr` is not `HOST:PORT`, its port is 0, or its host is a wildcard (`0.0.0.0`, `[::]`): the other members must be able to dial it |
+//! | `400`  | `last_voter` | the node is the only voter; a cluster needs one |
+//! | `404`  | `not_a_member` | `DELETE` of a node that is not a member |
+//! | `409`  | `not_goose` | this node is not the Goose; the body's `"goose"` is the Goose it knows (`null` if none): retry there |
+//! | `409`  | `change_in_progress` | another change is not committed yet (the body's `"pending"` is its id); retry shortly |
+//! | `409`  | `address_conflict` | the id is already a member at another address |
+//! | `415`  | `unsupported_media_type` | `POST` without `Content-Type: application/json` |
+//! | `503`  | `leadership_lost` | this node stopped being the Goose before the change committed; it **may still commit**: look at `/members` on the new Goose before retrying |
+//! | `503`  | `stopped` | the node is not running |
+//! | `504`  | `timeout` | the change did not commit within [`MEMBERSHIP_TIMEOUT`]; it may still commit |
 //!
 //! # Mounting it in your service
 //!
@@ -86,6 +125,7 @@
 
 mod body;
 mod handlers;
+mod members;
 mod metrics;
 
 use axum::Router;
@@ -93,22 +133,26 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::runtime::NodeHandle;
 
+pub use members::MEMBERSHIP_TIMEOUT;
+
 /// The largest request body accepted, in bytes; larger ones answer `413`.
-/// No endpoint reads a body yet; the limit stops a client from making the
-/// server buffer an unbounded one.
+/// Only `POST /members` reads a body, a few dozen bytes; the limit stops a
+/// client from making the server buffer an unbounded one.
 pub const BODY_LIMIT_BYTES: usize = 4096;
 
-/// The router for one node: `/status`, `/cluster`, `/step-down`, `/metrics`
-/// and `/health` (see the [module docs](self)).
+/// The router for one node: `/status`, `/cluster`, `/step-down`, `/members`,
+/// `/metrics` and `/health` (see the [module docs](self)).
 pub fn router(handle: NodeHandle) -> Router {
     Router::new()
         .route("/status", get(handlers::status))
         .route("/cluster", get(handlers::cluster))
         .route("/step-down", post(handlers::step_down))
+        .route("/members", get(members::list).post(members::add))
+        .route("/members/{id}", delete(members::remove))
         .route("/metrics", get(handlers::metrics))
         .route("/health", get(handlers::health))
         .method_not_allowed_fallback(method_not_allowed)
