@@ -373,7 +373,8 @@ impl Election {
                 }
             }
             _ => {
-                if self.is_voter && self.now_tick >= self.election_deadline_tick {
+                // A leaving node lets the others elect a Goose without it.
+                if self.is_voter && !self.leaving && self.now_tick >= self.election_deadline_tick {
                     self.start_election(false);
                 }
             }
@@ -472,6 +473,14 @@ impl Election {
     /// [`Event::MembershipCommitted`] names it. Adding a member again at its
     /// own address changes nothing and returns the membership in force.
     pub fn propose_add(&mut self, id: NodeId, addr: &str) -> Result<MembershipId, MembershipError> {
+        if matches!(self.state, State::Leader(_))
+            && self.membership.contains(id)
+            && self.membership.address(id) == Some(addr)
+        {
+            // Already in (perhaps by the pending change itself: a joiner
+            // asking twice): the caller waits for this id to commit.
+            return Ok(self.membership.id());
+        }
         let term = self.ready_for_change()?;
         match self.membership.adding(term, id, addr)? {
             Some(next) => Ok(self.propose(next)),
@@ -635,7 +644,7 @@ impl Election {
                 ..
             } => self.on_heartbeat_ack(from, sent_tick, membership),
             Message::TimeoutNow { .. } => {
-                if matches!(self.state, State::Leader(_)) || !self.is_voter {
+                if matches!(self.state, State::Leader(_)) || !self.is_voter || self.leaving {
                     self.drop_message(from, DropReason::Unexpected);
                 } else {
                     self.start_election(true);
@@ -1064,6 +1073,11 @@ impl Election {
         } else {
             // The lease no longer needs the old voters.
             self.update_lease();
+            if self.leaving {
+                // Asked to leave and led anyway (`campaign()`, or elected
+                // while its hand-over was lost): it removes itself.
+                let _ = self.propose_remove(me);
+            }
         }
     }
 
