@@ -22,7 +22,9 @@ use std::time::Duration;
 
 use duckduckgoose::runtime::{Node, NodeConfig, NodeHandle};
 use duckduckgoose::storage::{FileStorage, Storage};
-use duckduckgoose::transport::tcp::{TcpConfig, TcpStatsHandle, TcpTransport};
+use duckduckgoose::transport::tcp::{
+    JoinParams, TcpConfig, TcpStatsHandle, TcpTransport, request_join,
+};
 use duckduckgoose::{NodeId, Role, Term};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -199,14 +201,32 @@ impl Cluster {
         self.root.path().join(format!("node-{id}"))
     }
 
+    /// Starts member `id` of the configured cluster. The members' addresses
+    /// are in its configuration, so that the membership carries them (what
+    /// lets a Duck point a joiner to the Goose).
     async fn launch(&mut self, id: NodeId, listener: TcpListener, storage: FileStorage) {
+        let mut config = NodeConfig::new(id, self.members.iter().copied());
+        config.addresses = self
+            .peers
+            .iter()
+            .map(|(id, addr)| (*id, addr.to_string()))
+            .collect();
+        self.launch_with(config, listener, storage).await;
+    }
+
+    async fn launch_with(
+        &mut self,
+        config: NodeConfig,
+        listener: TcpListener,
+        storage: FileStorage,
+    ) {
+        let id = config.id;
         let mut tcp = TcpConfig::new(id, CLUSTER, self.peers.clone())
             .with_cluster_key(self.keys[&id].to_vec());
         // A restarted node is redialled soon, not after a second of backoff.
         tcp.reconnect_backoff_max = Duration::from_millis(100);
         let transport = TcpTransport::new(tcp, listener).expect("a valid transport config");
         let stats = transport.stats_handle();
-        let config = NodeConfig::new(id, self.members.iter().copied());
         let node = Node::start(config, transport, storage)
             .await
             .expect("a valid node starts");
@@ -536,4 +556,58 @@ async fn the_watchdog_flags_two_geese_at_once() {
     lock(&first.watch.shared.nodes).pop();
     sleep(Duration::from_millis(20)).await;
     lock(&first.watch.shared.violation).take();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_joins_through_a_duck_and_becomes_a_voter() {
+    let mut cluster = Cluster::start(3).await;
+    let goose = cluster.settled().await;
+    let duck = cluster.others(goose.id())[0].id();
+    let joiner = NodeId(4);
+    let (mut listeners, addrs) = loopback::bind_listeners(&[joiner]).await;
+    let listener = listeners.remove(&joiner).expect("bound");
+    let addr = addrs[&joiner];
+    let params = JoinParams::new(joiner, addr.to_string(), CLUSTER).with_cluster_key(KEY);
+
+    // Asked, a Duck forwards the request to the Goose, which adds the
+    // joiner as a learner and answers once the change is committed.
+    let duck_addr = cluster.peers[&duck].to_string();
+    let membership = request_join(&duck_addr, &params).await.expect("joined");
+    assert!(membership.is_learner(joiner), "{membership:?}");
+    assert_eq!(membership.address(joiner), Some(addr.to_string().as_str()));
+    let (duck_stats, goose_stats) = (
+        cluster.stats[&duck].snapshot(),
+        cluster.stats[&goose.id()].snapshot(),
+    );
+    assert_eq!(duck_stats.join_forwarded, 1, "{duck_stats:?}");
+    assert_eq!(goose_stats.join_accepted, 1, "{goose_stats:?}");
+
+    // Started from the answer, it catches up and is promoted to voter.
+    cluster.members.push(joiner);
+    cluster.peers.insert(joiner, addr);
+    cluster.keys.insert(joiner, KEY);
+    let storage = FileStorage::open(cluster.dir(joiner)).expect("a fresh directory opens");
+    cluster
+        .launch_with(
+            NodeConfig::from_membership(joiner, membership),
+            listener,
+            storage,
+        )
+        .await;
+    wait_until(PATIENCE, "the joiner promoted on every node", || {
+        cluster
+            .nodes
+            .values()
+            .all(|node| node.membership().is_voter(joiner))
+    })
+    .await;
+    assert_eq!(cluster.node(joiner).status().leader, Some(goose.id()));
+    assert!(goose.is_goose(), "the Goose kept its lease throughout");
+
+    // Asking again, at the same address, returns the membership in force.
+    let again = request_join(&duck_addr, &params)
+        .await
+        .expect("a member asking again");
+    assert!(again.is_voter(joiner), "{again:?}");
+    cluster.watch.check();
 }
