@@ -33,8 +33,10 @@ pub struct TcpConfig {
     /// (which takes DNS names too); this field keeps the initial one.
     pub peers: BTreeMap<NodeId, SocketAddr>,
     /// Optional pre-shared key. With it, handshakes and every frame are
-    /// authenticated with HMAC-SHA256; without it, anyone who can reach the
-    /// port and knows the cluster id and a member id can inject messages.
+    /// authenticated with HMAC-SHA256, join requests and their answers
+    /// included; without it, anyone who can reach the port and knows the
+    /// cluster id and a member id can inject messages, and anyone who knows
+    /// the cluster id can ask to join.
     pub cluster_key: Option<Vec<u8>>,
     /// Outbound messages queued per peer while its connection is down or
     /// slow; beyond it the oldest heartbeat is dropped.

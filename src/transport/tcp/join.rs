@@ -599,11 +599,16 @@ pub(crate) async fn serve(
         }
     };
     bump(&counters.join_requests);
-    info!(joiner = %request.id, addr = %request.addr, forwarded = request.forwarded, "join request");
+    // Debug only: a flood of requests must not flood the log; the answers
+    // to admitted ones are logged at info.
+    debug!(joiner = %request.id, addr = %request.addr, forwarded = request.forwarded, "join request");
 
     let admitted = shared.join.admit();
     let reply = match &admitted {
-        Err(busy) => JoinReply::Refused((*busy).to_owned()),
+        Err(busy) => {
+            debug!(joiner = %request.id, reason = busy, "join request refused");
+            JoinReply::Refused((*busy).to_owned())
+        }
         Ok(_slot) => {
             tokio::select! {
                 reply = answer(shared, &request) => reply,
@@ -625,6 +630,9 @@ pub(crate) async fn serve(
             }
         }
     };
+    if admitted.is_ok() {
+        info!(joiner = %request.id, addr = %request.addr, ?reply, "join request answered");
+    }
     drop(admitted);
     write_reply(shared, stream, &request, reply, auth.as_mut()).await;
 }
@@ -750,7 +758,6 @@ async fn write_reply(
         JoinReply::NotGoose { .. } => bump(&counters.join_not_goose),
         JoinReply::Refused(_) => bump(&counters.join_refused),
     }
-    info!(joiner = %request.id, ?reply, "join request answered");
     let written = timeout(shared.config.handshake_timeout, async {
         stream.write_all(&out).await?;
         stream.shutdown().await
