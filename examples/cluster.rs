@@ -35,6 +35,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use duckduckgoose::core::MembershipId;
 use duckduckgoose::runtime::{Node, NodeConfig, NodeHandle};
 use duckduckgoose::storage::FileStorage;
 use duckduckgoose::transport::tcp::{TcpConfig, TcpTransport};
@@ -524,7 +525,8 @@ impl View {
             cluster_ports.join(", ")
         );
         println!(
-            "Try: curl 127.0.0.1:{first}/status | curl 127.0.0.1:{first}/cluster | curl -X POST 127.0.0.1:<goose port>/step-down"
+            "Try: curl 127.0.0.1:{first}/status | curl 127.0.0.1:{first}/cluster | curl -X POST 127.0.0.1:<goose port>/step-down \
+             | curl -X DELETE 127.0.0.1:<goose port>/members/<id>"
         );
         if args.chaos {
             println!(
@@ -679,21 +681,26 @@ impl View {
             "term",
             "leader",
             "lease",
+            "member",
             "status page",
         )];
         for (slot, seen) in slots.iter().zip(&self.seen) {
             let id = slot.id.to_string();
             let page = format!("http://{}/status", slot.http_addr);
+            let member = Member::of(slot).map_or("-".to_owned(), |member| member.to_string());
             let line = match *seen {
-                Seen::Down => self.paint("2", &row(&id, "down", "-", "-", "", &page)),
+                Seen::Down => self.paint("2", &row(&id, "down", "-", "-", "", "-", &page)),
                 Seen::Goose { term, lease } => {
                     let lease = lease.map_or("-".to_owned(), millis);
                     let term = term.to_string();
-                    self.paint("1;33", &row(&id, "Goose", &term, &id, &lease, &page))
+                    self.paint(
+                        "1;33",
+                        &row(&id, "Goose", &term, &id, &lease, &member, &page),
+                    )
                 }
                 Seen::Duck { term, leader } => {
                     let leader = leader.map_or("-".to_owned(), |leader| leader.to_string());
-                    row(&id, "Duck", &term.to_string(), &leader, "", &page)
+                    row(&id, "Duck", &term.to_string(), &leader, "", &member, &page)
                 }
             };
             lines.push(line);
@@ -728,8 +735,50 @@ impl View {
 }
 
 /// One line of the table, columns aligned.
-fn row(id: &str, role: &str, term: &str, leader: &str, lease: &str, page: &str) -> String {
-    format!("  {id:>4}  {role:<5}  {term:>5}  {leader:>6}  {lease:>8}  {page}")
+fn row(
+    id: &str,
+    role: &str,
+    term: &str,
+    leader: &str,
+    lease: &str,
+    member: &str,
+    page: &str,
+) -> String {
+    format!("  {id:>4}  {role:<5}  {term:>5}  {leader:>6}  {lease:>8}  {member:<13}  {page}")
+}
+
+/// What a node is in the membership it holds, with that membership's id:
+/// `DELETE /members/{id}` on the Goose shows here as the node turning
+/// `removed` and the others moving to a newer membership.
+struct Member {
+    kind: &'static str,
+    membership: MembershipId,
+}
+
+impl Member {
+    /// `None` for a node that is down.
+    fn of(slot: &Slot) -> Option<Member> {
+        let membership = slot.running.as_ref()?.handle.membership();
+        let kind = if membership.is_voter(slot.id) {
+            "voter"
+        } else if membership.is_joining(slot.id) {
+            "joining"
+        } else if membership.is_learner(slot.id) {
+            "learner"
+        } else {
+            "removed"
+        };
+        Some(Member {
+            kind,
+            membership: membership.id(),
+        })
+    }
+}
+
+impl std::fmt::Display for Member {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.kind, self.membership)
+    }
 }
 
 fn millis(duration: Duration) -> String {

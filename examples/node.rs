@@ -14,17 +14,47 @@
 //! curl 127.0.0.1:8001/status
 //! ```
 //!
+//! A fourth node joins the running cluster through any member's cluster
+//! address (the request is forwarded to the Goose); it needs no `--peer`:
+//!
+//! ```text
+//! cargo run --example node --features http -- --id 4 --listen 127.0.0.1:7004 --http 127.0.0.1:8004 \
+//!     --join 127.0.0.1:7002 --data-dir /tmp/ddg/4
+//! curl 127.0.0.1:8004/cluster      # node 4: "voter": false at first, true once it keeps up
+//! ```
+//!
+//! A node is removed with `curl -X DELETE 127.0.0.1:<Goose's http port>/members/4`.
+//!
 //! Every flag has an environment fallback (`DDG_ID`, `DDG_LISTEN`, `DDG_HTTP`,
-//! `DDG_PEERS` as a comma-separated list, `DDG_DATA_DIR`, ...). `RUST_LOG`
-//! filters the logs (default `info`), which go to stderr.
+//! `DDG_PEERS` as a comma-separated list, `DDG_JOIN`, `DDG_DATA_DIR`, ...).
+//! `RUST_LOG` filters the logs (default `info`), which go to stderr.
+//!
+//! # Membership on restart
+//!
+//! The data directory keeps the membership the node last held. A node
+//! restarted on it starts from that membership, whatever its `--peer` or
+//! `--join` flags say (a node that joined is not joined again), so every
+//! node can be restarted with the command line it was first started with.
+//! A node whose saved membership no longer holds it was removed: it refuses
+//! to start (exit 1); to bring it back, start it with an empty data
+//! directory and `--join`.
+//!
+//! `--listen` (or `--advertise`, when other nodes reach this one at another
+//! address, behind NAT say) is recorded in the membership as this node's
+//! cluster address, and every member dials it: it cannot be a wildcard
+//! address such as `0.0.0.0`. Port 0 (any free port) is replaced by the port
+//! the OS chose.
 //!
 //! SIGINT or SIGTERM stops the node gracefully: a Goose hands over to a Duck
 //! first, so the cluster has a new Goose without waiting for an election
-//! timeout.
+//! timeout. With `--leave-on-shutdown` the node first asks to be removed
+//! from the cluster and waits (up to 10 s) until it is.
 //!
 //! Exit codes: 0 after a clean stop; 2 for bad arguments; 1 for a fatal
 //! error (a port in use, a corrupt or unreadable state file, a storage
-//! failure while running), with a one-line reason on stderr.
+//! failure while running, a join that did not succeed within a minute, a
+//! node that was removed from the cluster, a leave that did not complete),
+//! with a one-line reason on stderr.
 
 mod common;
 
@@ -32,15 +62,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use duckduckgoose::NodeId;
+use duckduckgoose::core::Membership;
 use duckduckgoose::runtime::{Node, NodeConfig, NodeHandle};
-use duckduckgoose::storage::FileStorage;
-use duckduckgoose::transport::tcp::{TcpConfig, TcpTransport};
+use duckduckgoose::storage::{FileStorage, Storage};
+use duckduckgoose::transport::tcp::{JoinError, JoinParams, TcpConfig, TcpTransport, request_join};
 use tokio::net::TcpListener;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal as UnixSignal, SignalKind, signal};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use common::{MsRange, Peer};
 
@@ -58,7 +91,7 @@ struct Args {
     #[arg(long, env = "DDG_HTTP", value_name = "HOST:PORT", value_parser = common::parse_host_port)]
     http: String,
     /// Another member of the cluster and its cluster address; repeat for
-    /// each. The members are this node and its peers.
+    /// each. The members are this node and its peers. Not with --join.
     #[arg(
         long = "peer",
         env = "DDG_PEERS",
@@ -67,6 +100,20 @@ struct Args {
         value_parser = common::parse_peer
     )]
     peers: Vec<Peer>,
+    /// Join a running cluster through this member's cluster address (any
+    /// member: a Duck forwards the request to the Goose). The node is added
+    /// as a learner and becomes a voter once it keeps up. Ignored when the
+    /// data directory already holds a membership with this node.
+    #[arg(long, env = "DDG_JOIN", value_name = "HOST:PORT", value_parser = common::parse_host_port)]
+    join: Option<String>,
+    /// The cluster address other nodes dial to reach this one, recorded in
+    /// the membership; default: --listen.
+    #[arg(long, env = "DDG_ADVERTISE", value_name = "HOST:PORT", value_parser = common::parse_host_port)]
+    advertise: Option<String>,
+    /// On SIGINT or SIGTERM, ask to be removed from the cluster before
+    /// stopping (the node cannot be restarted on this data directory then).
+    #[arg(long, env = "DDG_LEAVE_ON_SHUTDOWN")]
+    leave_on_shutdown: bool,
     /// The directory holding this node's term and vote; one node per
     /// directory.
     #[arg(long, env = "DDG_DATA_DIR", value_name = "DIR")]
@@ -103,13 +150,26 @@ enum Failure {
     Fatal(String),
 }
 
-/// What the checked arguments turn into.
+/// What the checked arguments turn into, before anything is bound.
 struct Plan {
-    config: NodeConfig,
-    tcp: TcpConfig,
+    id: NodeId,
+    /// The other members' cluster addresses, from `--peer`.
+    peers: BTreeMap<NodeId, String>,
+    key: Option<Vec<u8>>,
     listen: SocketAddr,
     http: SocketAddr,
 }
+
+/// How long a joining node keeps trying before it gives up.
+const JOIN_PATIENCE: Duration = Duration::from_secs(60);
+
+/// The pause after the first failed join attempt; it doubles up to
+/// [`JOIN_BACKOFF_MAX`].
+const JOIN_BACKOFF_MIN: Duration = Duration::from_millis(200);
+const JOIN_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// How long `--leave-on-shutdown` waits for the cluster to remove this node.
+const LEAVE_PATIENCE: Duration = Duration::from_secs(10);
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -144,12 +204,27 @@ fn fail(failure: Failure) -> ExitCode {
 
 async fn run(args: Args) -> Result<(), Failure> {
     let plan = plan(&args)?;
-    let id = plan.config.id;
+    let id = plan.id;
 
-    // Before anything is bound: a directory another node holds is a clear
-    // error, not a port mystery.
-    let storage = FileStorage::open(&args.data_dir)
+    // Before anything is bound: a directory another node holds, or one that
+    // says this node was removed, is a clear error, not a port mystery.
+    let mut storage = FileStorage::open(&args.data_dir)
         .map_err(|error| Failure::Fatal(common::describe_storage_error(&error)))?;
+    let stored = storage
+        .load_membership()
+        .await
+        .map_err(|error| Failure::Fatal(common::describe_storage_error(&error)))?;
+    if let Some(stored) = &stored
+        && !stored.contains(id)
+    {
+        return Err(Failure::Fatal(format!(
+            "node {id} was removed from the cluster: the membership saved in {} ({}, members [{}]) \
+             does not hold it; to join again, start it with an empty --data-dir and --join",
+            args.data_dir.display(),
+            stored.id(),
+            list(stored.members()),
+        )));
+    }
     let cluster_listener = TcpListener::bind(plan.listen)
         .await
         .map_err(|e| Failure::Fatal(common::describe_bind_error("--listen", plan.listen, &e)))?;
@@ -157,49 +232,106 @@ async fn run(args: Args) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::Fatal(common::describe_bind_error("--http", plan.http, &e)))?;
     let http_addr = http_listener.local_addr().unwrap_or(plan.http);
-    let transport = TcpTransport::new(plan.tcp, cluster_listener)
-        .map_err(|error| Failure::Fatal(error.to_string()))?;
-    let listen_addr = transport.local_addr();
+    let listen_addr = cluster_listener.local_addr().unwrap_or(plan.listen);
+    let advertise = advertised_address(&args, listen_addr);
 
-    let members: Vec<String> = plan
-        .config
-        .members
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    let handle = Node::start(plan.config, transport, storage)
+    let mut signals = Signals::new()?;
+    // Where the members come from: the saved membership, the cluster (by
+    // joining it), or the command line.
+    let membership = match (stored, &args.join) {
+        (Some(stored), _) => {
+            if args.join.is_some() || !plan.peers.is_empty() {
+                tracing::info!(
+                    membership = %stored.id(),
+                    "starting from the membership saved in the data directory; --join and --peer are ignored"
+                );
+            }
+            Some(stored)
+        }
+        (None, Some(target)) => {
+            let joining = join(id, target, &advertise, &args.cluster_id, plan.key.clone());
+            tokio::select! {
+                joined = joining => Some(joined?),
+                name = signals.recv() => {
+                    tracing::info!("{name} while joining: stopping");
+                    return Ok(());
+                }
+            }
+        }
+        (None, None) => None,
+    };
+    let from_membership = membership.is_some();
+    let mut config = match membership {
+        Some(membership) => NodeConfig::from_membership(id, membership),
+        None => {
+            let members: BTreeSet<NodeId> = plan.peers.keys().copied().chain([id]).collect();
+            let mut config = NodeConfig::new(id, members);
+            config.addresses = plan.peers.clone();
+            config.addresses.insert(id, advertise.clone());
+            config
+        }
+    };
+    common::apply_timing(&mut config, args.heartbeat_ms, args.election_timeout_ms);
+    config
+        .validate()
+        .map_err(|error| Failure::Fatal(format!("invalid configuration: {error}")))?;
+
+    let mut tcp_peers = BTreeMap::new();
+    for (&peer, address) in config.addresses.iter().filter(|(peer, _)| **peer != id) {
+        match common::resolve(address) {
+            Ok(addr) => {
+                tcp_peers.insert(peer, addr);
+            }
+            // The transport resolves names again at every dial once the
+            // node runs; a member learned from the cluster may be down.
+            Err(error) if from_membership => tracing::warn!("peer {peer}: {error}"),
+            Err(error) => return Err(Failure::Fatal(format!("peer {peer}: {error}"))),
+        }
+    }
+    let mut tcp = TcpConfig::new(id, args.cluster_id.clone(), tcp_peers);
+    tcp.cluster_key = plan.key.clone();
+    tcp.validate()
+        .map_err(|error| Failure::Usage(format!("invalid cluster settings: {error}")))?;
+    let transport = TcpTransport::new(tcp, cluster_listener)
+        .map_err(|error| Failure::Fatal(error.to_string()))?;
+
+    let handle = Node::start(config, transport, storage)
         .await
         .map_err(|error| Failure::Fatal(common::describe_start_error(&error)))?;
+    let membership = handle.membership();
     println!(
-        "duckduckgoose node {id}: cluster {listen_addr}, http http://{http_addr}, members [{}], data {}",
-        members.join(", "),
+        "duckduckgoose node {id}: cluster {listen_addr} (others dial {advertise}), http http://{http_addr}, \
+         membership {}: voters [{}], learners [{}], data {}",
+        membership.id(),
+        list(membership.voters()),
+        list(membership.learners()),
         args.data_dir.display()
     );
 
     let (stop_http, http_stopped) = watch::channel(false);
     let mut http = tokio::spawn(serve_http(http_listener, handle.clone(), http_stopped));
-    tokio::spawn(log_leader_changes(handle.clone()));
-
-    let mut sigint = signal(SignalKind::interrupt())
-        .map_err(|e| Failure::Fatal(format!("cannot handle SIGINT: {e}")))?;
-    let mut sigterm = signal(SignalKind::terminate())
-        .map_err(|e| Failure::Fatal(format!("cannot handle SIGTERM: {e}")))?;
+    tokio::spawn(log_changes(handle.clone()));
 
     let outcome = tokio::select! {
-        _ = sigint.recv() => Signal("SIGINT"),
-        _ = sigterm.recv() => Signal("SIGTERM"),
+        name = signals.recv() => Signal(name),
         () = handle.stopped() => Stopped,
         served = &mut http => HttpEnded(served.map_err(|e| e.to_string()).and_then(|r| r)),
     };
     use Outcome::*;
     let result = match outcome {
         Signal(name) => {
+            let left = if args.leave_on_shutdown {
+                tracing::info!("{name}: leaving the cluster");
+                leave(&handle).await
+            } else {
+                Ok(())
+            };
             tracing::info!("{name}: shutting down");
             // A Goose hands over inside `shutdown`.
             handle.shutdown().await;
             match handle.fatal_error() {
                 Some(error) => Err(Failure::Fatal(describe_fatal(&error))),
-                None => Ok(()),
+                None => left,
             }
         }
         Stopped => Err(Failure::Fatal(match handle.fatal_error() {
@@ -216,8 +348,122 @@ async fn run(args: Args) -> Result<(), Failure> {
     };
     let _ = stop_http.send(true);
     // Give in-flight status requests a moment, but never hang the exit.
-    let _ = tokio::time::timeout(std::time::Duration::from_millis(500), http).await;
+    let _ = tokio::time::timeout(Duration::from_millis(500), http).await;
     result
+}
+
+/// SIGINT and SIGTERM, whichever comes first.
+struct Signals {
+    interrupt: UnixSignal,
+    terminate: UnixSignal,
+}
+
+impl Signals {
+    fn new() -> Result<Self, Failure> {
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())
+                .map_err(|e| Failure::Fatal(format!("cannot handle SIGINT: {e}")))?,
+            terminate: signal(SignalKind::terminate())
+                .map_err(|e| Failure::Fatal(format!("cannot handle SIGTERM: {e}")))?,
+        })
+    }
+
+    /// The name of the next signal.
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
+}
+
+/// Asks the cluster, through any member, to add this node, until it does or
+/// [`JOIN_PATIENCE`] runs out; returns the committed membership holding it.
+async fn join(
+    id: NodeId,
+    target: &str,
+    advertise: &str,
+    cluster_id: &str,
+    key: Option<Vec<u8>>,
+) -> Result<Membership, Failure> {
+    let deadline = Instant::now() + JOIN_PATIENCE;
+    let mut backoff = JOIN_BACKOFF_MIN;
+    for attempt in 1.. {
+        let mut params = JoinParams::new(id, advertise, cluster_id);
+        params.cluster_key = key.clone();
+        // The default leaves room for a forward to the Goose; a change
+        // commits within a heartbeat round or two, so it is rarely used up.
+        params.timeout = JoinParams::DEFAULT_TIMEOUT
+            .min(deadline.saturating_duration_since(Instant::now()))
+            .max(Duration::from_secs(1));
+        let error = match request_join(target, &params).await {
+            Ok(membership) if membership.contains(id) => {
+                tracing::info!(
+                    membership = %membership.id(),
+                    "joined the cluster through {target} as a learner; voters [{}]",
+                    list(membership.voters())
+                );
+                return Ok(membership);
+            }
+            Ok(membership) => format!(
+                "the cluster answered with membership {}, which does not hold node {id}",
+                membership.id()
+            ),
+            // Settings that cannot work: trying again will not help.
+            Err(error @ (JoinError::InvalidParams(_) | JoinError::Auth { .. })) => {
+                return Err(Failure::Fatal(format!(
+                    "cannot join the cluster through {target}: {error}"
+                )));
+            }
+            Err(error) => error.to_string(),
+        };
+        if Instant::now() + backoff >= deadline {
+            return Err(Failure::Fatal(format!(
+                "cannot join the cluster through {target} (tried {attempt} times in {}s): {error}",
+                JOIN_PATIENCE.as_secs()
+            )));
+        }
+        tracing::warn!(
+            "join attempt {attempt} through {target} failed: {error}; retrying in {backoff:?}"
+        );
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(JOIN_BACKOFF_MAX);
+    }
+    unreachable!("the loop returns")
+}
+
+/// `--leave-on-shutdown`: waits until the cluster has removed this node.
+async fn leave(handle: &NodeHandle) -> Result<(), Failure> {
+    match tokio::time::timeout(LEAVE_PATIENCE, handle.leave()).await {
+        Ok(Ok(())) => {
+            tracing::info!("left the cluster");
+            Ok(())
+        }
+        Ok(Err(error)) => Err(Failure::Fatal(format!(
+            "could not leave the cluster: {error}"
+        ))),
+        Err(_) => Err(Failure::Fatal(format!(
+            "could not leave the cluster within {}s (is there a Goose?)",
+            LEAVE_PATIENCE.as_secs()
+        ))),
+    }
+}
+
+/// The cluster address others dial: `--advertise`, or `--listen` with the
+/// port the OS chose when it was 0 (a wildcard host was refused by `plan`).
+fn advertised_address(args: &Args, bound: SocketAddr) -> String {
+    if let Some(advertise) = &args.advertise {
+        return advertise.clone();
+    }
+    match args.listen.rsplit_once(':') {
+        Some((host, "0")) => format!("{host}:{}", bound.port()),
+        _ => args.listen.clone(),
+    }
+}
+
+/// Ids as `1, 2, 3`.
+fn list(ids: impl Iterator<Item = NodeId>) -> String {
+    ids.map(|id| id.to_string()).collect::<Vec<_>>().join(", ")
 }
 
 /// Why the main loop ended.
@@ -239,9 +485,16 @@ fn describe_fatal(error: &duckduckgoose::runtime::FatalError) -> String {
     }
 }
 
-/// Checks the arguments beyond their syntax and builds the configurations.
+/// Checks the arguments beyond their syntax.
 fn plan(args: &Args) -> Result<Plan, Failure> {
     let id = NodeId(args.id);
+    if args.join.is_some() && !args.peers.is_empty() {
+        return Err(Failure::Usage(
+            "--join and --peer do not mix: a joining node learns the members from the cluster; \
+             drop the --peer flags"
+                .to_owned(),
+        ));
+    }
     let mut peers = BTreeMap::new();
     for peer in &args.peers {
         if peer.id == id {
@@ -257,15 +510,12 @@ fn plan(args: &Args) -> Result<Plan, Failure> {
             )));
         }
     }
-    let members: BTreeSet<NodeId> = peers.keys().copied().chain([id]).collect();
-
-    let mut config = NodeConfig::new(id, members.iter().copied());
-    common::apply_timing(&mut config, args.heartbeat_ms, args.election_timeout_ms);
-    config
+    let mut timing = NodeConfig::new(id, [id]);
+    common::apply_timing(&mut timing, args.heartbeat_ms, args.election_timeout_ms);
+    timing
         .validate()
         .map_err(|error| Failure::Usage(format!("invalid timing: {error}")))?;
-    config.addresses = peers.clone();
-    config.addresses.insert(id, args.listen.clone());
+    check_dialable(args)?;
 
     let key = match &args.cluster_key_file {
         Some(path) => Some(read_key(path)?),
@@ -273,22 +523,55 @@ fn plan(args: &Args) -> Result<Plan, Failure> {
     };
     let listen = common::resolve(&args.listen).map_err(Failure::Fatal)?;
     let http = common::resolve(&args.http).map_err(Failure::Fatal)?;
-    let mut resolved = BTreeMap::new();
-    for (peer, address) in &peers {
-        let addr =
-            common::resolve(address).map_err(|e| Failure::Fatal(format!("peer {peer}: {e}")))?;
-        resolved.insert(*peer, addr);
-    }
-    let mut tcp = TcpConfig::new(id, args.cluster_id.clone(), resolved);
-    tcp.cluster_key = key;
+    // The transport's own checks, before anything is bound.
+    let mut tcp = TcpConfig::new(id, args.cluster_id.clone(), BTreeMap::new());
+    tcp.cluster_key = key.clone();
     tcp.validate()
         .map_err(|error| Failure::Usage(format!("invalid cluster settings: {error}")))?;
     Ok(Plan {
-        config,
-        tcp,
+        id,
+        peers,
+        key,
         listen,
         http,
     })
+}
+
+/// The address recorded in the membership must be one other nodes can
+/// dial: no wildcard host, and no port 0 unless it is `--listen`'s (which
+/// becomes the port the OS chose).
+fn check_dialable(args: &Args) -> Result<(), Failure> {
+    let (flag, address) = match &args.advertise {
+        Some(advertise) => ("--advertise", advertise),
+        None => ("--listen", &args.listen),
+    };
+    let Some((host, port)) = address.rsplit_once(':') else {
+        return Ok(()); // `parse_host_port` already refused it.
+    };
+    let bare_host = host
+        .strip_prefix('[')
+        .and_then(|host| host.strip_suffix(']'))
+        .unwrap_or(host);
+    if bare_host
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_unspecified())
+    {
+        let hint = if args.advertise.is_some() {
+            "give the address other nodes reach this node at"
+        } else {
+            "add --advertise HOST:PORT, the address other nodes reach this node at"
+        };
+        return Err(Failure::Usage(format!(
+            "{flag} {address}: a wildcard address is recorded in the membership as this node's \
+             cluster address, and other nodes cannot dial it; {hint}"
+        )));
+    }
+    if args.advertise.is_some() && port == "0" {
+        return Err(Failure::Usage(format!(
+            "--advertise {address}: port 0 cannot be dialled"
+        )));
+    }
+    Ok(())
 }
 
 /// The cluster key: the file's bytes without a trailing newline.
@@ -328,14 +611,16 @@ async fn serve_http(
 }
 
 /// The library logs this node's own role changes; a Duck also wants to know
-/// whom it follows.
-async fn log_leader_changes(handle: NodeHandle) {
+/// whom it follows, and everyone what the membership is.
+async fn log_changes(handle: NodeHandle) {
     let mut status = handle.subscribe();
     let mut leader = None;
+    let mut membership = None;
+    let mut removed = false;
     loop {
-        let (now, term) = {
+        let (now, term, current) = {
             let status = status.borrow_and_update();
-            (status.leader, status.term)
+            (status.leader, status.term, status.membership)
         };
         if now != leader {
             leader = now;
@@ -345,6 +630,25 @@ async fn log_leader_changes(handle: NodeHandle) {
                 }
                 Some(_) => {}
                 None => tracing::info!(%term, "no Goose known"),
+            }
+        }
+        if membership != Some(current) {
+            let full = handle.membership();
+            if membership.is_some() {
+                tracing::info!(
+                    membership = %full.id(),
+                    "membership changed: voters [{}], learners [{}]",
+                    list(full.voters()),
+                    list(full.learners())
+                );
+            }
+            membership = Some(current);
+            if !removed && !full.contains(handle.id()) {
+                removed = true;
+                tracing::warn!(
+                    "this node was removed from the cluster: it no longer takes part; stop it \
+                     (restarting it on this data directory fails)"
+                );
             }
         }
         if status.changed().await.is_err() {
