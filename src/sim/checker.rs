@@ -4,14 +4,18 @@
 //! state of nodes, every output they produce, the messages that leave them,
 //! what their hosts make durable and what they load on restart. The checker
 //! keeps the history those promises are about, knows which nodes are
-//! learners, and reports the first broken one.
+//! learners, follows every membership ever issued and committed, and
+//! reports the first broken promise.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
 use thiserror::Error;
 
 use super::trace::{DisplayHardState, DisplayVote, SimCommand};
-use crate::core::{Event, HardState, Message, NodeId, Output, Role, Term};
+use crate::core::{
+    Event, HardState, Membership, MembershipId, Message, NodeId, Output, Role, Term,
+};
 
 /// A broken promise, with the virtual time (in microseconds) it was seen at.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
@@ -214,9 +218,12 @@ pub enum Violation {
         learner: NodeId,
     },
     /// After healing, no Goose that every node follows appeared within the
-    /// bound (promise 4).
+    /// bound (promise 4). With membership changes: no Goose among the voters
+    /// of the latest committed membership that every live member of its own
+    /// membership follows.
     #[error(
-        "at {at_us}us: no Goose followed by every node within {bound_us}us of healing at {healed_at_us}us"
+        "at {at_us}us: no Goose followed by every node within {bound_us}us of healing at {healed_at_us}us; \
+         the cluster then: {cluster}"
     )]
     NoGooseAfterHeal {
         /// When the bound ran out.
@@ -225,7 +232,228 @@ pub enum Violation {
         healed_at_us: u64,
         /// The bound, in microseconds.
         bound_us: u64,
+        /// Every node as the bound ran out: up or not, role, term, leader,
+        /// and the membership it holds.
+        cluster: String,
     },
+    /// After healing, a Goose was followed by every member, but a node that
+    /// joined (and was not removed) was still a learner when the bound ran
+    /// out: automatic promotion did not happen.
+    #[error(
+        "at {at_us}us: joined node n{node} was still not a voter {bound_us}us after healing at {healed_at_us}us"
+    )]
+    JoinerNotPromoted {
+        /// When the bound ran out.
+        at_us: u64,
+        /// The joined node.
+        node: NodeId,
+        /// When the network healed.
+        healed_at_us: u64,
+        /// The bound, in microseconds.
+        bound_us: u64,
+    },
+    /// A node's membership went back to an older one: in memory (the
+    /// memberships it holds, in output order), or on its disk.
+    #[error(
+        "at {at_us}us: n{node}'s {} membership went back from {from} to {to}",
+        if *durable { "durable" } else { "live" }
+    )]
+    MembershipWentBack {
+        /// When.
+        at_us: u64,
+        /// The node.
+        node: NodeId,
+        /// The membership before.
+        from: MembershipId,
+        /// The membership after.
+        to: MembershipId,
+        /// Whether it was the durable copy that went back.
+        durable: bool,
+    },
+    /// A node restarted with an older membership than its messages (an
+    /// acknowledgement, a vote request, a heartbeat) had said it held.
+    #[error(
+        "at {at_us}us: n{node} restarted with membership {loaded} but had already sent messages \
+         saying it held {exposed}"
+    )]
+    ExposedMembershipLost {
+        /// When the node restarted.
+        at_us: u64,
+        /// The node.
+        node: NodeId,
+        /// The membership it restarted with.
+        loaded: MembershipId,
+        /// The newest membership its messages had claimed.
+        exposed: MembershipId,
+    },
+    /// Two different memberships were issued under the same id.
+    #[error(
+        "at {at_us}us: n{node} holds membership {id} as {second}, but it was issued as {first}"
+    )]
+    MembershipIdReused {
+        /// When the second one was seen.
+        at_us: u64,
+        /// The node that held (or sent) the second one.
+        node: NodeId,
+        /// The id.
+        id: MembershipId,
+        /// The membership first seen under `id`.
+        first: Box<DisplayMembership>,
+        /// The other one.
+        second: Box<DisplayMembership>,
+    },
+    /// A Goose issued a membership whose voters differ from those of the
+    /// membership it held before by more than one node (single-server
+    /// changes only).
+    #[error(
+        "at {at_us}us: n{node} issued membership {to}, whose voters differ from those of {from} by {changed:?}"
+    )]
+    MultiVoterChange {
+        /// When.
+        at_us: u64,
+        /// The issuer.
+        node: NodeId,
+        /// The membership it held before.
+        from: MembershipId,
+        /// The one it issued.
+        to: MembershipId,
+        /// The voters added or removed.
+        changed: Vec<NodeId>,
+    },
+    /// A membership change was issued on top of (or committed after) a
+    /// membership that was not committed: one change at a time, and a new
+    /// Goose's first change only after its re-issue committed.
+    #[error(
+        "at {at_us}us: n{node}'s membership change {change} was made on top of {base}, which was not committed"
+    )]
+    ChangeOnUncommittedBase {
+        /// When.
+        at_us: u64,
+        /// The issuer (or the node committing).
+        node: NodeId,
+        /// The membership the change was made from.
+        base: MembershipId,
+        /// The change.
+        change: MembershipId,
+    },
+    /// A Goose announced a membership committed while fewer than a majority
+    /// of its voters held it durably.
+    #[error(
+        "at {at_us}us: n{node} committed membership {id} while only {holders} of its voters held it \
+         durably (a majority is {quorum})"
+    )]
+    CommittedWithoutMajority {
+        /// When.
+        at_us: u64,
+        /// The Goose.
+        node: NodeId,
+        /// The membership.
+        id: MembershipId,
+        /// Voters holding it (or newer) on disk.
+        holders: usize,
+        /// The majority of its voters.
+        quorum: usize,
+    },
+    /// A node removed by a committed change is the Goose (or announced it).
+    #[error(
+        "at {at_us}us: n{node}, removed by a committed membership change, is the Goose in term {term}"
+    )]
+    RemovedNodeIsGoose {
+        /// When.
+        at_us: u64,
+        /// The node.
+        node: NodeId,
+        /// Its term.
+        term: Term,
+    },
+    /// A node started an election (or pre-vote round) while holding a
+    /// membership that does not contain it: a removed node never campaigns.
+    #[error(
+        "at {at_us}us: n{node} started {} for term {term} while holding membership {membership}, \
+         which does not contain it",
+        if *pre_vote { "a pre-vote round" } else { "an election" }
+    )]
+    RemovedNodeCampaigned {
+        /// When.
+        at_us: u64,
+        /// The node.
+        node: NodeId,
+        /// The term campaigned for.
+        term: Term,
+        /// `true` for a pre-vote round.
+        pre_vote: bool,
+        /// The membership it held.
+        membership: MembershipId,
+    },
+    /// A node answered "I am the Goose" while not a voter of its own
+    /// membership, other than while the change removing it is pending (a
+    /// Goose that removes itself leads until the removal commits, then
+    /// steps down at once).
+    #[error(
+        "at {at_us}us: n{node} is the Goose in term {term} but not a voter of its membership {membership}, \
+         and no change is pending"
+    )]
+    GooseNotAVoter {
+        /// When.
+        at_us: u64,
+        /// The node.
+        node: NodeId,
+        /// Its term.
+        term: Term,
+        /// Its membership.
+        membership: MembershipId,
+    },
+    /// A `MembershipChanged` or `MembershipCommitted` event reached the host
+    /// before the `PersistMembership` of that membership: the event promises
+    /// a durable membership.
+    #[error(
+        "at {at_us}us: n{node} announced membership {id} {} while its disk held {durable}",
+        if *committed { "committed" } else { "changed" }
+    )]
+    MembershipEventNotDurable {
+        /// When.
+        at_us: u64,
+        /// The node.
+        node: NodeId,
+        /// The membership the event names.
+        id: MembershipId,
+        /// What the host had made durable.
+        durable: MembershipId,
+        /// `true` for `MembershipCommitted`.
+        committed: bool,
+    },
+    /// A node that was not the Goose changed the membership with
+    /// `propose_add` or `propose_remove`: only the Goose does.
+    #[error("at {at_us}us: n{node} changed its membership with {command} while not the Goose")]
+    MembershipCommandAcceptedByDuck {
+        /// When.
+        at_us: u64,
+        /// The node.
+        node: NodeId,
+        /// The command.
+        command: SimCommand,
+    },
+}
+
+/// A membership as a violation shows it: id, voters, learners (joining ones
+/// starred).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DisplayMembership(pub Membership);
+
+impl fmt::Display for DisplayMembership {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let membership = &self.0;
+        write!(f, "{} voters [", membership.id())?;
+        for (i, id) in membership.voters().enumerate() {
+            write!(f, "{}n{id}", if i == 0 { "" } else { " " })?;
+        }
+        f.write_str("] learners [")?;
+        for (i, id) in membership.learners().enumerate() {
+            let star = if membership.is_joining(id) { "*" } else { "" };
+            write!(f, "{}n{id}{star}", if i == 0 { "" } else { " " })?;
+        }
+        f.write_str("]")
+    }
 }
 
 /// The most a node's messages have shown about its hard state: the highest
@@ -237,11 +465,13 @@ struct Exposure {
 }
 
 /// The history the invariants are about. Nodes are indexed `0..n`, with id
-/// `index + 1`; the voters come first, then the learners.
+/// `index + 1`; the voters come first, then the learners, then the spares.
 #[derive(Debug)]
 pub(crate) struct Checker {
-    /// How many voters; every index from here on is a learner.
+    /// How many voters; the `learners` indices after them are learners.
     voters: usize,
+    /// How many configured (permanent) learners.
+    learners: usize,
     /// The leader of every term that has one.
     leaders: BTreeMap<Term, NodeId>,
     /// Each node's hard state as last seen in its current life; `None` while
@@ -251,18 +481,65 @@ pub(crate) struct Checker {
     exposed: Vec<Exposure>,
     /// Every vote shown by a message: (voter, term) -> candidate.
     votes: BTreeMap<(NodeId, Term), NodeId>,
+    /// Memberships: every one ever issued, and what is committed.
+    memberships: MembershipHistory,
+}
+
+/// What the checker knows about memberships.
+#[derive(Debug)]
+struct MembershipHistory {
+    /// Every membership ever issued, by id (first sight).
+    issued: BTreeMap<MembershipId, Membership>,
+    /// For each issued membership, the one its issuer held before.
+    predecessor: BTreeMap<MembershipId, MembershipId>,
+    /// Every membership a Goose's core announced committed, whether or not
+    /// its host then crashed before handling the event (and the configured
+    /// one): what the core believes, which it must not change on top of.
+    decided: BTreeSet<MembershipId>,
+    /// Every membership whose commit event a host handled (and the
+    /// configured one): a majority of its voters held it durably then.
+    committed: BTreeSet<MembershipId>,
+    /// The newest committed membership.
+    latest_committed: Membership,
+    /// Every node that was a member of some committed membership.
+    ever_committed_members: BTreeSet<NodeId>,
+    /// Each node's membership as of its latest output (in memory, lost
+    /// outputs included); `None` before a spare joins.
+    held: Vec<Option<Membership>>,
+    /// Each node's membership as its host made it durable.
+    durable: Vec<MembershipId>,
+    /// The newest membership each node's messages claimed it held.
+    exposed: Vec<MembershipId>,
 }
 
 impl Checker {
-    /// A checker for `voters` voters followed by `learners` learners.
-    pub(crate) fn new(voters: usize, learners: usize) -> Self {
-        let nodes = voters + learners;
+    /// A checker for `voters` voters followed by `learners` learners (all
+    /// members of `initial`), then `spares` spare nodes that may join later.
+    pub(crate) fn new(voters: usize, learners: usize, spares: usize, initial: &Membership) -> Self {
+        let members = voters + learners;
+        let nodes = members + spares;
+        let mut live = vec![Some(HardState::default()); members];
+        live.resize(nodes, None);
+        let mut held = vec![Some(initial.clone()); members];
+        held.resize(nodes, None);
         Checker {
             voters,
+            learners,
             leaders: BTreeMap::new(),
-            live: vec![Some(HardState::default()); nodes],
+            live,
             exposed: vec![Exposure::default(); nodes],
             votes: BTreeMap::new(),
+            memberships: MembershipHistory {
+                issued: BTreeMap::from([(initial.id(), initial.clone())]),
+                predecessor: BTreeMap::new(),
+                decided: BTreeSet::from([initial.id()]),
+                committed: BTreeSet::from([initial.id()]),
+                latest_committed: initial.clone(),
+                ever_committed_members: initial.members().collect(),
+                held,
+                durable: vec![initial.id(); nodes],
+                exposed: vec![MembershipId::default(); nodes],
+            },
         }
     }
 
@@ -285,9 +562,9 @@ impl Checker {
         Ok(())
     }
 
-    /// Whether the node at `index` is a learner.
+    /// Whether the node at `index` is a configured (permanent) learner.
     pub(crate) fn is_learner(&self, index: usize) -> bool {
-        index >= self.voters && index < self.live.len()
+        index >= self.voters && index < self.voters + self.learners
     }
 
     /// Whether node `id` is a learner.
@@ -330,12 +607,20 @@ impl Checker {
     /// The simulator shows this every output an input produced, including
     /// those a crash then loses: they are what the core decided, whether or
     /// not the host got to act on them.
+    ///
+    /// It also follows the node's memberships in output order (invariants
+    /// 6 to 10, see [`Self::on_membership_output`]).
     pub(crate) fn on_output(
         &mut self,
         at_us: u64,
         index: usize,
         output: &Output,
     ) -> Result<(), Violation> {
+        self.learner_output(at_us, index, output)?;
+        self.on_membership_output(at_us, index, output)
+    }
+
+    fn learner_output(&self, at_us: u64, index: usize, output: &Output) -> Result<(), Violation> {
         if !self.is_learner(index) {
             return Ok(());
         }
@@ -485,6 +770,10 @@ impl Checker {
         msg: &Message,
     ) -> Result<(), Violation> {
         let node = node_id(index);
+        if let Some(held) = claimed_membership(msg) {
+            let exposed = &mut self.memberships.exposed[index];
+            *exposed = (*exposed).max(held);
+        }
         let Some((term, vote)) = claim(node, to, msg) else {
             return Ok(());
         };
@@ -522,7 +811,28 @@ impl Checker {
         at_us: u64,
         index: usize,
         loaded: HardState,
+        membership: &Membership,
     ) -> Result<(), Violation> {
+        let exposed_membership = self.memberships.exposed[index];
+        if membership.id() < exposed_membership {
+            return Err(Violation::ExposedMembershipLost {
+                at_us,
+                node: node_id(index),
+                loaded: membership.id(),
+                exposed: exposed_membership,
+            });
+        }
+        let durable = self.memberships.durable[index];
+        if membership.id() < durable {
+            return Err(Violation::MembershipWentBack {
+                at_us,
+                node: node_id(index),
+                from: durable,
+                to: membership.id(),
+                durable: true,
+            });
+        }
+        self.memberships.held[index] = Some(membership.clone());
         let exposed = self.exposed[index];
         let vote_lost = loaded.term == exposed.term
             && exposed.vote.is_some()
@@ -540,6 +850,372 @@ impl Checker {
         Ok(())
     }
 
+    // ----- memberships ------------------------------------------------------
+
+    /// A spare node joined, starting from `membership`: it is live, holds
+    /// that membership, and has it on disk.
+    pub(crate) fn on_join(&mut self, index: usize, membership: &Membership) {
+        self.live[index] = Some(HardState::default());
+        let history = &mut self.memberships;
+        history.held[index] = Some(membership.clone());
+        history.durable[index] = membership.id();
+    }
+
+    /// Memberships in a node's output stream (what the core decided, lost
+    /// outputs included):
+    ///
+    /// * 6: the memberships a node holds never go back;
+    /// * 7: no two different memberships share an id;
+    /// * 8: a membership seen for the first time was issued by this node, and
+    ///   its voters differ from those of the one it held before by at most
+    ///   one; if its members differ at all (a change, not a re-issue), the
+    ///   one before was committed;
+    /// * 9 (with [`Self::on_membership_event`]): a committed membership is
+    ///   durably held by a majority of its voters; a committed change was
+    ///   made on a committed base;
+    /// * 10: a node never campaigns while its membership does not contain it
+    ///   (nor while it is a learner of it: a joining node waits for its
+    ///   promotion), never grants a vote while not a voter, and never
+    ///   becomes the Goose once a committed change removed it.
+    fn on_membership_output(
+        &mut self,
+        at_us: u64,
+        index: usize,
+        output: &Output,
+    ) -> Result<(), Violation> {
+        let node = node_id(index);
+        match output {
+            Output::PersistMembership(membership) => self.on_held(at_us, index, membership),
+            Output::Send {
+                msg:
+                    Message::Heartbeat {
+                        membership: Some(membership),
+                        ..
+                    },
+                ..
+            } => self.check_same_as_issued(at_us, node, membership),
+            &Output::Send {
+                to,
+                msg:
+                    Message::VoteResponse {
+                        term,
+                        granted: true,
+                    },
+            } if !self.held_is_voter(index) => Err(Violation::LearnerGrantedVote {
+                at_us,
+                node,
+                candidate: to,
+                term,
+                pre_vote: false,
+            }),
+            &Output::Send {
+                to,
+                msg:
+                    Message::PreVoteResponse {
+                        term,
+                        granted: true,
+                    },
+            } if !self.held_is_voter(index) => Err(Violation::LearnerGrantedVote {
+                at_us,
+                node,
+                candidate: to,
+                term,
+                pre_vote: true,
+            }),
+            &Output::Event(Event::ElectionStarted { term, pre_vote }) => {
+                let Some(held) = &self.memberships.held[index] else {
+                    return Ok(());
+                };
+                if !held.contains(node) {
+                    return Err(Violation::RemovedNodeCampaigned {
+                        at_us,
+                        node,
+                        term,
+                        pre_vote,
+                        membership: held.id(),
+                    });
+                }
+                if !held.is_voter(node) {
+                    return Err(Violation::LearnerStartedElection {
+                        at_us,
+                        node,
+                        term,
+                        pre_vote,
+                    });
+                }
+                Ok(())
+            }
+            &Output::Event(Event::RoleChanged {
+                role: Role::Goose,
+                term,
+                ..
+            }) if self.is_removed(node) => Err(Violation::RemovedNodeIsGoose { at_us, node, term }),
+            &Output::Event(Event::MembershipCommitted { id }) => {
+                self.memberships.decided.insert(id);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the node's membership (as of its latest output) makes it a
+    /// voter.
+    fn held_is_voter(&self, index: usize) -> bool {
+        self.memberships.held[index]
+            .as_ref()
+            .is_none_or(|held| held.is_voter(node_id(index)))
+    }
+
+    /// Invariants 6 to 8 for a membership the node now holds.
+    fn on_held(&mut self, at_us: u64, index: usize, next: &Membership) -> Result<(), Violation> {
+        let node = node_id(index);
+        let history = &mut self.memberships;
+        let previous = history.held[index].take();
+        history.held[index] = Some(next.clone());
+        let Some(previous) = previous else {
+            return Ok(());
+        };
+        if next.id() < previous.id() {
+            return Err(Violation::MembershipWentBack {
+                at_us,
+                node,
+                from: previous.id(),
+                to: next.id(),
+                durable: false,
+            });
+        }
+        if history.issued.contains_key(&next.id()) {
+            return self.check_same_as_issued(at_us, node, next);
+        }
+        // First sight: this node issued it (any other holder received it
+        // from a node that persisted it, and so showed it, first).
+        history.issued.insert(next.id(), next.clone());
+        history.predecessor.insert(next.id(), previous.id());
+        let changed = changed_voters(&previous, next);
+        if changed.len() > 1 {
+            return Err(Violation::MultiVoterChange {
+                at_us,
+                node,
+                from: previous.id(),
+                to: next.id(),
+                changed,
+            });
+        }
+        if !same_members(&previous, next) && !history.decided.contains(&previous.id()) {
+            return Err(Violation::ChangeOnUncommittedBase {
+                at_us,
+                node,
+                base: previous.id(),
+                change: next.id(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Invariant 7: `membership` is the one first issued under its id.
+    fn check_same_as_issued(
+        &self,
+        at_us: u64,
+        node: NodeId,
+        membership: &Membership,
+    ) -> Result<(), Violation> {
+        match self.memberships.issued.get(&membership.id()) {
+            Some(first) if first != membership => Err(Violation::MembershipIdReused {
+                at_us,
+                node,
+                id: membership.id(),
+                first: Box::new(DisplayMembership(first.clone())),
+                second: Box::new(DisplayMembership(membership.clone())),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Invariant 9: the host of the Goose at `index` handled the event
+    /// committing `id`.
+    fn on_commit(&mut self, at_us: u64, index: usize, id: MembershipId) -> Result<(), Violation> {
+        let node = node_id(index);
+        let history = &mut self.memberships;
+        let Some(membership) = history.issued.get(&id).cloned() else {
+            // Never held by anyone: the Goose did not persist what it
+            // commits. The event check of the host reports it.
+            return Ok(());
+        };
+        let holders = membership
+            .voters()
+            .filter(|voter| {
+                index_of(*voter)
+                    .and_then(|index| history.durable.get(index))
+                    .is_some_and(|durable| *durable >= id)
+            })
+            .count();
+        if holders < membership.quorum() {
+            return Err(Violation::CommittedWithoutMajority {
+                at_us,
+                node,
+                id,
+                holders,
+                quorum: membership.quorum(),
+            });
+        }
+        if let Some(base) = history.predecessor.get(&id).copied()
+            && let Some(base_membership) = history.issued.get(&base)
+            && !same_members(base_membership, &membership)
+            && !history.committed.contains(&base)
+        {
+            return Err(Violation::ChangeOnUncommittedBase {
+                at_us,
+                node,
+                base,
+                change: id,
+            });
+        }
+        history.committed.insert(id);
+        history.ever_committed_members.extend(membership.members());
+        if id > history.latest_committed.id() {
+            history.latest_committed = membership;
+        }
+        Ok(())
+    }
+
+    /// Whether a committed change removed `node`: it was a member of a
+    /// committed membership and is not one of the newest. (The simulator
+    /// never adds a removed node again.)
+    pub(crate) fn is_removed(&self, node: NodeId) -> bool {
+        let history = &self.memberships;
+        history.ever_committed_members.contains(&node) && !history.latest_committed.contains(node)
+    }
+
+    /// The membership issued under `id`, if any node ever held it.
+    pub(crate) fn issued(&self, id: MembershipId) -> Option<&Membership> {
+        self.memberships.issued.get(&id)
+    }
+
+    /// The newest committed membership.
+    pub(crate) fn latest_committed(&self) -> &Membership {
+        &self.memberships.latest_committed
+    }
+
+    /// Invariant 6 for a live node's in-memory membership after an input.
+    pub(crate) fn on_live_membership(
+        &mut self,
+        at_us: u64,
+        index: usize,
+        id: MembershipId,
+    ) -> Result<(), Violation> {
+        if let Some(held) = &self.memberships.held[index]
+            && id < held.id()
+        {
+            return Err(Violation::MembershipWentBack {
+                at_us,
+                node: node_id(index),
+                from: held.id(),
+                to: id,
+                durable: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// Invariant 6 on disk, and the host's side of the event promise: the
+    /// host made `membership` durable.
+    pub(crate) fn on_persist_membership(
+        &mut self,
+        at_us: u64,
+        index: usize,
+        id: MembershipId,
+    ) -> Result<(), Violation> {
+        let durable = &mut self.memberships.durable[index];
+        if id < *durable {
+            return Err(Violation::MembershipWentBack {
+                at_us,
+                node: node_id(index),
+                from: *durable,
+                to: id,
+                durable: true,
+            });
+        }
+        *durable = id;
+        Ok(())
+    }
+
+    /// A membership event reached the host: it must name what the host has
+    /// made durable (the `PersistMembership` comes first). A commit is then
+    /// checked and recorded (invariant 9).
+    pub(crate) fn on_membership_event(
+        &mut self,
+        at_us: u64,
+        index: usize,
+        id: MembershipId,
+        committed: bool,
+    ) -> Result<(), Violation> {
+        let durable = self.memberships.durable[index];
+        if durable != id {
+            return Err(Violation::MembershipEventNotDurable {
+                at_us,
+                node: node_id(index),
+                id,
+                durable,
+                committed,
+            });
+        }
+        if committed {
+            self.on_commit(at_us, index, id)?;
+        }
+        Ok(())
+    }
+
+    /// Invariants 10 (the Goose side) and 11, from a live node after every
+    /// event: a node removed by a committed change is never the Goose, and a
+    /// Goose is a voter of its own membership unless the change removing
+    /// it is pending.
+    pub(crate) fn on_goose(
+        &self,
+        at_us: u64,
+        index: usize,
+        term: Term,
+        membership: &Membership,
+        pending: Option<bool>,
+    ) -> Result<(), Violation> {
+        let node = node_id(index);
+        if self.is_removed(node) {
+            return Err(Violation::RemovedNodeIsGoose { at_us, node, term });
+        }
+        if !membership.is_voter(node) && pending != Some(true) {
+            return Err(Violation::GooseNotAVoter {
+                at_us,
+                node,
+                term,
+                membership: membership.id(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Only the Goose changes the membership with `propose_add` and
+    /// `propose_remove`. (`proposed`: the command was accepted and the
+    /// node's membership changed; accepting an add of a member at its own
+    /// address changes nothing, and an elected node may answer it before
+    /// its lease starts.)
+    pub(crate) fn on_membership_command(
+        &self,
+        at_us: u64,
+        index: usize,
+        command: SimCommand,
+        proposed: bool,
+        was_goose: bool,
+    ) -> Result<(), Violation> {
+        let proposes = matches!(command, SimCommand::AddNode(_) | SimCommand::RemoveNode(_));
+        if proposes && proposed && !was_goose {
+            return Err(Violation::MembershipCommandAcceptedByDuck {
+                at_us,
+                node: node_id(index),
+                command,
+            });
+        }
+        Ok(())
+    }
+
     /// How many terms had a leader.
     pub(crate) fn terms_with_leader(&self) -> u64 {
         self.leaders.len() as u64
@@ -549,6 +1225,41 @@ impl Checker {
 /// The id of the node at `index`.
 pub(crate) fn node_id(index: usize) -> NodeId {
     NodeId(index as u64 + 1)
+}
+
+/// The index of node `id`, if it could be a simulated node.
+fn index_of(id: NodeId) -> Option<usize> {
+    usize::try_from(id.0).ok()?.checked_sub(1)
+}
+
+/// The membership a message says its sender holds durably (every send
+/// follows the persist barrier).
+fn claimed_membership(msg: &Message) -> Option<MembershipId> {
+    match msg {
+        Message::PreVote { membership, .. }
+        | Message::Vote { membership, .. }
+        | Message::HeartbeatAck { membership, .. } => Some(*membership),
+        Message::Heartbeat {
+            membership: Some(membership),
+            ..
+        } => Some(membership.id()),
+        _ => None,
+    }
+}
+
+/// The voters in one membership and not the other.
+fn changed_voters(a: &Membership, b: &Membership) -> Vec<NodeId> {
+    let a: BTreeSet<NodeId> = a.voters().collect();
+    let b: BTreeSet<NodeId> = b.voters().collect();
+    a.symmetric_difference(&b).copied().collect()
+}
+
+/// Whether two memberships have the same content, ids aside (a re-issue).
+fn same_members(a: &Membership, b: &Membership) -> bool {
+    a.voters().eq(b.voters())
+        && a.learners().eq(b.learners())
+        && a.joining().eq(b.joining())
+        && a.addresses() == b.addresses()
 }
 
 /// What `msg`, sent by `from` to `to`, proves about `from`'s hard state: its
@@ -577,6 +1288,22 @@ fn claim(from: NodeId, to: NodeId, msg: &Message) -> Option<(Term, Option<NodeId
 mod tests {
     use super::*;
 
+    /// The configured membership of `voters` voters and `learners`
+    /// learners after them, as the simulator builds it.
+    fn initial(voters: u64, learners: u64) -> Membership {
+        Membership::new((1..=voters).map(NodeId))
+            .with_learners((voters + 1..=voters + learners).map(NodeId))
+    }
+
+    fn checker_for(voters: usize, learners: usize) -> Checker {
+        Checker::new(
+            voters,
+            learners,
+            0,
+            &initial(voters as u64, learners as u64),
+        )
+    }
+
     fn hs(term: u64, vote: Option<u64>) -> HardState {
         HardState {
             term: Term(term),
@@ -586,7 +1313,7 @@ mod tests {
 
     #[test]
     fn a_second_leader_in_a_term_is_caught() {
-        let mut checker = Checker::new(3, 0);
+        let mut checker = checker_for(3, 0);
         assert!(checker.on_leader(1, NodeId(1), Term(2)).is_ok());
         assert!(checker.on_leader(2, NodeId(1), Term(2)).is_ok());
         assert!(matches!(
@@ -597,7 +1324,7 @@ mod tests {
 
     #[test]
     fn live_votes_and_terms_only_move_forward() {
-        let mut checker = Checker::new(1, 0);
+        let mut checker = checker_for(1, 0);
         assert!(checker.on_live_state(0, 0, hs(3, None)).is_ok());
         assert!(checker.on_live_state(0, 0, hs(3, Some(2))).is_ok());
         assert!(matches!(
@@ -613,7 +1340,7 @@ mod tests {
 
     #[test]
     fn a_restart_behind_a_sent_vote_is_caught() {
-        let mut checker = Checker::new(3, 0);
+        let mut checker = checker_for(3, 0);
         let vote = Message::VoteResponse {
             term: Term(5),
             granted: true,
@@ -621,16 +1348,24 @@ mod tests {
         assert!(checker.on_send(10, 0, NodeId(2), &vote).is_ok());
         checker.on_crash(0);
         assert!(matches!(
-            checker.on_restart(20, 0, hs(5, None)),
+            checker.on_restart(20, 0, hs(5, None), &initial(3, 0)),
             Err(Violation::ExposedStateLost { .. })
         ));
-        assert!(checker.on_restart(20, 0, hs(5, Some(2))).is_ok());
-        assert!(checker.on_restart(20, 0, hs(6, None)).is_ok());
+        assert!(
+            checker
+                .on_restart(20, 0, hs(5, Some(2)), &initial(3, 0))
+                .is_ok()
+        );
+        assert!(
+            checker
+                .on_restart(20, 0, hs(6, None), &initial(3, 0))
+                .is_ok()
+        );
     }
 
     #[test]
     fn a_vote_for_self_then_for_another_is_a_double_vote() {
-        let mut checker = Checker::new(3, 0);
+        let mut checker = checker_for(3, 0);
         let request = Message::Vote {
             term: Term(4),
             transfer: false,
@@ -661,7 +1396,7 @@ mod tests {
 
     #[test]
     fn durable_state_never_goes_back() {
-        let mut checker = Checker::new(1, 0);
+        let mut checker = checker_for(1, 0);
         assert!(
             checker
                 .on_persist(0, 0, hs(1, None), hs(1, Some(1)))
@@ -688,7 +1423,7 @@ mod tests {
 
     /// Voters 1..=3, learners 4 and 5.
     fn with_learners() -> Checker {
-        Checker::new(3, 2)
+        checker_for(3, 2)
     }
 
     #[test]

@@ -14,9 +14,10 @@ pub(crate) const FIRST_NON_MEMBER_ID: u64 = 1_000;
 ///
 /// Voters have ids `1..=nodes` and learners (non-voting members, see
 /// [`Membership`]) the `learners` ids after them,
-/// `nodes + 1..=nodes + learners`. Every node, voter or learner, is simulated
-/// alike: it ticks, crashes, restarts, is partitioned and receives garbage
-/// and commands. The run has two phases: a **fault phase** of
+/// `nodes + 1..=nodes + learners`; [`spare_nodes`](Self::spare_nodes) more
+/// ids follow, for nodes that join while the cluster runs. Every node,
+/// voter, learner or joined spare, is simulated alike: it ticks, crashes,
+/// restarts, is partitioned and receives garbage and commands. The run has two phases: a **fault phase** of
 /// `fault_phase_us` in which [`faults`](Self::faults) apply, then a **healed
 /// phase** in which partitions are gone, crashed nodes restart, nothing is
 /// lost or duplicated and latency is drawn from `healed_latency_us`; a Goose
@@ -32,6 +33,15 @@ pub struct SimConfig {
     /// Default 0. Voters and learners together are at most 999 (ids from
     /// 1000 up are garbage senders).
     pub learners: usize,
+    /// How many spare nodes: ids `nodes + learners + 1..=nodes + learners +
+    /// spare_nodes`, not members at the start. A `propose_add` command (see
+    /// [`CommandPlan::add`](super::CommandPlan::add)) names one; the node is
+    /// started (fresh hard state) once a committed membership contains it,
+    /// with that membership as its starting one, as the runtime's joiner
+    /// starts from `JoinReply::Accepted`. Ids are never reused: a removed
+    /// node stays out. Default 0, which draws nothing more from the RNG, so
+    /// old seeds replay unchanged.
+    pub spare_nodes: usize,
     /// Seeds everything random in the run.
     pub seed: u64,
     /// Election settings shared by every node. `id` and `membership` are
@@ -63,6 +73,20 @@ pub struct SimConfig {
     /// catch it. Not for users.
     #[doc(hidden)]
     pub mutation: Option<PlantedMutation>,
+    /// A deliberate bug planted in the simulated host (not the core), to
+    /// show that the checkers catch it. Not for users.
+    #[doc(hidden)]
+    pub host_bug: Option<HostBug>,
+}
+
+/// A deliberate bug in the simulated host, applied to every node.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostBug {
+    /// The host polls past `PersistMembership` without making it durable: a
+    /// restarted node comes back with an older membership than its acks
+    /// claimed to hold.
+    ForgetMembership,
 }
 
 /// A deliberate protocol bug and the nodes that carry it; reapplied after
@@ -99,6 +123,7 @@ impl SimConfig {
         SimConfig {
             nodes,
             learners: 0,
+            spare_nodes: 0,
             seed,
             election: Config::new(NodeId(1), member_ids(nodes)),
             tick_us: 10_000,
@@ -109,7 +134,39 @@ impl SimConfig {
             record_trace: false,
             trace_tail_len: 40,
             mutation: None,
+            host_bug: None,
         }
+    }
+
+    /// The same configuration with `spare_nodes` spare nodes (see
+    /// [`spare_nodes`](Self::spare_nodes)).
+    #[must_use]
+    pub fn with_spare_nodes(mut self, spare_nodes: usize) -> Self {
+        self.spare_nodes = spare_nodes;
+        self
+    }
+
+    /// Every id the run may use: the members it starts with, then the
+    /// spares.
+    pub fn total_ids(&self) -> usize {
+        self.total_nodes().saturating_add(self.spare_nodes)
+    }
+
+    /// Whether `id` is one of the spare nodes.
+    pub fn is_spare(&self, id: NodeId) -> bool {
+        id.0 > self.total_nodes() as u64 && id.0 <= self.total_ids() as u64
+    }
+
+    /// Whether the membership can change in this run: spare nodes exist or
+    /// the command plan proposes changes. (Every new Goose still re-issues
+    /// the membership under its term either way.)
+    pub fn changes_membership(&self) -> bool {
+        self.spare_nodes > 0
+            || self
+                .faults
+                .commands
+                .as_ref()
+                .is_some_and(super::plan::CommandPlan::changes_membership)
     }
 
     /// The same configuration with `learners` learners, ids
@@ -137,11 +194,28 @@ impl SimConfig {
         self
     }
 
-    /// How long after healing a Goose must exist, in microseconds of virtual
-    /// time: `liveness_timeouts × election_timeout_max_ticks × ` the longest
-    /// tick period the drift bound allows.
+    /// How long after healing the cluster must have settled, in
+    /// microseconds of virtual time: `liveness_timeouts ×
+    /// election_timeout_max_ticks ×` the longest tick period the drift bound
+    /// allows.
+    ///
+    /// When the membership can change, more: a change left pending at the
+    /// heal may be the Goose removing itself, which steps down when it
+    /// commits and needs a whole new election (another `liveness_timeouts`);
+    /// and each spare that joined must then be promoted, which takes an
+    /// unbroken run of acknowledgements spanning one maximum election
+    /// timeout, plus its commit round (a few heartbeats), one joiner at a
+    /// time; two maximum election timeouts per spare cover it with room for
+    /// a run broken once by the new election.
     pub fn liveness_bound_us(&self) -> u64 {
-        self.liveness_timeouts
+        let mut timeouts = self.liveness_timeouts;
+        if self.changes_membership() {
+            let per_spare = 2_u64.saturating_mul(self.spare_nodes as u64);
+            timeouts = timeouts
+                .saturating_add(self.liveness_timeouts)
+                .saturating_add(per_spare);
+        }
+        timeouts
             .saturating_mul(self.election.election_timeout_max_ticks)
             .saturating_mul(self.tick_period_range_us().1)
     }
@@ -159,6 +233,12 @@ impl SimConfig {
         (clamp(shortest), clamp(longest.max(shortest)))
     }
 
+    /// The address a node is added at: derived from its id, so that adding
+    /// it again (after an add was lost) asks for the same address.
+    pub fn address(id: NodeId) -> String {
+        format!("n{id}.sim:7000")
+    }
+
     /// The election configuration of node `id`.
     pub(crate) fn election_config(&self, id: NodeId) -> Config {
         let mut config = self.election.clone();
@@ -173,12 +253,14 @@ impl SimConfig {
         if self.nodes == 0 {
             return Err(SimConfigError::NoNodes);
         }
-        // Ids run up to `nodes + learners`; garbage senders start above.
-        let total = self.total_nodes();
+        // Ids run up to `nodes + learners + spare_nodes`; garbage senders
+        // start above.
+        let total = self.total_ids();
         if total as u64 >= FIRST_NON_MEMBER_ID {
             return Err(SimConfigError::TooManyNodes {
                 nodes: self.nodes,
                 learners: self.learners,
+                spare_nodes: self.spare_nodes,
             });
         }
         if self.tick_us == 0 {
@@ -207,17 +289,19 @@ pub enum SimConfigError {
     /// The cluster has no voter (learners alone cannot elect anyone).
     #[error("a simulated cluster needs at least one voter")]
     NoNodes,
-    /// Voters and learners together take ids from 1000 up, which are
-    /// reserved for garbage senders.
+    /// Voters, learners and spare nodes together take ids from 1000 up,
+    /// which are reserved for garbage senders.
     #[error(
-        "{nodes} voters and {learners} learners are too many: at most 999 in all, \
-         ids from 1000 up are reserved for non-members"
+        "{nodes} voters, {learners} learners and {spare_nodes} spare nodes are too many: \
+         at most 999 in all, ids from 1000 up are reserved for non-members"
     )]
     TooManyNodes {
         /// The configured number of voters.
         nodes: usize,
         /// The configured number of learners.
         learners: usize,
+        /// The configured number of spare nodes.
+        spare_nodes: usize,
     },
     /// `tick_us` is zero.
     #[error("tick_us must be at least 1")]
@@ -252,7 +336,8 @@ mod tests {
             SimConfig::new(1_000, 0).validate(),
             Err(SimConfigError::TooManyNodes {
                 nodes: 1_000,
-                learners: 0
+                learners: 0,
+                spare_nodes: 0
             })
         );
         // Learners count towards the limit: ids run up to `nodes + learners`.
@@ -261,7 +346,20 @@ mod tests {
             SimConfig::new(997, 0).with_learners(3).validate(),
             Err(SimConfigError::TooManyNodes {
                 nodes: 997,
-                learners: 3
+                learners: 3,
+                spare_nodes: 0
+            })
+        );
+        // Spares too.
+        assert_eq!(
+            SimConfig::new(997, 0)
+                .with_learners(1)
+                .with_spare_nodes(2)
+                .validate(),
+            Err(SimConfigError::TooManyNodes {
+                nodes: 997,
+                learners: 1,
+                spare_nodes: 2
             })
         );
         // A cluster of learners alone has no voter to elect anyone.
@@ -287,5 +385,22 @@ mod tests {
         assert!(!config.is_learner(NodeId(3)));
         assert!(config.is_learner(NodeId(4)));
         assert!(!config.is_learner(NodeId(6)));
+    }
+
+    #[test]
+    fn spares_take_the_ids_after_the_learners_and_widen_the_bound() {
+        let config = SimConfig::new(3, 0).with_learners(1).with_spare_nodes(2);
+        assert_eq!(config.total_nodes(), 4);
+        assert_eq!(config.total_ids(), 6);
+        assert!(!config.is_spare(NodeId(4)));
+        assert!(config.is_spare(NodeId(5)) && config.is_spare(NodeId(6)));
+        assert!(!config.is_spare(NodeId(7)));
+        // Spares are not members at the start.
+        let membership = config.election_config(NodeId(1)).membership;
+        assert!(!membership.contains(NodeId(5)));
+        // 10 timeouts, 10 more for an election after a self-removal, 2 per spare.
+        assert!(config.changes_membership());
+        assert_eq!(config.liveness_bound_us(), (10 + 10 + 4) * 60 * 10_526);
+        assert!(!SimConfig::new(3, 0).changes_membership());
     }
 }

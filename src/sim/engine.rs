@@ -5,8 +5,8 @@
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use super::checker::{Checker, Violation, node_id};
-use super::config::{FIRST_NON_MEMBER_ID, SimConfig, SimConfigError};
+use super::checker::{Checker, DisplayMembership, Violation, node_id};
+use super::config::{FIRST_NON_MEMBER_ID, HostBug, SimConfig, SimConfigError};
 use super::network::{Network, Route};
 use super::queue::{EventKind, EventQueue};
 use super::report::{SimFailure, SimReport, SimStats};
@@ -54,6 +54,9 @@ struct SimNode {
     /// Removed from the cluster and down: its durable membership does not
     /// contain it, so it cannot start again (the runtime refuses too).
     retired: bool,
+    /// Whether the node exists: members from the start; a spare once a
+    /// committed membership named it.
+    joined: bool,
     tick_period_us: u64,
 }
 
@@ -68,7 +71,8 @@ enum Input {
 impl Simulation {
     /// Builds the cluster described by `config`: every node, voter or
     /// learner, starts as a brand-new Duck (`HardState::default()`), with its
-    /// own clock rate and tick phase.
+    /// own clock rate and tick phase. Spare nodes get a clock rate now and
+    /// start when they join.
     pub fn new(config: SimConfig) -> Result<Self, SimConfigError> {
         config.validate()?;
         let mut rng = StdRng::seed_from_u64(config.seed);
@@ -85,15 +89,31 @@ impl Simulation {
                 incarnation: 0,
                 durable: HardState::default(),
                 retired: false,
+                joined: true,
                 tick_period_us: draw_tick_period(shortest_us, longest_us, &mut rng),
             });
         }
-        let network = Network::new(total, &config.faults, &mut rng);
+        let initial = config.election_config(node_id(0)).membership;
+        // No draw at all without spares, so old seeds replay unchanged.
+        for index in total..config.total_ids() {
+            nodes.push(SimNode {
+                // Replaced by the membership it joins with.
+                config: config.election_config(node_id(index)),
+                election: None,
+                incarnation: 0,
+                durable: HardState::default(),
+                durable_membership: Membership::default(),
+                retired: false,
+                joined: false,
+                tick_period_us: draw_tick_period(shortest_us, longest_us, &mut rng),
+            });
+        }
+        let network = Network::new(config.total_ids(), &config.faults, &mut rng);
         let mut simulation = Simulation {
             rng,
             now_us: 0,
             queue: EventQueue::default(),
-            checker: Checker::new(config.nodes, config.learners),
+            checker: Checker::new(config.nodes, config.learners, config.spare_nodes, &initial),
             recorder: Recorder::new(config.record_trace, config.trace_tail_len),
             stats: SimStats::default(),
             healed_at_us: None,
@@ -103,7 +123,7 @@ impl Simulation {
             network,
             config,
         };
-        for index in 0..simulation.nodes.len() {
+        for index in 0..total {
             simulation.schedule_first_tick(index);
         }
         simulation
@@ -125,8 +145,10 @@ impl Simulation {
         &self.config
     }
 
-    /// Runs the fault phase, heals, and runs until a Goose that every node
-    /// follows exists, checking every invariant after every event.
+    /// Runs the fault phase, heals, and runs until the cluster has settled (a
+    /// Goose among the voters of the latest committed membership, followed
+    /// by every live member of its membership, none of them still waiting
+    /// for promotion), checking every invariant after every event.
     ///
     /// Returns the first violation found, with everything needed to replay
     /// it; or, when none is found, figures about the run.
@@ -164,11 +186,7 @@ impl Simulation {
                 // Every node always has a tick pending, so an empty queue
                 // cannot happen; treat it like running out of time anyway.
                 if event.as_ref().is_none_or(|event| event.at_us > deadline_us) {
-                    return Err(Violation::NoGooseAfterHeal {
-                        at_us: deadline_us,
-                        healed_at_us,
-                        bound_us,
-                    });
+                    return Err(self.unsettled(deadline_us, healed_at_us, bound_us));
                 }
             }
             let Some(event) = event else {
@@ -179,7 +197,7 @@ impl Simulation {
             self.handle(event.kind)?;
             self.check_cluster()?;
             if let Some(healed_at_us) = self.healed_at_us
-                && self.has_goose_followed_by_all()
+                && self.settled()
             {
                 return Ok(self.now_us - healed_at_us);
             }
@@ -233,6 +251,7 @@ impl Simulation {
             EventKind::Restart { node, incarnation } => {
                 if self.nodes[node].incarnation == incarnation
                     && self.nodes[node].election.is_none()
+                    && self.nodes[node].joined
                     && !self.nodes[node].retired
                 {
                     self.restart(node)?;
@@ -260,6 +279,8 @@ impl Simulation {
         let Some(election) = self.nodes[index].election.as_mut() else {
             return Ok(());
         };
+        let was_goose = election.role() == Role::Goose;
+        let membership_before = election.membership().id();
         let accepted = match &input {
             Input::Tick => {
                 election.tick();
@@ -272,12 +293,18 @@ impl Simulation {
             Input::Command(SimCommand::Campaign) => election.campaign().is_ok(),
             Input::Command(SimCommand::StepDown) => election.step_down().is_ok(),
             Input::Command(SimCommand::Transfer(to)) => election.transfer_leadership(*to).is_ok(),
+            Input::Command(SimCommand::AddNode(id)) => {
+                election.propose_add(*id, &SimConfig::address(*id)).is_ok()
+            }
+            Input::Command(SimCommand::RemoveNode(id)) => election.propose_remove(*id).is_ok(),
+            Input::Command(SimCommand::Leave) => election.leave().is_ok(),
         };
         self.outputs.clear();
         while let Some(output) = election.poll_output() {
             self.outputs.push(output);
         }
         let hard_state = election.hard_state();
+        let membership_id = election.membership().id();
         self.checker.on_live_state(self.now_us, index, hard_state)?;
         self.stats.max_term = self.stats.max_term.max(hard_state.term);
 
@@ -303,12 +330,27 @@ impl Simulation {
         for output in &self.outputs {
             self.checker.on_output(self.now_us, index, output)?;
         }
-        if let Input::Command(command) = input
-            && self
+        self.checker
+            .on_live_membership(self.now_us, index, membership_id)?;
+        if let Input::Command(command) = input {
+            if self
                 .checker
                 .on_command(self.now_us, index, command, accepted)?
-        {
-            self.stats.learner_commands_refused += 1;
+            {
+                self.stats.learner_commands_refused += 1;
+            }
+            if command.is_membership_change() {
+                self.stats.membership_commands += 1;
+                self.stats.membership_commands_refused += u64::from(!accepted);
+                let proposed = accepted && membership_id != membership_before;
+                self.checker.on_membership_command(
+                    self.now_us,
+                    index,
+                    command,
+                    proposed,
+                    was_goose,
+                )?;
+            }
         }
 
         let total = self.outputs.len();
@@ -352,7 +394,13 @@ impl Simulation {
                     .record(self.now_us, TraceKind::Persisted { node, hard_state });
             }
             Output::PersistMembership(membership) => {
-                self.nodes[index].durable_membership = membership.clone();
+                self.checker
+                    .on_persist_membership(self.now_us, index, membership.id())?;
+                // The planted host bug acknowledges the write but loses it
+                // (no fsync): a restart comes back with the older one.
+                if self.config.host_bug != Some(HostBug::ForgetMembership) {
+                    self.nodes[index].durable_membership = membership.clone();
+                }
                 self.recorder.record(
                     self.now_us,
                     TraceKind::PersistedMembership {
@@ -375,6 +423,18 @@ impl Simulation {
             Output::Event(Event::ElectionStarted {
                 pre_vote: false, ..
             }) => self.stats.elections_started += 1,
+            &Output::Event(Event::MembershipChanged { id }) => {
+                self.checker
+                    .on_membership_event(self.now_us, index, id, false)?;
+            }
+            &Output::Event(Event::MembershipCommitted { id }) => {
+                self.checker
+                    .on_membership_event(self.now_us, index, id, true)?;
+                self.stats.memberships_committed += 1;
+                self.recorder
+                    .record(self.now_us, TraceKind::MembershipCommitted { node, id });
+                self.start_joiners(id)?;
+            }
             Output::Event(_) => {}
         }
         Ok(())
@@ -472,13 +532,19 @@ impl Simulation {
     /// like the runtime, it refuses to start, and stays down for good.
     fn restart(&mut self, index: usize) -> Result<(), Violation> {
         let loaded = self.nodes[index].durable;
-        self.checker.on_restart(self.now_us, index, loaded)?;
+        self.checker.on_restart(
+            self.now_us,
+            index,
+            loaded,
+            &self.nodes[index].durable_membership,
+        )?;
         let mut config = self.nodes[index].config.clone();
         config.membership = self.nodes[index].durable_membership.clone();
         let election = match new_election(&self.config, &config, loaded, &mut self.rng) {
             Ok(election) => election,
             Err(SimConfigError::Election(ConfigError::NotAMember { .. })) => {
                 self.nodes[index].retired = true;
+                self.stats.nodes_retired += 1;
                 self.recorder.record(
                     self.now_us,
                     TraceKind::Retired {
@@ -585,6 +651,12 @@ impl Simulation {
     /// anyone, learners included; `step_down` or a transfer (to anyone,
     /// learners included) to the Goose if there is one. Commands that would
     /// make a learner lead must be refused; they are counted.
+    ///
+    /// Membership commands: `propose_add` of a spare that has not joined
+    /// (once every spare has, of a member of the target's membership, at its
+    /// address) and `propose_remove` of any member of the target's
+    /// membership, the Goose itself included, both to the Goose if there is
+    /// one (a Duck refuses); `leave` on anyone.
     fn issue_command(&mut self) -> Result<(), Violation> {
         let Some(commands) = &self.config.faults.commands else {
             return Ok(());
@@ -602,17 +674,96 @@ impl Simulation {
                 .is_some_and(|election| election.role() == Role::Goose)
         });
         let anyone = up[self.rng.random_range(0..up.len())];
+        // Cumulative weights; with the membership weights zero this draws
+        // exactly what it drew before they existed.
+        let campaign = u64::from(commands.campaign);
+        let step_down = campaign + u64::from(commands.step_down);
+        let transfer = step_down + u64::from(commands.transfer);
+        let add = transfer + u64::from(commands.add);
+        let remove = add + u64::from(commands.remove);
         let pick = self.rng.random_range(0..commands.total());
-        let (index, command) = if pick < u64::from(commands.campaign) {
+        let (index, command) = if pick < campaign {
             (anyone, SimCommand::Campaign)
-        } else if pick < u64::from(commands.campaign) + u64::from(commands.step_down) {
+        } else if pick < step_down {
             (goose.unwrap_or(anyone), SimCommand::StepDown)
-        } else {
+        } else if pick < transfer {
             let to = node_id(self.rng.random_range(0..self.nodes.len()));
             (goose.unwrap_or(anyone), SimCommand::Transfer(to))
+        } else if pick < add {
+            let index = goose.unwrap_or(anyone);
+            (index, SimCommand::AddNode(self.draw_node_to_add(index)))
+        } else if pick < remove {
+            let index = goose.unwrap_or(anyone);
+            (index, SimCommand::RemoveNode(self.draw_member(index)))
+        } else {
+            (anyone, SimCommand::Leave)
         };
         self.stats.commands += 1;
         self.drive(index, Input::Command(command))
+    }
+
+    /// A spare that has not joined yet, or (when none is left) a member of
+    /// the membership node `index` holds.
+    fn draw_node_to_add(&mut self, index: usize) -> NodeId {
+        let spares: Vec<usize> = (self.config.total_nodes()..self.nodes.len())
+            .filter(|spare| !self.nodes[*spare].joined)
+            .collect();
+        if spares.is_empty() {
+            self.draw_member(index)
+        } else {
+            node_id(spares[self.rng.random_range(0..spares.len())])
+        }
+    }
+
+    /// A member (voter or learner) of the membership node `index` holds.
+    fn draw_member(&mut self, index: usize) -> NodeId {
+        let members: Vec<NodeId> = self.nodes[index]
+            .election
+            .as_ref()
+            .map(|election| election.membership().members().collect())
+            .unwrap_or_default();
+        if members.is_empty() {
+            return node_id(index);
+        }
+        members[self.rng.random_range(0..members.len())]
+    }
+
+    /// Starts every spare that committed membership `id` names and that
+    /// has not joined yet, as the runtime's joiner does once its add
+    /// committed: fresh hard state, and that membership as its starting one
+    /// (`JoinReply::Accepted`).
+    fn start_joiners(&mut self, id: crate::core::MembershipId) -> Result<(), Violation> {
+        let Some(membership) = self.checker.issued(id).cloned() else {
+            return Ok(());
+        };
+        for index in self.config.total_nodes()..self.nodes.len() {
+            let id = node_id(index);
+            if self.nodes[index].joined || !membership.contains(id) {
+                continue;
+            }
+            let mut config = self.nodes[index].config.clone();
+            config.membership = membership.clone();
+            let election = new_election(&self.config, &config, HardState::default(), &mut self.rng)
+                .unwrap_or_else(|error| {
+                    unreachable!("a member, with settings Simulation::new accepted: {error}")
+                });
+            let node = &mut self.nodes[index];
+            node.election = Some(election);
+            node.durable_membership = membership.clone();
+            node.config = config;
+            node.joined = true;
+            self.checker.on_join(index, &membership);
+            self.stats.nodes_joined += 1;
+            self.recorder.record(
+                self.now_us,
+                TraceKind::Joined {
+                    node: id,
+                    membership: membership.id(),
+                },
+            );
+            self.schedule_first_tick(index);
+        }
+        Ok(())
     }
 
     /// Ends the fault phase: no partition, every crashed node back, and from
@@ -622,7 +773,8 @@ impl Simulation {
         self.network.heal();
         self.recorder.record(self.now_us, TraceKind::Healed);
         for index in 0..self.nodes.len() {
-            if self.nodes[index].election.is_none() && !self.nodes[index].retired {
+            let node = &self.nodes[index];
+            if node.election.is_none() && node.joined && !node.retired {
                 self.restart(index)?;
             }
         }
@@ -659,7 +811,9 @@ impl Simulation {
     // ----- checks -------------------------------------------------------------
 
     /// The cluster-wide invariants, after every event: one leader per term,
-    /// never two Geese at once, and no learner leading.
+    /// never two Geese at once (counting every node that ever existed), no
+    /// learner leading, no removed node leading, and every Goose a voter of
+    /// its own membership (but while its own removal is pending).
     fn check_cluster(&mut self) -> Result<(), Violation> {
         let mut goose: Option<(NodeId, Term)> = None;
         for (index, node) in self.nodes.iter().enumerate() {
@@ -670,6 +824,13 @@ impl Simulation {
             self.checker
                 .on_status(self.now_us, index, role, term, election.leader())?;
             if role == Role::Goose {
+                self.checker.on_goose(
+                    self.now_us,
+                    index,
+                    term,
+                    election.membership(),
+                    election.membership_pending(),
+                )?;
                 self.first_goose_at_us.get_or_insert(self.now_us);
                 if let Some((first, first_term)) = goose {
                     return Err(Violation::TwoGeese {
@@ -686,22 +847,112 @@ impl Simulation {
         Ok(())
     }
 
-    /// Liveness: some node is the Goose and every node, learners included,
-    /// is up and follows it.
-    fn has_goose_followed_by_all(&self) -> bool {
-        let goose = self
-            .nodes
+    /// Liveness: some node is the Goose, a voter of the latest committed
+    /// membership, and every node its membership names, learners included,
+    /// is up, follows it, and is no longer waiting for promotion. (Without
+    /// membership changes: a Goose every node follows.) Nodes outside the
+    /// Goose's membership (removed) and spares that never joined do not
+    /// count.
+    fn settled(&self) -> bool {
+        self.settled_goose().is_some_and(|goose| {
+            let membership = goose.membership();
+            self.nodes.iter().enumerate().all(|(index, node)| {
+                let id = node_id(index);
+                match &node.election {
+                    _ if !membership.contains(id) => true,
+                    Some(election) => {
+                        election.leader() == Some(goose.id()) && !membership.is_joining(id)
+                    }
+                    // A member that is down holds liveness back; one that
+                    // never joined, or cannot restart, has nothing to follow.
+                    None => !node.joined || node.retired,
+                }
+            })
+        })
+    }
+
+    /// The Goose, if there is one and it is a voter of the latest committed
+    /// membership.
+    fn settled_goose(&self) -> Option<&Election> {
+        self.nodes
             .iter()
             .filter_map(|node| node.election.as_ref())
-            .find(|election| election.role() == Role::Goose);
-        let Some(goose) = goose.map(Election::id) else {
-            return false;
-        };
-        self.nodes.iter().all(|node| {
-            node.election
-                .as_ref()
-                .is_some_and(|election| election.leader() == Some(goose))
-        })
+            .find(|election| election.role() == Role::Goose)
+            .filter(|goose| self.checker.latest_committed().is_voter(goose.id()))
+    }
+
+    /// Why the cluster has not settled when the liveness bound runs out: a
+    /// joined node still waiting for promotion under a Goose every member
+    /// follows, or else no such Goose.
+    fn unsettled(&self, at_us: u64, healed_at_us: u64, bound_us: u64) -> Violation {
+        let waiting = self.settled_goose().and_then(|goose| {
+            let membership = goose.membership();
+            let followed = self.nodes.iter().all(|node| {
+                node.election.as_ref().is_none_or(|election| {
+                    !membership.contains(election.id()) || election.leader() == Some(goose.id())
+                })
+            });
+            followed
+                .then(|| {
+                    self.nodes.iter().find_map(|node| {
+                        let election = node.election.as_ref()?;
+                        membership
+                            .is_joining(election.id())
+                            .then_some(election.id())
+                    })
+                })
+                .flatten()
+        });
+        match waiting {
+            Some(node) => Violation::JoinerNotPromoted {
+                at_us,
+                node,
+                healed_at_us,
+                bound_us,
+            },
+            None => Violation::NoGooseAfterHeal {
+                at_us,
+                healed_at_us,
+                bound_us,
+                cluster: self.snapshot(),
+            },
+        }
+    }
+
+    /// One line per node: whether it is up, its role, term and leader, and
+    /// the membership it holds (joining learners starred).
+    fn snapshot(&self) -> String {
+        let mut lines = Vec::new();
+        for (index, node) in self.nodes.iter().enumerate() {
+            let id = node_id(index);
+            let line = match &node.election {
+                Some(election) => format!(
+                    "n{id} up {} term {} leader {} holds {}",
+                    election.role(),
+                    election.term(),
+                    election
+                        .leader()
+                        .map_or("none".to_owned(), |leader| format!("n{leader}")),
+                    DisplayMembership(election.membership().clone()),
+                ),
+                None if !node.joined => format!("n{id} never joined"),
+                None => format!(
+                    "n{id} {} holds {} on disk",
+                    if node.retired {
+                        "retired (removed)"
+                    } else {
+                        "down"
+                    },
+                    DisplayMembership(node.durable_membership.clone()),
+                ),
+            };
+            lines.push(line);
+        }
+        format!(
+            "[{}]; latest committed {}",
+            lines.join("; "),
+            DisplayMembership(self.checker.latest_committed().clone())
+        )
     }
 }
 
@@ -833,7 +1084,7 @@ mod tests {
             if let Err(violation) = checked {
                 panic!("{violation}");
             }
-            if simulation.has_goose_followed_by_all() {
+            if simulation.settled() {
                 return;
             }
         }
@@ -850,7 +1101,7 @@ mod tests {
 
         // A learner that is down holds liveness back...
         let following = simulation.nodes[learner].election.take();
-        assert!(!simulation.has_goose_followed_by_all());
+        assert!(!simulation.settled());
         // ...and so does one that follows nobody (here, just restarted).
         let fresh = new_election(
             &simulation.config,
@@ -861,10 +1112,10 @@ mod tests {
         .expect("a valid config");
         assert_eq!(fresh.leader(), None);
         simulation.nodes[learner].election = Some(fresh);
-        assert!(!simulation.has_goose_followed_by_all());
+        assert!(!simulation.settled());
 
         simulation.nodes[learner].election = following;
-        assert!(simulation.has_goose_followed_by_all());
+        assert!(simulation.settled());
     }
 
     /// End to end, through the engine's wiring of the checkers: a learner

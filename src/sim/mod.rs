@@ -119,9 +119,9 @@ mod trace;
 
 #[doc(hidden)]
 pub use crate::core::Mutation;
-pub use checker::Violation;
+pub use checker::{DisplayMembership, Violation};
 #[doc(hidden)]
-pub use config::PlantedMutation;
+pub use config::{HostBug, PlantedMutation};
 pub use config::{SimConfig, SimConfigError};
 pub use engine::Simulation;
 pub use plan::{CommandPlan, FaultPlan, PartitionPlan, PartitionShapes, PlanError};

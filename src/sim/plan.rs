@@ -57,8 +57,17 @@ pub struct FaultPlan {
 /// [`campaign`](crate::core::Election::campaign) to a random node,
 /// [`step_down`](crate::core::Election::step_down) and
 /// [`transfer_leadership`](crate::core::Election::transfer_leadership) (to a
-/// random node) to the Goose if there is one. Refused commands are fine:
-/// they must change nothing.
+/// random node) to the Goose if there is one; and membership changes:
+/// [`propose_add`](crate::core::Election::propose_add) of a spare node (see
+/// [`SimConfig::spare_nodes`](super::SimConfig::spare_nodes)) and
+/// [`propose_remove`](crate::core::Election::propose_remove) of any member
+/// (the Goose itself included) to the Goose if there is one, and
+/// [`leave`](crate::core::Election::leave) on a random node. Refused commands
+/// are fine: they must change nothing.
+///
+/// The membership weights are zero unless set, and a plan whose membership
+/// weights are all zero draws exactly what it drew before they existed, so
+/// old seeds replay unchanged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommandPlan {
     /// Interval between two commands, in microseconds.
@@ -69,21 +78,59 @@ pub struct CommandPlan {
     pub step_down: u32,
     /// Relative weight of `transfer_leadership`.
     pub transfer: u32,
+    /// Relative weight of `propose_add` of a spare node (when every spare
+    /// has been used, of an existing member, which must change nothing or
+    /// only record its address).
+    pub add: u32,
+    /// Relative weight of `propose_remove` of a member.
+    pub remove: u32,
+    /// Relative weight of `leave` on a random node.
+    pub leave: u32,
 }
 
 impl CommandPlan {
-    /// Every command, equally likely, every `every_us`.
+    /// Every leadership command (`campaign`, `step_down`, transfer), equally
+    /// likely, every `every_us`; no membership change.
     pub fn all(every_us: RangeInclusive<u64>) -> Self {
         CommandPlan {
             every_us,
             campaign: 1,
             step_down: 1,
             transfer: 1,
+            add: 0,
+            remove: 0,
+            leave: 0,
         }
     }
 
+    /// The same plan with membership changes too: adds weighted 2, removals
+    /// and leaves 1 each, so that clusters grow about as often as they
+    /// shrink.
+    #[must_use]
+    pub fn with_membership_changes(mut self) -> Self {
+        self.add = 2;
+        self.remove = 1;
+        self.leave = 1;
+        self
+    }
+
+    /// Whether any membership command can be drawn.
+    pub fn changes_membership(&self) -> bool {
+        self.add > 0 || self.remove > 0 || self.leave > 0
+    }
+
     pub(crate) fn total(&self) -> u64 {
-        u64::from(self.campaign) + u64::from(self.step_down) + u64::from(self.transfer)
+        [
+            self.campaign,
+            self.step_down,
+            self.transfer,
+            self.add,
+            self.remove,
+            self.leave,
+        ]
+        .into_iter()
+        .map(u64::from)
+        .sum()
     }
 }
 
@@ -226,6 +273,9 @@ impl FaultPlan {
                 step_down: rng.random_range(0..=2),
                 // Never all zero.
                 transfer: rng.random_range(1..=2),
+                add: 0,
+                remove: 0,
+                leave: 0,
             }
         });
         FaultPlan {
@@ -239,6 +289,32 @@ impl FaultPlan {
             garbage_every_us,
             commands,
         }
+    }
+
+    /// [`FaultPlan::random`] of the same seed, with membership changes among
+    /// the commands: the same faults, and a command plan (drawn from a second
+    /// stream derived from `seed`, so the faults stay those of
+    /// `random(seed)`) whose add, remove and leave weights are drawn too,
+    /// adds always possible.
+    pub fn random_with_membership(seed: u64) -> Self {
+        const STREAM: u64 = 0x6d65_6d62_6572_7321; // "members!"
+        let mut plan = FaultPlan::random(seed);
+        let mut rng = StdRng::seed_from_u64(seed ^ STREAM);
+        let min_us = rng.random_range(100_000..=1_000_000);
+        let mut commands = plan.commands.take().unwrap_or(CommandPlan {
+            every_us: min_us..=min_us + rng.random_range(0..=1_000_000),
+            campaign: rng.random_range(0..=1),
+            step_down: rng.random_range(0..=1),
+            transfer: rng.random_range(0..=1),
+            add: 0,
+            remove: 0,
+            leave: 0,
+        });
+        commands.add = rng.random_range(1..=3);
+        commands.remove = rng.random_range(0..=2);
+        commands.leave = rng.random_range(0..=1);
+        plan.commands = Some(commands);
+        plan
     }
 
     /// Checks every field, returning the first problem.
@@ -313,6 +389,31 @@ mod tests {
             assert_eq!(plan, FaultPlan::random(seed));
         }
         assert_ne!(FaultPlan::random(1), FaultPlan::random(2));
+    }
+
+    #[test]
+    fn membership_plans_keep_the_faults_of_their_seed() {
+        for seed in 0..200 {
+            let plain = FaultPlan::random(seed);
+            let plan = FaultPlan::random_with_membership(seed);
+            assert_eq!(plan.validate(), Ok(()), "seed {seed}: {plan:?}");
+            assert_eq!(plan, FaultPlan::random_with_membership(seed));
+            let commands = plan.commands.clone().expect("always commands");
+            assert!(commands.add > 0 && commands.changes_membership());
+            // Everything but the command plan is the plain plan's.
+            assert_eq!(
+                FaultPlan {
+                    commands: plain.commands.clone(),
+                    ..plan
+                },
+                plain
+            );
+            assert!(
+                !plain
+                    .commands
+                    .is_some_and(|commands| commands.changes_membership())
+            );
+        }
     }
 
     #[test]

@@ -42,6 +42,20 @@ pub struct SimStats {
     /// Commands that would have made a learner lead (`campaign` on a
     /// learner, a transfer to one), all rightly refused.
     pub learner_commands_refused: u64,
+    /// Membership commands issued (`propose_add`, `propose_remove`,
+    /// `leave`).
+    pub membership_commands: u64,
+    /// Membership commands refused (not the Goose, a change already pending,
+    /// not a member, the last voter, ...); a refusal changes nothing.
+    pub membership_commands_refused: u64,
+    /// Membership commits announced by a Goose (re-issues by new Geese
+    /// included) and handled by its host.
+    pub memberships_committed: u64,
+    /// Spare nodes started because a committed membership named them.
+    pub nodes_joined: u64,
+    /// Crashed nodes that could not restart because their durable
+    /// membership no longer contained them (they were removed).
+    pub nodes_retired: u64,
     /// Real elections started (a term incremented).
     pub elections_started: u64,
     /// Times a node became the Goose.
@@ -103,12 +117,15 @@ impl fmt::Display for SimFailure {
         writeln!(f, "  seed:  {}", config.seed)?;
         writeln!(
             f,
-            "  nodes: {} voters, {} learners",
-            config.nodes, config.learners
+            "  nodes: {} voters, {} learners, {} spare nodes",
+            config.nodes, config.learners, config.spare_nodes
         )?;
         writeln!(f, "  plan:  {:?}", config.faults)?;
         if let Some(mutation) = &config.mutation {
             writeln!(f, "  mutation: {mutation:?}")?;
+        }
+        if let Some(bug) = &config.host_bug {
+            writeln!(f, "  host bug: {bug:?}")?;
         }
         writeln!(
             f,

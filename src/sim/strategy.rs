@@ -83,7 +83,41 @@ pub fn arb_command_plan() -> impl Strategy<Value = CommandPlan> {
             campaign,
             step_down,
             transfer,
+            add: 0,
+            remove: 0,
+            leave: 0,
         })
+}
+
+/// Any [`FaultPlan`] of [`arb_fault_plan`], always with a command plan that
+/// changes the membership ([`arb_membership_command_plan`]).
+pub fn arb_membership_fault_plan() -> impl Strategy<Value = FaultPlan> {
+    (arb_fault_plan(), arb_membership_command_plan()).prop_map(|(plan, commands)| FaultPlan {
+        commands: Some(commands),
+        ..plan
+    })
+}
+
+/// Any [`CommandPlan`] with membership changes: a command every 0.1–1.5 s;
+/// `add` weighted 1–3 (always possible), `remove` 0–2, `leave` 0–1, and
+/// the leadership commands 0–1 each, so that changes race with transfers.
+pub fn arb_membership_command_plan() -> impl Strategy<Value = CommandPlan> {
+    (
+        arb_range(100_000..=700_000, 0..=800_000),
+        (0..=1_u32, 0..=1_u32, 0..=1_u32),
+        (1..=3_u32, 0..=2_u32, 0..=1_u32),
+    )
+        .prop_map(
+            |(every_us, (campaign, step_down, transfer), (add, remove, leave))| CommandPlan {
+                every_us,
+                campaign,
+                step_down,
+                transfer,
+                add,
+                remove,
+                leave,
+            },
+        )
 }
 
 /// A range `start..=start + width`, `start` and `width` drawn from the given
@@ -111,6 +145,12 @@ mod tests {
                 .expect("the strategy never rejects")
                 .current();
             assert_eq!(plan.validate(), Ok(()), "{plan:?}");
+            let plan = arb_membership_fault_plan()
+                .new_tree(&mut runner)
+                .expect("the strategy never rejects")
+                .current();
+            assert_eq!(plan.validate(), Ok(()), "{plan:?}");
+            assert!(plan.commands.is_some_and(|c| c.changes_membership()));
         }
     }
 }

@@ -70,6 +70,22 @@ pub enum TraceKind {
         /// The membership now on its disk.
         id: MembershipId,
     },
+    /// The Goose announced that membership `id` is committed.
+    MembershipCommitted {
+        /// The Goose.
+        node: NodeId,
+        /// The committed membership.
+        id: MembershipId,
+    },
+    /// A spare node was started, because a committed membership names it:
+    /// fresh hard state, that membership as its starting one (what the
+    /// runtime's joiner gets from `JoinReply::Accepted`).
+    Joined {
+        /// The new node.
+        node: NodeId,
+        /// The membership it starts with.
+        membership: MembershipId,
+    },
     /// A crashed node could not restart: its durable membership does not
     /// contain it (it was removed). It stays down for good.
     Retired {
@@ -158,6 +174,24 @@ pub enum SimCommand {
     StepDown,
     /// [`Election::transfer_leadership`](crate::core::Election::transfer_leadership).
     Transfer(NodeId),
+    /// [`Election::propose_add`](crate::core::Election::propose_add) of this
+    /// node, at the address the simulator gives it.
+    AddNode(NodeId),
+    /// [`Election::propose_remove`](crate::core::Election::propose_remove)
+    /// of this node.
+    RemoveNode(NodeId),
+    /// [`Election::leave`](crate::core::Election::leave).
+    Leave,
+}
+
+impl SimCommand {
+    /// Whether this command changes (or asks to change) the membership.
+    pub fn is_membership_change(&self) -> bool {
+        matches!(
+            self,
+            SimCommand::AddNode(_) | SimCommand::RemoveNode(_) | SimCommand::Leave
+        )
+    }
 }
 
 /// The command as the call it stands for: `campaign()`, `step_down()`,
@@ -168,6 +202,9 @@ impl fmt::Display for SimCommand {
             SimCommand::Campaign => f.write_str("campaign()"),
             SimCommand::StepDown => f.write_str("step_down()"),
             SimCommand::Transfer(to) => write!(f, "transfer_leadership(n{to})"),
+            SimCommand::AddNode(id) => write!(f, "propose_add(n{id})"),
+            SimCommand::RemoveNode(id) => write!(f, "propose_remove(n{id})"),
+            SimCommand::Leave => f.write_str("leave()"),
         }
     }
 }
@@ -194,6 +231,12 @@ impl fmt::Display for TraceEvent {
             }
             TraceKind::PersistedMembership { node, id } => {
                 write!(f, "n{node} persisted membership {id}")
+            }
+            TraceKind::MembershipCommitted { node, id } => {
+                write!(f, "n{node} committed membership {id}")
+            }
+            TraceKind::Joined { node, membership } => {
+                write!(f, "n{node} joined, starting with membership {membership}")
             }
             TraceKind::Retired { node } => {
                 write!(
