@@ -3234,6 +3234,39 @@ fn membership_a_removed_peer_gets_no_heartbeats_after_commit_and_is_dropped() {
     }
 }
 
+// A Goose that removes itself leads until the removal commits, and it is
+// the Ducks' acks that commit it: a Duck holding the new membership keeps
+// answering the Goose it follows, and drops it once it follows another.
+#[test]
+fn membership_a_duck_keeps_answering_the_goose_that_removed_itself() {
+    let mut goose = settled_goose(addressed(1, 3));
+    goose.propose_remove(id(1)).unwrap();
+    let without_goose = goose.membership().clone();
+    assert_eq!(without_goose.id(), membership_id(1, 2));
+    let mut duck = fresh(2, 3);
+    duck.handle_message(id(1), heartbeat_carrying(1, 0, &without_goose));
+    assert_eq!(
+        drain(&mut duck),
+        vec![
+            leader_changed(Some(1), 1),
+            persist(1, None),
+            persist_membership(&without_goose),
+            membership_changed(membership_id(1, 2)),
+            send(1, ack(1, 0, membership_id(1, 2))),
+        ]
+    );
+    duck.handle_message(id(1), heartbeat(1, 5));
+    assert_eq!(
+        drain(&mut duck),
+        vec![send(1, ack(1, 5, membership_id(1, 2)))]
+    );
+    // The Goose of a later term replaces it; the old one is a stranger now.
+    duck.handle_message(id(3), heartbeat(2, 0));
+    drain(&mut duck);
+    duck.handle_message(id(1), heartbeat(1, 10));
+    assert_eq!(drain(&mut duck), vec![dropped(1, DropReason::NotMember)]);
+}
+
 #[test]
 fn membership_a_removed_duck_never_campaigns_again() {
     let mut goose = settled_goose(addressed(1, 3));
@@ -3514,7 +3547,11 @@ fn membership_leave_a_leaving_node_does_not_campaign_and_removes_itself_if_it_le
         outputs.extend(drain(&mut node));
     }
     assert_eq!(outputs, vec![]);
-    assert_eq!(node.campaign(), Ok(()), "an explicit campaign is still allowed");
+    assert_eq!(
+        node.campaign(),
+        Ok(()),
+        "an explicit campaign is still allowed"
+    );
     drain(&mut node);
 
     // Elected anyway, it removes itself as soon as its re-issue commits.

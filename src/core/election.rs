@@ -781,7 +781,10 @@ impl Election {
         if membership > peer.membership && membership <= self.membership.id() {
             peer.membership = membership;
         }
-        if peer.acked_tick.is_some_and(|previous| previous >= sent_tick) {
+        if peer
+            .acked_tick
+            .is_some_and(|previous| previous >= sent_tick)
+        {
             return self.check_commit();
         }
         // A run of acks is broken by a silence a voter would notice.
@@ -1137,16 +1140,18 @@ impl Election {
         self.is_voter = self.membership.is_voter(me);
     }
 
-    /// Whether `id` is no longer a member but still hears from this Goose
-    /// because the change that removed it is pending: its acks count towards
-    /// the old majority.
+    /// Whether `id` is no longer a member but still takes part until a
+    /// change commits: on a Goose, a member its pending change removes (its
+    /// acks count towards the old majority); on a Duck, the Goose it follows
+    /// when that Goose removed itself (the Duck's acks commit the removal,
+    /// and the Goose steps down then).
     fn is_departing_peer(&self, id: NodeId) -> bool {
         match &self.state {
             State::Leader(leader) => leader
                 .progress
                 .binary_search_by_key(&id, |peer| peer.id)
                 .is_ok(),
-            _ => false,
+            _ => self.leader == Some(id),
         }
     }
 

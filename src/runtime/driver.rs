@@ -285,6 +285,13 @@ impl<T: Transport, S: Storage> Driver<T, S> {
                 }
                 Output::Send { to, msg } => self.transport.send(to, msg),
                 Output::Event(Event::MembershipChanged { .. }) => self.membership_changed(),
+                Output::Event(event @ Event::LeaderChanged { .. }) => {
+                    // A Duck stops keeping a removed Goose reachable once it
+                    // follows another one (or none).
+                    self.log_event(event);
+                    let pending = self.election.membership_pending() == Some(true);
+                    self.sync_transport_peers(pending);
+                }
                 Output::Event(Event::MembershipCommitted { id }) => {
                     // The core commits the membership in force, which it
                     // persisted before announcing it.
@@ -352,9 +359,23 @@ impl<T: Transport, S: Storage> Driver<T, S> {
 
     /// Hands the membership's addresses to the transport if they changed.
     /// With `keep_departing` (this node leads an uncommitted change) the
-    /// members it removes stay until the change commits.
+    /// members it removes stay until the change commits. A Duck keeps the
+    /// Goose it follows even when that Goose removed itself: its acks are
+    /// what commit the removal, and the Goose hands over after.
     fn sync_transport_peers(&mut self, keep_departing: bool) {
-        let keep = self.transport_peers.as_ref().filter(|_| keep_departing);
+        let followed_departing = self
+            .election
+            .leader()
+            .filter(|leader| !self.held.contains(*leader))
+            .and_then(|leader| {
+                let addr = self.transport_peers.as_ref()?.get(&leader)?;
+                Some(BTreeMap::from([(leader, addr.clone())]))
+            });
+        let keep = if keep_departing {
+            self.transport_peers.as_ref()
+        } else {
+            followed_departing.as_ref()
+        };
         match transport_peers(&self.held, self.election.id(), keep) {
             Some(peers) if self.transport_peers.as_ref() != Some(&peers) => {
                 self.transport.set_peers(&peers);
