@@ -187,9 +187,10 @@ impl Waiters {
         target: MembershipId,
         reply: ChangeReply,
     ) {
-        if target == before {
-            // Nothing to change, and the Goose only accepts a proposal when
-            // nothing is pending: the membership in force is committed.
+        if target == before && election.membership_pending() == Some(false) {
+            // Nothing to change, and nothing pending: the membership in
+            // force is committed. (A joiner asking again while its own
+            // addition is pending gets that pending id, and waits below.)
             reply.committed(election.membership());
         } else {
             self.proposed.push(ProposedChange {
