@@ -6,7 +6,12 @@
 //! caught), runs are deterministic, failing seeds stay fixed, and learners
 //! follow but never lead.
 //!
-//! The soak test runs 20,000 seeds and is ignored by default:
+//! Membership changes: 3 and 5 voters with 0–3 spare nodes that join while
+//! the cluster runs, `propose_add`, `propose_remove` (the Goose itself
+//! included) and `leave` interleaved with every fault, and the membership
+//! invariants checked after every event (see `duckduckgoose::sim`).
+//!
+//! The soak tests run thousands of seeds and are ignored by default:
 //!
 //! ```text
 //! cargo test --release --all-features --test sim_props -- --ignored soak --nocapture
@@ -15,10 +20,10 @@
 use std::time::Instant;
 
 use duckduckgoose::core::{Message, Mutation, Role};
-use duckduckgoose::sim::strategy::arb_fault_plan;
+use duckduckgoose::sim::strategy::{arb_fault_plan, arb_membership_fault_plan};
 use duckduckgoose::sim::{
-    CommandPlan, FaultPlan, PartitionPlan, PartitionShapes, PlantedMutation, SimConfig,
-    SimConfigError, SimFailure, SimReport, Simulation, TraceKind, Violation,
+    CommandPlan, FaultPlan, HostBug, PartitionPlan, PartitionShapes, PlantedMutation, SimCommand,
+    SimConfig, SimConfigError, SimFailure, SimReport, Simulation, TraceKind, Violation,
 };
 use proptest::prelude::*;
 
@@ -104,6 +109,164 @@ proptest! {
     }
 }
 
+/// Property-test cases add up to this many spare nodes.
+const MAX_SPARES: usize = 3;
+
+/// The membership liveness failures of classes A to E (see the `deadlock_*`
+/// and `stranded_*` tests) are open core bugs. Until they are fixed,
+/// membership runs accept a `NoGooseAfterHeal` whose cluster snapshot shows
+/// one: an uncommitted change left behind (some node holds a membership
+/// newer than the latest committed one: A, B, C); every live voter of the
+/// latest committed membership asked to leave (D: a leaving node never
+/// campaigns); or a live member of the Goose's membership holding a
+/// membership without the Goose (E: it drops the Goose's heartbeats as from
+/// a non-member, so it never catches up). Every safety violation, every
+/// other liveness failure, and a missing promotion still fail. Set to
+/// `false` once the core is fixed.
+const KNOWN_MEMBERSHIP_DEADLOCKS: bool = true;
+
+/// Whether `failure` is one of the known membership deadlocks (see
+/// [`KNOWN_MEMBERSHIP_DEADLOCKS`]).
+fn is_known_membership_deadlock(failure: &SimFailure) -> bool {
+    let Violation::NoGooseAfterHeal { cluster, .. } = &failure.violation else {
+        return false;
+    };
+    // `vN@tT` as (T, N), so that ids compare as the core orders them.
+    let id = |text: &str| -> Option<(u64, u64)> {
+        let (version, term) = text.strip_prefix('v')?.split_once("@t")?;
+        Some((term.parse().ok()?, version.parse().ok()?))
+    };
+    let Some((nodes, latest)) = cluster.split_once("; latest committed ") else {
+        return false;
+    };
+    let Some(latest) = latest.split(' ').next().and_then(id) else {
+        return false;
+    };
+    let uncommitted_left_behind = nodes
+        .split("holds ")
+        .skip(1)
+        .filter_map(|held| held.split(' ').next().and_then(id))
+        .any(|held| held > latest);
+    uncommitted_left_behind || every_live_voter_leaving(cluster) || member_stranded(cluster)
+}
+
+/// The ids in a snapshot list such as `[n1 n3*]`.
+fn snapshot_ids(list: &str) -> Vec<String> {
+    list.split(' ')
+        .filter(|id| !id.is_empty())
+        .map(|id| id.trim_end_matches('*').to_owned())
+        .collect()
+}
+
+/// The members (voters and learners) of the membership a snapshot line
+/// holds.
+fn snapshot_members(line: &str) -> Vec<String> {
+    let list = |key: &str| {
+        line.split_once(key)
+            .and_then(|(_, rest)| rest.split_once(']'))
+            .map(|(ids, _)| snapshot_ids(ids))
+            .unwrap_or_default()
+    };
+    let mut members = list("voters [");
+    members.extend(list("learners ["));
+    members
+}
+
+/// Class E: a live member of the Goose's membership holds a membership that
+/// does not contain the Goose.
+fn member_stranded(cluster: &str) -> bool {
+    let Some((nodes, _)) = cluster.split_once("; latest committed ") else {
+        return false;
+    };
+    let lines: Vec<&str> = nodes.trim_start_matches('[').split("; ").collect();
+    let Some(goose_line) = lines.iter().find(|line| line.contains(" Goose term ")) else {
+        return false;
+    };
+    let goose = goose_line.split(' ').next().unwrap_or_default();
+    let goose_members = snapshot_members(goose_line);
+    lines.iter().any(|line| {
+        let id = line.split(' ').next().unwrap_or_default();
+        line.contains(" up")
+            && id != goose
+            && goose_members.iter().any(|member| member == id)
+            && !snapshot_members(line).iter().any(|member| member == goose)
+    })
+}
+
+/// Class D: every node that is up and a voter of the latest committed
+/// membership (as the snapshot shows it) has asked to leave.
+fn every_live_voter_leaving(cluster: &str) -> bool {
+    let Some((nodes, latest)) = cluster.split_once("; latest committed ") else {
+        return false;
+    };
+    let Some(voters) = latest
+        .split_once("voters [")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(voters, _)| voters.split(' ').collect::<Vec<_>>())
+    else {
+        return false;
+    };
+    let mut live_voters = nodes
+        .trim_start_matches('[')
+        .split("; ")
+        .filter(|node| node.contains(" up"))
+        .filter(|node| voters.iter().any(|v| node.starts_with(&format!("{v} "))))
+        .peekable();
+    live_voters.peek().is_some() && live_voters.all(|node| node.contains(" up leaving "))
+}
+
+/// One membership property-test case: every invariant must hold; the run
+/// must have produced a Goose and issued membership commands.
+fn check_membership_case(
+    nodes: usize,
+    spares: usize,
+    seed: u64,
+    plan: FaultPlan,
+) -> Result<(), TestCaseError> {
+    let mut plan = plan;
+    plan.garbage_every_us = Some(GARBAGE_EVERY_US);
+    match run(sim_config(nodes, seed, plan).with_spare_nodes(spares)) {
+        Ok(report) => {
+            prop_assert!(report.stats.geese >= 1);
+            prop_assert!(report.stats.membership_commands > 0);
+            Ok(())
+        }
+        Err(failure) if KNOWN_MEMBERSHIP_DEADLOCKS && is_known_membership_deadlock(&failure) => {
+            Ok(())
+        }
+        Err(failure) => Err(TestCaseError::fail(failure.to_string())),
+    }
+}
+
+proptest! {
+    // A membership case takes a few milliseconds (60 s of virtual time, 3
+    // or 5 voters and up to 3 spares): 1,024 cases per size add about 7 s
+    // to this file in the test profile on two cores.
+    #![proptest_config(ProptestConfig {
+        cases: 1024,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn three_voters_keep_every_promise_through_membership_changes(
+        seed in any::<u64>(),
+        spares in 0..=MAX_SPARES,
+        plan in arb_membership_fault_plan(),
+    ) {
+        check_membership_case(3, spares, seed, plan)?;
+    }
+
+    #[test]
+    fn five_voters_keep_every_promise_through_membership_changes(
+        seed in any::<u64>(),
+        spares in 0..=MAX_SPARES,
+        plan in arb_membership_fault_plan(),
+    ) {
+        check_membership_case(5, spares, seed, plan)?;
+    }
+}
+
 /// Seeds that once failed, replayed on every run. To add one, copy the
 /// voters (`nodes`), `learners`, `seed` and `plan` from the failure report:
 /// the plan prints as a Rust expression (`FaultPlan { .. }`) that can be
@@ -115,6 +278,43 @@ fn regressions() -> Vec<(usize, usize, u64, FaultPlan)> {
         // is now refused with `CommandError::Sticky`).
         (3, 0, 342, FaultPlan::random(342)),
     ]
+}
+
+/// Membership seeds that failed (voters, spare nodes, seed), each with
+/// `FaultPlan::random_with_membership(seed)` and a 60 s fault phase. All are
+/// the open deadlocks (classes A, B, C); with [`KNOWN_MEMBERSHIP_DEADLOCKS`]
+/// they are checked for safety only.
+fn membership_regressions() -> Vec<(usize, usize, u64)> {
+    vec![
+        // A: an uncommitted removal by a Goose that then lost its lease; the
+        // removed node then crashed and cannot restart (C).
+        (3, 3, 38),
+        (5, 2, 45),
+        // A with every node up: {n2, n3}, n3 removes itself, uncommitted.
+        (3, 0, 728),
+        // B: a 1-voter cluster promoting n8; the Goose steps down to n8,
+        // which drops `TimeoutNow` as it still thinks it is a learner.
+        (5, 3, 31),
+        // C: n7 holds an uncommitted removal of itself, crashed and cannot
+        // restart, though the next Goose made it a voter again; then a
+        // pending change needs it.
+        (5, 2, 405),
+    ]
+}
+
+#[test]
+fn membership_regression_seeds_keep_every_safety_promise() {
+    for (nodes, spares, seed) in membership_regressions() {
+        let plan = FaultPlan::random_with_membership(seed);
+        match run(sim_config(nodes, seed, plan).with_spare_nodes(spares)) {
+            Ok(_) => {}
+            Err(failure)
+                if KNOWN_MEMBERSHIP_DEADLOCKS && is_known_membership_deadlock(&failure) => {}
+            Err(failure) => panic!(
+                "membership regression seed {seed} on {nodes} voters and {spares} spares fails:\n{failure}"
+            ),
+        }
+    }
 }
 
 #[test]
@@ -358,6 +558,239 @@ fn a_failure_report_names_its_seed_and_plan_and_replays() {
     assert_eq!(again, failure);
 }
 
+// ----- the membership checkers are not vacuous ------------------------------------
+
+/// Runs seeds with `mutation` planted in every node (or `host_bug` in every
+/// host) on membership-heavy runs until one fails with a violation other
+/// than the known deadlocks; returns the seed and the failure.
+fn first_membership_failure(
+    mutation: Option<Mutation>,
+    host_bug: Option<HostBug>,
+    plan: impl Fn(u64) -> FaultPlan,
+    spares: usize,
+) -> Option<(u64, Box<SimFailure>)> {
+    (0..MUTATION_SEED_BUDGET * 5).find_map(|seed| {
+        let nodes = [3, 5][(seed % 2) as usize];
+        let mut config = sim_config(nodes, seed, plan(seed)).with_spare_nodes(spares);
+        config.fault_phase_us = 20_000_000;
+        config.mutation = mutation.map(PlantedMutation::everywhere);
+        config.host_bug = host_bug;
+        run(config)
+            .err()
+            .filter(|failure| !is_known_membership_deadlock(failure))
+            .map(|failure| (seed, failure))
+    })
+}
+
+/// Many changes, partitions that come and go, nothing else.
+fn membership_storm(_seed: u64) -> FaultPlan {
+    FaultPlan {
+        link_latency_us: 500..=3_000,
+        jitter_us: 1_000,
+        partitions: Some(PartitionPlan {
+            change_every_us: 500_000..=2_000_000,
+            shapes: PartitionShapes {
+                symmetric: 3,
+                one_way: 1,
+                partial: 1,
+                connected: 1,
+            },
+        }),
+        commands: Some(CommandPlan {
+            every_us: 100_000..=400_000,
+            campaign: 0,
+            step_down: 0,
+            transfer: 1,
+            add: 3,
+            remove: 1,
+            leave: 0,
+        }),
+        ..FaultPlan::none()
+    }
+}
+
+/// Invariant: a node's membership never goes back, across restarts. A host
+/// that loses what it was told to make durable (no fsync) restarts nodes
+/// with an older membership than their acknowledgements claimed.
+#[test]
+fn a_membership_that_is_not_made_durable_is_caught() {
+    let (seed, failure) = first_membership_failure(
+        None,
+        Some(HostBug::ForgetMembership),
+        FaultPlan::random_with_membership,
+        2,
+    )
+    .expect("a forgotten membership must be caught within the seed budget");
+    println!(
+        "ForgetMembership caught with seed {seed}: {}",
+        failure.violation
+    );
+    assert!(
+        matches!(
+            failure.violation,
+            Violation::ExposedMembershipLost { .. }
+                | Violation::MembershipWentBack { durable: true, .. }
+        ),
+        "{failure}"
+    );
+}
+
+/// Invariant: a change is made only on a committed membership. A new Goose
+/// that does not re-issue the membership (and so does not wait for a
+/// majority-acknowledged round in its term) changes an uncommitted one.
+#[test]
+fn a_change_on_an_uncommitted_membership_is_caught() {
+    let (seed, failure) =
+        first_membership_failure(Some(Mutation::NoReissue), None, membership_storm, 2)
+            .expect("NoReissue must be caught within the seed budget");
+    println!("NoReissue caught with seed {seed}: {}", failure.violation);
+    assert!(
+        matches!(failure.violation, Violation::ChangeOnUncommittedBase { .. }),
+        "{failure}"
+    );
+}
+
+/// Invariants: a removed node never leads again, and the old ones (one
+/// Goose per term, one at a time) hold across changes. Voters that grant
+/// votes to candidates holding an older membership let a removed node,
+/// which never heard of its removal, win an election.
+#[test]
+fn votes_for_candidates_with_an_older_membership_are_caught() {
+    let (seed, failure) = first_membership_failure(
+        Some(Mutation::SkipMembershipVoteCheck),
+        None,
+        membership_storm,
+        4,
+    )
+    .expect("SkipMembershipVoteCheck must be caught within the seed budget");
+    println!(
+        "SkipMembershipVoteCheck caught with seed {seed}: {}",
+        failure.violation
+    );
+    assert!(
+        matches!(
+            failure.violation,
+            Violation::RemovedNodeIsGoose { .. }
+                | Violation::TwoGeese { .. }
+                | Violation::TwoLeadersInTerm { .. }
+        ),
+        "{failure}"
+    );
+}
+
+// ----- membership changes, healthy ---------------------------------------------------
+
+/// Spares join when their add commits, are promoted to voters, and the
+/// removed nodes stay out; in a quiet network the run settles with every
+/// spare a voter.
+#[test]
+fn spares_join_and_are_promoted() {
+    for (nodes, spares) in [(1, 1), (3, 2), (5, 3)] {
+        let plan = FaultPlan {
+            commands: Some(CommandPlan {
+                every_us: 300_000..=600_000,
+                campaign: 0,
+                step_down: 0,
+                transfer: 0,
+                add: 1,
+                remove: 0,
+                leave: 0,
+            }),
+            ..FaultPlan::none()
+        };
+        let mut config = sim_config(nodes, 5, plan).with_spare_nodes(spares);
+        config.fault_phase_us = 10_000_000;
+        config.record_trace = true;
+        let report = run(config).unwrap_or_else(|f| panic!("{f}"));
+        let context = format!("{nodes} voters, {spares} spares");
+        assert_eq!(report.stats.nodes_joined, spares as u64, "{context}");
+        assert_eq!(report.stats.geese, 1, "{context}: one Goose throughout");
+        // The last committed membership makes every node a voter.
+        let last = report
+            .trace
+            .iter()
+            .filter_map(|event| match &event.kind {
+                TraceKind::MembershipCommitted { id, .. } => Some(*id),
+                _ => None,
+            })
+            .last()
+            .expect("commits");
+        let promoted_in = report.trace.iter().any(|event| {
+            matches!(&event.kind, TraceKind::Sent { msg: Message::Heartbeat { membership: Some(m), .. }, .. }
+                if m.id() == last && m.voters().len() == nodes + spares)
+        });
+        assert!(promoted_in, "{context}: every spare became a voter");
+    }
+}
+
+/// Adds and removals, the Goose's own included, settle in a quiet network:
+/// the removed nodes stay out, a Goose of the remaining voters is followed by
+/// all of them, the spares are promoted. (No transfers or `leave`: with them,
+/// a quiet network can already hit the open deadlocks B and D.)
+#[test]
+fn adds_and_removals_settle() {
+    for seed in 0..20 {
+        let plan = FaultPlan {
+            commands: Some(CommandPlan {
+                every_us: 200_000..=500_000,
+                campaign: 0,
+                step_down: 0,
+                transfer: 0,
+                add: 2,
+                remove: 1,
+                leave: 0,
+            }),
+            ..FaultPlan::none()
+        };
+        let nodes = [3, 5][(seed % 2) as usize];
+        let mut config = sim_config(nodes, seed, plan).with_spare_nodes(2);
+        config.fault_phase_us = 10_000_000;
+        match run(config) {
+            Ok(report) => assert!(report.stats.memberships_committed > 2, "seed {seed}"),
+            Err(failure) => panic!("seed {seed}:\n{failure}"),
+        }
+    }
+}
+
+#[test]
+fn membership_runs_replay_exactly() {
+    let traced = |seed| {
+        let plan = FaultPlan {
+            loss_probability: 0.05,
+            crash_probability: 0.002,
+            restart_delay_us: 0..=300_000,
+            garbage_every_us: Some(GARBAGE_EVERY_US),
+            ..membership_storm(seed)
+        };
+        let mut config = sim_config(3, seed, plan).with_spare_nodes(3);
+        config.fault_phase_us = 20_000_000;
+        config.record_trace = true;
+        // A known deadlock ends the run with a failure: keep its whole trace.
+        config.trace_tail_len = usize::MAX;
+        match run(config) {
+            Ok(report) => (report.trace, report.stats),
+            Err(failure) => (failure.trace_tail, *failure.stats),
+        }
+    };
+    for seed in [7, 8] {
+        let (first, stats) = traced(seed);
+        assert_eq!((first.clone(), stats), traced(seed), "seed {seed}");
+        let saw = |wanted: fn(&TraceKind) -> bool| first.iter().any(|e| wanted(&e.kind));
+        assert!(saw(|kind| matches!(kind, TraceKind::Joined { .. })));
+        assert!(saw(|kind| matches!(
+            kind,
+            TraceKind::MembershipCommitted { .. }
+        )));
+        assert!(saw(|kind| matches!(
+            kind,
+            TraceKind::Command {
+                command: SimCommand::AddNode(_) | SimCommand::RemoveNode(_) | SimCommand::Leave,
+                ..
+            }
+        )));
+    }
+}
+
 // ----- the healthy cases ----------------------------------------------------------
 
 #[test]
@@ -521,6 +954,55 @@ fn soak() {
     println!(
         "soak: {SEEDS} seeds run, {violations} violations found, {events} events, \
          {learner_commands_refused} learner commands refused, {:.1?}",
+        started.elapsed()
+    );
+    assert_eq!(violations, 0, "see the failures printed above");
+}
+
+/// Membership soak: `SOAK_SEEDS` seeds (default 5,000), each with
+/// [`FaultPlan::random_with_membership`] of the seed, 3 or 5 voters and 0–3
+/// spares. Safety violations fail; the known deadlocks are counted (and fail
+/// too once [`KNOWN_MEMBERSHIP_DEADLOCKS`] is off). Run it with
+/// `cargo test --release --all-features --test sim_props -- --ignored soak_membership --nocapture`.
+#[test]
+#[ignore = "soak: run with --release -- --ignored"]
+fn soak_membership() {
+    let seeds: u64 = std::env::var("SOAK_SEEDS")
+        .ok()
+        .and_then(|seeds| seeds.parse().ok())
+        .unwrap_or(5_000);
+    let started = Instant::now();
+    let (mut violations, mut deadlocks, mut events) = (0_u64, 0_u64, 0_u64);
+    let (mut commands, mut refused, mut committed, mut joined, mut retired) = (0, 0, 0, 0, 0);
+    for seed in 0..seeds {
+        let nodes = [3, 5][(seed % 2) as usize];
+        let spares = ((seed / 2) % 4) as usize;
+        let plan = FaultPlan::random_with_membership(seed);
+        match run(sim_config(nodes, seed, plan).with_spare_nodes(spares)) {
+            Ok(report) => {
+                events += report.stats.events;
+                commands += report.stats.membership_commands;
+                refused += report.stats.membership_commands_refused;
+                committed += report.stats.memberships_committed;
+                joined += report.stats.nodes_joined;
+                retired += report.stats.nodes_retired;
+            }
+            Err(failure)
+                if KNOWN_MEMBERSHIP_DEADLOCKS && is_known_membership_deadlock(&failure) =>
+            {
+                deadlocks += 1;
+                events += failure.stats.events;
+            }
+            Err(failure) => {
+                violations += 1;
+                println!("seed {seed} on {nodes} voters and {spares} spares failed:\n{failure}");
+            }
+        }
+    }
+    println!(
+        "soak_membership: {seeds} seeds run, {violations} violations found, {deadlocks} known \
+         deadlocks, {events} events, {commands} membership commands ({refused} refused), \
+         {committed} commits, {joined} nodes joined, {retired} removed nodes retired, {:.1?}",
         started.elapsed()
     );
     assert_eq!(violations, 0, "see the failures printed above");
@@ -822,5 +1304,49 @@ fn deadlock_after_an_uncommitted_promotion() {
     assert!(
         net.goose().is_some(),
         "no Goose 20 election timeouts after healing: G holds {g_holds:?}, L holds {l_holds:?}"
+    );
+}
+
+/// Class D (the 5-voter proptest case of seed 18203257174122284803, and
+/// others): every voter asked to leave, so nobody campaigns.
+///
+/// Two voters {G, O}. O calls `leave()` while its link to G is cut (its
+/// request waits for the next heartbeat); then G calls `leave()`: it hands
+/// over to O, which drops `TimeoutNow` because it is leaving. A leaving node
+/// never campaigns by itself, so no Goose is ever elected again, and nobody
+/// is left to act on the requests (the last voter could never leave
+/// anyway). Expected: one of them leads (and removes the other).
+#[test]
+#[ignore = "open core bug (liveness): when every voter is leaving, nobody campaigns"]
+fn deadlock_when_every_voter_leaves() {
+    use duckduckgoose::core::{Config, Election, HardState, NodeId};
+
+    let ids = [NodeId(1), NodeId(2)];
+    let mut net = LockStep {
+        nodes: ids
+            .iter()
+            .map(|id| Election::new(Config::new(*id, ids), HardState::default(), id.0).unwrap())
+            .collect(),
+        cut: Vec::new(),
+    };
+    let timeout_max_ticks = net.nodes[0].config().election_timeout_max_ticks;
+    let goose = net
+        .until_settled_goose(20 * timeout_max_ticks)
+        .expect("a Goose is elected");
+    let other = ids.into_iter().find(|id| *id != goose).expect("two nodes");
+
+    net.cut.push((other, goose));
+    net.node(other).leave().expect("a voter may ask to leave");
+    net.node(goose).leave().expect("so may the Goose");
+    net.settle();
+    assert_eq!(net.goose(), None, "the Goose handed over");
+
+    net.cut.clear();
+    for _ in 0..20 * timeout_max_ticks {
+        net.tick();
+    }
+    assert!(
+        net.goose().is_some(),
+        "no Goose 20 election timeouts after both voters asked to leave"
     );
 }

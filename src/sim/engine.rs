@@ -57,6 +57,9 @@ struct SimNode {
     /// Whether the node exists: members from the start; a spare once a
     /// committed membership named it.
     joined: bool,
+    /// `leave()` was accepted in this life (the request is volatile: a
+    /// restart forgets it). Shown in liveness failures.
+    leaving: bool,
     tick_period_us: u64,
 }
 
@@ -90,6 +93,7 @@ impl Simulation {
                 durable: HardState::default(),
                 retired: false,
                 joined: true,
+                leaving: false,
                 tick_period_us: draw_tick_period(shortest_us, longest_us, &mut rng),
             });
         }
@@ -105,6 +109,7 @@ impl Simulation {
                 durable_membership: Membership::default(),
                 retired: false,
                 joined: false,
+                leaving: false,
                 tick_period_us: draw_tick_period(shortest_us, longest_us, &mut rng),
             });
         }
@@ -339,6 +344,9 @@ impl Simulation {
             {
                 self.stats.learner_commands_refused += 1;
             }
+            if command == SimCommand::Leave && accepted {
+                self.nodes[index].leaving = true;
+            }
             if command.is_membership_change() {
                 self.stats.membership_commands += 1;
                 self.stats.membership_commands_refused += u64::from(!accepted);
@@ -498,6 +506,7 @@ impl Simulation {
     fn crash(&mut self, index: usize, handled: usize, lost: usize) {
         let node = &mut self.nodes[index];
         node.election = None;
+        node.leaving = false;
         node.incarnation += 1;
         let incarnation = node.incarnation;
         self.checker.on_crash(index);
@@ -919,15 +928,17 @@ impl Simulation {
         }
     }
 
-    /// One line per node: whether it is up, its role, term and leader, and
-    /// the membership it holds (joining learners starred).
+    /// One line per node: whether it is up (and asked to leave), its role,
+    /// term and leader, and the membership it holds (joining learners
+    /// starred).
     fn snapshot(&self) -> String {
         let mut lines = Vec::new();
         for (index, node) in self.nodes.iter().enumerate() {
             let id = node_id(index);
             let line = match &node.election {
                 Some(election) => format!(
-                    "n{id} up {} term {} leader {} holds {}",
+                    "n{id} up{} {} term {} leader {} holds {}",
+                    if node.leaving { " leaving" } else { "" },
                     election.role(),
                     election.term(),
                     election

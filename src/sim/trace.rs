@@ -321,7 +321,8 @@ impl Recorder {
     pub(crate) fn new(record_all: bool, tail_len: usize) -> Self {
         Recorder {
             full: record_all.then(Vec::new),
-            tail: VecDeque::with_capacity(tail_len + 1),
+            // Preallocate a little: a huge `tail_len` means "keep everything".
+            tail: VecDeque::with_capacity(tail_len.min(1_024).saturating_add(1)),
             tail_len,
         }
     }
