@@ -33,8 +33,8 @@
 //!
 //! ## Driving the core
 //!
-//! The host feeds inputs and drains outputs after each one; a `Persist` must
-//! be durable before the next output is polled.
+//! The host feeds inputs and drains outputs after each one; a `Persist` (or
+//! `PersistMembership`) must be durable before the next output is polled.
 //!
 //! ```
 //! use duckduckgoose::core::{Config, Election, HardState, NodeId, Output, Role};
@@ -45,6 +45,7 @@
 //!     .map(|&id| Election::new(Config::new(id, ids), HardState::default(), id.0).unwrap())
 //!     .collect();
 //! let mut disk = vec![HardState::default(); 3];
+//! let mut memberships = vec![None; 3];
 //! let mut network = Vec::new();
 //! for _tick in 0..200 {
 //!     for node in &mut nodes {
@@ -55,6 +56,8 @@
 //!             while let Some(output) = node.poll_output() {
 //!                 match output {
 //!                     Output::Persist(state) => disk[i] = state, // write + fsync here
+//!                     // Restart a node with this as `Config::membership`.
+//!                     Output::PersistMembership(m) => memberships[i] = Some(m),
 //!                     Output::Send { to, msg } => network.push((node.id(), to, msg)),
 //!                     Output::Event(_event) => {}
 //!                 }

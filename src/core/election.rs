@@ -139,6 +139,7 @@ impl Progress {
 ///     while let Some(output) = node.poll_output() {
 ///         match output {
 ///             Output::Persist(hard_state) => { /* write it to disk, fsync */ }
+///             Output::PersistMembership(membership) => { /* the same */ }
 ///             Output::Send { to, msg } => { /* hand it to the transport */ }
 ///             Output::Event(event) => { /* log it, update a status page */ }
 ///         }
