@@ -1627,4 +1627,398 @@ mod tests {
             })
         ));
     }
+
+    // ----- memberships: the checkers can fail ------------------------------
+    //
+    // The planted core bugs and the host bug in `tests/sim_props.rs` reach
+    // some of these through the simulator; the rest need core mutations that
+    // do not exist yet, so these feed the checker fabricated outputs.
+
+    use crate::core::RoleChangeReason;
+
+    /// Voters n1..=n3, no learner: the configured membership, v0@t0.
+    fn three() -> (Checker, Membership) {
+        let initial = initial(3, 0);
+        (Checker::new(3, 0, 2, &initial), initial)
+    }
+
+    fn persist(membership: &Membership) -> Output {
+        Output::PersistMembership(membership.clone())
+    }
+
+    fn committed(id: MembershipId) -> Output {
+        Output::Event(Event::MembershipCommitted { id })
+    }
+
+    /// `node` (an index) holds `membership` in its output stream, and its
+    /// host made it durable.
+    fn hold(checker: &mut Checker, index: usize, membership: &Membership) {
+        assert_eq!(checker.on_output(1, index, &persist(membership)), Ok(()));
+        assert_eq!(
+            checker.on_persist_membership(1, index, membership.id()),
+            Ok(())
+        );
+    }
+
+    /// The Goose at index 0 re-issues the configured membership in term 2,
+    /// every node holds it, and it commits.
+    fn reissued_and_committed(checker: &mut Checker, initial: &Membership) -> Membership {
+        let reissue = initial.reissued(Term(2));
+        for index in 0..3 {
+            hold(checker, index, &reissue);
+        }
+        assert_eq!(checker.on_output(1, 0, &committed(reissue.id())), Ok(()));
+        assert_eq!(
+            checker.on_membership_event(1, 0, reissue.id(), true),
+            Ok(())
+        );
+        reissue
+    }
+
+    #[test]
+    fn memberships_that_go_back_are_caught() {
+        let (mut checker, initial) = three();
+        let newer = initial.reissued(Term(3));
+        hold(&mut checker, 0, &newer);
+        // In memory...
+        assert!(matches!(
+            checker.on_live_membership(2, 0, initial.id()),
+            Err(Violation::MembershipWentBack { durable: false, .. })
+        ));
+        assert!(matches!(
+            checker.on_output(2, 0, &persist(&initial)),
+            Err(Violation::MembershipWentBack { durable: false, .. })
+        ));
+        // ...and on disk.
+        let error = checker
+            .on_persist_membership(3, 1, newer.id())
+            .and_then(|()| checker.on_persist_membership(3, 1, initial.id()))
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "at 3us: n2's durable membership went back from v1@t3 to v0@t0"
+        );
+    }
+
+    #[test]
+    fn a_restart_behind_an_exposed_membership_is_caught() {
+        let (mut checker, initial) = three();
+        let newer = initial.reissued(Term(3));
+        let ack = Message::HeartbeatAck {
+            term: Term(3),
+            sent_tick: 5,
+            membership: newer.id(),
+        };
+        assert_eq!(checker.on_send(1, 1, NodeId(1), &ack), Ok(()));
+        checker.on_crash(1);
+        let error = checker
+            .on_restart(2, 1, HardState::default(), &initial)
+            .unwrap_err();
+        assert_eq!(
+            error,
+            Violation::ExposedMembershipLost {
+                at_us: 2,
+                node: NodeId(2),
+                loaded: initial.id(),
+                exposed: newer.id(),
+            }
+        );
+        assert_eq!(
+            checker.on_restart(2, 1, hs(3, None), &newer),
+            Ok(()),
+            "restarting with what it showed is fine"
+        );
+    }
+
+    #[test]
+    fn two_memberships_under_one_id_are_caught() {
+        let (mut checker, initial) = three();
+        let reissue = reissued_and_committed(&mut checker, &initial);
+        let add_four = reissue
+            .adding(Term(2), NodeId(4), "n4.sim:7000")
+            .unwrap()
+            .unwrap();
+        hold(&mut checker, 0, &add_four);
+        // Another membership under the same id (say, from a Goose that
+        // forgot to bump the version), held or sent by anyone.
+        let add_five = reissue
+            .adding(Term(2), NodeId(5), "n5.sim:7000")
+            .unwrap()
+            .unwrap();
+        assert_eq!(add_five.id(), add_four.id());
+        let error = checker.on_output(4, 1, &persist(&add_five)).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Violation::MembershipIdReused {
+                    node: NodeId(2),
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert_eq!(
+            error.to_string(),
+            "at 4us: n2 holds membership v2@t2 as v2@t2 voters [n1 n2 n3] learners [n5*], \
+             but it was issued as v2@t2 voters [n1 n2 n3] learners [n4*]"
+        );
+        let heartbeat = Output::Send {
+            to: NodeId(3),
+            msg: Message::Heartbeat {
+                term: Term(2),
+                sent_tick: 1,
+                membership: Some(Box::new(add_five)),
+            },
+        };
+        assert!(matches!(
+            checker.on_output(5, 2, &heartbeat),
+            Err(Violation::MembershipIdReused { .. })
+        ));
+    }
+
+    #[test]
+    fn a_change_of_two_voters_at_once_is_caught() {
+        let (mut checker, initial) = three();
+        let reissue = reissued_and_committed(&mut checker, &initial);
+        // n1 and n2 out at once (two single changes without the step
+        // between), issued by n1.
+        let two_out = reissue
+            .removing(Term(2), NodeId(1))
+            .unwrap()
+            .removing(Term(2), NodeId(2))
+            .unwrap();
+        let error = checker.on_output(3, 0, &persist(&two_out)).unwrap_err();
+        assert_eq!(
+            error,
+            Violation::MultiVoterChange {
+                at_us: 3,
+                node: NodeId(1),
+                from: reissue.id(),
+                to: two_out.id(),
+                changed: vec![NodeId(1), NodeId(2)],
+            }
+        );
+    }
+
+    #[test]
+    fn a_change_on_an_uncommitted_membership_is_caught() {
+        let (mut checker, initial) = three();
+        // The re-issue is held but never committed...
+        let reissue = initial.reissued(Term(2));
+        hold(&mut checker, 0, &reissue);
+        // ...and a change on top of it must not be made.
+        let change = reissue.removing(Term(2), NodeId(3)).unwrap();
+        assert_eq!(
+            checker.on_output(2, 0, &persist(&change)),
+            Err(Violation::ChangeOnUncommittedBase {
+                at_us: 2,
+                node: NodeId(1),
+                base: reissue.id(),
+                change: change.id(),
+            })
+        );
+        // A re-issue of an uncommitted membership is fine (that is how a new
+        // Goose commits it).
+        let (mut checker, initial) = three();
+        let change = initial.removing(Term(0), NodeId(3)).unwrap();
+        hold(&mut checker, 1, &change);
+        assert_eq!(
+            checker.on_output(3, 1, &persist(&change.reissued(Term(4)))),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_commit_without_a_durable_majority_is_caught() {
+        let (mut checker, initial) = three();
+        let reissue = initial.reissued(Term(2));
+        // Only the Goose holds it durably; n2 holds it in memory only.
+        hold(&mut checker, 0, &reissue);
+        assert_eq!(checker.on_output(1, 1, &persist(&reissue)), Ok(()));
+        assert_eq!(checker.on_output(2, 0, &committed(reissue.id())), Ok(()));
+        assert_eq!(
+            checker.on_membership_event(2, 0, reissue.id(), true),
+            Err(Violation::CommittedWithoutMajority {
+                at_us: 2,
+                node: NodeId(1),
+                id: reissue.id(),
+                holders: 1,
+                quorum: 2,
+            })
+        );
+        // Once n2's host has made it durable, the commit holds.
+        assert_eq!(checker.on_persist_membership(3, 1, reissue.id()), Ok(()));
+        assert_eq!(
+            checker.on_membership_event(3, 0, reissue.id(), true),
+            Ok(())
+        );
+        assert_eq!(checker.latest_committed().id(), reissue.id());
+    }
+
+    #[test]
+    fn a_membership_event_before_its_persist_is_caught() {
+        let (mut checker, initial) = three();
+        let reissue = initial.reissued(Term(2));
+        assert_eq!(checker.on_output(1, 0, &persist(&reissue)), Ok(()));
+        // The host sees the event while its disk still holds v0@t0.
+        let error = checker
+            .on_membership_event(1, 0, reissue.id(), false)
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "at 1us: n1 announced membership v1@t2 changed while its disk held v0@t0"
+        );
+    }
+
+    #[test]
+    fn a_removed_node_that_campaigns_or_leads_is_caught() {
+        let (mut checker, initial) = three();
+        let reissue = reissued_and_committed(&mut checker, &initial);
+        let without_three = reissue.removing(Term(2), NodeId(3)).unwrap();
+        hold(&mut checker, 0, &without_three);
+        hold(&mut checker, 2, &without_three);
+        // n3 holds a membership without itself: it must not campaign.
+        let started = Output::Event(Event::ElectionStarted {
+            term: Term(3),
+            pre_vote: true,
+        });
+        assert_eq!(
+            checker.on_output(2, 2, &started),
+            Err(Violation::RemovedNodeCampaigned {
+                at_us: 2,
+                node: NodeId(3),
+                term: Term(3),
+                pre_vote: true,
+                membership: without_three.id(),
+            })
+        );
+        // Not yet committed: n3 is not "removed by a committed change".
+        assert!(!checker.is_removed(NodeId(3)));
+        hold(&mut checker, 1, &without_three);
+        assert_eq!(
+            checker.on_output(3, 0, &committed(without_three.id())),
+            Ok(())
+        );
+        assert_eq!(
+            checker.on_membership_event(3, 0, without_three.id(), true),
+            Ok(())
+        );
+        assert!(checker.is_removed(NodeId(3)));
+        // Now it must never lead again, whatever membership it holds.
+        assert_eq!(
+            checker.on_goose(4, 2, Term(5), &initial, Some(false)),
+            Err(Violation::RemovedNodeIsGoose {
+                at_us: 4,
+                node: NodeId(3),
+                term: Term(5),
+            })
+        );
+        let elected = Output::Event(Event::RoleChanged {
+            role: Role::Goose,
+            term: Term(5),
+            reason: RoleChangeReason::Elected,
+        });
+        assert!(matches!(
+            checker.on_output(4, 2, &elected),
+            Err(Violation::RemovedNodeIsGoose { .. })
+        ));
+    }
+
+    #[test]
+    fn a_joining_learner_that_campaigns_or_votes_is_caught() {
+        let (mut checker, initial) = three();
+        let reissue = reissued_and_committed(&mut checker, &initial);
+        let with_four = reissue
+            .adding(Term(2), NodeId(4), "n4.sim:7000")
+            .unwrap()
+            .unwrap();
+        checker.on_join(3, &with_four);
+        let started = Output::Event(Event::ElectionStarted {
+            term: Term(3),
+            pre_vote: false,
+        });
+        assert!(matches!(
+            checker.on_output(1, 3, &started),
+            Err(Violation::LearnerStartedElection {
+                node: NodeId(4),
+                ..
+            })
+        ));
+        let grant = Output::Send {
+            to: NodeId(1),
+            msg: Message::PreVoteResponse {
+                term: Term(3),
+                granted: true,
+            },
+        };
+        assert!(matches!(
+            checker.on_output(1, 3, &grant),
+            Err(Violation::LearnerGrantedVote {
+                node: NodeId(4),
+                pre_vote: true,
+                ..
+            })
+        ));
+        // Once promoted (by the Goose, n1, once the add committed), both
+        // are fine.
+        for index in [0, 1, 3] {
+            hold(&mut checker, index, &with_four);
+        }
+        assert_eq!(checker.on_output(2, 0, &committed(with_four.id())), Ok(()));
+        let promoted = with_four.promoting(Term(2), NodeId(4));
+        assert_eq!(checker.on_output(2, 0, &persist(&promoted)), Ok(()));
+        assert_eq!(checker.on_output(2, 3, &persist(&promoted)), Ok(()));
+        assert_eq!(checker.on_output(2, 3, &started), Ok(()));
+        assert_eq!(checker.on_output(2, 3, &grant), Ok(()));
+    }
+
+    #[test]
+    fn a_goose_that_is_not_a_voter_is_caught() {
+        let (checker, initial) = three();
+        let without_one = initial.removing(Term(2), NodeId(1)).unwrap();
+        // Leading its own removal while it is pending is fine...
+        assert_eq!(
+            checker.on_goose(1, 0, Term(2), &without_one, Some(true)),
+            Ok(())
+        );
+        // ...still leading once it committed is not.
+        assert_eq!(
+            checker.on_goose(2, 0, Term(2), &without_one, Some(false)),
+            Err(Violation::GooseNotAVoter {
+                at_us: 2,
+                node: NodeId(1),
+                term: Term(2),
+                membership: without_one.id(),
+            })
+        );
+        let learner = Membership::new([NodeId(2), NodeId(3)]).with_learners([NodeId(1)]);
+        assert!(matches!(
+            checker.on_goose(3, 0, Term(2), &learner, None),
+            Err(Violation::GooseNotAVoter { .. })
+        ));
+    }
+
+    #[test]
+    fn a_duck_that_changes_the_membership_is_caught() {
+        let (checker, _) = three();
+        let add = SimCommand::AddNode(NodeId(4));
+        assert_eq!(checker.on_membership_command(1, 0, add, true, true), Ok(()));
+        // Refused, or accepted without a change: fine.
+        assert_eq!(
+            checker.on_membership_command(1, 1, add, false, false),
+            Ok(())
+        );
+        // `leave` is for anyone.
+        assert_eq!(
+            checker.on_membership_command(1, 1, SimCommand::Leave, true, false),
+            Ok(())
+        );
+        assert_eq!(
+            checker
+                .on_membership_command(2, 1, SimCommand::RemoveNode(NodeId(3)), true, false)
+                .unwrap_err()
+                .to_string(),
+            "at 2us: n2 changed its membership with propose_remove(n3) while not the Goose"
+        );
+    }
 }

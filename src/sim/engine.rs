@@ -1129,6 +1129,64 @@ mod tests {
         assert!(simulation.settled());
     }
 
+    /// A spare that joined holds liveness back until it is promoted, and a
+    /// run that ends before then names it.
+    #[test]
+    fn liveness_waits_for_the_promotion_of_a_joiner() {
+        let plan = FaultPlan {
+            commands: Some(CommandPlan {
+                every_us: 200_000..=200_000,
+                campaign: 0,
+                step_down: 0,
+                transfer: 0,
+                add: 1,
+                remove: 0,
+                leave: 0,
+            }),
+            ..FaultPlan::none()
+        };
+        let config = SimConfig::new(3, 1).with_spare_nodes(1).with_faults(plan);
+        let mut simulation = Simulation::new(config).expect("a valid config");
+        let joiner = 3; // n4
+        let follows_goose = |simulation: &Simulation| {
+            let goose = simulation.settled_goose().map(Election::id);
+            simulation.nodes[joiner]
+                .election
+                .as_ref()
+                .is_some_and(|election| goose.is_some() && election.leader() == goose)
+        };
+        for _ in 0..100_000 {
+            let event = simulation.queue.pop().expect("ticks are always pending");
+            simulation.now_us = event.at_us;
+            let checked = simulation
+                .handle(event.kind)
+                .and_then(|()| simulation.check_cluster());
+            if let Err(violation) = checked {
+                panic!("{violation}");
+            }
+            if follows_goose(&simulation) {
+                break;
+            }
+        }
+        assert!(
+            follows_goose(&simulation),
+            "n4 joined and follows the Goose"
+        );
+        assert!(!simulation.settled(), "n4 is not promoted yet");
+        assert_eq!(
+            simulation.unsettled(9, 1, 8),
+            Violation::JoinerNotPromoted {
+                at_us: 9,
+                node: NodeId(4),
+                healed_at_us: 1,
+                bound_us: 8,
+            }
+        );
+        run_until_goose_followed_by_all(&mut simulation);
+        let goose = simulation.settled_goose().expect("a Goose");
+        assert!(goose.membership().is_voter(NodeId(4)), "n4 was promoted");
+    }
+
     /// End to end, through the engine's wiring of the checkers: a learner
     /// misconfigured to believe it votes (the bug a half-applied membership
     /// change would cause) campaigns, and the run fails with a learner
@@ -1146,6 +1204,7 @@ mod tests {
             // Its own config makes it a fourth voter; everyone else, and the
             // checker, know it as a learner. Restarts keep the bug.
             node.config.membership = Membership::new((1..=4).map(NodeId));
+            node.durable_membership = node.config.membership.clone();
             node.election = Some(
                 Election::new(node.config.clone(), HardState::default(), seed)
                     .expect("a valid config"),

@@ -14,6 +14,8 @@
 //!   [`Membership`](crate::core::Membership)) with the ids after them. A
 //!   learner is simulated exactly like a voter, below: it ticks, is
 //!   partitioned, crashes and restarts, receives garbage and commands.
+//!   [`SimConfig::spare_nodes`] more ids follow: nodes that do not exist yet
+//!   and join when a committed membership names them (see *Commands*).
 //! * **Clocks.** Each node ticks every `tick_us / rate`, with its rate drawn
 //!   in `[1 − ρ, 1 + ρ]` (`ρ` is the election's `drift_bound_ppm`), the
 //!   extremes a third of the time each, and a random phase.
@@ -41,6 +43,20 @@
 //!   `campaign` may be issued to a learner and a transfer may target one:
 //!   both must be refused, and are counted in
 //!   [`SimStats::learner_commands_refused`].
+//! * **Membership changes** ([`CommandPlan::add`], [`CommandPlan::remove`],
+//!   [`CommandPlan::leave`]). `propose_add` of a spare that has not joined
+//!   and `propose_remove` of any member, the Goose itself included, go to the
+//!   Goose if there is one (a Duck must refuse); `leave` goes to anyone.
+//!   Refusals are counted ([`SimStats::membership_commands_refused`]). A
+//!   spare starts (fresh hard state) when a Goose's host handles the
+//!   `MembershipCommitted` of a membership that contains it, with that
+//!   membership as its starting one, as the runtime's joiner starts from
+//!   `JoinReply::Accepted`. Promotion is the core's own business. The
+//!   membership is durable state like the hard state: a crash can fall on
+//!   either side of every `PersistMembership`, and a restarted node gets its
+//!   last durable membership as `Config::membership`; a node whose durable
+//!   membership does not contain it cannot start again (as in the runtime)
+//!   and stays down for good. Ids are never reused.
 //!
 //! # What is checked
 //!
@@ -61,14 +77,35 @@
 //!    a granted `VoteResponse` or `PreVoteResponse`, it never starts an
 //!    election or pre-vote round (no `ElectionStarted` from it), and no node
 //!    accepts `campaign` on a learner or a transfer to one. Outputs are
-//!    checked as the core produces them, including those a crash then loses.
+//!    checked as the core produces them, including those a crash then loses;
+//! 6. a node's membership never goes back, in memory (in output order) or on
+//!    disk, and a restarted node holds at least the membership its messages
+//!    (acks, vote requests, heartbeats) said it held;
+//! 7. no two different memberships are ever issued under one id;
+//! 8. a membership's voters differ from those of the one its issuer held
+//!    before by at most one node (single-server changes), and a change (not a
+//!    re-issue) is made only on a committed membership;
+//! 9. a membership a Goose commits is durably held by a majority of its
+//!    voters, and a `MembershipChanged`/`MembershipCommitted` event reaches
+//!    the host only after that membership is durable;
+//! 10. a node never campaigns, nor grants a vote, while its membership does
+//!     not make it a voter (removed, or a learner waiting for promotion), and
+//!     a node removed by a committed change is never the Goose again;
+//! 11. a Goose is a voter of its own membership, except while the change
+//!     removing it is pending (it steps down when it commits); only a Goose
+//!     changes the membership.
 //!
 //! Then the **liveness** phase: after `fault_phase_us` everything heals
 //! (partitions removed, crashed nodes restarted, no more loss, duplication,
-//! crashes or commands, latency from `healed_latency_us`) and a Goose that
-//! every node, learners included, follows must appear within
+//! crashes or commands, latency from `healed_latency_us`) and within
 //! [`SimConfig::liveness_bound_us`] (by default ten maximum election
-//! timeouts), or the run fails with [`Violation::NoGooseAfterHeal`].
+//! timeouts, more when the membership changes) a Goose must appear that is
+//! a voter of the latest committed membership and that every live member of
+//! its membership, learners included, follows; and every node that joined
+//! and was not removed must have been promoted to voter. Otherwise the run
+//! fails with [`Violation::NoGooseAfterHeal`] (which shows every node's
+//! state) or [`Violation::JoinerNotPromoted`]. Without membership changes
+//! this is: a Goose that every node follows.
 //!
 //! A failing run returns a [`SimFailure`] whose `Display` shows the
 //! violation (virtual time, nodes, terms), the seed, the fault plan and the
@@ -97,7 +134,10 @@
 //! # five_ducks_keep_their_promises();
 //! ```
 //!
-//! A single run is as simple; this one has three voters and a learner (n4):
+//! A single run is as simple; this one has three voters and a learner (n4).
+//! For membership changes, add spare nodes and a plan with membership
+//! commands, such as [`FaultPlan::random_with_membership`] or
+//! [`strategy::arb_membership_fault_plan`].
 //!
 //! ```
 //! use duckduckgoose::sim::{FaultPlan, SimConfig, Simulation};
