@@ -3532,37 +3532,42 @@ fn membership_leave_a_goose_hands_over_then_asks_the_new_goose() {
 }
 
 // A Goose that called `leave()` hands over; if that `TimeoutNow` is lost, it
-// must neither campaign again by itself nor stay a member if it leads anyway.
+// may be elected again (it still campaigns: if every voter is leaving,
+// somebody must lead), and it then removes itself once its re-issue commits.
 #[test]
-fn membership_leave_a_leaving_node_does_not_campaign_and_removes_itself_if_it_leads() {
+fn membership_leave_a_leaving_node_elected_again_removes_itself() {
     let mut node = settled_goose(addressed(1, 3));
     node.leave().unwrap();
     // The TimeoutNow to 2 is lost.
     drain(&mut node);
 
-    // Its election timer runs out and nothing happens: the others elect.
-    let mut outputs = Vec::new();
-    for _ in 0..2 * TIMEOUT_MAX {
-        node.tick();
-        outputs.extend(drain(&mut node));
-    }
-    assert_eq!(outputs, vec![]);
+    let (_, outputs) = ticks_until_election(&mut node);
     assert_eq!(
-        node.campaign(),
-        Ok(()),
-        "an explicit campaign is still allowed"
+        outputs,
+        vec![
+            election_started(2, true),
+            send(2, pre_vote_holding(2, reissued(1))),
+            send(3, pre_vote_holding(2, reissued(1))),
+        ]
     );
-    drain(&mut node);
-
-    // Elected anyway, it removes itself as soon as its re-issue commits.
     node.handle_message(id(3), pre_vote_response(2, true));
     node.handle_message(id(3), vote_response(2, true));
     let elected_at = node.now_tick();
     drain(&mut node);
     node.handle_message(id(3), ack(2, elected_at, membership_id(2, 2)));
-    drain(&mut node);
-    assert!(!node.membership().contains(id(1)));
-    assert_eq!(node.membership().id(), membership_id(2, 3));
+    let outputs = drain(&mut node);
+    let removal = node.membership().clone();
+    assert!(!removal.contains(id(1)));
+    assert_eq!(removal.id(), membership_id(2, 3));
+    assert_eq!(
+        outputs,
+        vec![
+            role_changed(Role::Goose, 2, RoleChangeReason::Elected),
+            membership_committed(membership_id(2, 2)),
+            persist_membership(&removal),
+            membership_changed(membership_id(2, 3)),
+        ]
+    );
     assert_eq!(node.membership_pending(), Some(true));
 }
 

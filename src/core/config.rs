@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-use super::membership::Membership;
+use super::membership::{Membership, MembershipId};
 use super::types::NodeId;
 
 /// One million: drift bounds are given in parts per million so that the
@@ -31,7 +31,8 @@ const LEASE_ROUNDING_TICKS: u64 = 2;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// This node's id; must be a voter or a learner of `membership`.
+    /// This node's id; must be a voter or a learner of `membership` when that
+    /// is the configured (version 0) one.
     pub id: NodeId,
     /// The cluster's members, this node included.
     pub membership: Membership,
@@ -106,7 +107,13 @@ impl Config {
         if let Some(id) = self.membership.voter_and_learner() {
             return Err(ConfigError::VoterAndLearner { id });
         }
-        if !self.membership.contains(self.id) {
+        // A membership changed at run time may leave this node out: it was
+        // removed, or its removal was pending when it stopped. It then starts
+        // as a removed node (never campaigning, voting only to let the others
+        // undo an uncommitted removal) and takes part again if a Goose adds
+        // it back. A configured membership must name it: anything else is a
+        // typo.
+        if !self.membership.contains(self.id) && self.membership.id() == MembershipId::default() {
             return Err(ConfigError::NotAMember { id: self.id });
         }
         if self.heartbeat_interval_ticks == 0 {
@@ -148,7 +155,8 @@ pub enum ConfigError {
     /// The membership has no voters.
     #[error("the membership has no voters")]
     NoVoters,
-    /// This node's id is neither a voter nor a learner.
+    /// This node's id is neither a voter nor a learner of the configured
+    /// (version 0) membership.
     #[error("node {id} is not a member (neither a voter nor a learner)")]
     NotAMember {
         /// This node's id.

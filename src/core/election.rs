@@ -33,6 +33,12 @@ pub enum Mutation {
     /// A new Goose neither re-issues its membership nor waits for a
     /// majority-acknowledged round before its first change.
     NoReissue,
+    /// Count commit holders among the voters before the change.
+    CommitOnOldVoters,
+    /// A node that adopts a membership without itself keeps campaigning.
+    RemovedStillCampaigns,
+    /// A Goose whose removal commits keeps leading.
+    NoStepDownOnRemoval,
 }
 
 /// The state a node is in; each variant carries only its own data.
@@ -374,8 +380,7 @@ impl Election {
                 }
             }
             _ => {
-                // A leaving node lets the others elect a Goose without it.
-                if self.is_voter && !self.leaving && self.now_tick >= self.election_deadline_tick {
+                if self.is_voter && self.now_tick >= self.election_deadline_tick {
                     self.start_election(false);
                 }
             }
@@ -391,7 +396,10 @@ impl Election {
     pub fn handle_message(&mut self, from: NodeId, msg: Message) {
         if from == self.config.id {
             self.drop_message(from, DropReason::FromSelf);
-        } else if !self.membership.contains(from) && !self.is_departing_peer(from) {
+        } else if !self.membership.contains(from)
+            && !self.is_departing_peer(from)
+            && !self.brings_membership_naming_us(from, &msg)
+        {
             self.drop_message(from, DropReason::NotMember);
         } else if self.check_term(from, &msg) {
             self.step(from, msg);
@@ -431,12 +439,22 @@ impl Election {
         };
         // Highest acked tick wins; ties go to the lowest id (`progress` is
         // sorted by id and `max_by_key` keeps the last maximum, hence the
-        // reverse). Only a voter of the membership in force can take over.
+        // reverse). Only a voter of the membership in force can take over,
+        // and only one that knows it: a learner whose promotion has not
+        // reached it would drop the `TimeoutNow`.
+        let current = self.membership.id();
         let target = leader
             .progress
             .iter()
             .rev()
             .filter(|peer| self.membership.is_voter(peer.id))
+            .filter(|peer| {
+                peer.membership >= current
+                    || leader
+                        .previous
+                        .as_ref()
+                        .is_none_or(|previous| previous.is_voter(peer.id))
+            })
             .max_by_key(|peer| peer.acked_tick)
             .map(|peer| peer.id)
             .ok_or(CommandError::NoTransferTarget)?;
@@ -645,7 +663,7 @@ impl Election {
                 ..
             } => self.on_heartbeat_ack(from, sent_tick, membership),
             Message::TimeoutNow { .. } => {
-                if matches!(self.state, State::Leader(_)) || !self.is_voter || self.leaving {
+                if matches!(self.state, State::Leader(_)) || !self.is_voter {
                     self.drop_message(from, DropReason::Unexpected);
                 } else {
                     self.start_election(true);
@@ -666,14 +684,27 @@ impl Election {
         candidate_membership: MembershipId,
     ) -> bool {
         let mine = self.membership.id();
-        // A learner's vote would count for nothing. A candidate holding an
-        // older membership may be counting votes of a configuration that
-        // has been replaced; one holding a newer membership may be a voter
-        // there even if this node still knows it as a learner.
-        let membership_ok = self.mutated(Mutation::SkipMembershipVoteCheck)
-            || candidate_membership > mine
-            || (candidate_membership == mine && self.membership.is_voter(candidate));
-        if term < self.hard.term || !self.is_voter || !membership_ok {
+        // Votes follow the candidate's membership, as in Raft, where any
+        // server answers RequestVote: the candidate counts only the voters
+        // of its own membership.
+        // * Newer than mine: this node may be a voter there though it still
+        //   knows itself as a learner (a promotion that has not reached it).
+        // * Equal: only between voters of it.
+        // * The one just before mine, issued by the same Goose, while this
+        //   node is no voter of mine: mine removed it (or never made it a
+        //   voter) and may not be committed; the others may still need this
+        //   vote to elect anyone. Safe, because if mine is committed a
+        //   majority of its voters hold it and refuse, and every majority of
+        //   the older voters includes one of them (single-node changes).
+        let newer = candidate_membership > mine;
+        let same =
+            candidate_membership == mine && self.is_voter && self.membership.is_voter(candidate);
+        let just_before_mine = !self.is_voter
+            && candidate_membership.term == mine.term
+            && candidate_membership.version.checked_add(1) == Some(mine.version);
+        let membership_ok =
+            self.mutated(Mutation::SkipMembershipVoteCheck) || newer || same || just_before_mine;
+        if term < self.hard.term || !membership_ok {
             return false;
         }
         if !transfer && self.is_sticky() {
@@ -1046,19 +1077,24 @@ impl Election {
     fn check_commit(&mut self) {
         let me = self.config.id;
         let current = self.membership.id();
+        let commit_on_old_voters = self.mutated(Mutation::CommitOnOldVoters);
         let State::Leader(leader) = &mut self.state else {
             return;
         };
         if !leader.pending {
             return;
         }
+        let counted = match &leader.previous {
+            Some(previous) if commit_on_old_voters => previous,
+            _ => &self.membership,
+        };
         let holders = leader
             .progress
             .iter()
-            .filter(|peer| self.membership.is_voter(peer.id) && peer.membership >= current)
+            .filter(|peer| counted.is_voter(peer.id) && peer.membership >= current)
             .count()
-            + usize::from(self.membership.is_voter(me));
-        if holders < self.membership.quorum() {
+            + usize::from(counted.is_voter(me));
+        if holders < counted.quorum() {
             return;
         }
         leader.pending = false;
@@ -1070,7 +1106,8 @@ impl Election {
         }
         tracing::debug!(id = %me, membership = %current, "membership committed");
         self.emit(Event::MembershipCommitted { id: current });
-        if !self.membership.contains(me) || !self.membership.is_voter(me) {
+        let removed = !self.membership.is_voter(me);
+        if removed && !self.mutated(Mutation::NoStepDownOnRemoval) {
             // A Goose that is no longer a voter leads nobody (a learner
             // cannot lead): it steps down now that the change is safe.
             self.become_follower(self.hard.term, None, RoleChangeReason::Removed);
@@ -1138,7 +1175,27 @@ impl Election {
         self.voter_peers.clear();
         self.voter_peers
             .extend(self.membership.voters().filter(|id| *id != me));
-        self.is_voter = self.membership.is_voter(me);
+        self.is_voter = self.membership.is_voter(me)
+            || (self.mutated(Mutation::RemovedStillCampaigns)
+                && self.config.membership.is_voter(me));
+    }
+
+    /// Whether `msg` is a heartbeat from a Goose this node has not heard of
+    /// yet, carrying a newer membership in which the sender is a voter and
+    /// this node a member: a member that missed changes (the Goose itself
+    /// joined after them) catches up this way instead of being stranded.
+    fn brings_membership_naming_us(&self, from: NodeId, msg: &Message) -> bool {
+        match msg {
+            Message::Heartbeat {
+                membership: Some(membership),
+                ..
+            } => {
+                membership.id() > self.membership.id()
+                    && membership.is_voter(from)
+                    && membership.contains(self.config.id)
+            }
+            _ => false,
+        }
     }
 
     /// Whether `id` is no longer a member but still takes part until a
