@@ -3640,3 +3640,176 @@ fn membership_a_cluster_adds_promotes_and_loses_members() {
         pre_votes_started
     );
 }
+
+// ----- membership: liveness across uncommitted changes ------------------------
+
+/// Goose 1 of voters 1-3 with joining learner 4 promoted, the promotion
+/// still pending: 4 has not acknowledged it yet. Returns the Goose and the
+/// membership before the promotion (4 a learner) and after it.
+fn goose_promoting_4() -> (Election, Membership, Membership) {
+    let mut goose = settled_goose(addressed(1, 3));
+    goose.propose_add(id(4), &addr(4)).unwrap();
+    let joined = goose.membership().clone();
+    drain(&mut goose);
+    let mut ticks = 0;
+    while goose.membership().id() == joined.id() {
+        tick_with_acks(&mut goose, &[2, 3, 4]);
+        ticks += 1;
+        assert!(ticks < 10 * TIMEOUT_MAX, "4 never promoted");
+    }
+    let promoted = goose.membership().clone();
+    assert!(promoted.is_voter(id(4)));
+    assert_eq!(goose.membership_pending(), Some(true));
+    (goose, joined, promoted)
+}
+
+/// Node `me` restarted from `membership` (which it may not be in) at term
+/// `term`, past its start-up stickiness.
+fn restarted(me: u64, membership: &Membership, term: u64) -> Election {
+    let mut config = addressed(me, 3);
+    config.membership = membership.clone();
+    let mut node = build(config, hard(term, None), me);
+    for _ in 0..TIMEOUT_MIN {
+        node.tick();
+    }
+    drain(&mut node);
+    node
+}
+
+// An uncommitted promotion must not deadlock: the learner being promoted,
+// which has not heard of it, grants its vote to a candidate holding the
+// promotion (where it is a voter), though it refuses one holding its own.
+#[test]
+fn membership_a_learner_votes_for_a_candidate_holding_its_promotion() {
+    let (_goose, joined, promoted) = goose_promoting_4();
+    let mut learner = restarted(4, &joined, 1);
+    learner.handle_message(id(2), pre_vote_holding(2, promoted.id()));
+    assert_eq!(
+        drain(&mut learner),
+        vec![send(2, pre_vote_response(2, true))]
+    );
+    learner.handle_message(id(2), vote_holding(2, false, promoted.id()));
+    assert_eq!(
+        drain(&mut learner),
+        vec![persist(2, Some(2)), send(2, vote_response(2, true))]
+    );
+    // Holding the learner's own membership, the candidate cannot count it.
+    let mut learner = restarted(4, &joined, 1);
+    learner.handle_message(id(2), vote_holding(2, false, joined.id()));
+    assert_eq!(
+        drain(&mut learner),
+        vec![persist(2, None), send(2, vote_response(2, false))]
+    );
+}
+
+// An uncommitted removal must not deadlock: a node outside its own
+// membership (it holds its removal) grants its vote to a candidate holding
+// the membership just before (same Goose, one version older), which may
+// still need it; nothing older, and nothing it is not a voter of.
+#[test]
+fn membership_a_removed_node_votes_only_for_the_membership_just_before_its_removal() {
+    let mut goose = settled_goose(addressed(1, 3));
+    goose.propose_remove(id(3)).unwrap();
+    let removal = goose.membership().clone();
+    assert_eq!(removal.id(), membership_id(1, 2));
+
+    let mut removed = restarted(3, &removal, 1);
+    assert_eq!(removed.campaign(), Err(CommandError::NotAVoter(id(3))));
+    removed.handle_message(id(2), pre_vote_holding(2, reissued(1)));
+    assert_eq!(
+        drain(&mut removed),
+        vec![send(2, pre_vote_response(2, true))]
+    );
+    removed.handle_message(id(2), vote_holding(2, false, reissued(1)));
+    assert_eq!(
+        drain(&mut removed),
+        vec![persist(2, Some(2)), send(2, vote_response(2, true))]
+    );
+
+    let mut removed = restarted(3, &removal, 1);
+    for stale in [MembershipId::default(), removal.id()] {
+        removed.handle_message(id(2), pre_vote_holding(2, stale));
+        assert_eq!(
+            drain(&mut removed),
+            vec![send(2, pre_vote_response(1, false))],
+            "{stale}"
+        );
+    }
+}
+
+// A node may start outside a membership changed at run time (it was
+// removed, perhaps by a change that never committed); it never campaigns.
+// A configured membership that does not name it is still a typo.
+#[test]
+fn membership_a_node_starts_outside_a_changed_membership_but_never_campaigns() {
+    let mut goose = settled_goose(addressed(1, 3));
+    goose.propose_remove(id(3)).unwrap();
+    let removal = goose.membership().clone();
+    let mut removed = restarted(3, &removal, 1);
+    for _ in 0..4 * TIMEOUT_MAX {
+        removed.tick();
+        assert!(
+            !drain(&mut removed).iter().any(is_election_started),
+            "a removed node campaigned"
+        );
+    }
+
+    let mut typo = addressed(9, 3);
+    typo.membership = Membership::new([id(1), id(2), id(3)]);
+    assert_eq!(
+        Election::new(typo, HardState::default(), 1).err(),
+        Some(ConfigError::NotAMember { id: id(9) })
+    );
+}
+
+// A member that missed changes does not know the Goose that joined after
+// them; it adopts a newer membership from that Goose when it names both, and
+// still drops strangers otherwise.
+#[test]
+fn membership_a_lagging_member_adopts_a_membership_from_a_goose_it_did_not_know() {
+    let (mut goose, _, promoted) = goose_promoting_4();
+    // Let 2 and 3 acknowledge the promotion so that it commits.
+    while goose.membership_pending() == Some(true) {
+        tick_with_acks(&mut goose, &[2, 3, 4]);
+    }
+    let mut lagging = fresh(2, 3);
+    let heartbeat_from_4 = heartbeat_carrying(2, 0, &promoted);
+    lagging.handle_message(id(4), heartbeat_from_4);
+    let outputs = drain(&mut lagging);
+    assert_eq!(lagging.membership().id(), promoted.id());
+    assert_eq!(
+        outputs.last(),
+        Some(&send(4, ack(2, 0, promoted.id()))),
+        "{outputs:?}"
+    );
+
+    // Not naming the receiver, or without a membership: a stranger still.
+    let mut other = fresh(2, 3);
+    other.handle_message(id(4), heartbeat(2, 0));
+    assert_eq!(drain(&mut other), vec![dropped(4, DropReason::NotMember)]);
+    let mut without_2 = settled_goose(addressed(1, 3));
+    without_2.propose_remove(id(2)).unwrap();
+    let not_naming = without_2.membership().clone();
+    other.handle_message(id(5), heartbeat_carrying(2, 0, &not_naming));
+    assert_eq!(drain(&mut other), vec![dropped(5, DropReason::NotMember)]);
+}
+
+// `step_down` hands over only to a voter that knows it is one: a learner
+// whose promotion has not reached it would drop the `TimeoutNow`.
+#[test]
+fn membership_step_down_skips_a_voter_that_has_not_acknowledged_its_promotion() {
+    let (mut goose, joined, _) = goose_promoting_4();
+    for _ in 0..HEARTBEAT {
+        goose.tick();
+    }
+    let last_round = goose.now_tick();
+    drain(&mut goose);
+    goose.handle_message(id(4), ack(1, last_round, joined.id()));
+    drain(&mut goose);
+    // 4's ack is the newest, but it holds the membership before its
+    // promotion: the hand-over goes to 2, the most responsive that knows.
+    goose.step_down().unwrap();
+    let outputs = drain(&mut goose);
+    assert!(outputs.contains(&send(2, timeout_now(1))), "{outputs:?}");
+    assert!(!outputs.contains(&send(4, timeout_now(1))), "{outputs:?}");
+}
