@@ -3234,6 +3234,14 @@ fn membership_a_removed_peer_gets_no_heartbeats_after_commit_and_is_dropped() {
     }
 }
 
+/// Duck 2 of voters 1-3 that adopted `without_goose` from Goose 1.
+fn duck_following_removed_goose(without_goose: &Membership) -> Election {
+    let mut duck = fresh(2, 3);
+    duck.handle_message(id(1), heartbeat_carrying(1, 0, without_goose));
+    drain(&mut duck);
+    duck
+}
+
 // A Goose that removes itself leads until the removal commits, and it is
 // the Ducks' acks that commit it: a Duck holding the new membership keeps
 // answering the Goose it follows, and drops it once it follows another.
@@ -3259,6 +3267,14 @@ fn membership_a_duck_keeps_answering_the_goose_that_removed_itself() {
     assert_eq!(
         drain(&mut duck),
         vec![send(1, ack(1, 5, membership_id(1, 2)))]
+    );
+    // Its hand-over at commit is taken: a transfer election, at once.
+    let mut successor = duck_following_removed_goose(&without_goose);
+    successor.handle_message(id(1), timeout_now(1));
+    let outputs = drain(&mut successor);
+    assert!(
+        outputs.contains(&send(3, vote_holding(2, true, membership_id(1, 2)))),
+        "{outputs:?}"
     );
     // The Goose of a later term replaces it; the old one is a stranger now.
     duck.handle_message(id(3), heartbeat(2, 0));
@@ -3300,7 +3316,7 @@ fn membership_a_removed_duck_never_campaigns_again() {
 }
 
 #[test]
-fn membership_a_goose_that_removed_itself_steps_down_at_commit() {
+fn membership_a_goose_that_removed_itself_steps_down_at_commit_and_hands_over() {
     let mut node = settled_goose(addressed(1, 3));
     assert_eq!(node.propose_remove(id(1)), Ok(membership_id(1, 2)));
     let removed = node.membership().clone();
@@ -3338,6 +3354,7 @@ fn membership_a_goose_that_removed_itself_steps_down_at_commit() {
             membership_committed(membership_id(1, 2)),
             leader_changed(None, 1),
             role_changed(Role::Duck, 1, RoleChangeReason::Removed),
+            send(2, timeout_now(1)),
         ]
     );
     assert_eq!(node.role(), Role::Duck);

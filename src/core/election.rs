@@ -1109,8 +1109,20 @@ impl Election {
         let removed = !self.membership.is_voter(me);
         if removed && !self.mutated(Mutation::NoStepDownOnRemoval) {
             // A Goose that is no longer a voter leads nobody (a learner
-            // cannot lead): it steps down now that the change is safe.
+            // cannot lead): it steps down now that the change is safe, and
+            // hands over to the most responsive voter holding the change
+            // (which still answers the Goose it follows) so that nobody
+            // waits out an election timeout.
+            let successor = self.most_responsive_voter_holding(current);
             self.become_follower(self.hard.term, None, RoleChangeReason::Removed);
+            if let Some(to) = successor {
+                self.send(
+                    to,
+                    Message::TimeoutNow {
+                        term: self.hard.term,
+                    },
+                );
+            }
         } else {
             // The lease no longer needs the old voters.
             self.update_lease();
@@ -1120,6 +1132,21 @@ impl Election {
                 let _ = self.propose_remove(me);
             }
         }
+    }
+
+    /// On a Goose, the voter of the membership in force that acknowledged
+    /// the newest round while holding `membership` or newer (ties: lowest id).
+    fn most_responsive_voter_holding(&self, membership: MembershipId) -> Option<NodeId> {
+        let State::Leader(leader) = &self.state else {
+            return None;
+        };
+        leader
+            .progress
+            .iter()
+            .rev()
+            .filter(|peer| self.membership.is_voter(peer.id) && peer.membership >= membership)
+            .max_by_key(|peer| peer.acked_tick)
+            .map(|peer| peer.id)
     }
 
     /// Proposes promoting the first joining learner that has acknowledged
