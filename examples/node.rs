@@ -35,9 +35,15 @@
 //! restarted on it starts from that membership, whatever its `--peer` or
 //! `--join` flags say (a node that joined is not joined again), so every
 //! node can be restarted with the command line it was first started with.
-//! A node whose saved membership no longer holds it was removed: it refuses
-//! to start (exit 1); to bring it back, start it with an empty data
-//! directory and `--join`.
+//! A node whose saved membership no longer holds it was removed, or it
+//! stopped while its removal was not committed yet (a new Goose may have
+//! undone it since). It starts anyway, as a **removed node**, and warns
+//! so: it never campaigns, votes only to let the others undo an
+//! uncommitted removal, and takes part again only if the Goose adds it back
+//! (`POST /members` with its id and address; its heartbeats then bring the
+//! membership naming it). Its `/status` says `"Duck"` and its `/cluster`
+//! `"member": false`. To join under the same id instead, stop it, wipe its
+//! data directory and start it with `--join`.
 //!
 //! `--listen` (or `--advertise`, when other nodes reach this one at another
 //! address, behind NAT say) is recorded in the membership as this node's
@@ -53,8 +59,7 @@
 //! Exit codes: 0 after a clean stop; 2 for bad arguments; 1 for a fatal
 //! error (a port in use, a corrupt or unreadable state file, a storage
 //! failure while running, a join that did not succeed within a minute, a
-//! node that was removed from the cluster, a leave that did not complete),
-//! with a one-line reason on stderr.
+//! leave that did not complete), with a one-line reason on stderr.
 
 mod common;
 
@@ -111,7 +116,8 @@ struct Args {
     #[arg(long, env = "DDG_ADVERTISE", value_name = "HOST:PORT", value_parser = common::parse_host_port)]
     advertise: Option<String>,
     /// On SIGINT or SIGTERM, ask to be removed from the cluster before
-    /// stopping (the node cannot be restarted on this data directory then).
+    /// stopping (restarted on this data directory, the node is then a
+    /// removed node that takes no part unless the Goose adds it back).
     #[arg(long, env = "DDG_LEAVE_ON_SHUTDOWN")]
     leave_on_shutdown: bool,
     /// The directory holding this node's term and vote; one node per
@@ -206,25 +212,18 @@ async fn run(args: Args) -> Result<(), Failure> {
     let plan = plan(&args)?;
     let id = plan.id;
 
-    // Before anything is bound: a directory another node holds, or one that
-    // says this node was removed, is a clear error, not a port mystery.
+    // Before anything is bound: a directory another node holds is a clear
+    // error, not a port mystery.
     let mut storage = FileStorage::open(&args.data_dir)
         .map_err(|error| Failure::Fatal(common::describe_storage_error(&error)))?;
     let stored = storage
         .load_membership()
         .await
         .map_err(|error| Failure::Fatal(common::describe_storage_error(&error)))?;
-    if let Some(stored) = &stored
-        && !stored.contains(id)
-    {
-        return Err(Failure::Fatal(format!(
-            "node {id} was removed from the cluster: the membership saved in {} ({}, members [{}]) \
-             does not hold it; to join again, start it with an empty --data-dir and --join",
-            args.data_dir.display(),
-            stored.id(),
-            list(stored.members()),
-        )));
-    }
+    // A saved membership without this node: it starts as a removed node
+    // (the runtime warns), since refusing could leave a small cluster
+    // without the vote it needs to undo an uncommitted removal.
+    let removed = stored.as_ref().is_some_and(|stored| !stored.contains(id));
     let cluster_listener = TcpListener::bind(plan.listen)
         .await
         .map_err(|e| Failure::Fatal(common::describe_bind_error("--listen", plan.listen, &e)))?;
@@ -272,9 +271,14 @@ async fn run(args: Args) -> Result<(), Failure> {
         }
     };
     common::apply_timing(&mut config, args.heartbeat_ms, args.election_timeout_ms);
-    config
-        .validate()
-        .map_err(|error| Failure::Fatal(format!("invalid configuration: {error}")))?;
+    // A removed node's members do not name it, which only a saved membership
+    // may do: `Node::start` checks it against that one (`plan` checked the
+    // timing).
+    if !removed {
+        config
+            .validate()
+            .map_err(|error| Failure::Fatal(format!("invalid configuration: {error}")))?;
+    }
 
     let mut tcp_peers = BTreeMap::new();
     for (&peer, address) in config.addresses.iter().filter(|(peer, _)| **peer != id) {
@@ -307,6 +311,15 @@ async fn run(args: Args) -> Result<(), Failure> {
         list(membership.learners()),
         args.data_dir.display()
     );
+    if !handle.status().member {
+        println!(
+            "duckduckgoose node {id}: removed: not in its stored membership {}; it will not campaign \
+             and takes part again only if the Goose adds it back (to join under this id, wipe {} \
+             and --join)",
+            membership.id(),
+            args.data_dir.display()
+        );
+    }
 
     let (stop_http, http_stopped) = watch::channel(false);
     let mut http = tokio::spawn(serve_http(http_listener, handle.clone(), http_stopped));
@@ -616,7 +629,8 @@ async fn log_changes(handle: NodeHandle) {
     let mut status = handle.subscribe();
     let mut leader = None;
     let mut membership = None;
-    let mut removed = false;
+    // Started outside its membership, the runtime has warned already.
+    let mut member = handle.status().member;
     loop {
         let (now, term, current) = {
             let status = status.borrow_and_update();
@@ -643,13 +657,15 @@ async fn log_changes(handle: NodeHandle) {
                 );
             }
             membership = Some(current);
-            if !removed && !full.contains(handle.id()) {
-                removed = true;
+            let now_member = full.contains(handle.id());
+            if member && !now_member {
                 tracing::warn!(
-                    "this node was removed from the cluster: it no longer takes part; stop it \
-                     (restarting it on this data directory fails)"
+                    "this node was removed from the cluster: it no longer campaigns, and takes \
+                     part again only if the Goose adds it back; stop it (to join under this id, \
+                     wipe the data directory and --join)"
                 );
             }
+            member = now_member;
         }
         if status.changed().await.is_err() {
             return;

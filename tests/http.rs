@@ -300,8 +300,16 @@ async fn cluster_lists_every_member_with_its_address_and_last_contact() {
     };
     assert_eq!(
         keys(&body),
-        set(&["leader", "term", "membership", "pending", "members"])
+        set(&[
+            "leader",
+            "term",
+            "member",
+            "membership",
+            "pending",
+            "members"
+        ])
     );
+    assert_eq!(body["member"], json!(true));
     assert!(body["term"].as_u64() >= Some(1));
     assert_eq!(keys(&body["membership"]), set(&["term", "version"]));
     if body["leader"] == json!(duck.0) {
@@ -969,6 +977,7 @@ async fn a_learner_is_a_non_voter_on_cluster_and_a_duck_naming_the_goose_on_stat
         [&json!(true), &json!(true), &json!(true), &json!(false)]
     );
     assert_eq!(body["members"][3]["last_contact_ms"], json!(0), "itself");
+    assert_eq!(body["member"], json!(true), "a learner is a member");
 
     // A learner has nothing to step down from; it points at the Goose.
     let (code, body) = call_json(&app, Method::POST, "/step-down").await;
@@ -1456,7 +1465,32 @@ async fn removing_members_and_the_goose_itself() {
         .map(|member| &member["id"])
         .collect();
     assert_eq!(members, [&json!(last.0)]);
+    assert_eq!(body["member"], json!(true));
     assert!(!cluster.node(old).is_goose());
+    // The removed nodes say so on their own `/cluster`, once the removal
+    // has reached them: `"member": false`, their id absent from `members`.
+    for removed in [duck, old] {
+        let deadline = Instant::now() + ELECTION_WAIT;
+        let body = loop {
+            let (_, body) = get_json(&cluster.router(removed), "/cluster").await;
+            if body["member"] == json!(false) {
+                break body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {removed} never heard of its removal: {body}"
+            );
+            sleep(Duration::from_millis(10)).await;
+        };
+        let ids: Vec<&Value> = body["members"]
+            .as_array()
+            .expect("an array")
+            .iter()
+            .map(|member| &member["id"])
+            .collect();
+        assert!(!ids.contains(&&json!(removed.0)), "{body}");
+        assert!(!cluster.node(removed).status().member);
+    }
     cluster.shutdown().await;
 }
 

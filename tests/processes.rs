@@ -1177,7 +1177,8 @@ fn bad_arguments_exit_2_and_a_taken_port_exits_1() {
 /// node that stays is frozen (SIGSTOP, a partition from the cluster's point
 /// of view) and catches up once thawed; the Goose removes itself and the
 /// others elect a new one; nodes restarted with their first command line
-/// come back in the new membership, and removed ones refuse to start.
+/// come back in the new membership, and removed ones start as removed
+/// nodes that never campaign.
 #[test]
 fn grow_shrink_and_restart_through_membership_changes() {
     let started = Instant::now();
@@ -1282,21 +1283,56 @@ fn grow_shrink_and_restart_through_membership_changes() {
             cluster.node(id).log_tail()
         );
     }
-    // Removed nodes refuse to start, whatever their flags.
+    // Removed nodes start anyway, whatever their flags, as removed nodes:
+    // Ducks outside the membership that never campaign, so the cluster
+    // keeps its Goose in the same term.
+    let (goose, term) = cluster.wait_for_agreement(&mut observer);
     for id in removed.into_iter().chain([answered]) {
+        let deadline = Instant::now() + PATIENCE;
+        cluster.node(id).spawn();
+        cluster
+            .node(id)
+            .wait_until_serving(deadline)
+            .unwrap_or_else(|port_taken| panic!("{port_taken}"));
+        // Several election timeouts (at most 240 ms each).
+        let quiet_until = Instant::now() + Duration::from_secs(1);
+        cluster.poll_until(&mut observer, "a second of quiet", |answers, _| {
+            let status = answers
+                .iter()
+                .find(|a| a.node == id)
+                .and_then(|a| a.status.as_ref())?;
+            assert!(!status.is_goose(), "removed node {id} leads: {status:?}");
+            let geese: Vec<(u64, u64)> = answers
+                .iter()
+                .filter_map(|a| a.status.as_ref())
+                .filter(|s| s.is_goose())
+                .map(|s| (s.id, s.term))
+                .collect();
+            assert!(
+                geese.iter().all(|found| *found == (goose, term)),
+                "the Goose changed: {answers:#?}"
+            );
+            (Instant::now() >= quiet_until && !geese.is_empty()).then_some(())
+        });
         let node = cluster.node(id);
-        node.spawn();
-        node.stopping = true;
-        let exit = node.wait_exit(PATIENCE);
-        assert_eq!(exit.code(), Some(1), "{}", node.log_tail());
+        node.assert_alive();
+        let status = get_status(node.http_port).expect("the removed node answers");
+        assert_eq!(status.role, "Duck", "{status:?}");
+        let view = get_cluster(node.http_port).expect("the removed node answers /cluster");
+        assert_eq!(view["member"], serde_json::json!(false), "{view}");
+        let (voters, learners) = voters_and_learners(&view);
+        assert!(!voters.contains(&id) && !learners.contains(&id), "{view}");
         let log = node.log_text();
-        let reason = log.lines().last().unwrap_or_default();
-        eprintln!("removed node {id} restarted: {reason}");
         assert!(
-            reason.starts_with("fatal:") && reason.contains("was removed from the cluster"),
-            "{reason:?}"
+            log.contains(&format!("node {id} is not in its stored membership"))
+                && log.contains("It will not campaign"),
+            "{}",
+            node.log_tail()
         );
+        eprintln!("removed node {id} restarted as a removed node; node {goose} still leads");
+        node.kill9();
     }
+    assert_eq!(cluster.wait_for_agreement(&mut observer), (goose, term));
     eprintln!("done in {:.1?}", started.elapsed());
 }
 

@@ -1376,7 +1376,7 @@ async fn leave_from_a_duck_and_from_the_goose() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_restarted_node_finds_the_new_membership_and_a_removed_one_refuses_to_start() {
+async fn a_restarted_node_finds_the_new_membership_and_a_removed_one_starts_as_a_removed_node() {
     let mut cluster = Cluster::start(3, 25).await;
     let goose = goose_ready_for_a_change(&cluster.nodes).await;
     let four = NodeId(4);
@@ -1432,18 +1432,82 @@ async fn a_restarted_node_finds_the_new_membership_and_a_removed_one_refuses_to_
         |_| !restarted.membership().contains(removed),
     )
     .await;
+    let held = restarted.membership();
     restarted.shutdown().await;
-    let refused = cluster.start_node(member_config(removed, &ids(3))).await;
-    let Err(error) = refused else {
-        panic!("a removed node started");
-    };
-    assert!(
-        matches!(error, StartError::Removed { id, membership } if id == removed && membership == restarted.status().membership),
-        "{error:?}"
-    );
-    let message = error.to_string();
-    assert!(message.contains("removed"), "{message}");
-    assert!(message.contains("wipe its data directory"), "{message}");
+
+    // Restarted on its storage, whatever its configuration says, it starts
+    // as a removed node: a Duck outside its membership that never
+    // campaigns, while the cluster keeps its Goose.
+    let term = goose.status().term;
+    let removed_node = cluster
+        .start_node(member_config(removed, &ids(3)))
+        .await
+        .expect("a removed node starts");
+    let status = removed_node.status();
+    assert!(!status.member, "{status:?}");
+    assert_eq!(status.role, Role::Duck);
+    assert_eq!(status.membership, held.id());
+    assert!(!status.members.contains(&removed) && !status.learners.contains(&removed));
+    assert_eq!(removed_node.membership(), held);
+    assert_eq!(removed_node.leave().await, Ok(()), "already out");
+    assert_never_campaigns(&cluster.nodes, &removed_node, Duration::from_secs(5)).await;
+    assert!(goose.is_goose());
+    assert_eq!(goose.status().term, term, "no election");
+    let rest = cluster.members_of(&goose.membership());
+    for node in &rest {
+        assert_eq!(node.status().leader, Some(goose.id()), "node {}", node.id());
+    }
+    for node in &cluster.nodes {
+        node.shutdown().await;
+    }
+}
+
+/// A node removed (or whose removal a new Goose undid) while it was down
+/// comes back: restarted on storage whose membership lacks it, it starts as
+/// a removed node; once the Goose has added it back, the Goose's heartbeats
+/// bring the membership naming it, and it is promoted to voter again.
+#[tokio::test(start_paused = true)]
+async fn a_removed_node_added_back_while_down_rejoins_on_its_old_storage() {
+    let mut cluster = Cluster::start(3, 27).await;
+    let goose = goose_ready_for_a_change(&cluster.nodes).await;
+    let term = goose.status().term;
+    let node = others(&cluster.nodes, goose.id()).remove(0);
+    let id = node.id();
+
+    goose.remove_node(id).await.expect("removed");
+    wait_until(
+        &cluster.nodes,
+        ELECTION_WAIT,
+        "the removal to arrive",
+        |_| !node.status().member,
+    )
+    .await;
+    // A crash: the storage keeps the membership without it.
+    node.abort();
+    node.stopped().await;
+    let without = node.membership();
+    assert!(!without.contains(id));
+
+    let goose = goose_ready_for_a_change(&cluster.members_of(&goose.membership())).await;
+    let added = goose.add_node(id, addr(id)).await.expect("added back");
+    assert!(added.is_learner(id) && added.is_joining(id));
+
+    let restarted = cluster
+        .start_node(member_config(id, &ids(3)))
+        .await
+        .expect("starts");
+    assert!(!restarted.status().member, "its storage does not hold it");
+    assert_eq!(restarted.membership(), without);
+    let voters: Vec<u64> = ids(3).iter().map(|id| id.0).collect();
+    let membership = wait_for_membership(&cluster.nodes, &voters, &[]).await;
+    assert!(membership.id() > added.id(), "promoted after being added");
+    let status = restarted.status();
+    assert!(status.member);
+    assert!(status.members.contains(&id));
+    assert_eq!(status.membership, membership.id());
+    assert_eq!(status.leader, Some(goose.id()));
+    assert!(goose.is_goose());
+    assert_eq!(goose.status().term, term, "no election on the way");
     for node in &cluster.nodes {
         node.shutdown().await;
     }

@@ -61,6 +61,8 @@ pub(super) async fn status(State(handle): State<NodeHandle>) -> Json<StatusBody>
 pub(super) struct ClusterBody {
     leader: Option<u64>,
     term: u64,
+    /// Whether this node is in `members`; `false` for a removed node.
+    member: bool,
     membership: IdBody,
     pending: Option<bool>,
     members: Vec<MemberBody>,
@@ -117,6 +119,7 @@ pub(super) async fn cluster(State(handle): State<NodeHandle>) -> Json<ClusterBod
     Json(ClusterBody {
         leader: leader.map(|leader| leader.0),
         term: term.0,
+        member: membership.contains(me),
         membership: membership.id().into(),
         // Only the Goose knows whether its membership is committed; a
         // stopped node's answer would be stale.

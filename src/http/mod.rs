@@ -5,7 +5,7 @@
 //! | Request                | Answer |
 //! |------------------------|--------|
 //! | `GET /status`          | `200 {"id": 1, "role": "Goose", "term": 7, "leader": 1, "lease_ms": 240}` |
-//! | `GET /cluster`         | `200 {"leader": 1, "term": 7, "membership": {"term": 7, "version": 3}, "pending": false, "members": [{"id": 1, "addr": "10.0.0.1:7001", "voter": true, "joining": false, "last_contact_ms": 0}, …]}` |
+//! | `GET /cluster`         | `200 {"leader": 1, "term": 7, "member": true, "membership": {"term": 7, "version": 3}, "pending": false, "members": [{"id": 1, "addr": "10.0.0.1:7001", "voter": true, "joining": false, "last_contact_ms": 0}, …]}` |
 //! | `POST /step-down`      | `202 {"stepped_down": true, "term": 7}`, or `409 {"error": "not the Goose", "leader": 2}` |
 //! | `GET /members`         | `200 {"membership": {"term": 7, "version": 3}, "members": [{"id": 1, "addr": "10.0.0.1:7001", "voter": true, "joining": false}, …]}` |
 //! | `POST /members`        | body `{"id": 4, "addr": "10.0.0.4:7001"}`: `200` with the committed membership (as `GET /members`); errors below |
@@ -28,7 +28,11 @@
 //!   itself). `membership` names the membership (it grows with every
 //!   change; compare two nodes' to see whether they agree) and `pending` is,
 //!   on the Goose, whether its latest change still waits for a majority
-//!   (`null` on a Duck).
+//!   (`null` on a Duck). `member` is whether this node is one of `members`:
+//!   `false` on a **removed node** (removed while it ran, or restarted on a
+//!   data directory whose membership no longer holds it), which stays a
+//!   Duck, never campaigns, and turns `true` again only if the Goose adds
+//!   it back.
 //! * A learner answers `/status` like any Duck: `role` is always `"Duck"`
 //!   and `leader` names the Goose it follows, so it can serve reads that
 //!   only need to know who leads.

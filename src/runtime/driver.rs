@@ -49,6 +49,9 @@ pub(crate) struct Driver<T, S> {
     /// (or the one the node started with). What the status, the peers table
     /// and the transport follow.
     held: Arc<Membership>,
+    /// Whether `held` holds this node, as of the last membership change:
+    /// leaving it and coming back are both logged.
+    member: bool,
     /// The membership of the last `MembershipCommitted` event of the current
     /// drain.
     committed: Option<Arc<Membership>>,
@@ -99,6 +102,7 @@ pub(crate) fn initial_status(election: &Election) -> NodeStatus {
         lease_deadline: None,
         members: membership.voters().collect(),
         learners: membership.learners().collect(),
+        member: membership.contains(election.id()),
         membership: membership.id(),
         membership_pending: election.membership_pending(),
         counters: *election.counters(),
@@ -150,6 +154,7 @@ impl<T: Transport, S: Storage> Driver<T, S> {
         };
         Driver {
             held: Arc::new(election.membership().clone()),
+            member: election.membership().contains(election.id()),
             committed: None,
             transport_peers: channels.transport_peers,
             waiters: Waiters::default(),
@@ -348,9 +353,13 @@ impl<T: Transport, S: Storage> Driver<T, S> {
             member = held.contains(id),
             "membership changed"
         );
-        if !held.contains(id) {
+        let member = held.contains(id);
+        if self.member && !member {
             tracing::info!(%id, "this node was removed from the cluster; it no longer campaigns");
+        } else if !self.member && member {
+            tracing::info!(%id, "this node is a member again: the Goose added it back");
         }
+        self.member = member;
         self.observed.peers.replace(held);
         // A Goose's own change is pending until a majority holds it.
         let pending = self.election.membership_pending() == Some(true);
@@ -425,10 +434,12 @@ impl<T: Transport, S: Storage> Driver<T, S> {
         let membership_changed = self.published.membership != next.membership;
         self.published = next;
         let held = &self.held;
+        let id = self.election.id();
         self.status.send_if_modified(|status| {
             if membership_changed {
                 status.members = held.voters().collect();
                 status.learners = held.learners().collect();
+                status.member = held.contains(id);
                 status.full_membership = Arc::clone(held);
             }
             status.membership = next.membership;

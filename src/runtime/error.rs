@@ -6,7 +6,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::config::NodeConfigError;
-use crate::core::{CommandError, MembershipError, MembershipId, NodeId, Role};
+use crate::core::{CommandError, MembershipError, Role};
 use crate::storage::StorageError;
 use crate::transport::TransportError;
 
@@ -24,22 +24,6 @@ pub enum StartError {
     /// The transport could not start.
     #[error("cannot start the transport: {0}")]
     Transport(#[source] TransportError),
-    /// The membership saved in storage does not hold this node: it was
-    /// removed from the cluster (with
-    /// [`NodeHandle::remove_node`](crate::runtime::NodeHandle::remove_node)
-    /// or [`NodeHandle::leave`](crate::runtime::NodeHandle::leave)). Its
-    /// saved term and vote belong to its old membership; to join the cluster
-    /// again, wipe its data directory (its storage) and join as a new node.
-    #[error(
-        "node {id} was removed from the cluster (membership {membership} does not hold it); \
-         wipe its data directory to join again"
-    )]
-    Removed {
-        /// This node.
-        id: NodeId,
-        /// The saved membership, the one without this node.
-        membership: MembershipId,
-    },
 }
 
 /// Why a running node stopped on its own.

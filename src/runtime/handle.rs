@@ -46,6 +46,15 @@ pub struct NodeStatus {
     /// nodes added but not yet promoted to voters): members that follow the
     /// Goose without voting and never become it, in ascending id order.
     pub learners: Arc<[NodeId]>,
+    /// Whether this node is a member (a voter or a learner) of
+    /// `membership`: a voter if `members` holds [`id`](Self::id), a learner
+    /// if `learners` does. `false` for a **removed node**: one removed
+    /// while it ran, or restarted on storage whose membership no longer
+    /// holds it (it was removed, or stopped while its removal was not
+    /// committed). A removed node stays a Duck and never campaigns; it votes
+    /// only to let the others undo an uncommitted removal, and becomes a
+    /// member again (this turns `true`) if the Goose adds it back.
+    pub member: bool,
     /// Which membership is in force on this node: the newest it holds
     /// durably, committed or not. The full membership, with addresses, is
     /// [`NodeHandle::membership`].
@@ -255,8 +264,9 @@ impl NodeHandle {
     /// [`NodeStatus::membership_pending`] on the Goose). Read from the
     /// published status, without asking the driver.
     ///
-    /// A node that is not in it was removed: it stays a Duck and never
-    /// campaigns until it is shut down.
+    /// A node that is not in it was removed ([`NodeStatus::member`] is
+    /// `false`): it stays a Duck and never campaigns, unless the Goose adds
+    /// it back.
     pub fn membership(&self) -> Membership {
         Membership::clone(&self.inner.status.borrow().full_membership)
     }
@@ -395,7 +405,7 @@ impl NodeHandle {
     /// Removes node `id`, a voter or a learner, from the cluster. Returns
     /// the committed membership without it, once a majority of its voters
     /// hold it. The removed node stops receiving heartbeats and stays a
-    /// Duck that never campaigns until it is shut down.
+    /// Duck that never campaigns until it is shut down (or added back).
     ///
     /// The Goose may remove itself: it leads until the change commits, then
     /// steps down, and the remaining voters elect a new Goose. Errors as for
@@ -420,7 +430,8 @@ impl NodeHandle {
     /// in [`tokio::time::timeout`]. The request is not remembered across
     /// restarts. Fails at once with
     /// [`MembershipError::LastVoter`](crate::core::MembershipError::LastVoter)
-    /// for the last voter; a node that is already no member returns `Ok`.
+    /// for the last voter; a node that is already no member (a removed
+    /// node, [`NodeStatus::member`] `false`) returns `Ok` at once.
     pub async fn leave(&self) -> Result<(), HandleError> {
         let (reply, answer) = oneshot::channel();
         self.request(Command::Leave { reply }, answer).await

@@ -99,9 +99,19 @@ impl Node {
     /// A membership saved in `storage` (the node has run before, and the
     /// membership changed or a Goose re-issued it) replaces the configured
     /// members, learners and addresses: the cluster may have changed since
-    /// the configuration was written. If the saved membership does not hold
-    /// this node, it was removed, and it refuses to start with
-    /// [`StartError::Removed`].
+    /// the configuration was written.
+    ///
+    /// A saved membership may not hold this node: it was removed, or it
+    /// stopped while its removal was not committed yet (and a new Goose may
+    /// since have undone it). Such a node starts anyway, as a **removed
+    /// node**, and logs a warning saying so: it never campaigns and never
+    /// becomes the Goose, votes only to let the others undo an uncommitted
+    /// removal, and becomes a member again if the Goose adds it back (its
+    /// heartbeats then bring the membership naming it). Refusing to start
+    /// it could deadlock a small cluster whose majority needs that vote.
+    /// [`NodeStatus::member`] (and the `http` feature's `/cluster`) tells
+    /// whether a node is a member. To join again under the same id
+    /// otherwise, wipe its storage and join as a new node.
     ///
     /// When the membership knows every other member's address, the
     /// transport is given them ([`Transport::set_peers`]) before it starts,
@@ -125,12 +135,8 @@ impl Node {
             .await
             .map_err(StartError::Storage)?;
         if let Some(membership) = stored_membership {
-            if !membership.contains(config.id) {
-                return Err(StartError::Removed {
-                    id: config.id,
-                    membership: membership.id(),
-                });
-            }
+            // The core accepts a saved (version > 0) membership without this
+            // node: it starts as a removed node.
             core_config.membership = membership;
         }
         core_config.validate().map_err(NodeConfigError::from)?;
@@ -165,6 +171,17 @@ impl Node {
                 learners = ?driver::id_list(membership.learners()),
                 "node started"
             );
+            if !membership.contains(id) {
+                tracing::warn!(
+                    %id,
+                    membership = %membership.id(),
+                    "node {id} is not in its stored membership {}: it was removed (or its removal \
+                     had not committed when it stopped). It will not campaign; it takes part again \
+                     only if the Goose adds it back. To join under this id, wipe the data directory \
+                     and --join.",
+                    membership.id()
+                );
+            }
         });
         let observed = Arc::new(Observed {
             peers: Peers::new(started, election.membership()),
