@@ -185,6 +185,40 @@ pub enum Violation {
         /// `true` for a pre-vote.
         pre_vote: bool,
     },
+    /// A node that is not a voter of the membership it holds (removed, or a
+    /// learner waiting for promotion) granted a vote or pre-vote to a
+    /// candidate that asked with neither a newer membership (where it may
+    /// be a voter though it has not heard yet) nor the one its own was made
+    /// from (whose change may be uncommitted: the others may need this vote
+    /// to undo it). Such a vote would count in a membership that has been
+    /// replaced.
+    #[error(
+        "at {at_us}us: n{node}, not a voter of its membership {held}, granted its {} for term \
+         {term} to n{candidate}, which asked with {}",
+        if *pre_vote { "pre-vote" } else { "vote" },
+        if asked_with.is_empty() {
+            "no request at all".to_owned()
+        } else {
+            asked_with.iter().map(ToString::to_string).collect::<Vec<_>>().join(" or ")
+        }
+    )]
+    NonVoterGrantedVote {
+        /// When.
+        at_us: u64,
+        /// The node.
+        node: NodeId,
+        /// The candidate it granted.
+        candidate: NodeId,
+        /// The term of the response.
+        term: Term,
+        /// `true` for a pre-vote.
+        pre_vote: bool,
+        /// The membership the node held.
+        held: MembershipId,
+        /// The memberships the candidate's requests for `term` to this node
+        /// carried.
+        asked_with: Vec<MembershipId>,
+    },
     /// A learner started an election or a pre-vote round (an
     /// `ElectionStarted` event): a learner never campaigns.
     #[error(
@@ -510,6 +544,9 @@ struct MembershipHistory {
     durable: Vec<MembershipId>,
     /// The newest membership each node's messages claimed it held.
     exposed: Vec<MembershipId>,
+    /// The memberships vote and pre-vote requests carried, by (voter,
+    /// candidate, term, pre-vote): what a voter may have been asked with.
+    requests: BTreeMap<(NodeId, NodeId, Term, bool), BTreeSet<MembershipId>>,
 }
 
 impl Checker {
@@ -539,6 +576,7 @@ impl Checker {
                 held,
                 durable: vec![initial.id(); nodes],
                 exposed: vec![MembershipId::default(); nodes],
+                requests: BTreeMap::new(),
             },
         }
     }
@@ -774,6 +812,13 @@ impl Checker {
             let exposed = &mut self.memberships.exposed[index];
             *exposed = (*exposed).max(held);
         }
+        if let Some((term, pre_vote, membership)) = vote_request(msg) {
+            self.memberships
+                .requests
+                .entry((to, node, term, pre_vote))
+                .or_default()
+                .insert(membership);
+        }
         let Some((term, vote)) = claim(node, to, msg) else {
             return Ok(());
         };
@@ -875,8 +920,9 @@ impl Checker {
     ///   made on a committed base;
     /// * 10: a node never campaigns while its membership does not contain it
     ///   (nor while it is a learner of it: a joining node waits for its
-    ///   promotion), never grants a vote while not a voter, and never
-    ///   becomes the Goose once a committed change removed it.
+    ///   promotion), grants a vote while not a voter only as
+    ///   [`Self::check_grant`] allows, and never becomes the Goose once a
+    ///   committed change removed it.
     fn on_membership_output(
         &mut self,
         at_us: u64,
@@ -901,13 +947,7 @@ impl Checker {
                         term,
                         granted: true,
                     },
-            } if !self.held_is_voter(index) => Err(Violation::LearnerGrantedVote {
-                at_us,
-                node,
-                candidate: to,
-                term,
-                pre_vote: false,
-            }),
+            } => self.check_grant(at_us, index, to, term, false),
             &Output::Send {
                 to,
                 msg:
@@ -915,13 +955,7 @@ impl Checker {
                         term,
                         granted: true,
                     },
-            } if !self.held_is_voter(index) => Err(Violation::LearnerGrantedVote {
-                at_us,
-                node,
-                candidate: to,
-                term,
-                pre_vote: true,
-            }),
+            } => self.check_grant(at_us, index, to, term, true),
             &Output::Event(Event::ElectionStarted { term, pre_vote }) => {
                 let Some(held) = &self.memberships.held[index] else {
                     return Ok(());
@@ -958,12 +992,53 @@ impl Checker {
         }
     }
 
-    /// Whether the node's membership (as of its latest output) makes it a
-    /// voter.
-    fn held_is_voter(&self, index: usize) -> bool {
-        self.memberships.held[index]
-            .as_ref()
-            .is_none_or(|held| held.is_voter(node_id(index)))
+    /// Invariant 10 for a (pre-)vote the node at `index` granted to
+    /// `candidate` for `term`: a voter of the membership it holds may grant
+    /// it (the core's other rules decide); any other node only on a request
+    /// carrying a membership newer than its own, or the one its own was made
+    /// from. Votes follow the candidate's membership, which counts only its
+    /// own voters, so the vote cannot help elect anyone in a membership that
+    /// replaced the one it counts in: if the change that took this node's
+    /// vote committed, a majority of its voters hold it and refuse the
+    /// candidate, and that majority meets every majority of the membership
+    /// before (single-server changes).
+    fn check_grant(
+        &self,
+        at_us: u64,
+        index: usize,
+        candidate: NodeId,
+        term: Term,
+        pre_vote: bool,
+    ) -> Result<(), Violation> {
+        let node = node_id(index);
+        let Some(held) = &self.memberships.held[index] else {
+            return Ok(());
+        };
+        if held.is_voter(node) {
+            return Ok(());
+        }
+        let history = &self.memberships;
+        let asked_with = history
+            .requests
+            .get(&(node, candidate, term, pre_vote))
+            .cloned()
+            .unwrap_or_default();
+        let made_from = history.predecessor.get(&held.id()).copied();
+        let allowed = asked_with
+            .iter()
+            .any(|asked| *asked > held.id() || Some(*asked) == made_from);
+        if allowed {
+            return Ok(());
+        }
+        Err(Violation::NonVoterGrantedVote {
+            at_us,
+            node,
+            candidate,
+            term,
+            pre_vote,
+            held: held.id(),
+            asked_with: asked_with.into_iter().collect(),
+        })
     }
 
     /// Invariants 6 to 8 for a membership the node now holds.
@@ -1243,6 +1318,18 @@ fn claimed_membership(msg: &Message) -> Option<MembershipId> {
             membership: Some(membership),
             ..
         } => Some(membership.id()),
+        _ => None,
+    }
+}
+
+/// A vote or pre-vote request: the term asked for, whether it is a
+/// pre-vote, and the membership the candidate holds.
+fn vote_request(msg: &Message) -> Option<(Term, bool, MembershipId)> {
+    match *msg {
+        Message::PreVote { term, membership } => Some((term, true, membership)),
+        Message::Vote {
+            term, membership, ..
+        } => Some((term, false, membership)),
         _ => None,
     }
 }
@@ -1951,25 +2038,86 @@ mod tests {
                 granted: true,
             },
         };
-        assert!(matches!(
+        // n1 asks with the membership n4 holds: n4 is no voter there.
+        let ask = |checker: &mut Checker, membership: MembershipId| {
+            let request = Message::PreVote {
+                term: Term(3),
+                membership,
+            };
+            assert_eq!(checker.on_send(1, 0, NodeId(4), &request), Ok(()));
+        };
+        ask(&mut checker, with_four.id());
+        assert_eq!(
             checker.on_output(1, 3, &grant),
-            Err(Violation::LearnerGrantedVote {
+            Err(Violation::NonVoterGrantedVote {
+                at_us: 1,
                 node: NodeId(4),
+                candidate: NodeId(1),
+                term: Term(3),
                 pre_vote: true,
-                ..
+                held: with_four.id(),
+                asked_with: vec![with_four.id()],
             })
-        ));
-        // Once promoted (by the Goose, n1, once the add committed), both
-        // are fine.
+        );
+        // Promoted by the Goose, n1, once the add committed: a candidate
+        // holding the promotion may count n4's vote though n4 has not heard
+        // of it yet.
         for index in [0, 1, 3] {
             hold(&mut checker, index, &with_four);
         }
         assert_eq!(checker.on_output(2, 0, &committed(with_four.id())), Ok(()));
         let promoted = with_four.promoting(Term(2), NodeId(4));
         assert_eq!(checker.on_output(2, 0, &persist(&promoted)), Ok(()));
+        ask(&mut checker, promoted.id());
+        assert_eq!(checker.on_output(2, 3, &grant), Ok(()));
+        // Once it holds the promotion, it is a voter: both are fine.
         assert_eq!(checker.on_output(2, 3, &persist(&promoted)), Ok(()));
         assert_eq!(checker.on_output(2, 3, &started), Ok(()));
         assert_eq!(checker.on_output(2, 3, &grant), Ok(()));
+    }
+
+    #[test]
+    fn a_removed_node_votes_only_to_undo_its_removal() {
+        let (mut checker, initial) = three();
+        let reissue = reissued_and_committed(&mut checker, &initial);
+        let without_three = reissue.removing(Term(2), NodeId(3)).unwrap();
+        hold(&mut checker, 0, &without_three);
+        hold(&mut checker, 2, &without_three);
+        let grant = Output::Send {
+            to: NodeId(2),
+            msg: Message::VoteResponse {
+                term: Term(3),
+                granted: true,
+            },
+        };
+        let ask = |checker: &mut Checker, membership: MembershipId| {
+            let request = Message::Vote {
+                term: Term(3),
+                transfer: false,
+                membership,
+            };
+            assert_eq!(checker.on_send(1, 1, NodeId(3), &request), Ok(()));
+        };
+        // n2 never asked n3.
+        assert!(matches!(
+            checker.on_output(2, 2, &grant),
+            Err(Violation::NonVoterGrantedVote { asked_with, .. }) if asked_with.is_empty()
+        ));
+        // n2 asks with the configured membership, two changes back: the
+        // removal of n3 was made on the re-issue, not on that one.
+        ask(&mut checker, initial.id());
+        assert!(matches!(
+            checker.on_output(2, 2, &grant),
+            Err(Violation::NonVoterGrantedVote {
+                node: NodeId(3),
+                pre_vote: false,
+                ..
+            })
+        ));
+        // With the membership the removal was made on: n2 may need n3's
+        // vote to undo an uncommitted removal.
+        ask(&mut checker, reissue.id());
+        assert_eq!(checker.on_output(2, 2, &grant), Ok(()));
     }
 
     #[test]

@@ -12,8 +12,8 @@ use super::queue::{EventKind, EventQueue};
 use super::report::{SimFailure, SimReport, SimStats};
 use super::trace::{Recorder, SendFate, SimCommand, TraceKind};
 use crate::core::{
-    Config, ConfigError, Election, Event, HardState, Membership, MembershipId, Message, NodeId,
-    Output, Role, Term,
+    Config, Election, Event, HardState, Membership, MembershipId, Message, NodeId, Output, Role,
+    Term,
 };
 
 /// A deterministic simulation of a cluster of [`Election`]s.
@@ -49,11 +49,9 @@ struct SimNode {
     durable: HardState,
     /// The membership the host has made durable: the last
     /// `PersistMembership` it handled, or the configured one. A restart
-    /// passes it as `Config::membership`, as the runtime does.
+    /// passes it as `Config::membership`, as the runtime does, even when it
+    /// does not contain the node (which then starts as a removed node).
     durable_membership: Membership,
-    /// Removed from the cluster and down: its durable membership does not
-    /// contain it, so it cannot start again (the runtime refuses too).
-    retired: bool,
     /// Whether the node exists: members from the start; a spare once a
     /// committed membership named it.
     joined: bool,
@@ -91,7 +89,6 @@ impl Simulation {
                 election: Some(election),
                 incarnation: 0,
                 durable: HardState::default(),
-                retired: false,
                 joined: true,
                 leaving: false,
                 tick_period_us: draw_tick_period(shortest_us, longest_us, &mut rng),
@@ -107,7 +104,6 @@ impl Simulation {
                 incarnation: 0,
                 durable: HardState::default(),
                 durable_membership: Membership::default(),
-                retired: false,
                 joined: false,
                 leaving: false,
                 tick_period_us: draw_tick_period(shortest_us, longest_us, &mut rng),
@@ -257,7 +253,6 @@ impl Simulation {
                 if self.nodes[node].incarnation == incarnation
                     && self.nodes[node].election.is_none()
                     && self.nodes[node].joined
-                    && !self.nodes[node].retired
                 {
                     self.restart(node)?;
                 }
@@ -537,8 +532,11 @@ impl Simulation {
     /// A new `Election` from the persisted state only (hard state and
     /// membership), with a fresh seed.
     ///
-    /// A node whose durable membership no longer contains it was removed:
-    /// like the runtime, it refuses to start, and stays down for good.
+    /// A node whose durable membership does not contain it (it was removed,
+    /// or its removal was pending when it crashed) starts all the same, as
+    /// the runtime starts it: the core runs it as a removed node, which
+    /// never campaigns, votes only to let the others undo an uncommitted
+    /// removal, and takes part again if a newer membership names it.
     fn restart(&mut self, index: usize) -> Result<(), Violation> {
         let loaded = self.nodes[index].durable;
         self.checker.on_restart(
@@ -549,30 +547,25 @@ impl Simulation {
         )?;
         let mut config = self.nodes[index].config.clone();
         config.membership = self.nodes[index].durable_membership.clone();
-        let election = match new_election(&self.config, &config, loaded, &mut self.rng) {
-            Ok(election) => election,
-            Err(SimConfigError::Election(ConfigError::NotAMember { .. })) => {
-                self.nodes[index].retired = true;
-                self.stats.nodes_retired += 1;
-                self.recorder.record(
-                    self.now_us,
-                    TraceKind::Retired {
-                        node: node_id(index),
-                    },
-                );
-                return Ok(());
-            }
-            Err(error) => unreachable!(
-                "only the membership differs from a config Simulation::new accepted: {error}"
-            ),
-        };
+        let removed = !config.membership.contains(config.id);
+        let election =
+            new_election(&self.config, &config, loaded, &mut self.rng).unwrap_or_else(|error| {
+                // Every membership but the configured (version 0) one,
+                // which names the node, was issued at run time with a higher
+                // version, and the core accepts a node outside those.
+                unreachable!(
+                    "only the membership differs from a config Simulation::new accepted: {error}"
+                )
+            });
         self.nodes[index].election = Some(election);
         self.stats.restarts += 1;
+        self.stats.removed_restarts += u64::from(removed);
         self.recorder.record(
             self.now_us,
             TraceKind::Restarted {
                 node: node_id(index),
                 hard_state: loaded,
+                removed,
             },
         );
         self.schedule_first_tick(index);
@@ -783,7 +776,7 @@ impl Simulation {
         self.recorder.record(self.now_us, TraceKind::Healed);
         for index in 0..self.nodes.len() {
             let node = &self.nodes[index];
-            if node.election.is_none() && node.joined && !node.retired {
+            if node.election.is_none() && node.joined {
                 self.restart(index)?;
             }
         }
@@ -873,8 +866,8 @@ impl Simulation {
                         election.leader() == Some(goose.id()) && !membership.is_joining(id)
                     }
                     // A member that is down holds liveness back; one that
-                    // never joined, or cannot restart, has nothing to follow.
-                    None => !node.joined || node.retired,
+                    // never joined has nothing to follow.
+                    None => !node.joined,
                 }
             })
         })
@@ -948,12 +941,7 @@ impl Simulation {
                 ),
                 None if !node.joined => format!("n{id} never joined"),
                 None => format!(
-                    "n{id} {} holds {} on disk",
-                    if node.retired {
-                        "retired (removed)"
-                    } else {
-                        "down"
-                    },
+                    "n{id} down holds {} on disk",
                     DisplayMembership(node.durable_membership.clone()),
                 ),
             };

@@ -31,8 +31,8 @@
 //!   fall on either side of every persist. A crashed node restarts as a new
 //!   `Election` built from its durable `HardState` and its durable
 //!   membership (as `Config::membership`, like the runtime), with a fresh
-//!   seed. A node whose durable membership no longer contains it was
-//!   removed: it cannot start again and stays down.
+//!   seed. A node whose durable membership does not contain it (removed, or
+//!   its removal pending when it crashed) restarts too, as a removed node.
 //! * **Garbage.** Messages with arbitrary content claiming to come from ids
 //!   outside the cluster (1000 and up) are injected; each must be dropped,
 //!   counted in `dropped_not_member`, and leave the node's status unchanged.
@@ -54,9 +54,11 @@
 //!   `JoinReply::Accepted`. Promotion is the core's own business. The
 //!   membership is durable state like the hard state: a crash can fall on
 //!   either side of every `PersistMembership`, and a restarted node gets its
-//!   last durable membership as `Config::membership`; a node whose durable
-//!   membership does not contain it cannot start again (as in the runtime)
-//!   and stays down for good. Ids are never reused.
+//!   last durable membership as `Config::membership`, even one that does
+//!   not contain it: like the runtime, the core starts it as a removed node
+//!   (it never campaigns, votes only to let the others undo an uncommitted
+//!   removal, and takes part again if a newer membership names it). Ids are
+//!   never reused: the simulator never adds a removed node back.
 //!
 //! # What is checked
 //!
@@ -88,9 +90,13 @@
 //! 9. a membership a Goose commits is durably held by a majority of its
 //!    voters, and a `MembershipChanged`/`MembershipCommitted` event reaches
 //!    the host only after that membership is durable;
-//! 10. a node never campaigns, nor grants a vote, while its membership does
-//!     not make it a voter (removed, or a learner waiting for promotion), and
-//!     a node removed by a committed change is never the Goose again;
+//! 10. a node never campaigns while its membership does not make it a voter
+//!     (removed, or a learner waiting for promotion); such a node grants a
+//!     vote or pre-vote only to a candidate that asked with a newer
+//!     membership (where it may be a voter already) or with the one its own
+//!     was made from (whose change, which took its vote, may be
+//!     uncommitted: the others may need this vote to undo it); and a node
+//!     removed by a committed change is never the Goose again;
 //! 11. a Goose is a voter of its own membership, except while the change
 //!     removing it is pending (it steps down when it commits); only a Goose
 //!     changes the membership.

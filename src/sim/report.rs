@@ -53,9 +53,10 @@ pub struct SimStats {
     pub memberships_committed: u64,
     /// Spare nodes started because a committed membership named them.
     pub nodes_joined: u64,
-    /// Crashed nodes that could not restart because their durable
-    /// membership no longer contained them (they were removed).
-    pub nodes_retired: u64,
+    /// Restarts of a node whose durable membership did not contain it (it
+    /// was removed, or its removal was pending when it crashed): it starts
+    /// as a removed node, as the runtime starts it.
+    pub removed_restarts: u64,
     /// Real elections started (a term incremented).
     pub elections_started: u64,
     /// Times a node became the Goose.

@@ -86,12 +86,6 @@ pub enum TraceKind {
         /// The membership it starts with.
         membership: MembershipId,
     },
-    /// A crashed node could not restart: its durable membership does not
-    /// contain it (it was removed). It stays down for good.
-    Retired {
-        /// The node.
-        node: NodeId,
-    },
     /// A node's role changed (from its `RoleChanged` event).
     RoleChanged {
         /// The node.
@@ -117,6 +111,10 @@ pub enum TraceKind {
         node: NodeId,
         /// The state it loaded.
         hard_state: HardState,
+        /// Its durable membership does not contain it (it was removed, or
+        /// its removal was pending when it crashed): it starts as a removed
+        /// node, as the runtime starts it.
+        removed: bool,
     },
     /// The partition changed; these directed links now drop every message.
     Partitioned {
@@ -238,12 +236,6 @@ impl fmt::Display for TraceEvent {
             TraceKind::Joined { node, membership } => {
                 write!(f, "n{node} joined, starting with membership {membership}")
             }
-            TraceKind::Retired { node } => {
-                write!(
-                    f,
-                    "n{node} cannot restart: removed from its durable membership"
-                )
-            }
             TraceKind::RoleChanged { node, role, term } => {
                 write!(f, "n{node} is now {role} in term {term}")
             }
@@ -255,11 +247,20 @@ impl fmt::Display for TraceEvent {
                 f,
                 "n{node} crashed after {handled} outputs ({lost} outputs lost)"
             ),
-            TraceKind::Restarted { node, hard_state } => {
+            TraceKind::Restarted {
+                node,
+                hard_state,
+                removed,
+            } => {
                 write!(
                     f,
-                    "n{node} restarted from {}",
-                    DisplayHardState(*hard_state)
+                    "n{node} restarted from {}{}",
+                    DisplayHardState(*hard_state),
+                    if *removed {
+                        ", outside its durable membership (a removed node)"
+                    } else {
+                        ""
+                    }
                 )
             }
             TraceKind::Partitioned { cut } if cut.is_empty() => f.write_str("network connected"),
