@@ -735,6 +735,81 @@ fn votes_for_candidates_with_an_older_membership_are_caught() {
     .expect("SkipMembershipVoteCheck must be caught within the seed budget");
 }
 
+/// Invariant: a node that is not a voter of its membership grants a vote
+/// only to a candidate holding a newer membership or the one its own was
+/// made from. Skipping the membership check makes removed nodes and waiting
+/// learners vote for candidates holding anything.
+#[test]
+fn votes_by_non_voters_for_older_memberships_are_caught() {
+    first_membership_failure(
+        Some(Mutation::SkipMembershipVoteCheck),
+        None,
+        membership_storm,
+        4,
+        |violation| matches!(violation, Violation::NonVoterGrantedVote { .. }),
+    )
+    .expect("SkipMembershipVoteCheck must be caught by the vote check within the seed budget");
+}
+
+/// Invariant: a membership a Goose commits is durably held by a majority of
+/// its voters. Counting the holders among the voters before the change
+/// commits a promotion that only the old majority holds: {G, L} promoting L
+/// commits as soon as G alone holds it.
+#[test]
+fn a_commit_counted_on_the_old_voters_is_caught() {
+    first_membership_failure(
+        Some(Mutation::CommitOnOldVoters),
+        None,
+        membership_storm,
+        2,
+        |violation| matches!(violation, Violation::CommittedWithoutMajority { .. }),
+    )
+    .expect("CommitOnOldVoters must be caught within the seed budget");
+}
+
+/// Invariant: a node never campaigns while its membership does not contain
+/// it. A removed node that keeps campaigning is caught at its first pre-vote
+/// round (before it can disrupt or win anything).
+#[test]
+fn a_removed_node_that_campaigns_is_caught() {
+    first_membership_failure(
+        Some(Mutation::RemovedStillCampaigns),
+        None,
+        membership_storm,
+        2,
+        |violation| matches!(violation, Violation::RemovedNodeCampaigned { .. }),
+    )
+    .expect("RemovedStillCampaigns must be caught within the seed budget");
+}
+
+/// Invariants: a Goose is a voter of its own membership except while its
+/// removal is pending, and a node removed by a committed change is never the
+/// Goose. A Goose that keeps leading once its own removal committed breaks
+/// both.
+#[test]
+fn a_removed_goose_that_keeps_leading_is_caught() {
+    first_membership_failure(
+        Some(Mutation::NoStepDownOnRemoval),
+        None,
+        membership_storm,
+        2,
+        |violation| {
+            matches!(
+                violation,
+                Violation::RemovedNodeIsGoose { .. } | Violation::GooseNotAVoter { .. }
+            )
+        },
+    )
+    .expect("NoStepDownOnRemoval must be caught within the seed budget");
+}
+
+// `Mutation::LeaseOverNewVotersOnly` (while a change is pending, the lease
+// counts only the new voters) has no test: with single-server changes every
+// majority of the new voters meets every majority of the old ones, so a
+// lease acknowledged by a majority of the new voters alone already excludes
+// any other Goose, from either configuration, and no checker can catch it.
+// The core requires both majorities as a margin, not for safety.
+
 // ----- membership changes, healthy ---------------------------------------------------
 
 /// Spares join when their add commits, are promoted to voters, and the
