@@ -226,6 +226,13 @@ fn timeout_now(term: u64) -> Message {
     Message::TimeoutNow { term: Term(term) }
 }
 
+fn newer_membership(term: u64, membership: &Membership) -> Message {
+    Message::NewerMembership {
+        term: Term(term),
+        membership: Box::new(membership.clone()),
+    }
+}
+
 fn leave(term: u64) -> Message {
     Message::Leave { term: Term(term) }
 }
@@ -1353,13 +1360,25 @@ fn raft_5_2_split_vote_with_pre_vote_goes_back_to_a_pre_vote_round() {
 fn raft_5_2_leader_does_not_grant_votes() {
     let mut node = goose(1, 3);
     let before = node.status();
+    // The requests hold the configured membership; the Goose holds its
+    // re-issue, and says so with each refusal.
+    let held = newer_membership(1, node.membership());
 
     node.handle_message(id(3), vote(1, false));
-    assert_eq!(drain(&mut node), vec![send(3, vote_response(1, false))]);
+    assert_eq!(
+        drain(&mut node),
+        vec![send(3, vote_response(1, false)), send(3, held.clone())]
+    );
     node.handle_message(id(3), vote(2, false));
-    assert_eq!(drain(&mut node), vec![send(3, vote_response(1, false))]);
+    assert_eq!(
+        drain(&mut node),
+        vec![send(3, vote_response(1, false)), send(3, held.clone())]
+    );
     node.handle_message(id(3), pre_vote(2));
-    assert_eq!(drain(&mut node), vec![send(3, pre_vote_response(1, false))]);
+    assert_eq!(
+        drain(&mut node),
+        vec![send(3, pre_vote_response(1, false)), send(3, held)]
+    );
 
     assert_eq!(node.status(), before);
     assert_eq!(node.role(), Role::Goose);
@@ -3052,9 +3071,16 @@ fn membership_voters_refuse_candidates_holding_an_older_membership() {
     let mut node = unsticky_holding(addressed(2, 3), &held);
     assert_eq!(node.hard_state(), hard(1, None));
 
-    // Older: refused, pre-vote and vote (the vote's term is still adopted).
+    // Older: refused, pre-vote and vote (the vote's term is still adopted),
+    // and the candidate is told of the newer membership.
     node.handle_message(id(3), pre_vote_holding(2, CONFIGURED));
-    assert_eq!(drain(&mut node), vec![send(3, pre_vote_response(1, false))]);
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            send(3, pre_vote_response(1, false)),
+            send(3, newer_membership(1, &held)),
+        ]
+    );
     // Equal or newer: granted.
     node.handle_message(id(3), pre_vote_holding(2, reissued(1)));
     assert_eq!(drain(&mut node), vec![send(3, pre_vote_response(2, true))]);
@@ -3068,6 +3094,7 @@ fn membership_voters_refuse_candidates_holding_an_older_membership() {
             leader_changed(None, 2),
             persist(2, None),
             send(3, vote_response(2, false)),
+            send(3, newer_membership(2, &held)),
         ]
     );
     node.handle_message(id(3), vote_holding(2, false, reissued(1)));
@@ -3744,14 +3771,19 @@ fn membership_a_removed_node_votes_only_for_the_membership_just_before_its_remov
     );
 
     let mut removed = restarted(3, &removal, 1);
-    for stale in [MembershipId::default(), removal.id()] {
-        removed.handle_message(id(2), pre_vote_holding(2, stale));
-        assert_eq!(
-            drain(&mut removed),
-            vec![send(2, pre_vote_response(1, false))],
-            "{stale}"
-        );
-    }
+    removed.handle_message(id(2), pre_vote_holding(2, MembershipId::default()));
+    assert_eq!(
+        drain(&mut removed),
+        vec![
+            send(2, pre_vote_response(1, false)),
+            send(2, newer_membership(1, &removal)),
+        ]
+    );
+    removed.handle_message(id(2), pre_vote_holding(2, removal.id()));
+    assert_eq!(
+        drain(&mut removed),
+        vec![send(2, pre_vote_response(1, false))]
+    );
 }
 
 // A node may start outside a membership changed at run time (it was
@@ -3829,4 +3861,37 @@ fn membership_step_down_skips_a_voter_that_has_not_acknowledged_its_promotion() 
     let outputs = drain(&mut goose);
     assert!(outputs.contains(&send(2, timeout_now(1))), "{outputs:?}");
     assert!(!outputs.contains(&send(4, timeout_now(1))), "{outputs:?}");
+}
+
+// A candidate refused for holding an older membership adopts the newer one
+// it is sent, whatever the sender's term, and abandons the campaign it ran
+// on the old one. This is how a member that missed changes catches up when
+// no Goose exists (or the Goose is a node it never heard of).
+#[test]
+fn membership_a_stale_candidate_adopts_the_newer_membership_it_is_sent() {
+    let held = settled_goose(addressed(1, 3)).membership().clone();
+    let mut stale = unsticky_voter(3, 3, hard(1, None));
+    let (_, outputs) = ticks_until_election(&mut stale);
+    assert!(outputs.iter().any(is_election_started));
+
+    stale.handle_message(id(2), newer_membership(1, &held));
+    assert_eq!(
+        drain(&mut stale),
+        vec![persist_membership(&held), membership_changed(held.id()),]
+    );
+    assert_eq!(stale.membership().id(), held.id());
+    // No longer a pre-candidate: a late grant means nothing.
+    stale.handle_message(id(2), pre_vote_response(2, true));
+    assert_eq!(drain(&mut stale), vec![dropped(2, DropReason::Unexpected)]);
+
+    // An older or equal one changes nothing, whatever its term.
+    stale.handle_message(id(2), newer_membership(0, &held));
+    stale.handle_message(
+        id(2),
+        Message::NewerMembership {
+            term: Term(1),
+            membership: Box::new(Membership::new([id(1), id(2), id(3)])),
+        },
+    );
+    assert_eq!(drain(&mut stale), vec![]);
 }

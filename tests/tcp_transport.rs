@@ -1044,7 +1044,7 @@ fn membership() -> impl Strategy<Value = Membership> {
 
 fn message() -> impl Strategy<Value = Message> {
     (
-        0u8..9,
+        0u8..10,
         any::<u64>(),
         any::<u64>(),
         any::<bool>(),
@@ -1083,6 +1083,10 @@ fn message() -> impl Strategy<Value = Message> {
                     membership,
                 },
                 6 => Message::Leave { term },
+                7 => Message::NewerMembership {
+                    term,
+                    membership: Box::new(attached.unwrap_or_default()),
+                },
                 _ => Message::TimeoutNow { term },
             }
         })

@@ -569,6 +569,10 @@ impl Election {
                 Message::Vote {
                     transfer: false, ..
                 } if self.is_sticky() => {
+                    let candidate_membership = match msg {
+                        Message::Vote { membership, .. } => *membership,
+                        _ => self.membership.id(),
+                    };
                     self.send(
                         from,
                         Message::VoteResponse {
@@ -576,6 +580,7 @@ impl Election {
                             granted: false,
                         },
                     );
+                    self.send_newer_membership(from, candidate_membership);
                     false
                 }
                 _ => {
@@ -589,12 +594,24 @@ impl Election {
                         Message::Vote { .. }
                             | Message::Heartbeat { .. }
                             | Message::TimeoutNow { .. }
+                            | Message::NewerMembership { .. }
                     )
                 }
             }
         } else if term < current {
-            // Stale requests get the current term so the sender catches up;
-            // stale responses are dropped.
+            // A membership is worth adopting whatever the sender's term.
+            if matches!(msg, Message::NewerMembership { .. }) {
+                return true;
+            }
+            // Stale requests get the current term so the sender catches up
+            // (and a stale membership the newer one); stale responses are
+            // dropped.
+            match *msg {
+                Message::PreVote { membership, .. } | Message::Vote { membership, .. } => {
+                    self.send_newer_membership(from, membership);
+                }
+                _ => {}
+            }
             let reply = match *msg {
                 Message::PreVote { .. } => Some(Message::PreVoteResponse {
                     term: current,
@@ -628,6 +645,9 @@ impl Election {
                 let granted = self.would_grant(from, term, false, membership);
                 let term = if granted { term } else { self.hard.term };
                 self.send(from, Message::PreVoteResponse { term, granted });
+                if !granted {
+                    self.send_newer_membership(from, membership);
+                }
             }
             Message::PreVoteResponse { term, granted } => {
                 self.on_pre_vote_response(from, term, granted)
@@ -650,6 +670,9 @@ impl Election {
                         granted,
                     },
                 );
+                if !granted {
+                    self.send_newer_membership(from, membership);
+                }
             }
             Message::VoteResponse { granted, .. } => self.on_vote_response(from, granted),
             Message::Heartbeat {
@@ -670,7 +693,46 @@ impl Election {
                 }
             }
             Message::Leave { .. } => self.on_leave(from),
+            Message::NewerMembership { membership, .. } => {
+                self.on_newer_membership(from, *membership)
+            }
         }
+    }
+
+    /// Tells a candidate this node refused, which holds `candidate_membership`,
+    /// about this node's newer one, so that it catches up. Never after a
+    /// grant: a candidate running on the membership just before a removal
+    /// that has not committed may need to win on it (and would give up its
+    /// campaign on learning of the removal).
+    fn send_newer_membership(&mut self, to: NodeId, candidate_membership: MembershipId) {
+        if candidate_membership < self.membership.id() {
+            self.send(
+                to,
+                Message::NewerMembership {
+                    term: self.hard.term,
+                    membership: Box::new(self.membership.clone()),
+                },
+            );
+        }
+    }
+
+    /// A member sent a newer membership than this node's: adopt it, like
+    /// one a Goose attached to a heartbeat. Holding an issued membership
+    /// earlier than its Goose would have delivered it changes nothing the
+    /// protocol relies on; a campaign run on the old one is abandoned.
+    fn on_newer_membership(&mut self, from: NodeId, membership: Membership) {
+        if membership.id() <= self.membership.id() {
+            return;
+        }
+        if matches!(self.state, State::Leader(_)) {
+            // A Goose's own membership is the newest of its term; a newer
+            // one comes with a newer term, which has deposed it already.
+            return self.drop_message(from, DropReason::Unexpected);
+        }
+        if !matches!(self.state, State::Follower) {
+            self.state = State::Follower;
+        }
+        self.adopt_membership(membership);
     }
 
     /// Whether this node would vote for `candidate`, which holds membership

@@ -78,6 +78,17 @@ pub enum Message {
         /// The sender's term.
         term: Term,
     },
+    /// "The membership you campaign with is out of date; here is mine": the
+    /// answer, besides the refusal, to a (pre-)vote request holding an older
+    /// membership. A node that missed changes thus catches up from any
+    /// member it still knows, even when no Goose exists (or the Goose is a
+    /// node it has never heard of, which its transport would not accept).
+    NewerMembership {
+        /// The sender's term.
+        term: Term,
+        /// The sender's membership.
+        membership: Box<Membership>,
+    },
 }
 
 impl Message {
@@ -91,7 +102,8 @@ impl Message {
             | Message::Heartbeat { term, .. }
             | Message::HeartbeatAck { term, .. }
             | Message::TimeoutNow { term }
-            | Message::Leave { term } => term,
+            | Message::Leave { term }
+            | Message::NewerMembership { term, .. } => term,
         }
     }
 
@@ -106,6 +118,7 @@ impl Message {
             Message::HeartbeatAck { .. } => "heartbeat_ack",
             Message::TimeoutNow { .. } => "timeout_now",
             Message::Leave { .. } => "leave",
+            Message::NewerMembership { .. } => "newer_membership",
         }
     }
 }

@@ -1360,7 +1360,8 @@ fn claim(from: NodeId, to: NodeId, msg: &Message) -> Option<(Term, Option<NodeId
         // `Leave` goes out through the same persist barrier as any send.
         Message::HeartbeatAck { term, .. }
         | Message::TimeoutNow { term }
-        | Message::Leave { term } => Some((term, None)),
+        | Message::Leave { term }
+        | Message::NewerMembership { term, .. } => Some((term, None)),
         // A refusal carries the responder's current term; a grant echoes
         // the requester's, which the responder has not adopted.
         Message::PreVoteResponse {

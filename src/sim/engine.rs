@@ -989,7 +989,7 @@ fn random_message(max_term: Term, rng: &mut StdRng) -> Message {
     let flag = rng.random_bool(0.5);
     let sent_tick = rng.random();
     let membership = random_membership_id(max_term, rng);
-    match rng.random_range(0..8) {
+    match rng.random_range(0..9) {
         0 => Message::PreVote { term, membership },
         1 => Message::PreVoteResponse {
             term,
@@ -1017,6 +1017,10 @@ fn random_message(max_term: Term, rng: &mut StdRng) -> Message {
             membership,
         },
         6 => Message::Leave { term },
+        7 => Message::NewerMembership {
+            term,
+            membership: Box::new(random_membership(max_term, rng)),
+        },
         _ => Message::TimeoutNow { term },
     }
 }
