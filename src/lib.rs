@@ -21,6 +21,12 @@
 //! 6. **Bad input is harmless**: malformed, unauthenticated or out-of-cluster
 //!    messages are dropped and counted.
 //!
+//! All of them hold while the membership changes: nodes join (as learners,
+//! promoted to voters once they keep up) and leave one at a time
+//! ([`Election::propose_add`], [`Election::propose_remove`],
+//! [`Election::leave`]; `NodeHandle::add_node`, `remove_node` and `leave` in
+//! the runtime).
+//!
 //! ## Layers
 //!
 //! * [`core`]: [`Election`], a pure, deterministic state machine driven by
