@@ -457,6 +457,18 @@ impl NodeHandle {
         self.inner.task.abort();
     }
 
+    /// Hands `command` to the driver.
+    async fn send_command(&self, command: Command) -> Result<(), HandleError> {
+        if !self.is_running() {
+            return Err(HandleError::Stopped);
+        }
+        self.inner
+            .commands
+            .send(command)
+            .await
+            .map_err(|_| HandleError::Stopped)
+    }
+
     /// Sends `command` and waits for its answer, which carries its own
     /// [`HandleError`].
     async fn request<T>(
@@ -464,30 +476,17 @@ impl NodeHandle {
         command: Command,
         answer: oneshot::Receiver<Result<T, HandleError>>,
     ) -> Result<T, HandleError> {
-        if !self.is_running() {
-            return Err(HandleError::Stopped);
-        }
-        self.inner
-            .commands
-            .send(command)
-            .await
-            .map_err(|_| HandleError::Stopped)?;
+        self.send_command(command).await?;
         answer.await.map_err(|_| HandleError::Stopped)?
     }
 
+    /// Sends `command` and waits for the core's answer.
     async fn command(
         &self,
         command: Command,
         answer: oneshot::Receiver<Result<Term, CommandError>>,
     ) -> Result<Term, HandleError> {
-        if !self.is_running() {
-            return Err(HandleError::Stopped);
-        }
-        self.inner
-            .commands
-            .send(command)
-            .await
-            .map_err(|_| HandleError::Stopped)?;
+        self.send_command(command).await?;
         answer
             .await
             .map_err(|_| HandleError::Stopped)?
