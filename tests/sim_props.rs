@@ -22,17 +22,12 @@
 //! (`SOAK_SEEDS=30000` for a longer membership soak.)
 //!
 //! The `deadlock_*` and `stranded_*` tests replay, on a lock-step network,
-//! the membership liveness bugs the simulator found: classes A to E are
-//! fixed and kept as regression tests; F is open, and its reproduction and
-//! seeds are ignored until it is fixed (see [`OPEN_BUG_F_TOLERATED`]):
-//!
-//! ```text
-//! cargo test --all-features --test sim_props -- --ignored deadlock open_bug
-//! ```
+//! the membership liveness bugs the simulator found (classes A to F), all
+//! fixed in the core and kept as regression tests, like their seeds.
 
 use std::time::Instant;
 
-use duckduckgoose::core::{Message, Mutation, Role};
+use duckduckgoose::core::{Message, Mutation, NodeId, Role};
 use duckduckgoose::sim::strategy::{arb_fault_plan, arb_membership_fault_plan};
 use duckduckgoose::sim::{
     CommandPlan, FaultPlan, HostBug, PartitionPlan, PartitionShapes, PlantedMutation, SimCommand,
@@ -125,94 +120,6 @@ proptest! {
 /// Property-test cases add up to this many spare nodes.
 const MAX_SPARES: usize = 3;
 
-/// Open core bug F (liveness; see
-/// [`deadlock_when_a_stale_removal_hides_the_candidate`]): a node holding a
-/// stale membership that does not contain a candidate drops the candidate's
-/// (pre-)vote requests as from a non-member (rule 9), though the candidate
-/// holds a newer membership in which both are voters and needs that vote;
-/// and no Goose exists to bring the newer membership with a heartbeat. About
-/// one membership run in a thousand ends this way. While the bug is open,
-/// membership runs accept a `NoGooseAfterHeal` whose cluster snapshot shows
-/// such a pair ([`is_open_bug_f`]); every safety violation and every other
-/// liveness failure still fails. Set to `false` once the core is fixed, then
-/// delete it and [`is_open_bug_f`].
-const OPEN_BUG_F_TOLERATED: bool = true;
-
-/// One node of a `NoGooseAfterHeal` cluster snapshot (`n3 up Duck term 7
-/// leader none holds v4@t7 voters [n1 n3] learners []`).
-struct SnapshotNode<'a> {
-    id: &'a str,
-    up: bool,
-    /// The id of the membership it holds, as (term, version) so that ids
-    /// compare as the core orders them.
-    membership: (u64, u64),
-    members: Vec<&'a str>,
-    voters: Vec<&'a str>,
-}
-
-/// The nodes of a cluster snapshot that hold a membership.
-fn snapshot_nodes(cluster: &str) -> Vec<SnapshotNode<'_>> {
-    let nodes = cluster
-        .split_once("; latest committed ")
-        .map_or(cluster, |(nodes, _)| nodes);
-    nodes
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .split("; ")
-        .filter_map(|line| {
-            let id = line.split(' ').next()?;
-            let (_, held) = line.split_once(" holds ")?;
-            let (version, term) = held
-                .split(' ')
-                .next()?
-                .strip_prefix('v')?
-                .split_once("@t")?;
-            let ids = |key: &str| -> Vec<&str> {
-                held.split_once(key)
-                    .and_then(|(_, rest)| rest.split_once(']'))
-                    .map(|(ids, _)| {
-                        ids.split(' ')
-                            .filter(|id| !id.is_empty())
-                            .map(|id| id.trim_end_matches('*'))
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            };
-            let voters = ids("voters [");
-            let mut members = voters.clone();
-            members.extend(ids("learners ["));
-            Some(SnapshotNode {
-                id,
-                up: line.contains(" up"),
-                membership: (term.parse().ok()?, version.parse().ok()?),
-                members,
-                voters,
-            })
-        })
-        .collect()
-}
-
-/// Whether `failure` is open bug F (see [`OPEN_BUG_F_TOLERATED`]): no Goose
-/// after healing, and two live nodes such that one (the candidate) is a
-/// voter of the membership it holds, which is newer than the other's and
-/// makes the other a voter too (the candidate asks it), while the other's
-/// membership does not contain the candidate: the other drops the
-/// candidate's requests.
-fn is_open_bug_f(failure: &SimFailure) -> bool {
-    let Violation::NoGooseAfterHeal { cluster, .. } = &failure.violation else {
-        return false;
-    };
-    let nodes = snapshot_nodes(cluster);
-    nodes.iter().filter(|node| node.up).any(|candidate| {
-        candidate.voters.contains(&candidate.id)
-            && nodes.iter().filter(|node| node.up).any(|other| {
-                other.membership < candidate.membership
-                    && candidate.voters.contains(&other.id)
-                    && !other.members.contains(&candidate.id)
-            })
-    })
-}
-
 /// One membership property-test case: every invariant must hold; the run
 /// must have produced a Goose and issued membership commands.
 fn check_membership_case(
@@ -229,7 +136,6 @@ fn check_membership_case(
             prop_assert!(report.stats.membership_commands > 0);
             Ok(())
         }
-        Err(failure) if OPEN_BUG_F_TOLERATED && is_open_bug_f(&failure) => Ok(()),
         Err(failure) => Err(TestCaseError::fail(failure.to_string())),
     }
 }
@@ -295,6 +201,19 @@ fn membership_regressions() -> Vec<(usize, usize, u64)> {
         // not restart, though the next Goose made it a voter again; then a
         // pending change needed it.
         (5, 2, 405),
+        // F: a node holding a stale uncommitted removal dropped the
+        // candidate's (pre-)votes as from a non-member. In 1408, n3 holds
+        // v3@t1 voters [n2 n3] (its uncommitted removal of n1); n1 and n2
+        // hold v4@t3 voters [n1 n3]: n1 asked n3, which dropped it. Now n3
+        // asks n2, which answers with v4 (`NewerMembership`); n3 adopts it
+        // and then knows n1.
+        (3, 0, 1408),
+        // F: n1 holds v3@t4 voters [n1 n2]; n3 holds v4@t7 voters [n1 n3].
+        (3, 0, 2264),
+        // F: n2 holds v11@t12 voters [n1 n2]; n3 holds v12@t13 voters [n2 n3].
+        (5, 2, 293),
+        // F: n5 holds v27@t15 voters [n5 n7]; n6 holds v28@t17 voters [n5 n6].
+        (5, 3, 2471),
     ]
 }
 
@@ -309,10 +228,13 @@ fn run_membership_seed(
 
 #[test]
 fn membership_regression_seeds_pass() {
-    let mut removed_restarts = 0;
+    let (mut removed_restarts, mut from_peers) = (0, 0);
     for (nodes, spares, seed) in membership_regressions() {
         match run_membership_seed(nodes, spares, seed) {
-            Ok(report) => removed_restarts += report.stats.removed_restarts,
+            Ok(report) => {
+                removed_restarts += report.stats.removed_restarts;
+                from_peers += report.stats.memberships_from_peers;
+            }
             Err(failure) => panic!(
                 "membership regression seed {seed} on {nodes} voters and {spares} spares fails:\n{failure}"
             ),
@@ -321,46 +243,8 @@ fn membership_regression_seeds_pass() {
     // Class C: nodes outside their durable membership restart (as removed
     // nodes) instead of staying down.
     assert!(removed_restarts > 0);
-}
-
-/// Soak seeds that end in open bug F (see [`OPEN_BUG_F_TOLERATED`]):
-/// (voters, spares, seed) of `FaultPlan::random_with_membership(seed)`.
-/// Move them to [`membership_regressions`] once the core is fixed.
-fn open_bug_f_seeds() -> Vec<(usize, usize, u64)> {
-    vec![
-        // n3 holds v3@t1 voters [n2 n3] (its uncommitted removal of n1);
-        // n1 and n2 hold v4@t3 voters [n1 n3]. n1 asks n3, which drops it.
-        (3, 0, 1408),
-        // n1 holds v3@t4 voters [n1 n2]; n3 holds v4@t7 voters [n1 n3].
-        (3, 0, 2264),
-        // n2 holds v11@t12 voters [n1 n2]; n3 holds v12@t13 voters [n2 n3].
-        (5, 2, 293),
-        // n5 holds v27@t15 voters [n5 n7]; n6 holds v28@t17 voters [n5 n6].
-        (5, 3, 2471),
-    ]
-}
-
-#[test]
-#[ignore = "open core bug F (liveness): a stale member drops a candidate's vote requests"]
-fn open_bug_f_seeds_settle() {
-    for (nodes, spares, seed) in open_bug_f_seeds() {
-        if let Err(failure) = run_membership_seed(nodes, spares, seed) {
-            panic!("seed {seed} on {nodes} voters and {spares} spares fails:\n{failure}");
-        }
-    }
-}
-
-/// While bug F is open, its seeds end in it and in nothing else: the
-/// tolerance is no wider than the bug.
-#[test]
-fn open_bug_f_seeds_are_recognised() {
-    for (nodes, spares, seed) in open_bug_f_seeds() {
-        match run_membership_seed(nodes, spares, seed) {
-            Err(failure) if is_open_bug_f(&failure) => {}
-            Err(failure) => panic!("seed {seed}: not bug F:\n{failure}"),
-            Ok(_) => panic!("seed {seed} passes: is bug F fixed? see OPEN_BUG_F_TOLERATED"),
-        }
-    }
+    // Class F: stale nodes catch up from peers.
+    assert!(from_peers > 0);
 }
 
 #[test]
@@ -609,9 +493,7 @@ fn a_failure_report_names_its_seed_and_plan_and_replays() {
 /// Runs seeds with `mutation` planted in every node (or `host_bug` in every
 /// host) on membership-heavy runs until one fails with a violation `caught`
 /// accepts (the checker meant to catch that bug); returns the seed and the
-/// failure. Runs failing otherwise first (a planted bug may break other
-/// promises, or liveness, before the one under test) are skipped, and
-/// counted in the message.
+/// failure. See [`first_caught`].
 fn first_membership_failure(
     mutation: Option<Mutation>,
     host_bug: Option<HostBug>,
@@ -619,28 +501,42 @@ fn first_membership_failure(
     spares: usize,
     caught: impl Fn(&Violation) -> bool,
 ) -> Option<(u64, Box<SimFailure>)> {
-    let mut failed_otherwise = 0;
-    let found = (0..MUTATION_SEED_BUDGET * 5).find_map(|seed| {
+    let planted = match (mutation, host_bug) {
+        (Some(mutation), _) => format!("{mutation:?}"),
+        (None, Some(host_bug)) => format!("{host_bug:?}"),
+        (None, None) => "no planted bug".to_owned(),
+    };
+    let setup = |seed| {
         let nodes = [3, 5][(seed % 2) as usize];
         let mut config = sim_config(nodes, seed, plan(seed)).with_spare_nodes(spares);
         config.fault_phase_us = 20_000_000;
         config.mutation = mutation.map(PlantedMutation::everywhere);
         config.host_bug = host_bug;
-        match run(config) {
-            Err(failure) if caught(&failure.violation) => Some((seed, failure)),
-            Err(_) => {
-                failed_otherwise += 1;
-                None
-            }
-            Ok(_) => None,
+        config
+    };
+    first_caught(&planted, setup, caught)
+}
+
+/// Runs `setup(seed)` for seeds `0..MUTATION_SEED_BUDGET * 5` until one
+/// fails with a violation `caught` accepts; returns the seed and the
+/// failure. Runs failing otherwise first (a planted bug may break other
+/// promises, or liveness, before the one under test) are skipped, and
+/// counted in the message.
+fn first_caught(
+    planted: &str,
+    setup: impl Fn(u64) -> SimConfig,
+    caught: impl Fn(&Violation) -> bool,
+) -> Option<(u64, Box<SimFailure>)> {
+    let mut failed_otherwise = 0;
+    let found = (0..MUTATION_SEED_BUDGET * 5).find_map(|seed| match run(setup(seed)) {
+        Err(failure) if caught(&failure.violation) => Some((seed, failure)),
+        Err(_) => {
+            failed_otherwise += 1;
+            None
         }
+        Ok(_) => None,
     });
     if let Some((seed, failure)) = &found {
-        let planted = match (mutation, host_bug) {
-            (Some(mutation), _) => format!("{mutation:?}"),
-            (None, Some(host_bug)) => format!("{host_bug:?}"),
-            (None, None) => "no planted bug".to_owned(),
-        };
         println!(
             "{planted} caught with seed {seed} ({failed_otherwise} runs failed otherwise before): {}",
             failure.violation
@@ -712,27 +608,173 @@ fn a_change_on_an_uncommitted_membership_is_caught() {
     .expect("NoReissue must be caught within the seed budget");
 }
 
-/// Invariants: a removed node never leads again, and the old ones (one
-/// Goose per term, one at a time) hold across changes. Voters that grant
-/// votes to candidates holding an older membership let a removed node,
-/// which never heard of its removal, win an election.
+/// Membership growth: spares are added and promoted while symmetric
+/// partitions come and go; nothing is removed and nobody hands over.
+fn membership_growth(seed: u64) -> FaultPlan {
+    let mut plan = membership_storm(seed);
+    if let Some(partitions) = &mut plan.partitions {
+        partitions.shapes = PartitionShapes {
+            symmetric: 1,
+            one_way: 0,
+            partial: 0,
+            connected: 0,
+        };
+    }
+    if let Some(commands) = &mut plan.commands {
+        (commands.transfer, commands.remove) = (0, 0);
+    }
+    plan
+}
+
+/// Invariants: one Goose per term, one at a time, and a removed node never
+/// leads again, across changes. A voter that grants votes to candidates
+/// holding an older membership lets a node that missed two changes (the
+/// fewest that make the majorities of the two memberships disjoint) be
+/// elected by the old voters while the Goose of the new ones still holds
+/// its lease: two Geese. (A stale candidate that is *refused* learns the
+/// newer membership from the refusal, `NewerMembership`, and gives up; the
+/// planted bug grants instead: see
+/// [`a_voter_that_grants_a_candidate_two_changes_behind_makes_a_second_goose`]
+/// for the mechanism on a lock-step network.)
+///
+/// Two kinds of runs alternate: `membership_storm` with the bug in every
+/// node, and `membership_growth` (six spares join and are promoted, nobody
+/// is removed) with the bug in the first voters only, which stay voters:
+/// there nothing but its consequences can catch it (non-voters that grant
+/// older candidates are caught first by the vote check of
+/// [`votes_by_non_voters_for_older_memberships_are_caught`]).
 #[test]
 fn votes_for_candidates_with_an_older_membership_are_caught() {
-    first_membership_failure(
-        Some(Mutation::SkipMembershipVoteCheck),
-        None,
-        membership_storm,
-        4,
-        |violation| {
-            matches!(
-                violation,
-                Violation::RemovedNodeIsGoose { .. }
-                    | Violation::TwoGeese { .. }
-                    | Violation::TwoLeadersInTerm { .. }
-            )
-        },
-    )
+    let setup = |seed: u64| {
+        let nodes = [3, 5][(seed % 2) as usize];
+        let grow = seed % 4 >= 2;
+        let (plan, spares) = if grow {
+            (membership_growth(seed), 6)
+        } else {
+            (membership_storm(seed), 4)
+        };
+        let mut config = sim_config(nodes, seed, plan).with_spare_nodes(spares);
+        config.fault_phase_us = 20_000_000;
+        config.mutation = Some(PlantedMutation {
+            mutation: Mutation::SkipMembershipVoteCheck,
+            nodes: grow.then(|| (1..=nodes as u64).map(NodeId).collect()),
+        });
+        config
+    };
+    first_caught("SkipMembershipVoteCheck", setup, |violation| {
+        matches!(
+            violation,
+            Violation::RemovedNodeIsGoose { .. }
+                | Violation::TwoGeese { .. }
+                | Violation::TwoLeadersInTerm { .. }
+        )
+    })
     .expect("SkipMembershipVoteCheck must be caught within the seed budget");
+}
+
+/// The mechanism behind [`votes_for_candidates_with_an_older_membership_are_caught`],
+/// replayed on a lock-step network: three voters {G, S, W}, G the Goose.
+/// S is cut off while G adds and promotes n4, then n5: S still holds the
+/// first membership, W holds {G, S, W, n4, n5}. Then {S, W} are cut off
+/// from {G, n4, n5}, which keep G's lease (3 of 5). Once W no longer hears
+/// G, S asks W for its vote on the old membership, where {S, W} is a
+/// majority.
+///
+/// With the vote check, W refuses and answers with its membership
+/// (`NewerMembership`): S adopts it and gives up, G stays the only Goose.
+/// With the check skipped in W alone, W grants, S is elected and gets a
+/// lease from W while G's runs: two Geese at once.
+#[test]
+fn a_voter_that_grants_a_candidate_two_changes_behind_makes_a_second_goose() {
+    for skip_check in [false, true] {
+        let (mut net, g, s, w) = two_changes_behind();
+        if skip_check {
+            net.node(w).set_mutation(Mutation::SkipMembershipVoteCheck);
+        }
+        let timeout_max_ticks = net.nodes[0].config().election_timeout_max_ticks;
+        let two_geese = (0..10 * timeout_max_ticks).any(|_| {
+            net.tick();
+            net.nodes.iter().filter(|n| n.role() == Role::Goose).count() > 1
+        });
+        if skip_check {
+            assert!(two_geese, "S is elected by W while G leads");
+            assert_eq!(net.node(s).role(), Role::Goose);
+            assert_eq!(net.node(g).role(), Role::Goose);
+            continue;
+        }
+        assert!(!two_geese, "W refuses S");
+        assert_eq!(net.goose(), Some(g));
+        let newer = net.held(w);
+        let told = net.delivered.iter().any(|(from, to, msg)| {
+            matches!(msg, Message::NewerMembership { membership, .. }
+                if (*from, *to) == (w, s) && **membership == newer)
+        });
+        assert!(told, "W answered S's request with {newer:?}");
+        assert_eq!(net.held(s), newer, "S caught up");
+    }
+}
+
+/// The setting of
+/// [`a_voter_that_grants_a_candidate_two_changes_behind_makes_a_second_goose`]:
+/// the network and (G, S, W), with {S, W} just reconnected to each other
+/// and W no longer sticky.
+fn two_changes_behind() -> (LockStep, NodeId, NodeId, NodeId) {
+    use duckduckgoose::core::{Config, Election, HardState};
+
+    let ids = [NodeId(1), NodeId(2), NodeId(3)];
+    let mut net = LockStep::new(
+        ids.iter()
+            .map(|id| Election::new(Config::new(*id, ids), HardState::default(), id.0).unwrap())
+            .collect(),
+    );
+    let config = net.nodes[0].config().clone();
+    let (timeout_min_ticks, timeout_max_ticks) = (
+        config.election_timeout_min_ticks,
+        config.election_timeout_max_ticks,
+    );
+    let g = net
+        .until_settled_goose(20 * timeout_max_ticks)
+        .expect("a Goose is elected");
+    let others: Vec<NodeId> = ids.into_iter().filter(|id| *id != g).collect();
+    let (s, w) = (others[0], others[1]);
+    let first = net.held(s);
+
+    net.cut_both_ways(s, g);
+    net.cut_both_ways(s, w);
+    for joiner in [NodeId(4), NodeId(5)] {
+        net.cut_both_ways(s, joiner);
+        net.node(g)
+            .propose_add(joiner, &format!("n{joiner}.sim:7000"))
+            .expect("the Goose adds a node");
+        assert_eq!(net.until_settled_goose(10 * timeout_max_ticks), Some(g));
+        let mut config = Config::new(joiner, ids);
+        config.membership = net.held(g);
+        net.nodes
+            .push(Election::new(config, HardState::default(), joiner.0).unwrap());
+        let promoted = (0..20 * timeout_max_ticks).any(|_| {
+            net.tick();
+            net.held(g).is_voter(joiner) && net.node(g).membership_pending() == Some(false)
+        });
+        assert!(promoted, "n{joiner} is promoted");
+    }
+    assert_eq!(net.held(s), first, "S missed both changes");
+    assert_eq!(net.held(w), net.held(g));
+    assert_eq!(net.held(w).voters().count(), 5);
+
+    net.cut.clear();
+    for a in [s, w] {
+        for b in [g, NodeId(4), NodeId(5)] {
+            net.cut_both_ways(a, b);
+        }
+    }
+    net.cut_both_ways(s, w);
+    for _ in 0..=timeout_min_ticks {
+        net.tick();
+    }
+    assert_eq!(net.goose(), Some(g), "n4 and n5 keep G's lease");
+    net.cut.retain(|link| *link != (s, w) && *link != (w, s));
+    net.delivered.clear();
+    (net, g, s, w)
 }
 
 /// Invariant: a node that is not a voter of its membership grants a vote
@@ -1089,8 +1131,7 @@ fn soak() {
 
 /// Membership soak: `SOAK_SEEDS` seeds (default 5,000), each with
 /// [`FaultPlan::random_with_membership`] of the seed, 3 or 5 voters and 0–3
-/// spares. Every violation fails, but open bug F, which is counted (and
-/// fails too once [`OPEN_BUG_F_TOLERATED`] is off). Run it with
+/// spares. Every violation fails, liveness included. Run it with
 /// `cargo test --release --all-features --test sim_props -- --ignored soak_membership --nocapture`.
 #[test]
 #[ignore = "soak: run with --release -- --ignored"]
@@ -1100,9 +1141,9 @@ fn soak_membership() {
         .and_then(|seeds| seeds.parse().ok())
         .unwrap_or(5_000);
     let started = Instant::now();
-    let (mut violations, mut open_bug_f, mut events) = (0_u64, Vec::new(), 0_u64);
-    let (mut commands, mut refused, mut committed, mut joined, mut removed_restarts) =
-        (0, 0, 0, 0, 0);
+    let (mut violations, mut events) = (0_u64, 0_u64);
+    let (mut commands, mut refused, mut committed, mut joined) = (0, 0, 0, 0);
+    let (mut removed_restarts, mut from_peers) = (0, 0);
     for seed in 0..seeds {
         let nodes = [3, 5][(seed % 2) as usize];
         let spares = ((seed / 2) % 4) as usize;
@@ -1114,10 +1155,7 @@ fn soak_membership() {
                 committed += report.stats.memberships_committed;
                 joined += report.stats.nodes_joined;
                 removed_restarts += report.stats.removed_restarts;
-            }
-            Err(failure) if OPEN_BUG_F_TOLERATED && is_open_bug_f(&failure) => {
-                events += failure.stats.events;
-                open_bug_f.push(seed);
+                from_peers += report.stats.memberships_from_peers;
             }
             Err(failure) => {
                 violations += 1;
@@ -1126,11 +1164,10 @@ fn soak_membership() {
         }
     }
     println!(
-        "soak_membership: {seeds} seeds run, {violations} violations found, {} ended in open bug F \
-         (seeds {open_bug_f:?}), {events} events, {commands} membership commands ({refused} \
-         refused), {committed} commits, {joined} nodes joined, {removed_restarts} restarts as a \
-         removed node, {:.1?}",
-        open_bug_f.len(),
+        "soak_membership: {seeds} seeds run, {violations} violations found, {events} events, \
+         {commands} membership commands ({refused} refused), {committed} commits, {joined} nodes \
+         joined, {removed_restarts} restarts as a removed node, {from_peers} memberships adopted \
+         from a peer's NewerMembership, {:.1?}",
         started.elapsed()
     );
     assert_eq!(violations, 0, "see the failures printed above");
@@ -1183,13 +1220,11 @@ fn campaign_within_stickiness_is_refused() {
     use duckduckgoose::core::{Config, Election, HardState, NodeId, Role};
 
     let ids = [NodeId(1), NodeId(2), NodeId(3)];
-    let mut net = LockStep {
-        nodes: ids
-            .iter()
+    let mut net = LockStep::new(
+        ids.iter()
             .map(|id| Election::new(Config::new(*id, ids), HardState::default(), id.0).unwrap())
             .collect(),
-        cut: Vec::new(),
-    };
+    );
     let goose = loop {
         net.tick();
         if let Some(goose) = net.nodes.iter().find(|n| n.role() == Role::Goose) {
@@ -1237,9 +1272,23 @@ fn campaign_within_stickiness_is_refused() {
 struct LockStep {
     nodes: Vec<duckduckgoose::core::Election>,
     cut: Vec<(duckduckgoose::core::NodeId, duckduckgoose::core::NodeId)>,
+    /// Every message delivered, in order: (from, to, message).
+    delivered: Vec<(
+        duckduckgoose::core::NodeId,
+        duckduckgoose::core::NodeId,
+        Message,
+    )>,
 }
 
 impl LockStep {
+    fn new(nodes: Vec<duckduckgoose::core::Election>) -> Self {
+        LockStep {
+            nodes,
+            cut: Vec::new(),
+            delivered: Vec::new(),
+        }
+    }
+
     fn node(&mut self, id: duckduckgoose::core::NodeId) -> &mut duckduckgoose::core::Election {
         self.nodes
             .iter_mut()
@@ -1264,6 +1313,7 @@ impl LockStep {
             }
             for (from, to, msg) in std::mem::take(&mut in_flight) {
                 if !self.cut.contains(&(from, to)) && self.nodes.iter().any(|n| n.id() == to) {
+                    self.delivered.push((from, to, msg.clone()));
                     self.node(to).handle_message(from, msg);
                 }
             }
@@ -1321,9 +1371,8 @@ impl LockStep {
 // ----- membership deadlocks the simulator found -----------------------------------
 //
 // Liveness bugs: no Goose could ever be elected again (or a member followed
-// nobody), though every node was up and the network healed. Classes A to E
-// are fixed in the core and kept as regression tests; F is open (ignored):
-// `cargo test --all-features --test sim_props -- --ignored deadlock`.
+// nobody), though every node was up and the network healed. Classes A to F
+// are fixed in the core and kept as regression tests.
 
 /// Class A (seeds 38, 45, 728, ... of `FaultPlan::random_with_membership`):
 /// a Goose's uncommitted removal left the removed node unable to help.
@@ -1343,13 +1392,11 @@ fn deadlock_after_an_uncommitted_self_removal() {
     use duckduckgoose::core::{Config, Election, HardState, NodeId};
 
     let ids = [NodeId(1), NodeId(2)];
-    let mut net = LockStep {
-        nodes: ids
-            .iter()
+    let mut net = LockStep::new(
+        ids.iter()
             .map(|id| Election::new(Config::new(*id, ids), HardState::default(), id.0).unwrap())
             .collect(),
-        cut: Vec::new(),
-    };
+    );
     let timeout_max_ticks = net.nodes[0].config().election_timeout_max_ticks;
     let goose = net
         .until_settled_goose(20 * timeout_max_ticks)
@@ -1396,10 +1443,9 @@ fn deadlock_after_an_uncommitted_promotion() {
     use duckduckgoose::core::{Config, Election, HardState, NodeId};
 
     let (g, l) = (NodeId(1), NodeId(2));
-    let mut net = LockStep {
-        nodes: vec![Election::new(Config::new(g, [g]), HardState::default(), 1).unwrap()],
-        cut: Vec::new(),
-    };
+    let mut net = LockStep::new(vec![
+        Election::new(Config::new(g, [g]), HardState::default(), 1).unwrap(),
+    ]);
     let timeout_max_ticks = net.nodes[0].config().election_timeout_max_ticks;
     assert_eq!(net.until_settled_goose(20 * timeout_max_ticks), Some(g));
     net.node(g)
@@ -1460,13 +1506,11 @@ fn deadlock_when_every_voter_leaves() {
     use duckduckgoose::core::{Config, Election, HardState, NodeId};
 
     let ids = [NodeId(1), NodeId(2)];
-    let mut net = LockStep {
-        nodes: ids
-            .iter()
+    let mut net = LockStep::new(
+        ids.iter()
             .map(|id| Election::new(Config::new(*id, ids), HardState::default(), id.0).unwrap())
             .collect(),
-        cut: Vec::new(),
-    };
+    );
     let timeout_max_ticks = net.nodes[0].config().election_timeout_max_ticks;
     let goose = net
         .until_settled_goose(20 * timeout_max_ticks)
@@ -1505,13 +1549,11 @@ fn stranded_member_that_missed_the_goose_joining() {
 
     let ids = [NodeId(1), NodeId(2), NodeId(3)];
     let newcomer = NodeId(4);
-    let mut net = LockStep {
-        nodes: ids
-            .iter()
+    let mut net = LockStep::new(
+        ids.iter()
             .map(|id| Election::new(Config::new(*id, ids), HardState::default(), id.0).unwrap())
             .collect(),
-        cut: Vec::new(),
-    };
+    );
     let timeout_max_ticks = net.nodes[0].config().election_timeout_max_ticks;
     let goose = net
         .until_settled_goose(20 * timeout_max_ticks)
@@ -1563,10 +1605,10 @@ fn stranded_member_that_missed_the_goose_joining() {
     );
 }
 
-/// Class F, open (soak seeds 1408, 2264, 293, 2471 of
-/// `FaultPlan::random_with_membership`, see [`open_bug_f_seeds`]): a node
-/// holding a stale uncommitted removal drops the vote requests of the
-/// removed node, which a later Goose kept, as from a non-member.
+/// Class F (soak seeds 1408, 2264, 293, 2471 of
+/// `FaultPlan::random_with_membership`, now in [`membership_regressions`]):
+/// a node holding a stale uncommitted removal dropped the vote requests of
+/// the removed node, which a later Goose kept, as from a non-member.
 ///
 /// Three voters {A, B, C}, A the Goose.
 /// 1. A is cut off from B and proposes removing C: {A, B}. Only C hears of
@@ -1580,27 +1622,22 @@ fn stranded_member_that_missed_the_goose_joining() {
 ///    drops C's (pre-)votes as from a non-member (rule 9). A needs B's vote,
 ///    but B is no voter of the membership it holds, {A, C}, and A's {A, B}
 ///    is not the one just before it (another term), so B refuses. B, no
-///    voter, never campaigns. Nobody can ever be elected.
+///    voter, never campaigns. Nobody could ever be elected.
 ///
-/// Proposed core fix: (pre-)vote requests carry the candidate's membership
-/// (like heartbeats), and a node accepts one from a non-member when that
-/// membership is newer than its own and makes the sender a voter and this
-/// node a member (as class E's fix does for heartbeats); the vote
-/// rules then grant it as they grant any candidate holding a newer
-/// membership.
+/// Fixed: a node answers a (pre-)vote request made with an older
+/// membership than its own with `Message::NewerMembership` (besides the
+/// refusal), and the candidate adopts it. A asks B, B answers with {A, C},
+/// A adopts it (and so knows C), and C, or A, is elected in {A, C}.
 #[test]
-#[ignore = "open core bug F (liveness): a stale member drops a candidate's vote requests"]
 fn deadlock_when_a_stale_removal_hides_the_candidate() {
     use duckduckgoose::core::{Config, Election, HardState, NodeId};
 
     let ids = [NodeId(1), NodeId(2), NodeId(3)];
-    let mut net = LockStep {
-        nodes: ids
-            .iter()
+    let mut net = LockStep::new(
+        ids.iter()
             .map(|id| Election::new(Config::new(*id, ids), HardState::default(), id.0).unwrap())
             .collect(),
-        cut: Vec::new(),
-    };
+    );
     let timeout_max_ticks = net.nodes[0].config().election_timeout_max_ticks;
     let a = net
         .until_settled_goose(20 * timeout_max_ticks)
@@ -1638,13 +1675,30 @@ fn deadlock_when_a_stale_removal_hides_the_candidate() {
 
     // 3.
     net.cut.clear();
-    for _ in 0..20 * timeout_max_ticks {
-        net.tick();
-    }
-    let dropped = net.node(a).counters().dropped_not_member;
-    assert!(
-        net.goose().is_some(),
-        "no Goose 20 election timeouts after healing: A holds {stale:?} and dropped {dropped} \
-         messages as from non-members; C holds {newer:?}"
+    net.delivered.clear();
+    let dropped_before = net.node(a).counters().dropped_not_member;
+    let goose = net.until_settled_goose(20 * timeout_max_ticks);
+    let (a_holds, dropped) = (
+        net.held(a),
+        net.node(a).counters().dropped_not_member - dropped_before,
     );
+    assert!(
+        goose.is_some(),
+        "no Goose 20 election timeouts after healing: A held {stale:?} and holds {a_holds:?}, \
+         and dropped {dropped} messages as from non-members; C held {newer:?}"
+    );
+    // The path: C's requests were dropped by A, B told A about {A, C}, the
+    // Goose leads {A, C} (re-issued in its term).
+    assert!(dropped > 0, "A dropped C's requests while it held {{A, B}}");
+    let told = net.delivered.iter().any(|(from, to, msg)| {
+        matches!(msg, Message::NewerMembership { membership, .. }
+            if (*from, *to) == (b, a) && **membership == newer)
+    });
+    assert!(told, "B answered A's request with {newer:?}");
+    let goose = goose.expect("checked above");
+    assert!(goose == a || goose == c, "n{goose} leads");
+    let led = net.held(goose);
+    assert!(led.id() > newer.id() && led.voters().eq(newer.voters()));
+    assert_eq!(net.held(a), led);
+    assert_eq!(net.held(c), led);
 }

@@ -937,7 +937,8 @@ impl Checker {
                     Message::Heartbeat {
                         membership: Some(membership),
                         ..
-                    },
+                    }
+                    | Message::NewerMembership { membership, .. },
                 ..
             } => self.check_same_as_issued(at_us, node, membership),
             &Output::Send {
@@ -1062,8 +1063,11 @@ impl Checker {
         if history.issued.contains_key(&next.id()) {
             return self.check_same_as_issued(at_us, node, next);
         }
-        // First sight: this node issued it (any other holder received it
-        // from a node that persisted it, and so showed it, first).
+        // First sight: this node issued it. Any other holder received it
+        // from a node that persisted it, and so showed it, first: from the
+        // Goose's heartbeat, or from any member's `NewerMembership` (a
+        // stale node catching up from a peer adopts an issued membership,
+        // it does not issue one).
         history.issued.insert(next.id(), next.clone());
         history.predecessor.insert(next.id(), previous.id());
         let changed = changed_voters(&previous, next);
@@ -1317,7 +1321,8 @@ fn claimed_membership(msg: &Message) -> Option<MembershipId> {
         Message::Heartbeat {
             membership: Some(membership),
             ..
-        } => Some(membership.id()),
+        }
+        | Message::NewerMembership { membership, .. } => Some(membership.id()),
         _ => None,
     }
 }
@@ -2169,5 +2174,97 @@ mod tests {
                 .to_string(),
             "at 2us: n2 changed its membership with propose_remove(n3) while not the Goose"
         );
+    }
+
+    /// A stale node catching up from a peer's `NewerMembership` adopts an
+    /// issued membership: it is not checked as one it issued (here two
+    /// voters away from its own, and made on bases it never held), and the
+    /// message binds its sender like a heartbeat does.
+    #[test]
+    fn a_membership_adopted_from_a_peer_is_not_issued_by_the_adopter() {
+        let (mut checker, initial) = three();
+        let reissue = reissued_and_committed(&mut checker, &initial);
+        // n1 removes n3, adds n4 and promotes it, each change held by n1 and
+        // n2 and committed; n3 hears of none of them.
+        let mut base = reissue;
+        let changes = [
+            base.removing(Term(2), NodeId(3)).unwrap(),
+            base.removing(Term(2), NodeId(3))
+                .unwrap()
+                .adding(Term(2), NodeId(4), "n4.sim:7000")
+                .unwrap()
+                .unwrap(),
+        ];
+        for change in changes {
+            hold(&mut checker, 0, &change);
+            hold(&mut checker, 1, &change);
+            assert_eq!(checker.on_output(1, 0, &committed(change.id())), Ok(()));
+            assert_eq!(checker.on_membership_event(1, 0, change.id(), true), Ok(()));
+            base = change;
+        }
+        let promoted = base.promoting(Term(2), NodeId(4));
+        hold(&mut checker, 0, &promoted);
+        hold(&mut checker, 1, &promoted);
+        assert_eq!(checker.on_output(1, 0, &committed(promoted.id())), Ok(()));
+        assert_eq!(
+            checker.on_membership_event(1, 0, promoted.id(), true),
+            Ok(())
+        );
+        assert_eq!(changed_voters(&initial, &promoted).len(), 2);
+
+        // n3 campaigns with the re-issue; n2 answers with what it holds.
+        let answer = Message::NewerMembership {
+            term: Term(2),
+            membership: Box::new(promoted.clone()),
+        };
+        let sent = Output::Send {
+            to: NodeId(3),
+            msg: answer.clone(),
+        };
+        assert_eq!(checker.on_output(2, 1, &sent), Ok(()));
+        assert_eq!(checker.on_send(2, 1, NodeId(3), &answer), Ok(()));
+        // n3 adopts it (and finds itself removed).
+        hold(&mut checker, 2, &promoted);
+        assert_eq!(
+            checker.on_output(
+                3,
+                2,
+                &Output::Event(Event::MembershipChanged { id: promoted.id() })
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            checker.on_membership_event(3, 2, promoted.id(), false),
+            Ok(())
+        );
+
+        // The answer showed what n2 holds: it may not restart behind it.
+        checker.on_crash(1);
+        assert_eq!(
+            checker.on_restart(4, 1, hs(2, None), &initial),
+            Err(Violation::ExposedMembershipLost {
+                at_us: 4,
+                node: NodeId(2),
+                loaded: initial.id(),
+                exposed: promoted.id(),
+            })
+        );
+        // And it must carry the membership issued under its id.
+        let forged = base.removing(Term(2), NodeId(4)).unwrap();
+        assert_eq!(forged.id(), promoted.id());
+        let sent = Output::Send {
+            to: NodeId(3),
+            msg: Message::NewerMembership {
+                term: Term(2),
+                membership: Box::new(forged),
+            },
+        };
+        assert!(matches!(
+            checker.on_output(5, 0, &sent),
+            Err(Violation::MembershipIdReused {
+                node: NodeId(1),
+                ..
+            })
+        ));
     }
 }

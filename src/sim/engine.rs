@@ -281,6 +281,7 @@ impl Simulation {
         };
         let was_goose = election.role() == Role::Goose;
         let membership_before = election.membership().id();
+        let from_peer = matches!(&input, Input::Message(_, Message::NewerMembership { .. }));
         let accepted = match &input {
             Input::Tick => {
                 election.tick();
@@ -332,6 +333,9 @@ impl Simulation {
         }
         self.checker
             .on_live_membership(self.now_us, index, membership_id)?;
+        if from_peer && membership_id != membership_before {
+            self.stats.memberships_from_peers += 1;
+        }
         if let Input::Command(command) = input {
             if self
                 .checker

@@ -82,11 +82,16 @@
 //!    checked as the core produces them, including those a crash then loses;
 //! 6. a node's membership never goes back, in memory (in output order) or on
 //!    disk, and a restarted node holds at least the membership its messages
-//!    (acks, vote requests, heartbeats) said it held;
-//! 7. no two different memberships are ever issued under one id;
+//!    (acks, vote requests, heartbeats, `NewerMembership` answers) said it
+//!    held;
+//! 7. no two different memberships are ever issued under one id (what a
+//!    node holds, and what heartbeats and `NewerMembership` answers carry);
 //! 8. a membership's voters differ from those of the one its issuer held
 //!    before by at most one node (single-server changes), and a change (not a
-//!    re-issue) is made only on a committed membership;
+//!    re-issue) is made only on a committed membership. The issuer is the
+//!    first node to hold it; any other holder adopted it, from the Goose's
+//!    heartbeat or from a member's `NewerMembership` (the answer to a vote
+//!    request made with an older one), and is not checked as an issuer;
 //! 9. a membership a Goose commits is durably held by a majority of its
 //!    voters, and a `MembershipChanged`/`MembershipCommitted` event reaches
 //!    the host only after that membership is durable;

@@ -53,6 +53,10 @@ pub struct SimStats {
     pub memberships_committed: u64,
     /// Spare nodes started because a committed membership named them.
     pub nodes_joined: u64,
+    /// Newer memberships a node adopted from a peer's `NewerMembership`
+    /// (the answer to a vote or pre-vote request made with an older one):
+    /// a stale node catching up without a Goose to bring the change.
+    pub memberships_from_peers: u64,
     /// Restarts of a node whose durable membership did not contain it (it
     /// was removed, or its removal was pending when it crashed): it starts
     /// as a removed node, as the runtime starts it.
