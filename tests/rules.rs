@@ -135,7 +135,7 @@ fn role_changed(role: Role, term: u64, reason: RoleChangeReason) -> Output {
 }
 
 fn persist_membership(membership: &Membership) -> Output {
-    Output::PersistMembership(membership.clone())
+    Output::PersistMembership(Box::new(membership.clone()))
 }
 
 fn membership_changed(id: MembershipId) -> Output {

@@ -83,6 +83,12 @@ struct Progress {
     /// First round tick of its current unbroken run of acks: a joining
     /// learner is promoted once the run spans an election timeout.
     streak_start_tick: Option<u64>,
+    /// A voter of the membership in force; cached because every ack
+    /// counts the lease over it.
+    voter: bool,
+    /// A voter of the membership before the pending change (as `voter`
+    /// when nothing is pending).
+    voter_before: bool,
 }
 
 impl Progress {
@@ -92,7 +98,17 @@ impl Progress {
             acked_tick: None,
             membership: MembershipId::default(),
             streak_start_tick: None,
+            voter: false,
+            voter_before: false,
         }
+    }
+
+    /// The same progress with its voter flags for `membership` in force,
+    /// after `previous` (if a change is pending).
+    fn for_membership(mut self, membership: &Membership, previous: Option<&Membership>) -> Self {
+        self.voter = membership.is_voter(self.id);
+        self.voter_before = previous.map_or(self.voter, |previous| previous.is_voter(self.id));
+        self
     }
 }
 
@@ -977,7 +993,7 @@ impl Election {
                     .membership
                     .members()
                     .filter(|id| *id != self.config.id)
-                    .map(Progress::new)
+                    .map(|id| Progress::new(id).for_membership(&self.membership, None))
                     .collect();
             }
         } else {
@@ -1051,9 +1067,16 @@ impl Election {
         let State::Leader(leader) = &mut self.state else {
             return;
         };
-        let mut start = quorum_of(&self.membership, me, leader, &mut self.scratch);
+        let in_force = (self.is_voter, self.membership.quorum());
+        let mut start = quorum_of(in_force, leader, |peer| peer.voter, &mut self.scratch);
         if let Some(previous) = leader.previous.as_ref().filter(|_| old_voters_count) {
-            start = start.min(quorum_of(previous, me, leader, &mut self.scratch));
+            let before = (previous.is_voter(me), previous.quorum());
+            start = start.min(quorum_of(
+                before,
+                leader,
+                |peer| peer.voter_before,
+                &mut self.scratch,
+            ));
         }
         // Not a running maximum: a change of voters can legitimately make the
         // lease shorter, and the shorter one is the safe one.
@@ -1121,6 +1144,7 @@ impl Election {
                     .progress
                     .binary_search_by_key(&id, |peer| peer.id)
                     .map_or_else(|_| Progress::new(id), |index| leader.progress[index])
+                    .for_membership(&next, previous.as_ref())
             })
             .collect();
         leader.pending = true;
@@ -1165,6 +1189,9 @@ impl Election {
             leader
                 .progress
                 .retain(|peer| self.membership.contains(peer.id));
+            for peer in &mut leader.progress {
+                peer.voter_before = peer.voter;
+            }
         }
         tracing::debug!(id = %me, membership = %current, "membership committed");
         self.emit(Event::MembershipCommitted { id: current });
@@ -1401,7 +1428,7 @@ impl Election {
         if self.membership_dirty {
             self.membership_dirty = false;
             self.outputs
-                .push_back(Output::PersistMembership(self.membership.clone()));
+                .push_back(Output::PersistMembership(Box::new(self.membership.clone())));
         }
     }
 
@@ -1441,27 +1468,28 @@ fn mutated(flag: Option<Mutation>, mutation: Mutation) -> bool {
     flag == Some(mutation)
 }
 
-/// The newest round tick a majority of `membership`'s voters acknowledged to
-/// `leader` (this node, `me`, counting its own latest round if it votes).
-/// Uses `scratch` so that acks never allocate.
+/// The newest round tick acknowledged to `leader` by a quorum of a set of
+/// voters: `(whether this node is one, the quorum)`, and the peers `is_voter`
+/// picks (this node counts its own latest round). Uses `scratch` so that acks
+/// never allocate.
 fn quorum_of(
-    membership: &Membership,
-    me: NodeId,
+    (me_votes, quorum): (bool, usize),
     leader: &LeaderState,
+    is_voter: fn(&Progress) -> bool,
     scratch: &mut Vec<u64>,
 ) -> Option<u64> {
     scratch.clear();
-    if membership.is_voter(me) {
+    if me_votes {
         scratch.push(leader.last_round_tick);
     }
     scratch.extend(
         leader
             .progress
             .iter()
-            .filter(|peer| membership.is_voter(peer.id))
+            .filter(|peer| is_voter(peer))
             .filter_map(|peer| peer.acked_tick),
     );
-    quorum_tick(scratch, membership.quorum())
+    quorum_tick(scratch, quorum)
 }
 
 /// How many peers a Goose heartbeats (zero for anyone else).

@@ -19,8 +19,9 @@ pub enum Output {
     Persist(HardState),
     /// Write this membership to stable storage (next to the hard state), then
     /// poll again. Rare: it comes out when the membership changes and when a
-    /// new Goose re-issues it under its own term.
-    PersistMembership(Membership),
+    /// new Goose re-issues it under its own term. (Boxed so that the common
+    /// outputs stay small.)
+    PersistMembership(Box<Membership>),
     /// Send `msg` to node `to`, best effort.
     Send {
         /// The destination.

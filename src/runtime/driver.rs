@@ -286,7 +286,7 @@ impl<T: Transport, S: Storage> Driver<T, S> {
                     let saved = self.storage.save_membership(&membership).await;
                     self.observed.persist_latency.record(started.elapsed());
                     saved.map_err(FatalError::Storage)?;
-                    self.held = Arc::new(membership);
+                    self.held = Arc::from(membership);
                 }
                 Output::Send { to, msg } => self.transport.send(to, msg),
                 Output::Event(Event::MembershipChanged { .. }) => self.membership_changed(),

@@ -1736,7 +1736,7 @@ mod tests {
     }
 
     fn persist(membership: &Membership) -> Output {
-        Output::PersistMembership(membership.clone())
+        Output::PersistMembership(Box::new(membership.clone()))
     }
 
     fn committed(id: MembershipId) -> Output {

@@ -406,7 +406,7 @@ impl Simulation {
                 // The planted host bug acknowledges the write but loses it
                 // (no fsync): a restart comes back with the older one.
                 if self.config.host_bug != Some(HostBug::ForgetMembership) {
-                    self.nodes[index].durable_membership = membership.clone();
+                    self.nodes[index].durable_membership = Membership::clone(membership);
                 }
                 self.recorder.record(
                     self.now_us,
