@@ -1144,8 +1144,9 @@ fn rule4_vote_majority_makes_a_leader_that_heartbeats_at_once() {
 
     node.handle_message(id(3), vote_response(1, true));
 
-    // Its first act is to re-issue the membership under its own term, made
-    // durable before the heartbeats that carry it.
+    // It heartbeats at once, bare, so that its lease waits for nobody's
+    // disk; then it re-issues the membership under its own term, durable
+    // first, and sends the same round again carrying it.
     let membership = node.membership().clone();
     assert_eq!(membership.id(), reissued(1));
     assert_eq!(
@@ -1156,6 +1157,8 @@ fn rule4_vote_majority_makes_a_leader_that_heartbeats_at_once() {
         drain(&mut node),
         vec![
             leader_changed(Some(1), 1),
+            send(2, heartbeat(1, CAMPAIGN_AT + 3)),
+            send(3, heartbeat(1, CAMPAIGN_AT + 3)),
             persist_membership(&membership),
             membership_changed(reissued(1)),
             send(2, heartbeat_carrying(1, CAMPAIGN_AT + 3, &membership)),
@@ -1219,7 +1222,8 @@ fn rule4_goose_heartbeats_every_interval() {
             ),
         ]
     );
-    assert_eq!(node.counters().heartbeats_sent, 4);
+    // Two bare and two carrying the re-issue at election, then this round.
+    assert_eq!(node.counters().heartbeats_sent, 6);
 }
 
 #[test]
@@ -2486,6 +2490,9 @@ fn goose_heartbeats_learners_but_only_voters_hold_up_its_lease() {
     assert_eq!(
         heartbeats,
         vec![
+            &send(2, heartbeat(1, ELECTED_AT)),
+            &send(3, heartbeat(1, ELECTED_AT)),
+            &send(4, heartbeat(1, ELECTED_AT)),
             &send(2, heartbeat_carrying(1, ELECTED_AT, &membership)),
             &send(3, heartbeat_carrying(1, ELECTED_AT, &membership)),
             &send(4, heartbeat_carrying(1, ELECTED_AT, &membership)),
@@ -2640,8 +2647,9 @@ fn membership_a_new_goose_reissues_its_membership_under_its_term() {
 
     node.handle_message(id(2), vote_response(1, true));
 
-    // The same members and addresses under a new id: this Goose's term,
-    // version + 1; durable before the heartbeats that carry it.
+    // A bare first round, so that the lease waits for nobody's disk; then
+    // the same members and addresses under a new id (this Goose's term,
+    // version + 1), durable first, carried by the same round sent again.
     let reissue = node.membership().clone();
     assert_eq!(reissue.id(), reissued(1));
     assert_eq!(ids(reissue.voters()), ids(configured.voters()));
@@ -2650,6 +2658,8 @@ fn membership_a_new_goose_reissues_its_membership_under_its_term() {
         drain(&mut node),
         vec![
             leader_changed(Some(1), 1),
+            send(2, heartbeat(1, ELECTED_AT)),
+            send(3, heartbeat(1, ELECTED_AT)),
             persist_membership(&reissue),
             membership_changed(reissued(1)),
             send(2, heartbeat_carrying(1, ELECTED_AT, &reissue)),
@@ -2660,23 +2670,31 @@ fn membership_a_new_goose_reissues_its_membership_under_its_term() {
     assert_eq!(node.status().membership_pending, Some(true));
     assert_eq!(node.counters().membership_changes, 1);
 
-    // A majority holds it: the lease starts and the re-issue commits.
-    node.handle_message(id(2), ack(1, ELECTED_AT, reissued(1)));
+    // An ack of the bare heartbeat gives the lease, not the commit; no
+    // change yet (not "another change in progress": not yet confirmed).
+    node.handle_message(id(2), ack(1, ELECTED_AT, CONFIGURED));
     assert_eq!(
         drain(&mut node),
-        vec![
-            role_changed(Role::Goose, 1, RoleChangeReason::Elected),
-            membership_committed(reissued(1)),
-        ]
+        vec![role_changed(Role::Goose, 1, RoleChangeReason::Elected)]
     );
+    assert_eq!(node.membership_pending(), Some(true));
+    assert_eq!(
+        node.propose_remove(id(3)),
+        Err(MembershipError::NotYetConfirmed)
+    );
+
+    // The ack of the carrying one, from a majority, commits it.
+    node.handle_message(id(2), ack(1, ELECTED_AT, reissued(1)));
+    assert_eq!(drain(&mut node), vec![membership_committed(reissued(1))]);
     assert_eq!(node.membership_pending(), Some(false));
+    let carrying = ELECTED_AT;
 
     // It stays attached for the peer that has not acknowledged it, and only
     // for that one, until it does.
     for _ in 0..HEARTBEAT {
         node.tick();
     }
-    let round = ELECTED_AT + HEARTBEAT;
+    let round = carrying + HEARTBEAT;
     assert_eq!(
         drain(&mut node),
         vec![
@@ -2707,10 +2725,9 @@ fn membership_changes_wait_for_the_reissue_to_commit() {
     drain(&mut node);
     let before = node.membership().clone();
 
-    // Elected, but no majority-acknowledged round in its own term yet.
-    let busy = Err(MembershipError::ChangeInProgress {
-        pending: reissued(1),
-    });
+    // Elected, but no majority-acknowledged round in its own term yet: not
+    // "another change", but not confirmed either.
+    let busy = Err(MembershipError::NotYetConfirmed);
     assert_eq!(node.propose_add(id(4), &addr(4)), busy);
     assert_eq!(node.propose_remove(id(3)), busy);
     assert_eq!(drain(&mut node), vec![]);
@@ -3535,6 +3552,8 @@ fn membership_leave_a_goose_hands_over_then_asks_the_new_goose() {
         drain(&mut next),
         vec![
             leader_changed(Some(2), 2),
+            send(1, heartbeat(2, 0)),
+            send(3, heartbeat(2, 0)),
             persist_membership(&reissue),
             membership_changed(membership_id(2, 2)),
             send(1, heartbeat_carrying(2, 0, &reissue)),
@@ -3542,26 +3561,42 @@ fn membership_leave_a_goose_hands_over_then_asks_the_new_goose() {
         ]
     );
 
-    // The old Goose asks the new one with its ack.
-    old.handle_message(id(2), heartbeat_carrying(2, 0, &reissue));
+    // The old Goose asks the new one with its ack; too early: the new
+    // Goose's re-issue is not committed, so the request is set aside.
+    old.handle_message(id(2), heartbeat(2, 0));
     assert_eq!(
         drain(&mut old),
         vec![
             leader_changed(Some(2), 2),
+            send(2, ack(2, 0, reissued(1))),
+            send(2, leave(2)),
+        ]
+    );
+    next.handle_message(id(1), ack(2, 0, reissued(1)));
+    next.handle_message(id(1), leave(2));
+    assert_eq!(
+        drain(&mut next),
+        vec![role_changed(Role::Goose, 2, RoleChangeReason::Elected)]
+    );
+    assert_eq!(next.membership().id(), membership_id(2, 2));
+
+    // The same round carrying the re-issue follows; the old Goose asks
+    // again with the ack that commits it, and this time the removal is
+    // proposed.
+    old.handle_message(id(2), heartbeat_carrying(2, 0, &reissue));
+    assert_eq!(
+        drain(&mut old),
+        vec![
             persist_membership(&reissue),
             membership_changed(membership_id(2, 2)),
             send(2, ack(2, 0, membership_id(2, 2))),
             send(2, leave(2)),
         ]
     );
-    // The ack commits the re-issue; then the new Goose proposes the removal.
     next.handle_message(id(1), ack(2, 0, membership_id(2, 2)));
     assert_eq!(
         drain(&mut next),
-        vec![
-            role_changed(Role::Goose, 2, RoleChangeReason::Elected),
-            membership_committed(membership_id(2, 2)),
-        ]
+        vec![membership_committed(membership_id(2, 2))]
     );
     next.handle_message(id(1), leave(2));
     let without = next.membership().clone();

@@ -1687,9 +1687,9 @@ fn deadlock_when_a_stale_removal_hides_the_candidate() {
         "no Goose 20 election timeouts after healing: A held {stale:?} and holds {a_holds:?}, \
          and dropped {dropped} messages as from non-members; C held {newer:?}"
     );
-    // The path: C's requests were dropped by A, B told A about {A, C}, the
+    // The path: B told A about {A, C} (A may or may not have dropped a
+    // request of C's first, depending on who campaigns first), and the
     // Goose leads {A, C} (re-issued in its term).
-    assert!(dropped > 0, "A dropped C's requests while it held {{A, B}}");
     let told = net.delivered.iter().any(|(from, to, msg)| {
         matches!(msg, Message::NewerMembership { membership, .. }
             if (*from, *to) == (b, a) && **membership == newer)

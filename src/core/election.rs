@@ -391,7 +391,7 @@ impl Election {
                     // (rule 6); stepping down now keeps "at most one Goose".
                     self.become_follower(self.hard.term, None, RoleChangeReason::LeaseExpired);
                 } else if round_due {
-                    self.heartbeat_round();
+                    self.heartbeat_round(true);
                     self.promote_caught_up_learner();
                 }
             }
@@ -917,7 +917,8 @@ impl Election {
         }
         match self.propose_remove(from) {
             // Busy: the member asks again with the next heartbeat.
-            Ok(_) | Err(MembershipError::ChangeInProgress { .. }) => {}
+            Ok(_)
+            | Err(MembershipError::ChangeInProgress { .. } | MembershipError::NotYetConfirmed) => {}
             Err(_) => self.drop_message(from, DropReason::Unexpected),
         }
     }
@@ -971,36 +972,40 @@ impl Election {
     }
 
     fn become_leader(&mut self) {
+        let me = self.config.id;
+        let progress = self
+            .membership
+            .members()
+            .filter(|id| *id != me)
+            .map(|id| Progress::new(id).for_membership(&self.membership, None))
+            .collect();
         self.state = State::Leader(LeaderState {
             elected_tick: self.now_tick,
             last_round_tick: self.now_tick,
             next_round_tick: self.now_tick,
-            progress: Vec::new(),
+            progress,
             lease_start_tick: None,
-            pending: true,
+            pending: false,
             previous: None,
         });
-        self.set_leader(Some(self.config.id));
-        tracing::debug!(id = %self.config.id, term = %self.hard.term, "won the election");
-        // Re-issue the membership under this term before anything else (the
-        // "no-op entry"): once a majority holds it, memberships proposed by
-        // earlier Geese and never committed can no longer win an election,
-        // and this Goose may start changes of its own.
-        if self.mutated(Mutation::NoReissue) {
-            if let State::Leader(leader) = &mut self.state {
-                leader.pending = false;
-                leader.progress = self
-                    .membership
-                    .members()
-                    .filter(|id| *id != self.config.id)
-                    .map(|id| Progress::new(id).for_membership(&self.membership, None))
-                    .collect();
-            }
-        } else {
+        self.set_leader(Some(me));
+        tracing::debug!(id = %me, term = %self.hard.term, "won the election");
+        // The first round goes out at once and bare: the lease must not wait
+        // for anybody's disk (a hand-over is a few milliseconds of fsyncs).
+        self.heartbeat_round(false);
+        // Then re-issue the membership under this term (the "no-op entry"):
+        // once a majority holds it, memberships proposed by earlier Geese
+        // and never committed can no longer win an election, and this Goose
+        // may start changes of its own. It follows the bare round at once,
+        // durable first, in heartbeats of the same round (an ack of either
+        // echoes the same tick).
+        if !self.mutated(Mutation::NoReissue) {
             let reissued = self.membership.reissued(self.hard.term);
             self.install_membership(reissued, None);
+            // A single voter holds it already.
+            self.check_commit();
+            self.resend_round_with_membership();
         }
-        self.heartbeat_round();
     }
 
     /// Becomes a Duck following `leader` in `term` (adopting it if newer).
@@ -1023,8 +1028,10 @@ impl Election {
         }
     }
 
-    /// Sends one heartbeat to every peer and schedules the next round.
-    fn heartbeat_round(&mut self) {
+    /// Sends one heartbeat to every peer and schedules the next round. With
+    /// `attach_membership`, peers that have not acknowledged the membership
+    /// in force get it attached.
+    fn heartbeat_round(&mut self, attach_membership: bool) {
         let State::Leader(leader) = &mut self.state else {
             return;
         };
@@ -1043,7 +1050,8 @@ impl Election {
             let peer = leader.progress[index];
             // A peer that has not acknowledged the membership gets it attached;
             // everyone else gets the allocation-free heartbeat.
-            let membership = (peer.membership < current).then(|| Box::new(self.membership.clone()));
+            let membership = (attach_membership && peer.membership < current)
+                .then(|| Box::new(self.membership.clone()));
             self.send(
                 peer.id,
                 Message::Heartbeat {
@@ -1056,6 +1064,30 @@ impl Election {
         // A single-node cluster is its own majority.
         self.update_lease();
         self.check_commit();
+    }
+
+    /// Sends the current round's heartbeat again, with the membership
+    /// attached, to every peer that has not acknowledged holding it.
+    fn resend_round_with_membership(&mut self) {
+        let current = self.membership.id();
+        for index in 0..leader_progress_len(&self.state) {
+            let State::Leader(leader) = &self.state else {
+                return;
+            };
+            let (peer, sent_tick) = (leader.progress[index], leader.last_round_tick);
+            if peer.membership < current {
+                self.counters.heartbeats_sent += 1;
+                let membership = Some(Box::new(self.membership.clone()));
+                self.send(
+                    peer.id,
+                    Message::Heartbeat {
+                        term: self.hard.term,
+                        sent_tick,
+                        membership,
+                    },
+                );
+            }
+        }
     }
 
     /// Recomputes the lease start from the acks (rule 5): the newest round
@@ -1095,10 +1127,15 @@ impl Election {
                 leader: self.leader,
             });
         };
-        // `pending` also covers the new Goose's re-issue, which is committed
-        // only by a majority-acknowledged round in its own term.
+        // A new Goose's re-issue (the only change without a `previous`) is
+        // committed only by a majority-acknowledged round in its own term:
+        // until then, and until it holds a lease, it is not ready. That is
+        // not another change in progress; hosts wait and retry.
         let confirmed = leader.lease_start_tick.is_some() || self.mutated(Mutation::NoReissue);
-        if leader.pending || !confirmed {
+        if !confirmed || (leader.pending && leader.previous.is_none()) {
+            return Err(MembershipError::NotYetConfirmed);
+        }
+        if leader.pending {
             return Err(MembershipError::ChangeInProgress {
                 pending: self.membership.id(),
             });

@@ -70,14 +70,19 @@ pub enum MembershipError {
         /// The Goose this node knows of, to retry there.
         leader: Option<NodeId>,
     },
-    /// Another change (or the new Goose's re-issue of the membership, which
-    /// doubles as the majority-acknowledged round in its own term) is not
-    /// committed yet; one change at a time.
+    /// Another change is not committed yet; one change at a time.
     #[error("membership change {pending} is not committed yet; one change at a time")]
     ChangeInProgress {
         /// The uncommitted membership.
         pending: MembershipId,
     },
+    /// This Goose was just elected: until a majority has acknowledged it in
+    /// its own term (holding its re-issued membership), it makes no change.
+    /// Usually a matter of milliseconds; retry (the runtime does).
+    #[error(
+        "this Goose was just elected and has not yet been confirmed by a majority; retry shortly"
+    )]
+    NotYetConfirmed,
     /// The node is already a member, at another address.
     #[error("node {id} is already a member at {existing}, not {requested}")]
     AddressConflict {

@@ -225,6 +225,11 @@ fn answer(
             });
             (StatusCode::CONFLICT, Json(body)).into_response()
         }
+        MembershipError::NotYetConfirmed => refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_yet_confirmed",
+            &message,
+        ),
         MembershipError::AddressConflict { .. } => {
             refusal(StatusCode::CONFLICT, "address_conflict", &message)
         }

@@ -14,10 +14,11 @@ use super::error::HandleError;
 use crate::core::{Election, Membership, MembershipError, MembershipId, NodeId, Term};
 use crate::transport::{JoinReply, JoinRequest};
 
-/// Join requests that may wait for a change in progress; beyond this many,
-/// joins are refused (a joiner retries anyway, and each waiting request
-/// holds a connection on the joiner's side).
-const MAX_WAITING_JOINS: usize = 64;
+/// Requests that may wait for a change in progress (joins) or for a new
+/// Goose to be confirmed (any change); beyond this many, they are refused (a
+/// joiner retries anyway, and each waiting join holds a connection on the
+/// joiner's side).
+const MAX_WAITING: usize = 64;
 
 /// Where the answer to a proposed change goes.
 #[derive(Debug)]
@@ -71,9 +72,62 @@ pub(crate) struct Waiters {
     proposed: Vec<ProposedChange>,
     /// Handles waiting in [`NodeHandle::leave`](crate::runtime::NodeHandle::leave).
     leaving: Vec<oneshot::Sender<Result<(), HandleError>>>,
-    /// Joins that arrived while another change was in progress, oldest
-    /// first; proposed one at a time as the changes before them commit.
-    waiting_joins: VecDeque<JoinRequest>,
+    /// Joins that arrived while another change was in progress, and any
+    /// change asked of a Goose not yet confirmed, oldest first; proposed one
+    /// at a time as the changes before them commit.
+    waiting: VecDeque<Waiting>,
+}
+
+/// A request set aside until the Goose can start a change.
+#[derive(Debug)]
+enum Waiting {
+    Join(JoinRequest),
+    Add {
+        id: NodeId,
+        addr: String,
+        reply: oneshot::Sender<Result<Membership, HandleError>>,
+    },
+    Remove {
+        id: NodeId,
+        reply: oneshot::Sender<Result<Membership, HandleError>>,
+    },
+}
+
+impl Waiting {
+    /// Whether the requester stopped waiting.
+    fn abandoned(&self) -> bool {
+        match self {
+            Waiting::Join(request) => request.reply.is_closed(),
+            Waiting::Add { reply, .. } | Waiting::Remove { reply, .. } => reply.is_closed(),
+        }
+    }
+
+    /// Answers a request this node can no longer serve: it is not the Goose.
+    fn not_goose(self, election: &Election) {
+        match self {
+            Waiting::Join(request) => {
+                let _ = request.reply.send(not_goose(election, election.leader()));
+            }
+            Waiting::Add { reply, .. } | Waiting::Remove { reply, .. } => {
+                let _ = reply.send(Err(HandleError::LeadershipLost));
+            }
+        }
+    }
+
+    /// Answers a request refused because too many wait already.
+    fn too_many(self) {
+        let why = format!("too many membership requests waiting ({MAX_WAITING}); retry later");
+        match self {
+            Waiting::Join(request) => {
+                let _ = request.reply.send(JoinReply::Refused(why));
+            }
+            Waiting::Add { reply, .. } | Waiting::Remove { reply, .. } => {
+                let _ = reply.send(Err(HandleError::Membership(
+                    MembershipError::NotYetConfirmed,
+                )));
+            }
+        }
+    }
 }
 
 impl Waiters {
@@ -87,15 +141,28 @@ impl Waiters {
         addr: &str,
         reply: oneshot::Sender<Result<Membership, HandleError>>,
     ) {
+        let waiting = self.try_add(election, id, addr.to_owned(), reply);
+        self.wait_or_answer(waiting);
+    }
+
+    fn try_add(
+        &mut self,
+        election: &mut Election,
+        id: NodeId,
+        addr: String,
+        reply: oneshot::Sender<Result<Membership, HandleError>>,
+    ) -> Option<Waiting> {
         let before = election.membership().id();
-        match election.propose_add(id, addr) {
+        match election.propose_add(id, &addr) {
             Ok(target) => {
                 self.proposed_or_done(election, before, target, ChangeReply::Handle(reply))
             }
+            Err(MembershipError::NotYetConfirmed) => return Some(Waiting::Add { id, addr, reply }),
             Err(error) => {
                 let _ = reply.send(Err(error.into()));
             }
         }
+        None
     }
 
     /// [`NodeHandle::remove_node`](crate::runtime::NodeHandle::remove_node).
@@ -105,14 +172,48 @@ impl Waiters {
         id: NodeId,
         reply: oneshot::Sender<Result<Membership, HandleError>>,
     ) {
+        let waiting = self.try_remove(election, id, reply);
+        self.wait_or_answer(waiting);
+    }
+
+    fn try_remove(
+        &mut self,
+        election: &mut Election,
+        id: NodeId,
+        reply: oneshot::Sender<Result<Membership, HandleError>>,
+    ) -> Option<Waiting> {
         let before = election.membership().id();
         match election.propose_remove(id) {
             Ok(target) => {
                 self.proposed_or_done(election, before, target, ChangeReply::Handle(reply))
             }
+            Err(MembershipError::NotYetConfirmed) => return Some(Waiting::Remove { id, reply }),
             Err(error) => {
                 let _ = reply.send(Err(error.into()));
             }
+        }
+        None
+    }
+
+    /// Sets `request` aside, if it must wait, unless too many wait already.
+    fn wait_or_answer(&mut self, request: Option<Waiting>) {
+        let Some(request) = request else {
+            return;
+        };
+        self.waiting.retain(|waiting| !waiting.abandoned());
+        if self.waiting.len() >= MAX_WAITING {
+            request.too_many();
+        } else {
+            self.waiting.push_back(request);
+        }
+    }
+
+    /// Tries a request that was set aside; hands it back if it must wait on.
+    fn retry(&mut self, election: &mut Election, request: Waiting) -> Option<Waiting> {
+        match request {
+            Waiting::Join(request) => self.try_join(election, request),
+            Waiting::Add { id, addr, reply } => self.try_add(election, id, addr, reply),
+            Waiting::Remove { id, reply } => self.try_remove(election, id, reply),
         }
     }
 
@@ -141,23 +242,14 @@ impl Waiters {
     /// on a Duck.
     pub(crate) fn join(&mut self, election: &mut Election, request: JoinRequest) {
         tracing::info!(id = %request.id, addr = %request.addr, "join request");
-        if let Some(request) = self.try_join(election, request) {
-            self.waiting_joins
-                .retain(|waiting| !waiting.reply.is_closed());
-            if self.waiting_joins.len() >= MAX_WAITING_JOINS {
-                let _ = request.reply.send(JoinReply::Refused(format!(
-                    "too many joins waiting ({MAX_WAITING_JOINS}); retry later"
-                )));
-            } else {
-                self.waiting_joins.push_back(request);
-            }
-        }
+        let waiting = self.try_join(election, request);
+        self.wait_or_answer(waiting);
     }
 
     /// Proposes the join if this node can start a change now, and answers
     /// it unless it must wait for the change in progress: then it is
     /// handed back.
-    fn try_join(&mut self, election: &mut Election, request: JoinRequest) -> Option<JoinRequest> {
+    fn try_join(&mut self, election: &mut Election, request: JoinRequest) -> Option<Waiting> {
         let JoinRequest { id, addr, reply } = request;
         let before = election.membership().id();
         match election.propose_add(id, &addr) {
@@ -165,7 +257,9 @@ impl Waiters {
                 self.proposed_or_done(election, before, target, ChangeReply::Join(reply));
                 None
             }
-            Err(MembershipError::ChangeInProgress { .. }) => Some(JoinRequest { id, addr, reply }),
+            Err(MembershipError::ChangeInProgress { .. } | MembershipError::NotYetConfirmed) => {
+                Some(Waiting::Join(JoinRequest { id, addr, reply }))
+            }
             Err(MembershipError::NotGoose { leader }) => {
                 let _ = reply.send(not_goose(election, leader));
                 None
@@ -208,22 +302,22 @@ impl Waiters {
     /// outputs go out with the rest.
     pub(crate) fn propose_waiting(&mut self, election: &mut Election) {
         while election.membership_pending() == Some(false) {
-            let Some(request) = self.waiting_joins.pop_front() else {
+            let Some(request) = self.waiting.pop_front() else {
                 return;
             };
-            if request.reply.is_closed() {
-                continue; // the joiner gave up
+            if request.abandoned() {
+                continue;
             }
-            if let Some(request) = self.try_join(election, request) {
+            if let Some(request) = self.retry(election, request) {
                 // Still busy (no lease yet): keep its place in the queue.
-                self.waiting_joins.push_front(request);
+                self.waiting.push_front(request);
                 return;
             }
         }
-        if election.membership_pending().is_none() && !self.waiting_joins.is_empty() {
+        if election.membership_pending().is_none() && !self.waiting.is_empty() {
             // No longer the Goose: point every waiting joiner to the new one.
-            for request in self.waiting_joins.drain(..) {
-                let _ = request.reply.send(not_goose(election, election.leader()));
+            for request in self.waiting.drain(..) {
+                request.not_goose(election);
             }
         }
     }
