@@ -374,9 +374,21 @@ fn elect(node: &mut Election) {
             },
         );
     }
-    // The first round carried the membership the new Goose re-issued under
-    // its term; the peers ack holding it, which commits it.
+    // The peers ack the bare first round, which gives the lease; the Goose
+    // then re-issues its membership under its term in the same round sent
+    // again, and the peers ack holding it, which commits it.
     let sent_tick = node.now_tick();
+    let configured = node.membership().id();
+    for peer in &peers {
+        node.handle_message(
+            *peer,
+            Message::HeartbeatAck {
+                term: campaign_term,
+                sent_tick,
+                membership: configured,
+            },
+        );
+    }
     let membership = node.membership().id();
     assert_eq!(membership.term, campaign_term);
     for peer in &peers {
@@ -1145,29 +1157,19 @@ fn rule4_vote_majority_makes_a_leader_that_heartbeats_at_once() {
     node.handle_message(id(3), vote_response(1, true));
 
     // It heartbeats at once, bare, so that its lease waits for nobody's
-    // disk; then it re-issues the membership under its own term, durable
-    // first, and sends the same round again carrying it.
-    let membership = node.membership().clone();
-    assert_eq!(membership.id(), reissued(1));
-    assert_eq!(
-        membership.voters().collect::<Vec<_>>(),
-        [id(1), id(2), id(3)]
-    );
+    // disk; the membership is re-issued once the lease holds.
     assert_eq!(
         drain(&mut node),
         vec![
             leader_changed(Some(1), 1),
             send(2, heartbeat(1, CAMPAIGN_AT + 3)),
             send(3, heartbeat(1, CAMPAIGN_AT + 3)),
-            persist_membership(&membership),
-            membership_changed(reissued(1)),
-            send(2, heartbeat_carrying(1, CAMPAIGN_AT + 3, &membership)),
-            send(3, heartbeat_carrying(1, CAMPAIGN_AT + 3, &membership)),
         ]
     );
+    assert_eq!(node.membership().id(), CONFIGURED);
     // Elected, but not Goose until a majority acknowledges a heartbeat.
     assert_eq!(node.role(), Role::Duck);
-    assert_eq!(node.membership_pending(), Some(true));
+    assert_eq!(node.membership_pending(), Some(false));
     assert_eq!(node.status().leader, Some(id(1)));
     assert_eq!(node.lease_start_tick(), None);
     assert_eq!(node.status().lease_remaining_ticks, None);
@@ -1181,19 +1183,28 @@ fn rule4_leader_becomes_goose_only_when_a_majority_acknowledges_a_heartbeat() {
     drain(&mut node);
 
     // Elected at `CAMPAIGN_AT`, when its first round went out.
-    node.handle_message(id(4), ack(1, CAMPAIGN_AT, reissued(1)));
+    node.handle_message(id(4), ack(1, CAMPAIGN_AT, CONFIGURED));
     assert_eq!(drain(&mut node), vec![]);
     assert_eq!(node.role(), Role::Duck);
 
-    // The same majority that starts the lease holds the re-issued membership.
-    node.handle_message(id(5), ack(1, CAMPAIGN_AT, reissued(1)));
+    // A majority starts the lease; the Goose then re-issues its membership
+    // under its term, durable first, in the same round sent again.
+    node.handle_message(id(5), ack(1, CAMPAIGN_AT, CONFIGURED));
+    let reissue = node.membership().clone();
+    assert_eq!(reissue.id(), reissued(1));
     assert_eq!(
         drain(&mut node),
         vec![
             role_changed(Role::Goose, 1, RoleChangeReason::Elected),
-            membership_committed(reissued(1)),
+            persist_membership(&reissue),
+            membership_changed(reissued(1)),
+            send(2, heartbeat_carrying(1, CAMPAIGN_AT, &reissue)),
+            send(3, heartbeat_carrying(1, CAMPAIGN_AT, &reissue)),
+            send(4, heartbeat_carrying(1, CAMPAIGN_AT, &reissue)),
+            send(5, heartbeat_carrying(1, CAMPAIGN_AT, &reissue)),
         ]
     );
+    assert_eq!(node.membership_pending(), Some(true));
     assert_eq!(node.role(), Role::Goose);
     assert_eq!(node.lease_start_tick(), Some(CAMPAIGN_AT));
     assert_eq!(node.status().lease_remaining_ticks, Some(LEASE));
@@ -2493,28 +2504,27 @@ fn goose_heartbeats_learners_but_only_voters_hold_up_its_lease() {
             &send(2, heartbeat(1, ELECTED_AT)),
             &send(3, heartbeat(1, ELECTED_AT)),
             &send(4, heartbeat(1, ELECTED_AT)),
-            &send(2, heartbeat_carrying(1, ELECTED_AT, &membership)),
-            &send(3, heartbeat_carrying(1, ELECTED_AT, &membership)),
-            &send(4, heartbeat_carrying(1, ELECTED_AT, &membership)),
         ]
     );
 
-    // The learner's ack is welcome but is no majority: still no lease, and
-    // a learner holding the membership does not commit it either.
-    node.handle_message(id(4), ack(1, ELECTED_AT, reissued(1)));
+    // The learner's ack is welcome but is no majority: still no lease.
+    node.handle_message(id(4), ack(1, ELECTED_AT, CONFIGURED));
     assert_eq!(drain(&mut node), vec![]);
     assert_eq!(node.role(), Role::Duck);
-    assert_eq!(node.membership_pending(), Some(true));
 
-    // A voter's ack makes the majority.
-    node.handle_message(id(2), ack(1, ELECTED_AT, reissued(1)));
+    // A voter's ack makes the majority; the re-issue follows, and a learner
+    // holding it does not commit it, a voter does.
+    node.handle_message(id(2), ack(1, ELECTED_AT, CONFIGURED));
+    let outputs = drain(&mut node);
     assert_eq!(
-        drain(&mut node),
-        vec![
-            role_changed(Role::Goose, 1, RoleChangeReason::Elected),
-            membership_committed(reissued(1)),
-        ]
+        outputs[0],
+        role_changed(Role::Goose, 1, RoleChangeReason::Elected)
     );
+    node.handle_message(id(4), ack(1, ELECTED_AT, reissued(1)));
+    assert_eq!(drain(&mut node), vec![]);
+    assert_eq!(node.membership_pending(), Some(true));
+    node.handle_message(id(2), ack(1, ELECTED_AT, reissued(1)));
+    assert_eq!(drain(&mut node), vec![membership_committed(reissued(1))]);
     // And a learner is never a transfer target.
     assert_eq!(
         node.transfer_leadership(id(4)),
@@ -2647,9 +2657,26 @@ fn membership_a_new_goose_reissues_its_membership_under_its_term() {
 
     node.handle_message(id(2), vote_response(1, true));
 
-    // A bare first round, so that the lease waits for nobody's disk; then
-    // the same members and addresses under a new id (this Goose's term,
-    // version + 1), durable first, carried by the same round sent again.
+    // A bare first round, so that the lease waits for nobody's disk,
+    // this node's included; no change before the lease either.
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            leader_changed(Some(1), 1),
+            send(2, heartbeat(1, ELECTED_AT)),
+            send(3, heartbeat(1, ELECTED_AT)),
+        ]
+    );
+    assert_eq!(
+        node.propose_remove(id(3)),
+        Err(MembershipError::NotYetConfirmed)
+    );
+
+    // With the lease, the same members and addresses under a new id (this
+    // Goose's term, version + 1), durable first, carried by the same round
+    // sent again. Changes still wait: not "another change in progress",
+    // not confirmed yet.
+    node.handle_message(id(2), ack(1, ELECTED_AT, CONFIGURED));
     let reissue = node.membership().clone();
     assert_eq!(reissue.id(), reissued(1));
     assert_eq!(ids(reissue.voters()), ids(configured.voters()));
@@ -2657,9 +2684,7 @@ fn membership_a_new_goose_reissues_its_membership_under_its_term() {
     assert_eq!(
         drain(&mut node),
         vec![
-            leader_changed(Some(1), 1),
-            send(2, heartbeat(1, ELECTED_AT)),
-            send(3, heartbeat(1, ELECTED_AT)),
+            role_changed(Role::Goose, 1, RoleChangeReason::Elected),
             persist_membership(&reissue),
             membership_changed(reissued(1)),
             send(2, heartbeat_carrying(1, ELECTED_AT, &reissue)),
@@ -2669,15 +2694,6 @@ fn membership_a_new_goose_reissues_its_membership_under_its_term() {
     assert_eq!(node.status().membership, reissued(1));
     assert_eq!(node.status().membership_pending, Some(true));
     assert_eq!(node.counters().membership_changes, 1);
-
-    // An ack of the bare heartbeat gives the lease, not the commit; no
-    // change yet (not "another change in progress": not yet confirmed).
-    node.handle_message(id(2), ack(1, ELECTED_AT, CONFIGURED));
-    assert_eq!(
-        drain(&mut node),
-        vec![role_changed(Role::Goose, 1, RoleChangeReason::Elected)]
-    );
-    assert_eq!(node.membership_pending(), Some(true));
     assert_eq!(
         node.propose_remove(id(3)),
         Err(MembershipError::NotYetConfirmed)
@@ -2732,7 +2748,12 @@ fn membership_changes_wait_for_the_reissue_to_commit() {
     assert_eq!(node.propose_remove(id(3)), busy);
     assert_eq!(drain(&mut node), vec![]);
     assert_eq!(node.membership(), &before);
+
+    // The lease brings the re-issue, still uncommitted: still waiting.
+    node.handle_message(id(2), ack(1, ELECTED_AT, CONFIGURED));
+    drain(&mut node);
     assert_eq!(node.membership_pending(), Some(true));
+    assert_eq!(node.propose_add(id(4), &addr(4)), busy);
 
     node.handle_message(id(2), ack(1, ELECTED_AT, reissued(1)));
     drain(&mut node);
@@ -3545,24 +3566,18 @@ fn membership_leave_a_goose_hands_over_then_asks_the_new_goose() {
         vec![persist(2, Some(2)), send(2, vote_response(2, true))]
     );
     next.handle_message(id(1), vote_response(2, true));
-    let reissue = next.membership().clone();
-    // Version 2: the one after the re-issue it held.
-    assert_eq!(reissue.id(), membership_id(2, 2));
     assert_eq!(
         drain(&mut next),
         vec![
             leader_changed(Some(2), 2),
             send(1, heartbeat(2, 0)),
             send(3, heartbeat(2, 0)),
-            persist_membership(&reissue),
-            membership_changed(membership_id(2, 2)),
-            send(1, heartbeat_carrying(2, 0, &reissue)),
-            send(3, heartbeat_carrying(2, 0, &reissue)),
         ]
     );
 
     // The old Goose asks the new one with its ack; too early: the new
-    // Goose's re-issue is not committed, so the request is set aside.
+    // Goose is not confirmed, so the request is set aside. The ack gives the
+    // lease, which brings the re-issue, in the same round sent again.
     old.handle_message(id(2), heartbeat(2, 0));
     assert_eq!(
         drain(&mut old),
@@ -3574,11 +3589,19 @@ fn membership_leave_a_goose_hands_over_then_asks_the_new_goose() {
     );
     next.handle_message(id(1), ack(2, 0, reissued(1)));
     next.handle_message(id(1), leave(2));
+    let reissue = next.membership().clone();
+    // Version 2: the one after the re-issue it held.
+    assert_eq!(reissue.id(), membership_id(2, 2));
     assert_eq!(
         drain(&mut next),
-        vec![role_changed(Role::Goose, 2, RoleChangeReason::Elected)]
+        vec![
+            role_changed(Role::Goose, 2, RoleChangeReason::Elected),
+            persist_membership(&reissue),
+            membership_changed(membership_id(2, 2)),
+            send(1, heartbeat_carrying(2, 0, &reissue)),
+            send(3, heartbeat_carrying(2, 0, &reissue)),
+        ]
     );
-    assert_eq!(next.membership().id(), membership_id(2, 2));
 
     // The same round carrying the re-issue follows; the old Goose asks
     // again with the ack that commits it, and this time the removal is
@@ -3633,6 +3656,8 @@ fn membership_leave_a_leaving_node_elected_again_removes_itself() {
     node.handle_message(id(3), vote_response(2, true));
     let elected_at = node.now_tick();
     drain(&mut node);
+    node.handle_message(id(3), ack(2, elected_at, reissued(1)));
+    drain(&mut node);
     node.handle_message(id(3), ack(2, elected_at, membership_id(2, 2)));
     let outputs = drain(&mut node);
     let removal = node.membership().clone();
@@ -3641,7 +3666,6 @@ fn membership_leave_a_leaving_node_elected_again_removes_itself() {
     assert_eq!(
         outputs,
         vec![
-            role_changed(Role::Goose, 2, RoleChangeReason::Elected),
             membership_committed(membership_id(2, 2)),
             persist_membership(&removal),
             membership_changed(membership_id(2, 3)),

@@ -70,6 +70,9 @@ struct LeaderState {
     /// before it: the lease needs a majority of both, because until the
     /// change commits a node holding either can still campaign.
     previous: Option<Membership>,
+    /// Whether this leadership has re-issued its membership yet (it does
+    /// once it first holds a lease).
+    reissued: bool,
 }
 
 /// What one peer has acknowledged to the current Goose.
@@ -987,25 +990,38 @@ impl Election {
             lease_start_tick: None,
             pending: false,
             previous: None,
+            reissued: false,
         });
         self.set_leader(Some(me));
         tracing::debug!(id = %me, term = %self.hard.term, "won the election");
         // The first round goes out at once and bare: the lease must not wait
-        // for anybody's disk (a hand-over is a few milliseconds of fsyncs).
+        // for anybody's disk, this node's included (a hand-over is a few
+        // milliseconds of fsyncs). The re-issue follows the lease.
         self.heartbeat_round(false);
-        // Then re-issue the membership under this term (the "no-op entry"):
-        // once a majority holds it, memberships proposed by earlier Geese
-        // and never committed can no longer win an election, and this Goose
-        // may start changes of its own. It follows the bare round at once,
-        // durable first, in heartbeats of the same round (an ack of either
-        // echoes the same tick).
-        if !self.mutated(Mutation::NoReissue) {
-            let reissued = self.membership.reissued(self.hard.term);
-            self.install_membership(reissued, None);
-            // A single voter holds it already.
-            self.check_commit();
-            self.resend_round_with_membership();
+    }
+
+    /// Re-issues the membership under this Goose's term (the "no-op entry"),
+    /// once it first holds a lease: when a majority holds the re-issue,
+    /// memberships proposed by earlier Geese and never committed can no
+    /// longer win an election, and this Goose may start changes of its own.
+    /// Durable first, it goes out at once in the current round's heartbeats
+    /// sent again (an ack of either echoes the same tick).
+    fn reissue_membership(&mut self) {
+        let State::Leader(leader) = &mut self.state else {
+            return;
+        };
+        if leader.reissued {
+            return;
         }
+        leader.reissued = true;
+        if self.mutated(Mutation::NoReissue) {
+            return;
+        }
+        let reissued = self.membership.reissued(self.hard.term);
+        self.install_membership(reissued, None);
+        // A single voter holds it already.
+        self.check_commit();
+        self.resend_round_with_membership();
     }
 
     /// Becomes a Duck following `leader` in `term` (adopting it if newer).
@@ -1115,6 +1131,7 @@ impl Election {
         leader.lease_start_tick = start;
         if self.announced_role == Role::Duck && self.role() == Role::Goose {
             self.role_changed(Role::Goose, RoleChangeReason::Elected);
+            self.reissue_membership();
         }
     }
 
@@ -1131,7 +1148,8 @@ impl Election {
         // committed only by a majority-acknowledged round in its own term:
         // until then, and until it holds a lease, it is not ready. That is
         // not another change in progress; hosts wait and retry.
-        let confirmed = leader.lease_start_tick.is_some() || self.mutated(Mutation::NoReissue);
+        let confirmed = (leader.reissued && leader.lease_start_tick.is_some())
+            || self.mutated(Mutation::NoReissue);
         if !confirmed || (leader.pending && leader.previous.is_none()) {
             return Err(MembershipError::NotYetConfirmed);
         }
