@@ -139,10 +139,13 @@ impl Progress {
 /// heartbeats for `election_timeout_max_ticks`). The rules, after Raft's
 /// single-server changes (thesis §4.1) with the 2015 raft-dev fix:
 ///
-/// * A membership is identified by `(term, version)`; every new Goose first
-///   re-issues its membership under its own term, and makes no change until
-///   a majority holds that re-issue. That is the majority-acknowledged round
-///   in its own term that must precede its first change.
+/// * A membership is identified by `(term, version)`; every new Goose
+///   re-issues its membership under its own term as soon as it holds a lease
+///   (its first round goes out bare, so that the lease waits for nobody's
+///   disk), and makes no change until a majority holds that re-issue
+///   ([`MembershipError::NotYetConfirmed`] until then). That is the
+///   majority-acknowledged round in its own term that must precede its
+///   first change.
 /// * A membership travels with the heartbeats to each member until that
 ///   member acknowledges holding it; members persist it before acknowledging.
 ///   Every node uses the newest membership it holds, committed or not.
