@@ -289,6 +289,14 @@ impl<T: Transport, S: Storage> Driver<T, S> {
                     self.held = Arc::from(membership);
                 }
                 Output::Send { to, msg } => self.transport.send(to, msg),
+                Output::Event(event @ Event::RoleChanged { role: Role::Goose, .. }) => {
+                    // Said at once: the term is durable (the core announces a
+                    // Goose only after its `Persist`), and the lease holds,
+                    // whatever is written after (a new Goose's re-issued
+                    // membership follows its lease).
+                    self.log_event(event);
+                    self.publish();
+                }
                 Output::Event(Event::MembershipChanged { .. }) => self.membership_changed(),
                 Output::Event(event @ Event::LeaderChanged { .. }) => {
                     // A Duck stops keeping a removed Goose reachable once it
