@@ -289,7 +289,11 @@ impl<T: Transport, S: Storage> Driver<T, S> {
                     self.held = Arc::from(membership);
                 }
                 Output::Send { to, msg } => self.transport.send(to, msg),
-                Output::Event(event @ Event::RoleChanged { role: Role::Goose, .. }) => {
+                Output::Event(
+                    event @ Event::RoleChanged {
+                        role: Role::Goose, ..
+                    },
+                ) => {
                     // Said at once: the term is durable (the core announces a
                     // Goose only after its `Persist`), and the lease holds,
                     // whatever is written after (a new Goose's re-issued
