@@ -3954,3 +3954,48 @@ fn membership_a_stale_candidate_adopts_the_newer_membership_it_is_sent() {
     );
     assert_eq!(drain(&mut stale), vec![]);
 }
+
+// A leaving Goose with no voter able to take over (its only other voter is
+// being promoted and does not know it yet) removes itself once the change
+// in progress commits, and then hands over to that voter.
+#[test]
+fn membership_leave_a_goose_nobody_can_take_over_from_removes_itself_after_the_change() {
+    let mut goose = settled_goose(addressed(1, 1));
+    goose.propose_add(id(2), &addr(2)).unwrap();
+    drain(&mut goose);
+    let mut ticks = 0;
+    while !goose.membership().is_voter(id(2)) {
+        tick_with_acks(&mut goose, &[2]);
+        ticks += 1;
+        assert!(ticks < 10 * TIMEOUT_MAX, "2 never promoted");
+    }
+    let promotion = goose.membership().id();
+    assert_eq!(goose.membership_pending(), Some(true));
+
+    assert_eq!(goose.leave(), Ok(()));
+    // Nothing to hand over to, nothing sent to itself, still leading.
+    let outputs = drain(&mut goose);
+    assert!(
+        !outputs
+            .iter()
+            .any(|o| matches!(o, Output::Send { to, .. } if *to == id(1))),
+        "{outputs:?}"
+    );
+    assert_eq!(goose.membership().id(), promotion);
+
+    // 2 acknowledges the promotion: it commits, and the removal follows.
+    let mut outputs = Vec::new();
+    while goose.membership().contains(id(1)) {
+        outputs.extend(tick_with_acks(&mut goose, &[2]));
+        ticks += 1;
+        assert!(ticks < 20 * TIMEOUT_MAX, "1 never removed itself");
+    }
+    // Then that commits too, and the Goose hands over to 2.
+    while goose.membership_pending().is_some() {
+        outputs.extend(tick_with_acks(&mut goose, &[2]));
+        ticks += 1;
+        assert!(ticks < 30 * TIMEOUT_MAX, "the removal never committed");
+    }
+    assert!(outputs.contains(&send(2, timeout_now(1))), "{outputs:?}");
+    assert_eq!(goose.role(), Role::Duck);
+}

@@ -530,7 +530,8 @@ impl Election {
     }
 
     /// Proposes removing `id`, a voter or a learner; this node itself
-    /// included, in which case it steps down once the change commits.
+    /// included, in which case it steps down once the change commits and
+    /// hands over to the most responsive voter holding it.
     pub fn propose_remove(&mut self, id: NodeId) -> Result<MembershipId, MembershipError> {
         let term = self.ready_for_change()?;
         let next = self.membership.removing(term, id)?;
@@ -549,13 +550,23 @@ impl Election {
         if self.membership.is_voter(me) && self.membership.len() == 1 {
             return Err(MembershipError::LastVoter(me));
         }
-        if matches!(self.state, State::Leader(_)) {
-            // The only way this fails is with no voter to hand over to, and
-            // then this node is the last voter, refused above.
-            let _ = self.step_down();
-        }
         self.leaving = true;
-        if let Some(leader) = self.leader {
+        if matches!(self.state, State::Leader(_)) && self.step_down().is_err() {
+            // No voter can take over yet (the others have not caught up with
+            // a promotion): remove itself instead, now or, when a change is
+            // in progress, once it commits (see `check_commit`).
+            match self.propose_remove(me) {
+                Ok(_)
+                | Err(
+                    MembershipError::ChangeInProgress { .. } | MembershipError::NotYetConfirmed,
+                ) => {}
+                Err(error) => {
+                    self.leaving = false;
+                    return Err(error);
+                }
+            }
+        }
+        if let Some(leader) = self.leader.filter(|leader| *leader != me) {
             self.send(
                 leader,
                 Message::Leave {
