@@ -2394,13 +2394,33 @@ fn learner_config_is_valid_and_a_node_cannot_be_both() {
     );
 }
 
+/// `outputs` are membership probes to each of `voters` in turn, at least
+/// one round of them, and nothing else.
+fn assert_only_membership_probes(outputs: &[Output], voters: &[u64]) {
+    assert!(!outputs.is_empty(), "no probe at all");
+    for (index, output) in outputs.iter().enumerate() {
+        let to = voters[index % voters.len()];
+        assert!(
+            matches!(
+                output,
+                Output::Send { to: dest, msg: Message::MembershipProbe { .. } } if *dest == id(to)
+            ),
+            "expected a probe to {to}, got {output:?}"
+        );
+    }
+}
+
 #[test]
 fn learner_never_campaigns() {
     let mut node = build(with_learner(4), HardState::default(), SEED);
+    let mut outputs = Vec::new();
     for _ in 0..10 * TIMEOUT_MAX {
         node.tick();
+        outputs.extend(drain(&mut node));
     }
-    assert_eq!(drain(&mut node), vec![]);
+    // Cut off from any Goose, it only asks the voters whether its membership
+    // is current (every election timeout), never for votes.
+    assert_only_membership_probes(&outputs, &[1, 2, 3]);
     assert_eq!(node.campaign(), Err(CommandError::NotAVoter(id(4))));
     assert_eq!(drain(&mut node), vec![]);
     assert_eq!(node.counters().pre_votes_started, 0);
@@ -3080,10 +3100,12 @@ fn membership_a_joining_learner_neither_votes_nor_campaigns() {
     config.membership = joined.clone();
     let mut node = build(config, HardState::default(), SEED);
 
+    let mut outputs = Vec::new();
     for _ in 0..10 * TIMEOUT_MAX {
         node.tick();
-        assert_eq!(drain(&mut node), vec![]);
+        outputs.extend(drain(&mut node));
     }
+    assert_only_membership_probes(&outputs, &[1, 2, 3]);
     assert_eq!(node.campaign(), Err(CommandError::NotAVoter(id(4))));
     assert_eq!(drain(&mut node), vec![]);
     assert_eq!(node.counters().pre_votes_started, 0);
@@ -3998,4 +4020,32 @@ fn membership_leave_a_goose_nobody_can_take_over_from_removes_itself_after_the_c
     }
     assert!(outputs.contains(&send(2, timeout_now(1))), "{outputs:?}");
     assert_eq!(goose.role(), Role::Duck);
+}
+
+// A learner that hears from no Goose asks the voters whether its membership
+// is current; a voter holding a newer one sends it, and the learner adopts
+// it. A probe never moves anyone's term.
+#[test]
+fn membership_a_learner_cut_off_probes_and_catches_up() {
+    let held = settled_goose(with_learner(1)).membership().clone();
+    assert!(held.is_learner(id(4)));
+    let mut voter = unsticky_holding(with_learner(2), &held);
+    voter.handle_message(
+        id(4),
+        Message::MembershipProbe {
+            term: Term(7),
+            membership: CONFIGURED,
+        },
+    );
+    assert_eq!(drain(&mut voter), vec![send(4, newer_membership(1, &held))]);
+    assert_eq!(voter.term(), Term(1));
+    // Current: nothing to say.
+    voter.handle_message(
+        id(4),
+        Message::MembershipProbe {
+            term: Term(1),
+            membership: held.id(),
+        },
+    );
+    assert_eq!(drain(&mut voter), vec![]);
 }

@@ -1044,7 +1044,7 @@ fn membership() -> impl Strategy<Value = Membership> {
 
 fn message() -> impl Strategy<Value = Message> {
     (
-        0u8..10,
+        0u8..11,
         any::<u64>(),
         any::<u64>(),
         any::<bool>(),
@@ -1087,6 +1087,7 @@ fn message() -> impl Strategy<Value = Message> {
                     term,
                     membership: Box::new(attached.unwrap_or_default()),
                 },
+                8 => Message::MembershipProbe { term, membership },
                 _ => Message::TimeoutNow { term },
             }
         })

@@ -401,11 +401,18 @@ impl Election {
                     self.promote_caught_up_learner();
                 }
             }
-            _ => {
-                if self.is_voter && self.now_tick >= self.election_deadline_tick {
-                    self.start_election(false);
-                }
+            _ if self.now_tick < self.election_deadline_tick => {}
+            _ if self.is_voter => self.start_election(false),
+            _ if self.membership.contains(self.config.id) => {
+                // A learner cut off from any Goose: it cannot campaign, but it
+                // may have missed changes; ask the voters.
+                self.reset_election_timer();
+                self.broadcast_to_voters(Message::MembershipProbe {
+                    term: self.hard.term,
+                    membership: self.membership.id(),
+                });
             }
+            _ => {}
         }
         self.flush_hard_state();
     }
@@ -595,8 +602,10 @@ impl Election {
         if term > current {
             match msg {
                 // A pre-vote never moves anyone's term; a granted answer
-                // echoes the term we would campaign in.
-                Message::PreVote { .. } | Message::PreVoteResponse { granted: true, .. } => true,
+                // echoes the term we would campaign in. Nor does a probe.
+                Message::PreVote { .. }
+                | Message::PreVoteResponse { granted: true, .. }
+                | Message::MembershipProbe { .. } => true,
                 // A sticky node refuses without adopting the term, so a
                 // disconnected node cannot depose a healthy Goose (rule 3).
                 Message::Vote {
@@ -632,8 +641,12 @@ impl Election {
                 }
             }
         } else if term < current {
-            // A membership is worth adopting whatever the sender's term.
-            if matches!(msg, Message::NewerMembership { .. }) {
+            // A membership is worth adopting, or telling about, whatever
+            // the sender's term.
+            if matches!(
+                msg,
+                Message::NewerMembership { .. } | Message::MembershipProbe { .. }
+            ) {
                 return true;
             }
             // Stale requests get the current term so the sender catches up
@@ -726,6 +739,9 @@ impl Election {
                 }
             }
             Message::Leave { .. } => self.on_leave(from),
+            Message::MembershipProbe { membership, .. } => {
+                self.send_newer_membership(from, membership)
+            }
             Message::NewerMembership { membership, .. } => {
                 self.on_newer_membership(from, *membership)
             }

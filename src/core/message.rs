@@ -78,6 +78,18 @@ pub enum Message {
         /// The sender's term.
         term: Term,
     },
+    /// From a learner that has heard from no Goose for an election timeout,
+    /// to the voters: "is my membership current?" A voter holding a newer
+    /// one answers with [`Message::NewerMembership`]. (Voters learn the same
+    /// from each other's refused pre-votes; learners never campaign, and the
+    /// Goose of a membership they missed may be a node their transport does
+    /// not know.) Never moves anyone's term.
+    MembershipProbe {
+        /// The sender's term.
+        term: Term,
+        /// The membership the sender holds.
+        membership: MembershipId,
+    },
     /// "The membership you campaign with is out of date; here is mine": the
     /// answer, besides the refusal, to a (pre-)vote request holding an older
     /// membership. A node that missed changes thus catches up from any
@@ -103,6 +115,7 @@ impl Message {
             | Message::HeartbeatAck { term, .. }
             | Message::TimeoutNow { term }
             | Message::Leave { term }
+            | Message::MembershipProbe { term, .. }
             | Message::NewerMembership { term, .. } => term,
         }
     }
@@ -118,6 +131,7 @@ impl Message {
             Message::HeartbeatAck { .. } => "heartbeat_ack",
             Message::TimeoutNow { .. } => "timeout_now",
             Message::Leave { .. } => "leave",
+            Message::MembershipProbe { .. } => "membership_probe",
             Message::NewerMembership { .. } => "newer_membership",
         }
     }

@@ -1366,6 +1366,7 @@ fn claim(from: NodeId, to: NodeId, msg: &Message) -> Option<(Term, Option<NodeId
         Message::HeartbeatAck { term, .. }
         | Message::TimeoutNow { term }
         | Message::Leave { term }
+        | Message::MembershipProbe { term, .. }
         | Message::NewerMembership { term, .. } => Some((term, None)),
         // A refusal carries the responder's current term; a grant echoes
         // the requester's, which the responder has not adopted.

@@ -993,7 +993,7 @@ fn random_message(max_term: Term, rng: &mut StdRng) -> Message {
     let flag = rng.random_bool(0.5);
     let sent_tick = rng.random();
     let membership = random_membership_id(max_term, rng);
-    match rng.random_range(0..9) {
+    match rng.random_range(0..10) {
         0 => Message::PreVote { term, membership },
         1 => Message::PreVoteResponse {
             term,
@@ -1025,6 +1025,7 @@ fn random_message(max_term: Term, rng: &mut StdRng) -> Message {
             term,
             membership: Box::new(random_membership(max_term, rng)),
         },
+        8 => Message::MembershipProbe { term, membership },
         _ => Message::TimeoutNow { term },
     }
 }
