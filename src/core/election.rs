@@ -75,6 +75,18 @@ struct LeaderState {
     reissued: bool,
 }
 
+/// Which heartbeats [`Election::send_round`] sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RoundSend {
+    /// To every peer, none carrying the membership (a new Goose's first
+    /// round, so that the lease waits for no disk).
+    Bare,
+    /// To every peer, the membership attached for those behind on it.
+    Attaching,
+    /// Only to the peers behind on the membership, attached.
+    OnlyBehind,
+}
+
 /// What one peer has acknowledged to the current Goose.
 #[derive(Clone, Copy, Debug)]
 struct Progress {
@@ -397,7 +409,7 @@ impl Election {
                     // (rule 6); stepping down now keeps "at most one Goose".
                     self.become_follower(self.hard.term, None, RoleChangeReason::LeaseExpired);
                 } else if round_due {
-                    self.heartbeat_round(true);
+                    self.heartbeat_round(RoundSend::Attaching);
                     self.promote_caught_up_learner();
                 }
             }
@@ -463,29 +475,14 @@ impl Election {
     /// Hands leadership to the most responsive Duck (the one whose latest
     /// acknowledgement is newest). This node is a Duck when it returns.
     pub fn step_down(&mut self) -> Result<(), CommandError> {
-        let State::Leader(leader) = &self.state else {
+        if !matches!(self.state, State::Leader(_)) {
             return Err(CommandError::NotGoose);
-        };
-        // Highest acked tick wins; ties go to the lowest id (`progress` is
-        // sorted by id and `max_by_key` keeps the last maximum, hence the
-        // reverse). Only a voter of the membership in force can take over,
-        // and only one that knows it: a learner whose promotion has not
-        // reached it would drop the `TimeoutNow`.
+        }
+        // Only a voter that knows it is one can take over: a learner whose
+        // promotion has not reached it would drop the `TimeoutNow`.
         let current = self.membership.id();
-        let target = leader
-            .progress
-            .iter()
-            .rev()
-            .filter(|peer| self.membership.is_voter(peer.id))
-            .filter(|peer| {
-                peer.membership >= current
-                    || leader
-                        .previous
-                        .as_ref()
-                        .is_none_or(|previous| previous.is_voter(peer.id))
-            })
-            .max_by_key(|peer| peer.acked_tick)
-            .map(|peer| peer.id)
+        let target = self
+            .most_responsive_voter(|peer| peer.membership >= current || peer.voter_before)
             .ok_or(CommandError::NoTransferTarget)?;
         self.transfer_leadership(target)
     }
@@ -1027,7 +1024,7 @@ impl Election {
         // The first round goes out at once and bare: the lease must not wait
         // for anybody's disk, this node's included (a hand-over is a few
         // milliseconds of fsyncs). The re-issue follows the lease.
-        self.heartbeat_round(false);
+        self.heartbeat_round(RoundSend::Bare);
     }
 
     /// Re-issues the membership under this Goose's term (the "no-op entry"),
@@ -1051,7 +1048,7 @@ impl Election {
         self.install_membership(reissued, None);
         // A single voter holds it already.
         self.check_commit();
-        self.resend_round_with_membership();
+        self.send_round(RoundSend::OnlyBehind);
     }
 
     /// Becomes a Duck following `leader` in `term` (adopting it if newer).
@@ -1074,10 +1071,10 @@ impl Election {
         }
     }
 
-    /// Sends one heartbeat to every peer and schedules the next round. With
-    /// `attach_membership`, peers that have not acknowledged the membership
-    /// in force get it attached.
-    fn heartbeat_round(&mut self, attach_membership: bool) {
+    /// Starts a heartbeat round: one heartbeat to every peer, sent `how`
+    /// ([`RoundSend::Bare`] or [`RoundSend::Attaching`]), and the next round
+    /// scheduled.
+    fn heartbeat_round(&mut self, how: RoundSend) {
         let State::Leader(leader) = &mut self.state else {
             return;
         };
@@ -1085,7 +1082,15 @@ impl Election {
         leader.next_round_tick = self.now_tick + self.config.heartbeat_interval_ticks;
         // The Goose is its own contact; it refuses votes while leading anyway.
         self.last_contact_tick = self.now_tick;
-        self.counters.heartbeats_sent += leader.progress.len() as u64;
+        self.send_round(how);
+        // A single-node cluster is its own majority.
+        self.update_lease();
+        self.check_commit();
+    }
+
+    /// Sends the current round's heartbeat (its tick is `last_round_tick`)
+    /// as `how` says.
+    fn send_round(&mut self, how: RoundSend) {
         let current = self.membership.id();
         // Indexing (rather than iterating) lets the loop borrow `self`
         // mutably; the list only changes with the membership, never here.
@@ -1093,46 +1098,24 @@ impl Election {
             let State::Leader(leader) = &self.state else {
                 return;
             };
-            let peer = leader.progress[index];
-            // A peer that has not acknowledged the membership gets it attached;
-            // everyone else gets the allocation-free heartbeat.
-            let membership = (attach_membership && peer.membership < current)
-                .then(|| Box::new(self.membership.clone()));
+            let (peer, sent_tick) = (leader.progress[index], leader.last_round_tick);
+            let behind = peer.membership < current;
+            if how == RoundSend::OnlyBehind && !behind {
+                continue;
+            }
+            // A peer that has not acknowledged the membership gets it
+            // attached; everyone else gets the allocation-free heartbeat.
+            let membership =
+                (behind && how != RoundSend::Bare).then(|| Box::new(self.membership.clone()));
+            self.counters.heartbeats_sent += 1;
             self.send(
                 peer.id,
                 Message::Heartbeat {
                     term: self.hard.term,
-                    sent_tick: self.now_tick,
+                    sent_tick,
                     membership,
                 },
             );
-        }
-        // A single-node cluster is its own majority.
-        self.update_lease();
-        self.check_commit();
-    }
-
-    /// Sends the current round's heartbeat again, with the membership
-    /// attached, to every peer that has not acknowledged holding it.
-    fn resend_round_with_membership(&mut self) {
-        let current = self.membership.id();
-        for index in 0..leader_progress_len(&self.state) {
-            let State::Leader(leader) = &self.state else {
-                return;
-            };
-            let (peer, sent_tick) = (leader.progress[index], leader.last_round_tick);
-            if peer.membership < current {
-                self.counters.heartbeats_sent += 1;
-                let membership = Some(Box::new(self.membership.clone()));
-                self.send(
-                    peer.id,
-                    Message::Heartbeat {
-                        term: self.hard.term,
-                        sent_tick,
-                        membership,
-                    },
-                );
-            }
         }
     }
 
@@ -1255,14 +1238,14 @@ impl Election {
         if !leader.pending {
             return;
         }
-        let counted = match &leader.previous {
-            Some(previous) if commit_on_old_voters => previous,
-            _ => &self.membership,
+        let (counted, counts): (_, fn(&Progress) -> bool) = match &leader.previous {
+            Some(previous) if commit_on_old_voters => (previous, |peer| peer.voter_before),
+            _ => (&self.membership, |peer| peer.voter),
         };
         let holders = leader
             .progress
             .iter()
-            .filter(|peer| counted.is_voter(peer.id) && peer.membership >= current)
+            .filter(|peer| counts(peer) && peer.membership >= current)
             .count()
             + usize::from(counted.is_voter(me));
         if holders < counted.quorum() {
@@ -1287,7 +1270,7 @@ impl Election {
             // hands over to the most responsive voter holding the change
             // (which still answers the Goose it follows) so that nobody
             // waits out an election timeout.
-            let successor = self.most_responsive_voter_holding(current);
+            let successor = self.most_responsive_voter(|peer| peer.membership >= current);
             self.become_follower(self.hard.term, None, RoleChangeReason::Removed);
             if let Some(to) = successor {
                 self.send(
@@ -1308,9 +1291,11 @@ impl Election {
         }
     }
 
-    /// On a Goose, the voter of the membership in force that acknowledged
-    /// the newest round while holding `membership` or newer (ties: lowest id).
-    fn most_responsive_voter_holding(&self, membership: MembershipId) -> Option<NodeId> {
+    /// On a Goose, among the voters of the membership in force that
+    /// `eligible` accepts, the one that acknowledged the newest round. Ties go
+    /// to the lowest id (`progress` is sorted by id and `max_by_key` keeps
+    /// the last maximum, hence the reverse).
+    fn most_responsive_voter(&self, eligible: impl Fn(&Progress) -> bool) -> Option<NodeId> {
         let State::Leader(leader) = &self.state else {
             return None;
         };
@@ -1318,7 +1303,7 @@ impl Election {
             .progress
             .iter()
             .rev()
-            .filter(|peer| self.membership.is_voter(peer.id) && peer.membership >= membership)
+            .filter(|peer| peer.voter && eligible(peer))
             .max_by_key(|peer| peer.acked_tick)
             .map(|peer| peer.id)
     }
