@@ -236,18 +236,18 @@ impl Membership {
         validate_address(addr)?;
         if self.contains(id) {
             return match self.address(id) {
-                Some(existing) if existing != addr => Err(MembershipError::AddressConflict {
+                Some(existing) if existing == addr => Ok(None),
+                Some(existing) => Err(MembershipError::AddressConflict {
                     id,
                     existing: existing.to_owned(),
                     requested: addr.to_owned(),
                 }),
-                _ if self.address(id).is_none() => {
+                None => {
                     // A member configured without an address: record it.
                     let mut next = self.reissued(term);
                     next.addresses.insert(id, addr.to_owned());
                     Ok(Some(next))
                 }
-                _ => Ok(None),
             };
         }
         let mut next = self.reissued(term);
