@@ -74,9 +74,11 @@ pub enum TransportError {
         #[source]
         source: std::io::Error,
     },
-    /// The transport was misconfigured.
+    /// The TCP transport's configuration is invalid; the error says which
+    /// field and why, so a caller can tell the cases apart.
+    #[cfg(feature = "tcp")]
     #[error("invalid transport configuration: {0}")]
-    Config(String),
+    Config(#[from] tcp::TcpConfigError),
     /// `start` was called twice.
     #[error("transport already started")]
     AlreadyStarted,
