@@ -1,4 +1,4 @@
-//! The built-in TCP transport (DESIGN §4).
+//! The built-in TCP transport.
 //!
 //! Each node dials every peer for its *outbound* messages (one writer task and
 //! one bounded queue per peer) and accepts its peers' connections for its
@@ -404,6 +404,10 @@ impl Transport for TcpTransport {
     /// Starts the acceptor and one writer per peer. Fails with
     /// [`TransportError::AlreadyStarted`] when called again (or after
     /// `shutdown`).
+    ///
+    /// A message that arrives while `inbound` is full is dropped and counted
+    /// in [`TransportStats::dropped_inbound_full`]; its connection stays up.
+    /// A closed `inbound` ends every inbound connection.
     async fn start(&mut self, inbound: mpsc::Sender<Inbound>) -> Result<(), TransportError> {
         let Some(listener) = self.listener.take() else {
             return Err(TransportError::AlreadyStarted);
