@@ -26,7 +26,9 @@ use crate::core::{Message, NodeId};
 /// it, then it is lost with the drop probability, then it is delayed.
 /// Links are checked again at delivery, so a message in flight over a link
 /// that is cut meanwhile is lost too. Sends never block: a message for a
-/// node whose inbound queue is full, or that is not running, is dropped.
+/// node whose inbound queue is full (counted in
+/// [`dropped_inbound_full`](Self::dropped_inbound_full)), or that is not
+/// running, is dropped.
 ///
 /// ```
 /// use std::time::Duration;
@@ -59,6 +61,8 @@ struct Network {
     blocked: BTreeSet<(NodeId, NodeId)>,
     delivered: u64,
     dropped: u64,
+    /// Of `dropped`, those a running node's full inbound queue refused.
+    dropped_inbound_full: u64,
 }
 
 impl Network {
@@ -69,16 +73,23 @@ impl Network {
     }
 
     /// Hands `msg` to `to`'s queue if the link is open and the node runs.
+    /// Never waits: a full queue drops the message, as the `Transport`
+    /// contract says.
     fn deliver(&mut self, from: NodeId, to: NodeId, msg: Message) {
-        let delivered = self.link_open(from, to)
-            && self
-                .nodes
-                .get(&to)
-                .is_some_and(|queue| queue.try_send(Inbound { from, msg }).is_ok());
-        if delivered {
-            self.delivered += 1;
-        } else {
-            self.dropped += 1;
+        let queue = match self.nodes.get(&to) {
+            Some(queue) if self.link_open(from, to) => queue,
+            _ => {
+                self.dropped += 1;
+                return;
+            }
+        };
+        match queue.try_send(Inbound { from, msg }) {
+            Ok(()) => self.delivered += 1,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.dropped += 1;
+                self.dropped_inbound_full += 1;
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.dropped += 1,
         }
     }
 
@@ -110,6 +121,7 @@ impl MemoryNetwork {
                 blocked: BTreeSet::new(),
                 delivered: 0,
                 dropped: 0,
+                dropped_inbound_full: 0,
             })),
         }
     }
@@ -220,6 +232,12 @@ impl MemoryNetwork {
         self.lock().dropped
     }
 
+    /// Of [`dropped`](Self::dropped), the messages dropped because the
+    /// receiving node's inbound queue was full (its driver is behind).
+    pub fn dropped_inbound_full(&self) -> u64 {
+        self.lock().dropped_inbound_full
+    }
+
     fn send(&self, from: NodeId, to: NodeId, msg: Message) {
         let mut network = self.lock();
         if !network.link_open(from, to) {
@@ -283,6 +301,7 @@ impl fmt::Debug for MemoryNetwork {
             .field("blocked", &network.blocked)
             .field("delivered", &network.delivered)
             .field("dropped", &network.dropped)
+            .field("dropped_inbound_full", &network.dropped_inbound_full)
             .finish()
     }
 }
@@ -442,6 +461,34 @@ mod tests {
         drop(old);
         a.send(NodeId(2), HEARTBEAT);
         assert!(new_in.try_recv().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_flood_overflows_into_drops_and_traffic_resumes_once_drained() {
+        const QUEUE_CAPACITY: usize = 8;
+        const FLOOD: usize = 1000;
+        let network = MemoryNetwork::new(1);
+        let (mut a, _a_in) = started(&network, 1).await;
+        // Node 2's driver does not drain its queue during the flood.
+        let (_b, mut b_in) = started(&network, 2).await;
+        assert_eq!(b_in.max_capacity(), QUEUE_CAPACITY);
+        for _ in 0..FLOOD {
+            a.send(NodeId(2), HEARTBEAT);
+        }
+        let surplus = (FLOOD - QUEUE_CAPACITY) as u64;
+        assert_eq!(network.delivered(), QUEUE_CAPACITY as u64);
+        assert_eq!(network.dropped_inbound_full(), surplus);
+        assert_eq!(network.dropped(), surplus);
+        for _ in 0..QUEUE_CAPACITY {
+            assert_eq!(b_in.try_recv().map(|m| m.msg), Ok(HEARTBEAT));
+        }
+        assert!(b_in.try_recv().is_err(), "the surplus was not queued");
+
+        // Drained, node 2 receives again; nothing more is dropped.
+        let vote = Message::TimeoutNow { term: Term(2) };
+        a.send(NodeId(2), vote.clone());
+        assert_eq!(b_in.try_recv().map(|m| m.msg), Ok(vote));
+        assert_eq!(network.dropped_inbound_full(), surplus);
     }
 
     #[tokio::test]

@@ -1,7 +1,10 @@
-//! How messages travel between nodes (DESIGN §4).
+//! How messages travel between nodes.
 //!
 //! A transport is best effort: it may drop, delay, duplicate or reorder
-//! messages, and the election stays safe. It must never block the driver.
+//! messages, and the election stays safe. It never waits, on either side:
+//! sending never blocks the driver, and a message arriving while the
+//! driver's inbound queue is full is dropped and counted (see
+//! [`Transport::start`]).
 
 use std::collections::BTreeMap;
 
@@ -25,6 +28,17 @@ pub struct Inbound {
 pub trait Transport: Send + 'static {
     /// Starts receiving: every message that arrives for this node is pushed
     /// into `inbound`. Called once, by the runtime, before any `send`.
+    ///
+    /// # A full inbound queue
+    ///
+    /// When `inbound` is full, the transport drops the arriving message and
+    /// counts it; it never waits for room. A receiver that waited would hold
+    /// every later message from that peer, heartbeats included, behind a
+    /// slow driver, while for election traffic only the newest message
+    /// matters and the protocol tolerates loss. A connection (where there is
+    /// one) stays up through the drops, and messages are delivered again as
+    /// soon as the driver makes room. Once `inbound` is closed (the runtime
+    /// stopped), the transport stops delivering.
     async fn start(&mut self, inbound: mpsc::Sender<Inbound>) -> Result<(), TransportError>;
 
     /// Queues `msg` for `to`, best effort. Must return at once: when a queue
@@ -74,9 +88,11 @@ pub enum TransportError {
         #[source]
         source: std::io::Error,
     },
-    /// The transport was misconfigured.
+    /// The TCP transport's configuration is invalid; the error says which
+    /// field and why, so a caller can tell the cases apart.
+    #[cfg(feature = "tcp")]
     #[error("invalid transport configuration: {0}")]
-    Config(String),
+    Config(#[from] tcp::TcpConfigError),
     /// `start` was called twice.
     #[error("transport already started")]
     AlreadyStarted,

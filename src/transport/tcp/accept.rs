@@ -7,6 +7,7 @@ use std::time::Duration;
 use rand::RngExt;
 use rand::rngs::StdRng;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::{sleep, timeout};
@@ -227,9 +228,15 @@ async fn receive(
                 return e.into();
             }
         };
-        if inbound.send(Inbound { from, msg }).await.is_err() {
-            return ConnectionEnd::RuntimeGone;
+        // Never waits for room: see `Transport::start` for why a full
+        // queue drops the message instead.
+        match inbound.try_send(Inbound { from, msg }) {
+            Ok(()) => bump(&counters.frames_received),
+            Err(TrySendError::Full(dropped)) => {
+                bump(&counters.dropped_inbound_full);
+                debug!(peer = %from, kind = dropped.msg.kind(), "inbound queue full; message dropped");
+            }
+            Err(TrySendError::Closed(_)) => return ConnectionEnd::RuntimeGone,
         }
-        bump(&counters.frames_received);
     }
 }

@@ -258,4 +258,9 @@ pub enum TcpConfigError {
     /// A timeout is zero.
     #[error("{0} must be greater than zero")]
     ZeroTimeout(&'static str),
+    /// HMAC-SHA256 refused `cluster_key`. HMAC takes keys of any length, so
+    /// this does not happen; it is reported rather than unwrapped all the
+    /// same.
+    #[error("cluster_key is not usable as an HMAC-SHA256 key")]
+    UnusableClusterKey,
 }

@@ -1,4 +1,4 @@
-//! The built-in TCP transport (DESIGN §4).
+//! The built-in TCP transport.
 //!
 //! Each node dials every peer for its *outbound* messages (one writer task and
 //! one bounded queue per peer) and accepts its peers' connections for its
@@ -172,18 +172,15 @@ impl TcpTransport {
     ///
     /// Fails if `config` is invalid or the listener's address is unreadable.
     pub fn new(config: TcpConfig, listener: TcpListener) -> Result<Self, TransportError> {
-        config
-            .validate()
-            .map_err(|e| TransportError::Config(e.to_string()))?;
+        config.validate()?;
         let local_addr = listener.local_addr().map_err(|source| TransportError::Io {
             context: "read the listener's local address".to_owned(),
             source,
         })?;
         let key = match &config.cluster_key {
-            Some(key) => Some(
-                ClusterKey::new(key)
-                    .map_err(|e| TransportError::Config(format!("cluster_key: {e}")))?,
-            ),
+            Some(key) => {
+                Some(ClusterKey::new(key).map_err(|_| TcpConfigError::UnusableClusterKey)?)
+            }
             None => None,
         };
         let peers: BTreeMap<NodeId, Peer> = config
@@ -226,9 +223,7 @@ impl TcpTransport {
     /// Binds `addr` and creates the transport on it.
     pub async fn bind(config: TcpConfig, addr: SocketAddr) -> Result<Self, TransportError> {
         // A bad config is the more useful error; report it before binding.
-        config
-            .validate()
-            .map_err(|e| TransportError::Config(e.to_string()))?;
+        config.validate()?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| TransportError::Io {
@@ -409,6 +404,10 @@ impl Transport for TcpTransport {
     /// Starts the acceptor and one writer per peer. Fails with
     /// [`TransportError::AlreadyStarted`] when called again (or after
     /// `shutdown`).
+    ///
+    /// A message that arrives while `inbound` is full is dropped and counted
+    /// in [`TransportStats::dropped_inbound_full`]; its connection stays up.
+    /// A closed `inbound` ends every inbound connection.
     async fn start(&mut self, inbound: mpsc::Sender<Inbound>) -> Result<(), TransportError> {
         let Some(listener) = self.listener.take() else {
             return Err(TransportError::AlreadyStarted);
@@ -534,4 +533,34 @@ fn entropy_seed() -> [u8; 32] {
         chunk.copy_from_slice(&hasher.finish().to_le_bytes());
     }
     seed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_invalid_config_is_refused_with_what_is_wrong() {
+        let config = TcpConfig {
+            queue_capacity: 0,
+            ..TcpConfig::new(NodeId(1), "c", BTreeMap::new())
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        assert!(matches!(
+            TcpTransport::new(config.clone(), listener),
+            Err(TransportError::Config(TcpConfigError::ZeroQueueCapacity))
+        ));
+        let refused = TcpTransport::bind(config, "127.0.0.1:0".parse().expect("an address")).await;
+        let Err(error) = refused else {
+            panic!("an invalid config was accepted");
+        };
+        assert!(matches!(
+            error,
+            TransportError::Config(TcpConfigError::ZeroQueueCapacity)
+        ));
+        assert_eq!(
+            error.to_string(),
+            "invalid transport configuration: queue_capacity must be at least 1"
+        );
+    }
 }

@@ -31,6 +31,12 @@ pub struct TransportStats {
     /// Messages still queued for a peer when it left the membership, and
     /// dropped with its queue.
     pub dropped_peer_removed: u64,
+    /// Messages received and verified, then dropped because the runtime's
+    /// inbound queue was full (its driver is behind). The connection stays
+    /// up and later messages are delivered once there is room; a reader
+    /// never waits, so one slow driver cannot hold a peer's later
+    /// heartbeats back.
+    pub dropped_inbound_full: u64,
     /// Handshakes, frames or acks refused by the cluster key.
     pub auth_failures: u64,
     /// Handshakes that failed for another reason (wrong magic, version or
@@ -99,6 +105,7 @@ pub(crate) struct Counters {
     pub(crate) dropped_write_failed: AtomicU64,
     pub(crate) dropped_oversized: AtomicU64,
     pub(crate) dropped_peer_removed: AtomicU64,
+    pub(crate) dropped_inbound_full: AtomicU64,
     pub(crate) auth_failures: AtomicU64,
     pub(crate) handshake_failures: AtomicU64,
     pub(crate) decode_errors: AtomicU64,
@@ -139,6 +146,7 @@ impl Counters {
             dropped_write_failed: get(&self.dropped_write_failed),
             dropped_oversized: get(&self.dropped_oversized),
             dropped_peer_removed: get(&self.dropped_peer_removed),
+            dropped_inbound_full: get(&self.dropped_inbound_full),
             auth_failures: get(&self.auth_failures),
             handshake_failures: get(&self.handshake_failures),
             decode_errors: get(&self.decode_errors),

@@ -1,6 +1,8 @@
-//! Crash-safe file storage of the hard state and the membership (DESIGN §4,
-//! promise 5); the protocol and the file format are documented on
-//! [`FileStorage`].
+//! Crash-safe file storage of the hard state and the membership: a save
+//! returns once it is durable, and a crash leaves the old state or the new
+//! one, never a mix. The protocol and the file format are documented on
+//! [`FileStorage`]; this module does the filesystem part (atomic replace,
+//! fsync, the directory lock), `format` the bytes.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Write};
@@ -9,8 +11,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
+use self::format::{DecodeError, MAX_FILE_LEN, Record};
 use super::{Storage, StorageError};
-use crate::core::{HardState, Membership, NodeId, Term};
+use crate::core::{HardState, Membership};
+
+mod format;
 
 /// The name of the state file inside the storage directory.
 const STATE_FILE_NAME: &str = "hardstate";
@@ -18,31 +23,6 @@ const STATE_FILE_NAME: &str = "hardstate";
 const TEMP_FILE_NAME: &str = "hardstate.tmp";
 /// The name of the file whose lock claims the directory for one `FileStorage`.
 const LOCK_FILE_NAME: &str = "lock";
-
-const MAGIC: [u8; 4] = *b"DDGS";
-/// Magic, version, payload length.
-const HEADER_LEN: usize = 4 + 2 + 4;
-const CHECKSUM_LEN: usize = 4;
-/// Term, vote presence byte, voted-for id: all of a version-1 payload, and
-/// the start of a version-2 one.
-const HARD_STATE_LEN: usize = 8 + 1 + 8;
-/// Version 2's membership length field.
-const MEMBERSHIP_LEN_LEN: usize = 4;
-/// The largest encoded membership a state file may hold. A member costs a
-/// few bytes plus its address, so this is room for tens of thousands of
-/// members; a length field above it is damage, and is reported before
-/// anything is decoded.
-const MAX_MEMBERSHIP_LEN: usize = 1 << 20;
-/// Anything bigger is not a state file, and reading it whole could exhaust
-/// memory.
-const MAX_FILE_LEN: usize =
-    HEADER_LEN + HARD_STATE_LEN + MEMBERSHIP_LEN_LEN + MAX_MEMBERSHIP_LEN + CHECKSUM_LEN;
-
-/// The first format: the hard state alone. Still read, never written.
-const VERSION_1: u16 = 1;
-
-const NO_VOTE: u8 = 0;
-const VOTE: u8 = 1;
 
 /// Keeps the hard state and the membership in `DIR/hardstate`, replaced
 /// atomically and fsync'd on every save.
@@ -220,18 +200,9 @@ struct Directory {
     _lock_file: File,
 }
 
-/// The contents of a state file; both halves `None` when there is none.
-#[derive(Clone, Debug, Default)]
-struct Record {
-    /// `Some` for every file that exists (version 2 always stores a hard
-    /// state, term 0 and no vote if none was saved).
-    state: Option<HardState>,
-    membership: Option<Membership>,
-}
-
 impl FileStorage {
     /// The format version this build writes. It also reads version 1.
-    pub const FORMAT_VERSION: u16 = 2;
+    pub const FORMAT_VERSION: u16 = format::VERSION_2;
 
     /// Opens the storage kept in directory `dir`, creating the directory
     /// (and its missing parents, durably) if needed, and locks it.
@@ -314,7 +285,7 @@ impl FileStorage {
 
     /// Replaces the state file with `record`.
     async fn write(&mut self, record: Record) -> Result<(), StorageError> {
-        let bytes = encode(&record).map_err(|problem| StorageError::Io {
+        let bytes = format::encode(&record).map_err(|problem| StorageError::Io {
             path: self.paths.state.clone(),
             operation: "encode",
             source: io::Error::new(io::ErrorKind::InvalidInput, problem),
@@ -439,18 +410,17 @@ fn read_record(paths: &Directory) -> Result<Record, StorageError> {
     file.take(MAX_FILE_LEN as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(io_error(&paths.state, "read"))?;
-    match decode(&bytes) {
-        Ok(record) => Ok(record),
-        Err(Problem::Corrupt(problem)) => Err(StorageError::Corrupt {
-            path: paths.state.clone(),
-            problem,
-        }),
-        Err(Problem::UnsupportedVersion(found)) => Err(StorageError::UnsupportedVersion {
+    format::decode(&bytes).map_err(|error| match error {
+        DecodeError::UnsupportedVersion(found) => StorageError::UnsupportedVersion {
             path: paths.state.clone(),
             found,
             supported: FileStorage::FORMAT_VERSION,
-        }),
-    }
+        },
+        damage => StorageError::Corrupt {
+            path: paths.state.clone(),
+            problem: damage.to_string(),
+        },
+    })
 }
 
 fn write_state(paths: &Directory, bytes: &[u8]) -> Result<(), StorageError> {
@@ -547,217 +517,4 @@ fn sync_dir(dir: &Path) -> Result<(), StorageError> {
 #[cfg(not(unix))]
 fn sync_dir(_dir: &Path) -> Result<(), StorageError> {
     Ok(())
-}
-
-// ----- encoding ---------------------------------------------------------------
-
-/// Why bytes are not a state this build can use; the caller adds the path.
-enum Problem {
-    Corrupt(String),
-    UnsupportedVersion(u16),
-}
-
-/// The version-2 encoding of `record`, or why it has none (a membership too
-/// big for the format).
-fn encode(record: &Record) -> Result<Vec<u8>, String> {
-    let membership = postcard::to_allocvec(&record.membership)
-        .map_err(|error| format!("the membership does not encode: {error}"))?;
-    if membership.len() > MAX_MEMBERSHIP_LEN {
-        return Err(format!(
-            "the membership encodes to {} bytes, more than the {MAX_MEMBERSHIP_LEN} a state file holds",
-            membership.len()
-        ));
-    }
-    let payload_len = HARD_STATE_LEN + MEMBERSHIP_LEN_LEN + membership.len();
-    let mut bytes = Vec::with_capacity(HEADER_LEN + payload_len + CHECKSUM_LEN);
-    bytes.extend_from_slice(&MAGIC);
-    bytes.extend_from_slice(&FileStorage::FORMAT_VERSION.to_le_bytes());
-    bytes.extend_from_slice(&len_u32(payload_len).to_le_bytes());
-    let state = record.state.unwrap_or_default();
-    bytes.extend_from_slice(&state.term.0.to_le_bytes());
-    match state.voted_for {
-        Some(NodeId(id)) => {
-            bytes.push(VOTE);
-            bytes.extend_from_slice(&id.to_le_bytes());
-        }
-        None => {
-            bytes.push(NO_VOTE);
-            bytes.extend_from_slice(&0u64.to_le_bytes());
-        }
-    }
-    bytes.extend_from_slice(&len_u32(membership.len()).to_le_bytes());
-    bytes.extend_from_slice(&membership);
-    let checksum = crc32fast::hash(&bytes);
-    bytes.extend_from_slice(&checksum.to_le_bytes());
-    Ok(bytes)
-}
-
-fn len_u32(len: usize) -> u32 {
-    u32::try_from(len).expect("lengths are bounded by MAX_FILE_LEN, far below u32::MAX")
-}
-
-/// Checks run from the outside in (is it ours, is it whole, is it intact,
-/// can this build read it), so the error names the first thing wrong.
-fn decode(bytes: &[u8]) -> Result<Record, Problem> {
-    let corrupt = |problem: String| Err(Problem::Corrupt(problem));
-
-    let magic_len = bytes.len().min(MAGIC.len());
-    if bytes[..magic_len] != MAGIC[..magic_len] {
-        return corrupt(format!(
-            "bad magic bytes {:02x?}, expected {:02x?} (not a duckduckgoose state file)",
-            &bytes[..magic_len],
-            MAGIC
-        ));
-    }
-    if bytes.len() > MAX_FILE_LEN {
-        return corrupt(format!(
-            "larger than {MAX_FILE_LEN} bytes (not a duckduckgoose state file)"
-        ));
-    }
-    let min_len = HEADER_LEN + CHECKSUM_LEN;
-    if bytes.len() < min_len {
-        return corrupt(format!(
-            "truncated: {} bytes, shorter than the {min_len}-byte header and checksum",
-            bytes.len()
-        ));
-    }
-
-    let mut header = Reader(&bytes[MAGIC.len()..HEADER_LEN]);
-    let version = u16::from_le_bytes(header.take()?);
-    let payload_len = u32::from_le_bytes(header.take()?);
-    // In u64: a damaged length near u32::MAX must not overflow a 32-bit usize.
-    let expected_len = u64::from(payload_len) + (HEADER_LEN + CHECKSUM_LEN) as u64;
-    let actual_len = bytes.len() as u64;
-    if actual_len < expected_len {
-        return corrupt(format!("truncated: {actual_len} of {expected_len} bytes"));
-    }
-    if actual_len > expected_len {
-        return corrupt(format!(
-            "{} trailing bytes after the checksum",
-            actual_len - expected_len
-        ));
-    }
-
-    let (covered, stored) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
-    let stored = u32::from_le_bytes(Reader(stored).take()?);
-    let computed = crc32fast::hash(covered);
-    if stored != computed {
-        return corrupt(format!(
-            "checksum mismatch: stored {stored:#010x}, computed {computed:#010x}"
-        ));
-    }
-
-    let payload = &covered[HEADER_LEN..];
-    match version {
-        VERSION_1 => decode_v1(payload),
-        FileStorage::FORMAT_VERSION => decode_v2(payload),
-        other => Err(Problem::UnsupportedVersion(other)),
-    }
-}
-
-/// The hard state alone.
-fn decode_v1(payload: &[u8]) -> Result<Record, Problem> {
-    if payload.len() != HARD_STATE_LEN {
-        return Err(Problem::Corrupt(format!(
-            "payload is {} bytes, format version {VERSION_1} has {HARD_STATE_LEN}",
-            payload.len(),
-        )));
-    }
-    let state = decode_hard_state(&mut Reader(payload))?;
-    Ok(Record {
-        state: Some(state),
-        membership: None,
-    })
-}
-
-/// The hard state, then the length-prefixed membership.
-fn decode_v2(payload: &[u8]) -> Result<Record, Problem> {
-    let corrupt = |problem: String| Err(Problem::Corrupt(problem));
-    let fixed_len = HARD_STATE_LEN + MEMBERSHIP_LEN_LEN;
-    if payload.len() < fixed_len {
-        return corrupt(format!(
-            "payload is {} bytes, shorter than the {fixed_len} bytes of format version {}'s fixed fields",
-            payload.len(),
-            FileStorage::FORMAT_VERSION
-        ));
-    }
-    let mut reader = Reader(payload);
-    let state = decode_hard_state(&mut reader)?;
-    let membership_len = u32::from_le_bytes(reader.take()?);
-    // Checked before the bytes are touched; the decoder below then works on
-    // a slice of the (already bounded) file, never on the length alone.
-    if u64::from(membership_len) > MAX_MEMBERSHIP_LEN as u64 {
-        return corrupt(format!(
-            "membership length field says {membership_len} bytes, more than the maximum {MAX_MEMBERSHIP_LEN}"
-        ));
-    }
-    let encoded = reader.0;
-    if encoded.len() as u64 != u64::from(membership_len) {
-        return corrupt(format!(
-            "membership length field says {membership_len} bytes, but the payload holds {}",
-            encoded.len()
-        ));
-    }
-    let (membership, rest) = postcard::take_from_bytes::<Option<Membership>>(encoded)
-        .map_err(|error| Problem::Corrupt(format!("membership does not decode: {error}")))?;
-    if !rest.is_empty() {
-        return corrupt(format!(
-            "{} unused bytes after the membership, inside its length",
-            rest.len()
-        ));
-    }
-    // One encoding per membership, as for the hard state: sets in ascending
-    // order without repeats, minimal varints.
-    match postcard::to_allocvec(&membership) {
-        Ok(canonical) if canonical == encoded => {}
-        _ => {
-            return corrupt(
-                "membership is not in canonical form (it decodes, but re-encodes differently)"
-                    .to_owned(),
-            );
-        }
-    }
-    Ok(Record {
-        state: Some(state),
-        membership,
-    })
-}
-
-/// Term, vote presence byte, voted-for id; the caller has checked that the
-/// bytes are there.
-fn decode_hard_state(reader: &mut Reader<'_>) -> Result<HardState, Problem> {
-    let term = Term(u64::from_le_bytes(reader.take()?));
-    let [presence] = reader.take()?;
-    let id = u64::from_le_bytes(reader.take()?);
-    let voted_for = match presence {
-        VOTE => Some(NodeId(id)),
-        NO_VOTE if id == 0 => None,
-        NO_VOTE => {
-            return Err(Problem::Corrupt(format!(
-                "vote presence byte says no vote but the node id is {id}"
-            )));
-        }
-        other => {
-            return Err(Problem::Corrupt(format!(
-                "bad vote presence byte {other:#04x}"
-            )));
-        }
-    };
-    Ok(HardState { term, voted_for })
-}
-
-/// Reads fixed-size fields front to back without indexing past the end.
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], Problem> {
-        // The callers check lengths first, so running out here would be a
-        // bug in `decode`; it still becomes an error, never a panic.
-        let (field, rest) = self
-            .0
-            .split_first_chunk::<N>()
-            .ok_or_else(|| Problem::Corrupt("truncated inside a field".into()))?;
-        self.0 = rest;
-        Ok(*field)
-    }
 }

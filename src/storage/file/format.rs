@@ -1,0 +1,271 @@
+//! The state file's bytes: encoding and decoding of its format versions,
+//! pure (no I/O), so every rule about what a valid file is lives here and is
+//! tested here. The layout is documented on
+//! [`FileStorage`](super::FileStorage#format).
+
+use thiserror::Error;
+
+use crate::core::{HardState, Membership, NodeId, Term};
+
+const MAGIC: [u8; 4] = *b"DDGS";
+/// Magic, version, payload length.
+const HEADER_LEN: usize = 4 + 2 + 4;
+const CHECKSUM_LEN: usize = 4;
+/// Term, vote presence byte, voted-for id: all of a version-1 payload, and
+/// the start of a version-2 one.
+const HARD_STATE_LEN: usize = 8 + 1 + 8;
+/// Version 2's membership length field.
+const MEMBERSHIP_LEN_LEN: usize = 4;
+/// The largest encoded membership a state file may hold. A member costs a
+/// few bytes plus its address, so this is room for tens of thousands of
+/// members; a length field above it is damage, and is reported before
+/// anything is decoded.
+pub(super) const MAX_MEMBERSHIP_LEN: usize = 1 << 20;
+/// Anything bigger is not a state file, and reading it whole could exhaust
+/// memory.
+pub(super) const MAX_FILE_LEN: usize =
+    HEADER_LEN + HARD_STATE_LEN + MEMBERSHIP_LEN_LEN + MAX_MEMBERSHIP_LEN + CHECKSUM_LEN;
+
+/// The first format: the hard state alone. Still read, never written.
+pub(super) const VERSION_1: u16 = 1;
+/// The format this build writes: the hard state and the membership.
+pub(super) const VERSION_2: u16 = 2;
+
+const NO_VOTE: u8 = 0;
+const VOTE: u8 = 1;
+
+/// The contents of a state file; both halves `None` when there is none.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Record {
+    /// `Some` for every file that exists (version 2 always stores a hard
+    /// state, term 0 and no vote if none was saved).
+    pub(super) state: Option<HardState>,
+    pub(super) membership: Option<Membership>,
+}
+
+/// Why a [`Record`] has no encoding: only a membership too big for the
+/// format.
+#[derive(Debug, Error)]
+pub(super) enum EncodeError {
+    #[error("the membership does not encode: {0}")]
+    Membership(postcard::Error),
+    #[error(
+        "the membership encodes to {len} bytes, more than the {MAX_MEMBERSHIP_LEN} a state file holds"
+    )]
+    MembershipTooLarge { len: usize },
+}
+
+/// Why bytes are not a state this build can use; the caller adds the path.
+/// Every variant but `UnsupportedVersion` is damage.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub(super) enum DecodeError {
+    #[error("bad magic bytes {found:02x?}, expected {MAGIC:02x?} (not a duckduckgoose state file)")]
+    BadMagic { found: Vec<u8> },
+    #[error("larger than {MAX_FILE_LEN} bytes (not a duckduckgoose state file)")]
+    TooLarge,
+    #[error(
+        "truncated: {len} bytes, shorter than the {}-byte header and checksum",
+        HEADER_LEN + CHECKSUM_LEN
+    )]
+    ShorterThanHeader { len: usize },
+    /// The length in bytes against the length the header announces; in
+    /// `u64` so a damaged length near `u32::MAX` cannot overflow.
+    #[error("truncated: {actual} of {expected} bytes")]
+    Truncated { actual: u64, expected: u64 },
+    #[error("{count} trailing bytes after the checksum")]
+    TrailingBytes { count: u64 },
+    #[error("checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    ChecksumMismatch { stored: u32, computed: u32 },
+    /// Intact, but written by a format this build does not know.
+    #[error("format version {0} is not one this build reads")]
+    UnsupportedVersion(u16),
+    #[error("payload is {len} bytes, format version {VERSION_1} has {HARD_STATE_LEN}")]
+    V1PayloadLength { len: usize },
+    #[error(
+        "payload is {len} bytes, shorter than the {} bytes of format version {VERSION_2}'s fixed fields",
+        HARD_STATE_LEN + MEMBERSHIP_LEN_LEN
+    )]
+    V2PayloadTooShort { len: usize },
+    #[error(
+        "membership length field says {field} bytes, more than the maximum {MAX_MEMBERSHIP_LEN}"
+    )]
+    MembershipTooLong { field: u32 },
+    #[error("membership length field says {field} bytes, but the payload holds {actual}")]
+    MembershipLength { field: u32, actual: usize },
+    #[error("membership does not decode: {0}")]
+    MembershipUndecodable(postcard::Error),
+    #[error("{count} unused bytes after the membership, inside its length")]
+    MembershipUnusedBytes { count: usize },
+    #[error("membership is not in canonical form (it decodes, but re-encodes differently)")]
+    NonCanonicalMembership,
+    #[error("bad vote presence byte {0:#04x}")]
+    BadVotePresence(u8),
+    #[error("vote presence byte says no vote but the node id is {0}")]
+    IdWithoutVote(u64),
+    /// Only if a length check above it is wrong: a bug, still not a panic.
+    #[error("truncated inside a field")]
+    FieldTruncated,
+}
+
+/// The version-2 encoding of `record`.
+pub(super) fn encode(record: &Record) -> Result<Vec<u8>, EncodeError> {
+    let membership = postcard::to_allocvec(&record.membership).map_err(EncodeError::Membership)?;
+    if membership.len() > MAX_MEMBERSHIP_LEN {
+        return Err(EncodeError::MembershipTooLarge {
+            len: membership.len(),
+        });
+    }
+    let payload_len = HARD_STATE_LEN + MEMBERSHIP_LEN_LEN + membership.len();
+    let mut bytes = Vec::with_capacity(HEADER_LEN + payload_len + CHECKSUM_LEN);
+    bytes.extend_from_slice(&MAGIC);
+    bytes.extend_from_slice(&VERSION_2.to_le_bytes());
+    bytes.extend_from_slice(&len_u32(payload_len).to_le_bytes());
+    let state = record.state.unwrap_or_default();
+    bytes.extend_from_slice(&state.term.0.to_le_bytes());
+    match state.voted_for {
+        Some(NodeId(id)) => {
+            bytes.push(VOTE);
+            bytes.extend_from_slice(&id.to_le_bytes());
+        }
+        None => {
+            bytes.push(NO_VOTE);
+            bytes.extend_from_slice(&0u64.to_le_bytes());
+        }
+    }
+    bytes.extend_from_slice(&len_u32(membership.len()).to_le_bytes());
+    bytes.extend_from_slice(&membership);
+    let checksum = crc32fast::hash(&bytes);
+    bytes.extend_from_slice(&checksum.to_le_bytes());
+    Ok(bytes)
+}
+
+fn len_u32(len: usize) -> u32 {
+    u32::try_from(len).expect("lengths are bounded by MAX_FILE_LEN, far below u32::MAX")
+}
+
+/// Checks run from the outside in (is it ours, is it whole, is it intact,
+/// can this build read it), so the error names the first thing wrong.
+pub(super) fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
+    let magic_len = bytes.len().min(MAGIC.len());
+    if bytes[..magic_len] != MAGIC[..magic_len] {
+        return Err(DecodeError::BadMagic {
+            found: bytes[..magic_len].to_vec(),
+        });
+    }
+    if bytes.len() > MAX_FILE_LEN {
+        return Err(DecodeError::TooLarge);
+    }
+    if bytes.len() < HEADER_LEN + CHECKSUM_LEN {
+        return Err(DecodeError::ShorterThanHeader { len: bytes.len() });
+    }
+
+    let mut header = Reader(&bytes[MAGIC.len()..HEADER_LEN]);
+    let version = u16::from_le_bytes(header.take()?);
+    let payload_len = u32::from_le_bytes(header.take()?);
+    let expected = u64::from(payload_len) + (HEADER_LEN + CHECKSUM_LEN) as u64;
+    let actual = bytes.len() as u64;
+    if actual < expected {
+        return Err(DecodeError::Truncated { actual, expected });
+    }
+    if actual > expected {
+        return Err(DecodeError::TrailingBytes {
+            count: actual - expected,
+        });
+    }
+
+    let (covered, stored) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
+    let stored = u32::from_le_bytes(Reader(stored).take()?);
+    let computed = crc32fast::hash(covered);
+    if stored != computed {
+        return Err(DecodeError::ChecksumMismatch { stored, computed });
+    }
+
+    let payload = &covered[HEADER_LEN..];
+    match version {
+        VERSION_1 => decode_v1(payload),
+        VERSION_2 => decode_v2(payload),
+        other => Err(DecodeError::UnsupportedVersion(other)),
+    }
+}
+
+/// The hard state alone.
+fn decode_v1(payload: &[u8]) -> Result<Record, DecodeError> {
+    if payload.len() != HARD_STATE_LEN {
+        return Err(DecodeError::V1PayloadLength { len: payload.len() });
+    }
+    let state = decode_hard_state(&mut Reader(payload))?;
+    Ok(Record {
+        state: Some(state),
+        membership: None,
+    })
+}
+
+/// The hard state, then the length-prefixed membership.
+fn decode_v2(payload: &[u8]) -> Result<Record, DecodeError> {
+    if payload.len() < HARD_STATE_LEN + MEMBERSHIP_LEN_LEN {
+        return Err(DecodeError::V2PayloadTooShort { len: payload.len() });
+    }
+    let mut reader = Reader(payload);
+    let state = decode_hard_state(&mut reader)?;
+    let field = u32::from_le_bytes(reader.take()?);
+    // Checked before the bytes are touched; the decoder below then works on
+    // a slice of the (already bounded) file, never on the length alone.
+    if u64::from(field) > MAX_MEMBERSHIP_LEN as u64 {
+        return Err(DecodeError::MembershipTooLong { field });
+    }
+    let encoded = reader.0;
+    if encoded.len() as u64 != u64::from(field) {
+        return Err(DecodeError::MembershipLength {
+            field,
+            actual: encoded.len(),
+        });
+    }
+    let (membership, rest) = postcard::take_from_bytes::<Option<Membership>>(encoded)
+        .map_err(DecodeError::MembershipUndecodable)?;
+    if !rest.is_empty() {
+        return Err(DecodeError::MembershipUnusedBytes { count: rest.len() });
+    }
+    // One encoding per membership, as for the hard state: sets in ascending
+    // order without repeats, minimal varints.
+    match postcard::to_allocvec(&membership) {
+        Ok(canonical) if canonical == encoded => {}
+        _ => return Err(DecodeError::NonCanonicalMembership),
+    }
+    Ok(Record {
+        state: Some(state),
+        membership,
+    })
+}
+
+/// Term, vote presence byte, voted-for id; the caller has checked that the
+/// bytes are there. The id bytes are zero when there is no vote, so each
+/// hard state has one encoding.
+fn decode_hard_state(reader: &mut Reader<'_>) -> Result<HardState, DecodeError> {
+    let term = Term(u64::from_le_bytes(reader.take()?));
+    let [presence] = reader.take()?;
+    let id = u64::from_le_bytes(reader.take()?);
+    let voted_for = match presence {
+        VOTE => Some(NodeId(id)),
+        NO_VOTE if id == 0 => None,
+        NO_VOTE => return Err(DecodeError::IdWithoutVote(id)),
+        other => return Err(DecodeError::BadVotePresence(other)),
+    };
+    Ok(HardState { term, voted_for })
+}
+
+/// Reads fixed-size fields front to back without indexing past the end.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let (field, rest) = self
+            .0
+            .split_first_chunk::<N>()
+            .ok_or(DecodeError::FieldTruncated)?;
+        self.0 = rest;
+        Ok(*field)
+    }
+}
+
+#[cfg(test)]
+mod tests;

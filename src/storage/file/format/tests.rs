@@ -1,0 +1,314 @@
+//! Round trips of every format version, and each kind of damage the decoder
+//! must refuse, named by its typed error. The envelope is rebuilt here by
+//! hand, so a valid checksum lets each test reach the check it is after.
+
+use super::*;
+
+fn hs(term: u64, voted_for: Option<u64>) -> HardState {
+    HardState {
+        term: Term(term),
+        voted_for: voted_for.map(NodeId),
+    }
+}
+
+fn record(state: HardState, membership: Option<Membership>) -> Record {
+    Record {
+        state: Some(state),
+        membership,
+    }
+}
+
+fn sample_membership() -> Membership {
+    Membership::new([NodeId(1), NodeId(2), NodeId(300)])
+        .with_learners([NodeId(4)])
+        .with_addresses([(NodeId(1), "127.0.0.1:7001"), (NodeId(4), "[::1]:7004")])
+}
+
+/// Magic, version, payload length, payload, CRC-32 of all of it.
+fn envelope(version: u16, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend_from_slice(&version.to_le_bytes());
+    bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(payload);
+    let checksum = crc32fast::hash(&bytes);
+    bytes.extend_from_slice(&checksum.to_le_bytes());
+    bytes
+}
+
+fn hard_state_payload(term: u64, presence: u8, id: u64) -> Vec<u8> {
+    let mut payload = term.to_le_bytes().to_vec();
+    payload.push(presence);
+    payload.extend_from_slice(&id.to_le_bytes());
+    payload
+}
+
+/// A version-2 payload whose length field says `field`, whatever follows.
+fn payload_v2(field: u32, membership: &[u8]) -> Vec<u8> {
+    let mut payload = hard_state_payload(4, VOTE, 1);
+    payload.extend_from_slice(&field.to_le_bytes());
+    payload.extend_from_slice(membership);
+    payload
+}
+
+fn valid_v2() -> Vec<u8> {
+    encode(&record(hs(9, Some(2)), Some(sample_membership()))).expect("encodes")
+}
+
+#[test]
+fn version_2_round_trips() {
+    let records = [
+        record(hs(0, None), None),
+        record(hs(42, Some(3)), None),
+        record(hs(u64::MAX, Some(u64::MAX)), None),
+        record(hs(u64::MAX, None), Some(Membership::new([NodeId(1)]))),
+        record(hs(1 << 40, Some(0)), Some(sample_membership())),
+    ];
+    for record in records {
+        let bytes = encode(&record).expect("encodes");
+        assert_eq!(&bytes[4..6], &VERSION_2.to_le_bytes());
+        assert_eq!(decode(&bytes), Ok(record.clone()), "{record:?}");
+    }
+}
+
+#[test]
+fn a_record_without_a_hard_state_decodes_as_term_zero_without_a_vote() {
+    let membership = Some(sample_membership());
+    let bytes = encode(&Record {
+        state: None,
+        membership: membership.clone(),
+    })
+    .expect("encodes");
+    assert_eq!(decode(&bytes), Ok(record(HardState::default(), membership)));
+}
+
+#[test]
+fn version_1_decodes_without_a_membership() {
+    for (term, presence, id, expected) in [
+        (42, VOTE, 3, hs(42, Some(3))),
+        (7, NO_VOTE, 0, hs(7, None)),
+        (u64::MAX, VOTE, u64::MAX, hs(u64::MAX, Some(u64::MAX))),
+    ] {
+        let bytes = envelope(VERSION_1, &hard_state_payload(term, presence, id));
+        assert_eq!(bytes.len(), 31);
+        assert_eq!(decode(&bytes), Ok(record(expected, None)));
+    }
+}
+
+#[test]
+fn a_membership_too_large_for_the_format_does_not_encode() {
+    let address = "a".repeat(MAX_MEMBERSHIP_LEN);
+    let huge = Membership::new([NodeId(1)]).with_addresses([(NodeId(1), address)]);
+    assert!(matches!(
+        encode(&record(hs(1, None), Some(huge))),
+        Err(EncodeError::MembershipTooLarge { len }) if len > MAX_MEMBERSHIP_LEN
+    ));
+}
+
+#[test]
+fn the_envelope_checks_name_what_is_wrong() {
+    let valid = envelope(VERSION_1, &hard_state_payload(42, VOTE, 3));
+    let mut bad_magic = valid.clone();
+    bad_magic[..4].copy_from_slice(b"RAFT");
+    let mut trailing = valid.clone();
+    trailing.push(0);
+    let mut bad_checksum = valid.clone();
+    *bad_checksum.last_mut().expect("not empty") ^= 0xff;
+    let stored = u32::from_le_bytes(valid[27..].try_into().expect("4 bytes"));
+    let mut long_length = valid.clone();
+    long_length[6..10].copy_from_slice(&u32::MAX.to_le_bytes());
+    let huge = [valid.clone(), vec![0; MAX_FILE_LEN]].concat();
+
+    let cases = [
+        (
+            b"RAFT".to_vec(),
+            DecodeError::BadMagic {
+                found: b"RAFT".to_vec(),
+            },
+        ),
+        (
+            bad_magic,
+            DecodeError::BadMagic {
+                found: b"RAFT".to_vec(),
+            },
+        ),
+        // A prefix of the magic is not bad magic, only short.
+        (Vec::new(), DecodeError::ShorterThanHeader { len: 0 }),
+        (b"DD".to_vec(), DecodeError::ShorterThanHeader { len: 2 }),
+        (
+            valid[..7].to_vec(),
+            DecodeError::ShorterThanHeader { len: 7 },
+        ),
+        (
+            valid[..20].to_vec(),
+            DecodeError::Truncated {
+                actual: 20,
+                expected: 31,
+            },
+        ),
+        (
+            long_length,
+            DecodeError::Truncated {
+                actual: 31,
+                expected: u64::from(u32::MAX) + 14,
+            },
+        ),
+        (trailing, DecodeError::TrailingBytes { count: 1 }),
+        (
+            bad_checksum,
+            DecodeError::ChecksumMismatch {
+                stored: stored ^ 0xff00_0000,
+                computed: stored,
+            },
+        ),
+        (huge, DecodeError::TooLarge),
+    ];
+    for (bytes, expected) in cases {
+        assert_eq!(decode(&bytes), Err(expected));
+    }
+}
+
+#[test]
+fn unknown_versions_are_reported_as_such_not_as_damage() {
+    for version in [0, 3, u16::MAX] {
+        assert_eq!(
+            decode(&envelope(version, &payload_v2(1, &[0]))),
+            Err(DecodeError::UnsupportedVersion(version))
+        );
+    }
+}
+
+#[test]
+fn the_hard_state_has_one_encoding() {
+    for (payload, expected) in [
+        (hard_state_payload(4, 2, 1), DecodeError::BadVotePresence(2)),
+        (
+            hard_state_payload(4, NO_VOTE, 1),
+            DecodeError::IdWithoutVote(1),
+        ),
+    ] {
+        assert_eq!(
+            decode(&envelope(VERSION_1, &payload)),
+            Err(expected.clone())
+        );
+        let mut v2 = payload;
+        v2.extend_from_slice(&1u32.to_le_bytes());
+        v2.push(0);
+        assert_eq!(decode(&envelope(VERSION_2, &v2)), Err(expected));
+    }
+}
+
+#[test]
+fn payload_lengths_are_checked_per_version() {
+    let v1 = hard_state_payload(4, VOTE, 1);
+    assert_eq!(
+        decode(&envelope(VERSION_1, &v1[..9])),
+        Err(DecodeError::V1PayloadLength { len: 9 })
+    );
+    assert_eq!(
+        decode(&envelope(VERSION_1, &[v1.clone(), vec![0]].concat())),
+        Err(DecodeError::V1PayloadLength { len: 18 })
+    );
+    assert_eq!(
+        decode(&envelope(VERSION_2, &v1)),
+        Err(DecodeError::V2PayloadTooShort { len: 17 })
+    );
+}
+
+#[test]
+fn the_membership_field_is_checked_before_it_is_decoded() {
+    let none = [0u8];
+    let cases = [
+        (
+            payload_v2(u32::MAX, &none),
+            DecodeError::MembershipTooLong { field: u32::MAX },
+        ),
+        (
+            payload_v2(MAX_MEMBERSHIP_LEN as u32 + 1, &none),
+            DecodeError::MembershipTooLong {
+                field: MAX_MEMBERSHIP_LEN as u32 + 1,
+            },
+        ),
+        (
+            payload_v2(2, &none),
+            DecodeError::MembershipLength {
+                field: 2,
+                actual: 1,
+            },
+        ),
+        (
+            payload_v2(0, &none),
+            DecodeError::MembershipLength {
+                field: 0,
+                actual: 1,
+            },
+        ),
+        (
+            payload_v2(2, &[0, 0]),
+            DecodeError::MembershipUnusedBytes { count: 1 },
+        ),
+        // Some, id 0@t0, voters 2 then 1, no learners, joining or
+        // addresses: decodes, but is not how the set encodes.
+        (
+            payload_v2(9, &[1, 0, 0, 2, 2, 1, 0, 0, 0]),
+            DecodeError::NonCanonicalMembership,
+        ),
+    ];
+    for (payload, expected) in cases {
+        assert_eq!(decode(&envelope(VERSION_2, &payload)), Err(expected));
+    }
+    // A tag byte that is neither none nor some.
+    assert!(matches!(
+        decode(&envelope(VERSION_2, &payload_v2(1, &[7]))),
+        Err(DecodeError::MembershipUndecodable(_))
+    ));
+}
+
+#[test]
+fn every_truncation_and_bit_flip_is_refused() {
+    let files = [
+        envelope(VERSION_1, &hard_state_payload(42, VOTE, 3)),
+        encode(&record(hs(7, None), None)).expect("encodes"),
+        valid_v2(),
+    ];
+    for valid in files {
+        for len in 0..valid.len() {
+            assert!(decode(&valid[..len]).is_err(), "length {len}");
+        }
+        for position in 0..valid.len() {
+            for bit in 0..8 {
+                let mut damaged = valid.clone();
+                damaged[position] ^= 1 << bit;
+                assert!(
+                    decode(&damaged).is_err(),
+                    "byte {position} bit {bit} of {valid:02x?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn damage_messages_keep_their_wording() {
+    // `StorageError::Corrupt` carries these as text; users and tests match
+    // on the wording.
+    let cases = [
+        (DecodeError::TrailingBytes { count: 1 }, "1 trailing bytes"),
+        (DecodeError::TooLarge, "larger than"),
+        (
+            DecodeError::V1PayloadLength { len: 9 },
+            "payload is 9 bytes",
+        ),
+        (DecodeError::BadVotePresence(2), "presence byte"),
+        (DecodeError::IdWithoutVote(1), "no vote"),
+        (
+            DecodeError::ChecksumMismatch {
+                stored: 1,
+                computed: 2,
+            },
+            "checksum mismatch",
+        ),
+    ];
+    for (error, expected) in cases {
+        assert!(error.to_string().contains(expected), "{error}");
+    }
+}
