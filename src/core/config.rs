@@ -101,7 +101,7 @@ impl Config {
 
     /// Checks every constraint, returning the first one broken.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.membership.is_empty() {
+        if self.membership.has_no_voters() {
             return Err(ConfigError::NoVoters);
         }
         if let Some(id) = self.membership.voter_and_learner() {
