@@ -24,8 +24,12 @@ pub(crate) const FIRST_NON_MEMBER_ID: u64 = 1_000;
 /// must then appear within [`liveness_bound_us`](Self::liveness_bound_us).
 ///
 /// Replaying a failure needs the whole configuration, but everything except
-/// `seed` and `faults` usually keeps its default.
+/// `seed` and `faults` usually keeps its default. Build one with
+/// [`SimConfig::new`] and the `with_*` setters; the setters check nothing
+/// themselves, [`Simulation::new`](super::Simulation::new) checks the whole
+/// configuration.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SimConfig {
     /// How many voters; their ids are `1..=nodes`. At least 1.
     pub nodes: usize,
@@ -138,8 +142,23 @@ impl SimConfig {
         }
     }
 
-    /// The same configuration with `spare_nodes` spare nodes (see
-    /// [`spare_nodes`](Self::spare_nodes)).
+    /// The same configuration seeded with `seed` instead: everything random
+    /// in the run is drawn from it, so a seed and a configuration replay one
+    /// run exactly. For sweeping seeds over one configuration. Any value is
+    /// valid.
+    #[must_use]
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The same configuration with `spare_nodes` spare nodes: ids after the
+    /// learners, not members at the start, for nodes that join while the
+    /// cluster runs (see [`spare_nodes`](Self::spare_nodes)). Default 0.
+    ///
+    /// Checked by [`Simulation::new`](super::Simulation::new): voters,
+    /// learners and spares together at most 999
+    /// ([`SimConfigError::TooManyNodes`]).
     #[must_use]
     pub fn with_spare_nodes(mut self, spare_nodes: usize) -> Self {
         self.spare_nodes = spare_nodes;
@@ -169,8 +188,12 @@ impl SimConfig {
                 .is_some_and(super::plan::CommandPlan::changes_membership)
     }
 
-    /// The same configuration with `learners` learners, ids
-    /// `nodes + 1..=nodes + learners`.
+    /// The same configuration with `learners` learners (non-voting
+    /// members), ids `nodes + 1..=nodes + learners`. Default 0.
+    ///
+    /// Checked by [`Simulation::new`](super::Simulation::new): voters,
+    /// learners and spares together at most 999
+    /// ([`SimConfigError::TooManyNodes`]).
     #[must_use]
     pub fn with_learners(mut self, learners: usize) -> Self {
         self.learners = learners;
@@ -187,10 +210,90 @@ impl SimConfig {
         id.0 > self.nodes as u64 && id.0 <= self.total_nodes() as u64
     }
 
-    /// The same configuration with `faults` as its fault plan.
+    /// The same configuration with `faults` as the plan of the fault phase.
+    /// Default [`FaultPlan::none`].
+    ///
+    /// Checked by [`Simulation::new`](super::Simulation::new) with
+    /// [`FaultPlan::validate`] ([`SimConfigError::Plan`]).
     #[must_use]
     pub fn with_faults(mut self, faults: FaultPlan) -> Self {
         self.faults = faults;
+        self
+    }
+
+    /// The same configuration with `election` as the election settings every
+    /// node shares; its `id` and `membership` are replaced by each node's id
+    /// and the simulated cluster's members. Default [`Config::new`].
+    ///
+    /// Checked by [`Simulation::new`](super::Simulation::new) with
+    /// [`Config::validate`] for each node ([`SimConfigError::Election`]).
+    #[must_use]
+    pub fn with_election(mut self, election: Config) -> Self {
+        self.election = election;
+        self
+    }
+
+    /// The same configuration with a nominal tick of `tick_us`
+    /// microseconds; each node's actual tick period is drawn within the
+    /// election's drift bound of it. Default 10 000 (10 ms).
+    ///
+    /// Checked by [`Simulation::new`](super::Simulation::new): at least 1
+    /// ([`SimConfigError::ZeroTick`]).
+    #[must_use]
+    pub fn with_tick_us(mut self, tick_us: u64) -> Self {
+        self.tick_us = tick_us;
+        self
+    }
+
+    /// The same configuration with a fault phase of `fault_phase_us`
+    /// microseconds of virtual time, after which everything heals. Default
+    /// 3 000 000 (3 s). Any value is valid.
+    #[must_use]
+    pub fn with_fault_phase_us(mut self, fault_phase_us: u64) -> Self {
+        self.fault_phase_us = fault_phase_us;
+        self
+    }
+
+    /// The same configuration requiring a Goose within `liveness_timeouts`
+    /// maximum election timeouts of healing (see
+    /// [`liveness_bound_us`](Self::liveness_bound_us)). Default 10. Any value
+    /// is valid; too small a bound reports liveness failures that are not
+    /// bugs.
+    #[must_use]
+    pub fn with_liveness_timeouts(mut self, liveness_timeouts: u64) -> Self {
+        self.liveness_timeouts = liveness_timeouts;
+        self
+    }
+
+    /// The same configuration with every message of the healed phase taking
+    /// a one-way latency drawn from `healed_latency_us`, in microseconds.
+    /// Default 500..=1 500.
+    ///
+    /// Checked by [`Simulation::new`](super::Simulation::new): not empty
+    /// ([`SimConfigError::Plan`] with
+    /// [`PlanError::EmptyRange`](super::PlanError::EmptyRange)).
+    #[must_use]
+    pub fn with_healed_latency_us(mut self, healed_latency_us: RangeInclusive<u64>) -> Self {
+        self.healed_latency_us = healed_latency_us;
+        self
+    }
+
+    /// The same configuration keeping every trace event (or not) and
+    /// returning them in the report, for determinism checks and debugging.
+    /// Default off; failures carry the last
+    /// [`trace_tail_len`](Self::trace_tail_len) events either way. Any value
+    /// is valid.
+    #[must_use]
+    pub fn with_record_trace(mut self, record_trace: bool) -> Self {
+        self.record_trace = record_trace;
+        self
+    }
+
+    /// The same configuration showing the last `trace_tail_len` trace events
+    /// in a failure. Default 40. Any value is valid.
+    #[must_use]
+    pub fn with_trace_tail_len(mut self, trace_tail_len: usize) -> Self {
+        self.trace_tail_len = trace_tail_len;
         self
     }
 
