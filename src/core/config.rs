@@ -315,3 +315,33 @@ pub enum ConfigError {
         heartbeat_interval_ticks: u64,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_setter_sets_its_own_field() {
+        let voters = [NodeId(1), NodeId(2), NodeId(3)];
+        let membership = Membership::new(voters).with_learners([NodeId(4)]);
+        let built = Config::new(NodeId(1), voters)
+            .with_membership(membership.clone())
+            .with_heartbeat_interval_ticks(3)
+            .with_election_timeout_min_ticks(40)
+            .with_election_timeout_max_ticks(80)
+            .with_drift_bound_ppm(1_000)
+            .with_lease_override_ticks(20)
+            .with_pre_vote(false)
+            .with_check_quorum(false);
+        let mut expected = Config::new(NodeId(1), voters);
+        expected.membership = membership;
+        expected.heartbeat_interval_ticks = 3;
+        expected.election_timeout_min_ticks = 40;
+        expected.election_timeout_max_ticks = 80;
+        expected.drift_bound_ppm = 1_000;
+        expected.lease_override_ticks = Some(20);
+        expected.pre_vote = false;
+        expected.check_quorum = false;
+        assert_eq!(built, expected);
+    }
+}

@@ -408,3 +408,34 @@ pub enum NodeConfigError {
     #[error(transparent)]
     Core(#[from] ConfigError),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_setter_sets_its_own_field() {
+        let ms = Duration::from_millis;
+        let built = NodeConfig::new(NodeId(4), [NodeId(1), NodeId(2)])
+            .with_learners([NodeId(4)])
+            .with_tick(ms(5))
+            .with_heartbeat(ms(20))
+            .with_election_timeout(ms(200)..ms(400))
+            .with_drift_bound_ppm(1_000)
+            .with_pre_vote(false)
+            .with_check_quorum(false)
+            .with_rng_seed(7)
+            .with_addresses([(NodeId(1), "a:1"), (NodeId(4), "b:2")]);
+        let mut expected = NodeConfig::new(NodeId(4), [NodeId(1), NodeId(2)]);
+        expected.learners = vec![NodeId(4)];
+        expected.tick = ms(5);
+        expected.heartbeat = ms(20);
+        expected.election_timeout = ms(200)..ms(400);
+        expected.drift_bound_ppm = 1_000;
+        expected.pre_vote = false;
+        expected.check_quorum = false;
+        expected.rng_seed = Some(7);
+        expected.addresses = BTreeMap::from([(NodeId(1), "a:1".into()), (NodeId(4), "b:2".into())]);
+        assert_eq!(built, expected);
+    }
+}

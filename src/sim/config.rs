@@ -422,6 +422,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_setter_sets_its_own_field() {
+        let election = Config::new(NodeId(1), [NodeId(1)]).with_pre_vote(false);
+        let faults = FaultPlan::none().with_jitter_us(3);
+        let built = SimConfig::new(3, 0)
+            .with_seed(9)
+            .with_learners(1)
+            .with_spare_nodes(2)
+            .with_election(election.clone())
+            .with_tick_us(5_000)
+            .with_fault_phase_us(7)
+            .with_liveness_timeouts(4)
+            .with_healed_latency_us(1..=2)
+            .with_faults(faults.clone())
+            .with_record_trace(true)
+            .with_trace_tail_len(8);
+        let mut expected = SimConfig::new(3, 9);
+        expected.learners = 1;
+        expected.spare_nodes = 2;
+        expected.election = election;
+        expected.tick_us = 5_000;
+        expected.fault_phase_us = 7;
+        expected.liveness_timeouts = 4;
+        expected.healed_latency_us = 1..=2;
+        expected.faults = faults;
+        expected.record_trace = true;
+        expected.trace_tail_len = 8;
+        assert_eq!(built, expected);
+    }
+
+    #[test]
     fn tick_periods_stay_inside_the_drift_bound() {
         let config = SimConfig::new(3, 0);
         // 5% drift around 10 ms: 10 000 / 1.05 = 9523.8, 10 000 / 0.95 = 10526.3.

@@ -459,6 +459,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_setter_sets_its_own_field() {
+        let partitions = PartitionPlan {
+            change_every_us: 1..=2,
+            shapes: PartitionShapes::all(),
+        };
+        let commands = CommandPlan::all(3..=4);
+        let built = FaultPlan::none()
+            .with_link_latency_us(5..=6)
+            .with_jitter_us(7)
+            .with_loss_probability(0.1)
+            .with_duplicate_probability(0.2)
+            .with_crash_probability(0.3)
+            .with_restart_delay_us(8..=9)
+            .with_partitions(partitions.clone())
+            .with_garbage_every_us(10..=11)
+            .with_commands(commands.clone());
+        let mut expected = FaultPlan::none();
+        expected.link_latency_us = 5..=6;
+        expected.jitter_us = 7;
+        expected.loss_probability = 0.1;
+        expected.duplicate_probability = 0.2;
+        expected.crash_probability = 0.3;
+        expected.restart_delay_us = 8..=9;
+        expected.partitions = Some(partitions);
+        expected.garbage_every_us = Some(10..=11);
+        expected.commands = Some(commands);
+        assert_eq!(built, expected);
+    }
+
+    #[test]
+    fn a_plan_prints_as_the_setters_that_build_it() {
+        assert_eq!(
+            format!("{:?}", FaultPlan::none()),
+            "FaultPlan::none().with_link_latency_us(1000..=1000).with_jitter_us(0)\
+             .with_loss_probability(0.0).with_duplicate_probability(0.0)\
+             .with_crash_probability(0.0).with_restart_delay_us(0..=0)"
+        );
+        let plan = FaultPlan::none().with_garbage_every_us(1..=2);
+        assert!(format!("{plan:?}").ends_with(".with_garbage_every_us(1..=2)"));
+    }
+
+    #[test]
     fn validate_rejects_bad_fields() {
         let mut plan = FaultPlan::none();
         plan.loss_probability = f64::NAN;

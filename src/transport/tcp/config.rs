@@ -407,3 +407,43 @@ pub enum TcpConfigError {
     #[error("{0} must be greater than zero")]
     ZeroTimeout(&'static str),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_setter_sets_its_own_field() {
+        let ms = Duration::from_millis;
+        let built = TcpConfig::new(NodeId(1), "c", BTreeMap::new())
+            .with_cluster_key(*b"key")
+            .with_queue_capacity(1)
+            .with_reconnect_backoff_min(ms(2))
+            .with_reconnect_backoff_max(ms(3))
+            .with_connect_timeout(ms(4))
+            .with_handshake_timeout(ms(5))
+            .with_flush_timeout(ms(6))
+            .with_max_inbound_connections(7)
+            .with_join_timeout(ms(8))
+            .with_max_join_connections(9)
+            .with_join_rate_burst(10)
+            .with_join_rate_interval(ms(11));
+        let mut expected = TcpConfig::new(NodeId(1), "c", BTreeMap::new());
+        expected.cluster_key = Some(b"key".to_vec());
+        expected.queue_capacity = 1;
+        expected.reconnect_backoff_min = ms(2);
+        expected.reconnect_backoff_max = ms(3);
+        expected.connect_timeout = ms(4);
+        expected.handshake_timeout = ms(5);
+        expected.flush_timeout = ms(6);
+        expected.max_inbound_connections = 7;
+        expected.join_timeout = ms(8);
+        expected.max_join_connections = 9;
+        expected.join_rate_burst = 10;
+        expected.join_rate_interval = ms(11);
+        // `TcpConfig` has no `PartialEq` (it holds a key); its `Debug`
+        // redacts only the key, which the last line compares.
+        assert_eq!(format!("{built:?}"), format!("{expected:?}"));
+        assert_eq!(built.cluster_key, expected.cluster_key);
+    }
+}
