@@ -171,7 +171,7 @@ proptest! {
 
 /// Seeds that once failed, replayed on every run. To add one, copy the
 /// voters (`nodes`), `learners`, `seed` and `plan` from the failure report:
-/// the plan prints as a Rust expression (`FaultPlan { .. }`) that can be
+/// the plan prints as a Rust expression (`FaultPlan::none().with_…`) that can be
 /// pasted as is; a soak failure's plan is `FaultPlan::random(seed)`. Keep the
 /// entry after the fix.
 fn regressions() -> Vec<(usize, usize, u64, FaultPlan)> {
@@ -260,14 +260,14 @@ fn regression_seeds_pass() {
 
 #[test]
 fn printed_plans_are_rust_expressions() {
-    let plan = FaultPlan {
-        link_latency_us: 100..=200,
-        jitter_us: 5,
-        loss_probability: 0.25,
-        duplicate_probability: 0.0,
-        crash_probability: 1e-5,
-        restart_delay_us: 0..=10,
-        partitions: Some(PartitionPlan {
+    let plan = FaultPlan::none()
+        .with_link_latency_us(100..=200)
+        .with_jitter_us(5)
+        .with_loss_probability(0.25)
+        .with_duplicate_probability(0.0)
+        .with_crash_probability(1e-5)
+        .with_restart_delay_us(0..=10)
+        .with_partitions(PartitionPlan {
             change_every_us: 1..=2,
             shapes: PartitionShapes {
                 symmetric: 1,
@@ -275,9 +275,8 @@ fn printed_plans_are_rust_expressions() {
                 partial: 2,
                 connected: 1,
             },
-        }),
-        garbage_every_us: None,
-        commands: Some(CommandPlan {
+        })
+        .with_commands(CommandPlan {
             every_us: 3..=4,
             campaign: 0,
             step_down: 1,
@@ -285,16 +284,16 @@ fn printed_plans_are_rust_expressions() {
             add: 3,
             remove: 1,
             leave: 0,
-        }),
-    };
+        });
     assert_eq!(
         format!("{plan:?}"),
-        "FaultPlan { link_latency_us: 100..=200, jitter_us: 5, loss_probability: 0.25, \
-         duplicate_probability: 0.0, crash_probability: 1e-5, restart_delay_us: 0..=10, \
-         partitions: Some(PartitionPlan { change_every_us: 1..=2, shapes: PartitionShapes { \
-         symmetric: 1, one_way: 0, partial: 2, connected: 1 } }), garbage_every_us: None, \
-         commands: Some(CommandPlan { every_us: 3..=4, campaign: 0, step_down: 1, transfer: 2, \
-         add: 3, remove: 1, leave: 0 }) }"
+        "FaultPlan::none().with_link_latency_us(100..=200).with_jitter_us(5)\
+         .with_loss_probability(0.25).with_duplicate_probability(0.0)\
+         .with_crash_probability(1e-5).with_restart_delay_us(0..=10)\
+         .with_partitions(PartitionPlan { change_every_us: 1..=2, shapes: PartitionShapes { \
+         symmetric: 1, one_way: 0, partial: 2, connected: 1 } })\
+         .with_commands(CommandPlan { every_us: 3..=4, campaign: 0, step_down: 1, transfer: 2, \
+         add: 3, remove: 1, leave: 0 })"
     );
 }
 
@@ -302,20 +301,19 @@ fn printed_plans_are_rust_expressions() {
 
 /// Every fault kind at once, so that a trace exercises every RNG draw.
 fn stormy_plan() -> FaultPlan {
-    FaultPlan {
-        link_latency_us: 200..=8_000,
-        jitter_us: 20_000,
-        loss_probability: 0.1,
-        duplicate_probability: 0.1,
-        crash_probability: 0.002,
-        restart_delay_us: 50_000..=500_000,
-        partitions: Some(PartitionPlan {
+    FaultPlan::none()
+        .with_link_latency_us(200..=8_000)
+        .with_jitter_us(20_000)
+        .with_loss_probability(0.1)
+        .with_duplicate_probability(0.1)
+        .with_crash_probability(0.002)
+        .with_restart_delay_us(50_000..=500_000)
+        .with_partitions(PartitionPlan {
             change_every_us: 200_000..=1_000_000,
             shapes: PartitionShapes::all(),
-        }),
-        garbage_every_us: Some(20_000..=100_000),
-        commands: Some(CommandPlan::all(200_000..=600_000)),
-    }
+        })
+        .with_garbage_every_us(20_000..=100_000)
+        .with_commands(CommandPlan::all(200_000..=600_000))
 }
 
 fn traced(nodes: usize, learners: usize, seed: u64) -> SimReport {
@@ -374,22 +372,17 @@ fn first_failure(mutation: Mutation, plan: FaultPlan) -> Option<(u64, Box<SimFai
 }
 
 fn partitions_only(shapes: PartitionShapes) -> FaultPlan {
-    FaultPlan {
-        partitions: Some(PartitionPlan {
-            change_every_us: 500_000..=1_500_000,
-            shapes,
-        }),
-        ..FaultPlan::none()
-    }
+    FaultPlan::none().with_partitions(PartitionPlan {
+        change_every_us: 500_000..=1_500_000,
+        shapes,
+    })
 }
 
 #[test]
 fn a_vote_that_is_not_persisted_is_caught() {
-    let frequent_crashes = FaultPlan {
-        crash_probability: 0.01,
-        restart_delay_us: 0..=200_000,
-        ..FaultPlan::none()
-    };
+    let frequent_crashes = FaultPlan::none()
+        .with_crash_probability(0.01)
+        .with_restart_delay_us(0..=200_000);
     let (seed, failure) = first_failure(Mutation::SkipVotePersist, frequent_crashes)
         .expect("a lost vote must be caught within the seed budget");
     println!(
@@ -453,10 +446,7 @@ fn a_lease_a_few_ticks_over_the_bound_is_caught() {
     // The drift model is tight: the longest safe lease (25 ticks with the
     // default timing) never fails, five ticks more does.
     let longest_safe_ticks = SimConfig::new(3, 0).election.lease_ticks();
-    let plan = FaultPlan {
-        jitter_us: 2_000,
-        ..partitions_only(PartitionShapes::all())
-    };
+    let plan = partitions_only(PartitionShapes::all()).with_jitter_us(2_000);
     let (seed, failure) = first_failure(Mutation::LeaseTicks(longest_safe_ticks + 5), plan)
         .expect("a lease 5 ticks too long must be caught within the seed budget");
     println!(
@@ -472,11 +462,9 @@ fn a_lease_a_few_ticks_over_the_bound_is_caught() {
 
 #[test]
 fn a_failure_report_names_its_seed_and_plan_and_replays() {
-    let plan = FaultPlan {
-        crash_probability: 0.01,
-        restart_delay_us: 0..=200_000,
-        ..FaultPlan::none()
-    };
+    let plan = FaultPlan::none()
+        .with_crash_probability(0.01)
+        .with_restart_delay_us(0..=200_000);
     let mut config = sim_config(3, 9, plan);
     config.mutation = Some(PlantedMutation::everywhere(Mutation::SkipVotePersist));
     let failure = run(config.clone()).expect_err("the planted bug is caught");
@@ -547,10 +535,10 @@ fn first_caught(
 
 /// Many changes, partitions that come and go, nothing else.
 fn membership_storm(_seed: u64) -> FaultPlan {
-    FaultPlan {
-        link_latency_us: 500..=3_000,
-        jitter_us: 1_000,
-        partitions: Some(PartitionPlan {
+    FaultPlan::none()
+        .with_link_latency_us(500..=3_000)
+        .with_jitter_us(1_000)
+        .with_partitions(PartitionPlan {
             change_every_us: 500_000..=2_000_000,
             shapes: PartitionShapes {
                 symmetric: 3,
@@ -558,8 +546,8 @@ fn membership_storm(_seed: u64) -> FaultPlan {
                 partial: 1,
                 connected: 1,
             },
-        }),
-        commands: Some(CommandPlan {
+        })
+        .with_commands(CommandPlan {
             every_us: 100_000..=400_000,
             campaign: 0,
             step_down: 0,
@@ -567,9 +555,7 @@ fn membership_storm(_seed: u64) -> FaultPlan {
             add: 3,
             remove: 1,
             leave: 0,
-        }),
-        ..FaultPlan::none()
-    }
+        })
 }
 
 /// Invariant: a node's membership never goes back, across restarts. A host
@@ -860,18 +846,15 @@ fn a_removed_goose_that_keeps_leading_is_caught() {
 #[test]
 fn spares_join_and_are_promoted() {
     for (nodes, spares) in [(1, 1), (3, 2), (5, 3)] {
-        let plan = FaultPlan {
-            commands: Some(CommandPlan {
-                every_us: 300_000..=600_000,
-                campaign: 0,
-                step_down: 0,
-                transfer: 0,
-                add: 1,
-                remove: 0,
-                leave: 0,
-            }),
-            ..FaultPlan::none()
-        };
+        let plan = FaultPlan::none().with_commands(CommandPlan {
+            every_us: 300_000..=600_000,
+            campaign: 0,
+            step_down: 0,
+            transfer: 0,
+            add: 1,
+            remove: 0,
+            leave: 0,
+        });
         let mut config = sim_config(nodes, 5, plan).with_spare_nodes(spares);
         config.fault_phase_us = 10_000_000;
         config.record_trace = true;
@@ -904,18 +887,15 @@ fn spares_join_and_are_promoted() {
 #[test]
 fn adds_and_removals_settle() {
     for seed in 0..20 {
-        let plan = FaultPlan {
-            commands: Some(CommandPlan {
-                every_us: 200_000..=500_000,
-                campaign: 0,
-                step_down: 0,
-                transfer: 1,
-                add: 2,
-                remove: 1,
-                leave: 1,
-            }),
-            ..FaultPlan::none()
-        };
+        let plan = FaultPlan::none().with_commands(CommandPlan {
+            every_us: 200_000..=500_000,
+            campaign: 0,
+            step_down: 0,
+            transfer: 1,
+            add: 2,
+            remove: 1,
+            leave: 1,
+        });
         let nodes = [3, 5][(seed % 2) as usize];
         let mut config = sim_config(nodes, seed, plan).with_spare_nodes(2);
         config.fault_phase_us = 10_000_000;
@@ -929,13 +909,11 @@ fn adds_and_removals_settle() {
 #[test]
 fn membership_runs_replay_exactly() {
     let traced = |seed| {
-        let plan = FaultPlan {
-            loss_probability: 0.05,
-            crash_probability: 0.002,
-            restart_delay_us: 0..=300_000,
-            garbage_every_us: Some(GARBAGE_EVERY_US),
-            ..membership_storm(seed)
-        };
+        let plan = membership_storm(seed)
+            .with_loss_probability(0.05)
+            .with_crash_probability(0.002)
+            .with_restart_delay_us(0..=300_000)
+            .with_garbage_every_us(GARBAGE_EVERY_US);
         let mut config = sim_config(3, seed, plan).with_spare_nodes(3);
         config.fault_phase_us = 20_000_000;
         config.record_trace = true;
@@ -981,10 +959,7 @@ fn a_quiet_cluster_elects_one_goose_and_keeps_it() {
 #[test]
 fn heavy_garbage_is_dropped_counted_and_harmless() {
     for (nodes, learners) in [(3, 0), (5, 0), (7, 0), (3, 2)] {
-        let plan = FaultPlan {
-            garbage_every_us: Some(1_000..=5_000),
-            ..stormy_plan()
-        };
+        let plan = stormy_plan().with_garbage_every_us(1_000..=5_000);
         let config = sim_config(nodes, 11, plan).with_learners(learners);
         let report = run(config).unwrap_or_else(|f| panic!("{f}"));
         assert!(report.stats.garbage_injected > 1_000, "{report:?}");
@@ -1065,18 +1040,16 @@ fn a_quiet_cluster_with_learners_elects_one_voter_and_learners_follow_it() {
 /// through partitions and crashes.
 #[test]
 fn commands_that_would_make_a_learner_lead_are_refused() {
-    let plan = FaultPlan {
-        crash_probability: 0.001,
-        restart_delay_us: 0..=300_000,
-        commands: Some(CommandPlan {
+    let plan = stormy_plan()
+        .with_crash_probability(0.001)
+        .with_restart_delay_us(0..=300_000)
+        .with_commands(CommandPlan {
             every_us: 50_000..=200_000,
             campaign: 1,
             step_down: 0,
             transfer: 2,
             ..CommandPlan::all(0..=0)
-        }),
-        ..stormy_plan()
-    };
+        });
     let mut refused = 0;
     for seed in 0..30 {
         let (nodes, learners) = [(3, 2), (5, 1), (1, 2)][(seed % 3) as usize];
@@ -1180,20 +1153,18 @@ fn soak_membership() {
 /// sticky, the simulator found a second Goose within a few seeds.
 #[test]
 fn campaign_never_elects_a_second_goose() {
-    let plan = FaultPlan {
-        partitions: Some(PartitionPlan {
+    let plan = FaultPlan::none()
+        .with_partitions(PartitionPlan {
             change_every_us: 300_000..=1_000_000,
             shapes: PartitionShapes::all(),
-        }),
-        commands: Some(CommandPlan {
+        })
+        .with_commands(CommandPlan {
             every_us: 100_000..=300_000,
             campaign: 1,
             step_down: 0,
             transfer: 0,
             ..CommandPlan::all(0..=0)
-        }),
-        ..FaultPlan::none()
-    };
+        });
     for seed in 0..100 {
         let nodes = [3, 5, 7][(seed % 3) as usize];
         if let Err(failure) = run(sim_config(nodes, seed, plan.clone())) {

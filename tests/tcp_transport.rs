@@ -1409,80 +1409,59 @@ async fn invalid_configs_are_refused() {
     let base = config(1, &peers, None);
     let cases: Vec<(TcpConfig, TcpConfigError)> = vec![
         (
-            TcpConfig {
-                cluster_id: String::new(),
-                ..base.clone()
+            {
+                let mut config = base.clone();
+                config.cluster_id = String::new();
+                config
             },
             TcpConfigError::EmptyClusterId,
         ),
         (
-            TcpConfig {
-                cluster_id: "x".repeat(256),
-                ..base.clone()
+            {
+                let mut config = base.clone();
+                config.cluster_id = "x".repeat(256);
+                config
             },
             TcpConfigError::ClusterIdTooLong { len: 256, max: 255 },
         ),
         (
-            TcpConfig {
-                cluster_key: Some(Vec::new()),
-                ..base.clone()
-            },
+            base.clone().with_cluster_key(Vec::new()),
             TcpConfigError::EmptyClusterKey,
         ),
         (
-            TcpConfig {
-                queue_capacity: 0,
-                ..base.clone()
-            },
+            base.clone().with_queue_capacity(0),
             TcpConfigError::ZeroQueueCapacity,
         ),
         (
-            TcpConfig {
-                reconnect_backoff_min: Duration::from_secs(2),
-                reconnect_backoff_max: Duration::from_secs(1),
-                ..base.clone()
-            },
+            base.clone()
+                .with_reconnect_backoff_min(Duration::from_secs(2))
+                .with_reconnect_backoff_max(Duration::from_secs(1)),
             TcpConfigError::ReconnectBackoff {
                 min: Duration::from_secs(2),
                 max: Duration::from_secs(1),
             },
         ),
         (
-            TcpConfig {
-                handshake_timeout: Duration::ZERO,
-                ..base.clone()
-            },
+            base.clone().with_handshake_timeout(Duration::ZERO),
             TcpConfigError::ZeroTimeout("handshake_timeout"),
         ),
         (
-            TcpConfig {
-                join_timeout: Duration::ZERO,
-                ..base.clone()
-            },
+            base.clone().with_join_timeout(Duration::ZERO),
             TcpConfigError::ZeroTimeout("join_timeout"),
         ),
         (
-            TcpConfig {
-                max_join_connections: 0,
-                ..base.clone()
-            },
+            base.clone().with_max_join_connections(0),
             TcpConfigError::ZeroMaxJoinConnections,
         ),
         (
-            TcpConfig {
-                join_rate_burst: 0,
-                ..base.clone()
-            },
+            base.clone().with_join_rate_burst(0),
             TcpConfigError::JoinRate {
                 burst: 0,
                 interval: TcpConfig::DEFAULT_JOIN_RATE_INTERVAL,
             },
         ),
         (
-            TcpConfig {
-                join_rate_interval: Duration::ZERO,
-                ..base.clone()
-            },
+            base.clone().with_join_rate_interval(Duration::ZERO),
             TcpConfigError::JoinRate {
                 burst: TcpConfig::DEFAULT_JOIN_RATE_BURST,
                 interval: Duration::ZERO,

@@ -16,20 +16,23 @@ const LEASE_ROUNDING_TICKS: u64 = 2;
 /// Configuration of one [`Election`](crate::core::Election), with every time
 /// counted in ticks of the node's local clock.
 ///
-/// Build one with [`Config::new`], adjust the public fields, and let
-/// [`Election::new`](crate::core::Election::new) check it (it calls
-/// [`Config::validate`]).
+/// Build one with [`Config::new`], adjust it with the `with_*` setters, and
+/// let [`Election::new`](crate::core::Election::new) check it (it calls
+/// [`Config::validate`]). The setters check nothing themselves: a value that
+/// only makes sense beside another (the lease and the timeouts) is judged
+/// once the whole configuration is known.
 ///
 /// ```
 /// use duckduckgoose::core::{Config, NodeId};
 ///
-/// let mut config = Config::new(NodeId(1), [NodeId(1), NodeId(2), NodeId(3)]);
-/// config.heartbeat_interval_ticks = 3;
+/// let config = Config::new(NodeId(1), [NodeId(1), NodeId(2), NodeId(3)])
+///     .with_heartbeat_interval_ticks(3);
 /// assert!(config.validate().is_ok());
 /// // With a 5% drift bound and a 30-tick minimum timeout, the longest safe lease is 25 ticks.
 /// assert_eq!(config.lease_ticks(), 25);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Config {
     /// This node's id; must be a voter or a learner of `membership` when that
     /// is the configured (version 0) one.
@@ -77,6 +80,110 @@ impl Config {
         }
     }
 
+    /// The same configuration with `membership` as the cluster's members:
+    /// voters, learners and their addresses, replacing the voters given to
+    /// [`Config::new`]. Use it for learners, or to start from a membership
+    /// changed at run time (then this node may be missing from it, and
+    /// starts as a removed node).
+    ///
+    /// Checked by [`validate`](Self::validate): at least one voter
+    /// ([`ConfigError::NoVoters`]), no node both voter and learner
+    /// ([`ConfigError::VoterAndLearner`]), and a configured (version 0)
+    /// membership must name this node ([`ConfigError::NotAMember`]).
+    #[must_use]
+    pub fn with_membership(mut self, membership: Membership) -> Self {
+        self.membership = membership;
+        self
+    }
+
+    /// The same configuration with a Goose heartbeating every
+    /// `heartbeat_interval_ticks` ticks. Default 5.
+    ///
+    /// Checked by [`validate`](Self::validate): at least one tick
+    /// ([`ConfigError::ZeroHeartbeatInterval`]) and shorter than the lease
+    /// ([`ConfigError::LeaseNotLongerThanHeartbeat`]), so that a heartbeat
+    /// can renew the lease before it runs out.
+    #[must_use]
+    pub fn with_heartbeat_interval_ticks(mut self, heartbeat_interval_ticks: u64) -> Self {
+        self.heartbeat_interval_ticks = heartbeat_interval_ticks;
+        self
+    }
+
+    /// The same configuration with `election_timeout_min_ticks` as the
+    /// inclusive lower end of the randomized election timeout, in ticks; it
+    /// is also how long a node refuses votes after hearing from a live Goose,
+    /// so the lease is derived from it. Default 30.
+    ///
+    /// Checked by [`validate`](Self::validate): below the upper end
+    /// ([`ConfigError::EmptyElectionTimeoutRange`]), and long enough that
+    /// the lease it allows outlasts a heartbeat interval
+    /// ([`ConfigError::LeaseNotLongerThanHeartbeat`]).
+    #[must_use]
+    pub fn with_election_timeout_min_ticks(mut self, election_timeout_min_ticks: u64) -> Self {
+        self.election_timeout_min_ticks = election_timeout_min_ticks;
+        self
+    }
+
+    /// The same configuration with `election_timeout_max_ticks` as the
+    /// exclusive upper end of the randomized election timeout, in ticks.
+    /// Default 60.
+    ///
+    /// Checked by [`validate`](Self::validate): above the lower end
+    /// ([`ConfigError::EmptyElectionTimeoutRange`]).
+    #[must_use]
+    pub fn with_election_timeout_max_ticks(mut self, election_timeout_max_ticks: u64) -> Self {
+        self.election_timeout_max_ticks = election_timeout_max_ticks;
+        self
+    }
+
+    /// The same configuration with `drift_bound_ppm` as the largest relative
+    /// difference between any node's clock rate and real time, in parts per
+    /// million. Default 50 000 (5%). A larger bound shortens the lease
+    /// ([`max_lease_ticks`](Self::max_lease_ticks)).
+    ///
+    /// Checked by [`validate`](Self::validate): below 500 000 (50%), which
+    /// would leave no safe lease ([`ConfigError::DriftBoundTooLarge`]).
+    #[must_use]
+    pub fn with_drift_bound_ppm(mut self, drift_bound_ppm: u32) -> Self {
+        self.drift_bound_ppm = drift_bound_ppm;
+        self
+    }
+
+    /// The same configuration with a lease of `lease_ticks` ticks instead of
+    /// the longest the drift bound allows (the default,
+    /// [`max_lease_ticks`](Self::max_lease_ticks)). A shorter lease only
+    /// makes the Goose step down sooner after losing its majority.
+    ///
+    /// Checked by [`validate`](Self::validate): at most
+    /// [`max_lease_ticks`](Self::max_lease_ticks)
+    /// ([`ConfigError::LeaseTooLong`]), and longer than the heartbeat
+    /// interval ([`ConfigError::LeaseNotLongerThanHeartbeat`]).
+    #[must_use]
+    pub fn with_lease_override_ticks(mut self, lease_ticks: u64) -> Self {
+        self.lease_override_ticks = Some(lease_ticks);
+        self
+    }
+
+    /// The same configuration with pre-votes on or off. With them (the
+    /// default), a node asks whether it could win before starting a real
+    /// election, so that one rejoining after a partition does not inflate
+    /// terms. Any value is valid.
+    #[must_use]
+    pub fn with_pre_vote(mut self, pre_vote: bool) -> Self {
+        self.pre_vote = pre_vote;
+        self
+    }
+
+    /// The same configuration with the check-quorum lease on or off. With it
+    /// (the default), a Goose no longer acknowledged by a majority within its
+    /// lease steps down by itself. Any value is valid, but turning it off
+    /// gives plain Raft election behaviour and **voids lease safety**.
+    #[must_use]
+    pub fn with_check_quorum(mut self, check_quorum: bool) -> Self {
+        self.check_quorum = check_quorum;
+        self
+    }
+
     /// The longest lease that stays safe under the drift bound:
     /// the largest whole number of ticks strictly below
     /// `election_timeout_min · (1 − ρ) / (1 + ρ)`, less two ticks of rounding.
@@ -101,7 +208,7 @@ impl Config {
 
     /// Checks every constraint, returning the first one broken.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.membership.is_empty() {
+        if self.membership.has_no_voters() {
             return Err(ConfigError::NoVoters);
         }
         if let Some(id) = self.membership.voter_and_learner() {
@@ -207,4 +314,34 @@ pub enum ConfigError {
         /// The heartbeat interval.
         heartbeat_interval_ticks: u64,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_setter_sets_its_own_field() {
+        let voters = [NodeId(1), NodeId(2), NodeId(3)];
+        let membership = Membership::new(voters).with_learners([NodeId(4)]);
+        let built = Config::new(NodeId(1), voters)
+            .with_membership(membership.clone())
+            .with_heartbeat_interval_ticks(3)
+            .with_election_timeout_min_ticks(40)
+            .with_election_timeout_max_ticks(80)
+            .with_drift_bound_ppm(1_000)
+            .with_lease_override_ticks(20)
+            .with_pre_vote(false)
+            .with_check_quorum(false);
+        let mut expected = Config::new(NodeId(1), voters);
+        expected.membership = membership;
+        expected.heartbeat_interval_ticks = 3;
+        expected.election_timeout_min_ticks = 40;
+        expected.election_timeout_max_ticks = 80;
+        expected.drift_bound_ppm = 1_000;
+        expected.lease_override_ticks = Some(20);
+        expected.pre_vote = false;
+        expected.check_quorum = false;
+        assert_eq!(built, expected);
+    }
 }

@@ -190,14 +190,21 @@ impl Membership {
         &self.addresses
     }
 
-    /// Number of voters.
-    pub fn len(&self) -> usize {
+    /// How many voters there are; learners do not count.
+    pub fn voter_count(&self) -> usize {
         self.voters.len()
     }
 
-    /// Whether there are no voters at all (never true for a valid config).
-    pub fn is_empty(&self) -> bool {
+    /// Whether there are no voters at all, learners or not (never true for a
+    /// valid config).
+    pub fn has_no_voters(&self) -> bool {
         self.voters.is_empty()
+    }
+
+    /// The old name of [`voter_count`](Self::voter_count), kept crate-private
+    /// only until the election core's call sites move to the new name.
+    pub(crate) fn len(&self) -> usize {
+        self.voter_count()
     }
 
     /// How many votes (or acknowledgements) of voters make a majority.

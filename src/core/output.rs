@@ -34,7 +34,11 @@ pub enum Output {
 }
 
 /// A change worth telling users about.
+///
+/// New kinds of event may be added in minor releases: a `match` on it needs a
+/// wildcard arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Event {
     /// [`Election::role`](crate::core::Election::role) changed.
     RoleChanged {

@@ -18,19 +18,26 @@ use crate::core::{Config, ConfigError, Membership, NodeId};
 /// (250 ms); see [`drift_bound_ppm`](Self::drift_bound_ppm) for how it is
 /// derived.
 ///
+/// Build one with [`NodeConfig::new`] (or
+/// [`from_membership`](NodeConfig::from_membership)) and the `with_*`
+/// setters. The setters check nothing themselves;
+/// [`validate`](NodeConfig::validate) judges the whole configuration (the
+/// runtime calls it at start).
+///
 /// ```
 /// use std::time::Duration;
 /// use duckduckgoose::NodeId;
 /// use duckduckgoose::runtime::NodeConfig;
 ///
-/// let mut config = NodeConfig::new(NodeId(1), [NodeId(1), NodeId(2), NodeId(3)]);
-/// config.heartbeat = Duration::from_millis(30);
+/// let config = NodeConfig::new(NodeId(1), [NodeId(1), NodeId(2), NodeId(3)])
+///     .with_heartbeat(Duration::from_millis(30));
 /// config.validate().unwrap();
 /// let core = config.to_core_config().unwrap();
 /// assert_eq!(core.heartbeat_interval_ticks, 3);
 /// assert_eq!(core.lease_ticks(), 25);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NodeConfig {
     /// This node's id; must be one of `members` or one of `learners`.
     pub id: NodeId,
@@ -55,8 +62,8 @@ pub struct NodeConfig {
     /// use duckduckgoose::runtime::NodeConfig;
     ///
     /// // Node 4 follows a cluster of three voters.
-    /// let mut config = NodeConfig::new(NodeId(4), [NodeId(1), NodeId(2), NodeId(3)]);
-    /// config.learners = vec![NodeId(4)];
+    /// let config = NodeConfig::new(NodeId(4), [NodeId(1), NodeId(2), NodeId(3)])
+    ///     .with_learners([NodeId(4)]);
     /// config.validate().unwrap();
     /// let core = config.to_core_config().unwrap();
     /// assert!(core.membership.is_learner(NodeId(4)));
@@ -168,6 +175,121 @@ impl NodeConfig {
         config.learners = membership.learners().collect();
         config.addresses = membership.addresses().clone();
         config
+    }
+
+    /// The same configuration with `learners` added to the learners
+    /// (non-voting members; see [`learners`](Self::learners)). None by
+    /// default.
+    ///
+    /// Checked by [`validate`](Self::validate): a node listed both here and
+    /// among the members is refused ([`ConfigError::VoterAndLearner`]).
+    #[must_use]
+    pub fn with_learners(mut self, learners: impl IntoIterator<Item = NodeId>) -> Self {
+        self.learners.extend(learners);
+        self
+    }
+
+    /// The same configuration with `tick` as the length of one tick of the
+    /// core's clock: how often the driver wakes up. Default 10 ms.
+    ///
+    /// Checked by [`validate`](Self::validate): longer than zero
+    /// ([`NodeConfigError::ZeroTick`]), and every other time must be a whole
+    /// number of ticks ([`NodeConfigError::NotWholeTicks`]).
+    #[must_use]
+    pub fn with_tick(mut self, tick: Duration) -> Self {
+        self.tick = tick;
+        self
+    }
+
+    /// The same configuration with a Goose heartbeating every `heartbeat`.
+    /// Default 50 ms.
+    ///
+    /// Checked by [`validate`](Self::validate): a whole, non-zero number of
+    /// ticks ([`NodeConfigError::NotWholeTicks`],
+    /// [`NodeConfigError::ZeroTicks`]), and shorter than the lease the
+    /// election timeout allows
+    /// ([`ConfigError::LeaseNotLongerThanHeartbeat`]).
+    #[must_use]
+    pub fn with_heartbeat(mut self, heartbeat: Duration) -> Self {
+        self.heartbeat = heartbeat;
+        self
+    }
+
+    /// The same configuration with `election_timeout` as the randomized
+    /// election timeout `[start, end)`: a Duck hearing no Goose for a
+    /// timeout drawn from it campaigns, and `start` is how long a Duck
+    /// refuses to vote after hearing from a live Goose (the lease is derived
+    /// from it). Default 300..600 ms.
+    ///
+    /// Checked by [`validate`](Self::validate): both ends whole, non-zero
+    /// numbers of ticks ([`NodeConfigError::NotWholeTicks`],
+    /// [`NodeConfigError::ZeroTicks`]), a non-empty range
+    /// ([`ConfigError::EmptyElectionTimeoutRange`]), and a `start` long
+    /// enough that the lease outlasts a heartbeat
+    /// ([`ConfigError::LeaseNotLongerThanHeartbeat`]).
+    #[must_use]
+    pub fn with_election_timeout(mut self, election_timeout: Range<Duration>) -> Self {
+        self.election_timeout = election_timeout;
+        self
+    }
+
+    /// The same configuration with `drift_bound_ppm` as the largest
+    /// difference between any node's clock rate and real time, in parts per
+    /// million. Default 50 000 (5%); see
+    /// [`drift_bound_ppm`](Self::drift_bound_ppm) for how the lease follows
+    /// from it.
+    ///
+    /// Checked by [`validate`](Self::validate): below 500 000 (50%)
+    /// ([`ConfigError::DriftBoundTooLarge`]).
+    #[must_use]
+    pub fn with_drift_bound_ppm(mut self, drift_bound_ppm: u32) -> Self {
+        self.drift_bound_ppm = drift_bound_ppm;
+        self
+    }
+
+    /// The same configuration with pre-votes on or off. With them (the
+    /// default), a node rejoining after a partition does not depose a
+    /// healthy Goose. Any value is valid.
+    #[must_use]
+    pub fn with_pre_vote(mut self, pre_vote: bool) -> Self {
+        self.pre_vote = pre_vote;
+        self
+    }
+
+    /// The same configuration with the check-quorum lease on or off. With it
+    /// (the default), a Goose no longer acknowledged by a majority steps down
+    /// by itself. Any value is valid, but turning it off **voids lease
+    /// safety** (then [`NodeHandle::is_goose`](crate::runtime::NodeHandle::is_goose)
+    /// trusts the role alone).
+    #[must_use]
+    pub fn with_check_quorum(mut self, check_quorum: bool) -> Self {
+        self.check_quorum = check_quorum;
+        self
+    }
+
+    /// The same configuration with `rng_seed` seeding the node's randomness
+    /// (its election timeouts) on every start, for reproducible runs. By
+    /// default a fresh seed is derived per start (see [`seed`](Self::seed)).
+    /// Any value is valid.
+    #[must_use]
+    pub fn with_rng_seed(mut self, rng_seed: u64) -> Self {
+        self.rng_seed = Some(rng_seed);
+        self
+    }
+
+    /// The same configuration with these members' cluster addresses
+    /// (`"HOST:PORT"`) recorded; later entries replace earlier ones for the
+    /// same id. None by default; see [`addresses`](Self::addresses) for what
+    /// they are for. Nothing is checked: entries for non-members are
+    /// ignored, and the addresses go to the transport as they are.
+    #[must_use]
+    pub fn with_addresses<S: Into<String>>(
+        mut self,
+        addresses: impl IntoIterator<Item = (NodeId, S)>,
+    ) -> Self {
+        self.addresses
+            .extend(addresses.into_iter().map(|(id, addr)| (id, addr.into())));
+        self
     }
 
     /// Checks the whole configuration: the conversion to ticks, then every
@@ -285,4 +407,35 @@ pub enum NodeConfigError {
     /// The converted configuration breaks one of the core's constraints.
     #[error(transparent)]
     Core(#[from] ConfigError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_setter_sets_its_own_field() {
+        let ms = Duration::from_millis;
+        let built = NodeConfig::new(NodeId(4), [NodeId(1), NodeId(2)])
+            .with_learners([NodeId(4)])
+            .with_tick(ms(5))
+            .with_heartbeat(ms(20))
+            .with_election_timeout(ms(200)..ms(400))
+            .with_drift_bound_ppm(1_000)
+            .with_pre_vote(false)
+            .with_check_quorum(false)
+            .with_rng_seed(7)
+            .with_addresses([(NodeId(1), "a:1"), (NodeId(4), "b:2")]);
+        let mut expected = NodeConfig::new(NodeId(4), [NodeId(1), NodeId(2)]);
+        expected.learners = vec![NodeId(4)];
+        expected.tick = ms(5);
+        expected.heartbeat = ms(20);
+        expected.election_timeout = ms(200)..ms(400);
+        expected.drift_bound_ppm = 1_000;
+        expected.pre_vote = false;
+        expected.check_quorum = false;
+        expected.rng_seed = Some(7);
+        expected.addresses = BTreeMap::from([(NodeId(1), "a:1".into()), (NodeId(4), "b:2".into())]);
+        assert_eq!(built, expected);
+    }
 }

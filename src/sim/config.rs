@@ -24,8 +24,12 @@ pub(crate) const FIRST_NON_MEMBER_ID: u64 = 1_000;
 /// must then appear within [`liveness_bound_us`](Self::liveness_bound_us).
 ///
 /// Replaying a failure needs the whole configuration, but everything except
-/// `seed` and `faults` usually keeps its default.
+/// `seed` and `faults` usually keeps its default. Build one with
+/// [`SimConfig::new`] and the `with_*` setters; the setters check nothing
+/// themselves, [`Simulation::new`](super::Simulation::new) checks the whole
+/// configuration.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SimConfig {
     /// How many voters; their ids are `1..=nodes`. At least 1.
     pub nodes: usize,
@@ -138,8 +142,23 @@ impl SimConfig {
         }
     }
 
-    /// The same configuration with `spare_nodes` spare nodes (see
-    /// [`spare_nodes`](Self::spare_nodes)).
+    /// The same configuration seeded with `seed` instead: everything random
+    /// in the run is drawn from it, so a seed and a configuration replay one
+    /// run exactly. For sweeping seeds over one configuration. Any value is
+    /// valid.
+    #[must_use]
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The same configuration with `spare_nodes` spare nodes: ids after the
+    /// learners, not members at the start, for nodes that join while the
+    /// cluster runs (see [`spare_nodes`](Self::spare_nodes)). Default 0.
+    ///
+    /// Checked by [`Simulation::new`](super::Simulation::new): voters,
+    /// learners and spares together at most 999
+    /// ([`SimConfigError::TooManyNodes`]).
     #[must_use]
     pub fn with_spare_nodes(mut self, spare_nodes: usize) -> Self {
         self.spare_nodes = spare_nodes;
@@ -169,8 +188,12 @@ impl SimConfig {
                 .is_some_and(super::plan::CommandPlan::changes_membership)
     }
 
-    /// The same configuration with `learners` learners, ids
-    /// `nodes + 1..=nodes + learners`.
+    /// The same configuration with `learners` learners (non-voting
+    /// members), ids `nodes + 1..=nodes + learners`. Default 0.
+    ///
+    /// Checked by [`Simulation::new`](super::Simulation::new): voters,
+    /// learners and spares together at most 999
+    /// ([`SimConfigError::TooManyNodes`]).
     #[must_use]
     pub fn with_learners(mut self, learners: usize) -> Self {
         self.learners = learners;
@@ -187,10 +210,90 @@ impl SimConfig {
         id.0 > self.nodes as u64 && id.0 <= self.total_nodes() as u64
     }
 
-    /// The same configuration with `faults` as its fault plan.
+    /// The same configuration with `faults` as the plan of the fault phase.
+    /// Default [`FaultPlan::none`].
+    ///
+    /// Checked by [`Simulation::new`](super::Simulation::new) with
+    /// [`FaultPlan::validate`] ([`SimConfigError::Plan`]).
     #[must_use]
     pub fn with_faults(mut self, faults: FaultPlan) -> Self {
         self.faults = faults;
+        self
+    }
+
+    /// The same configuration with `election` as the election settings every
+    /// node shares; its `id` and `membership` are replaced by each node's id
+    /// and the simulated cluster's members. Default [`Config::new`].
+    ///
+    /// Checked by [`Simulation::new`](super::Simulation::new) with
+    /// [`Config::validate`] for each node ([`SimConfigError::Election`]).
+    #[must_use]
+    pub fn with_election(mut self, election: Config) -> Self {
+        self.election = election;
+        self
+    }
+
+    /// The same configuration with a nominal tick of `tick_us`
+    /// microseconds; each node's actual tick period is drawn within the
+    /// election's drift bound of it. Default 10 000 (10 ms).
+    ///
+    /// Checked by [`Simulation::new`](super::Simulation::new): at least 1
+    /// ([`SimConfigError::ZeroTick`]).
+    #[must_use]
+    pub fn with_tick_us(mut self, tick_us: u64) -> Self {
+        self.tick_us = tick_us;
+        self
+    }
+
+    /// The same configuration with a fault phase of `fault_phase_us`
+    /// microseconds of virtual time, after which everything heals. Default
+    /// 3 000 000 (3 s). Any value is valid.
+    #[must_use]
+    pub fn with_fault_phase_us(mut self, fault_phase_us: u64) -> Self {
+        self.fault_phase_us = fault_phase_us;
+        self
+    }
+
+    /// The same configuration requiring a Goose within `liveness_timeouts`
+    /// maximum election timeouts of healing (see
+    /// [`liveness_bound_us`](Self::liveness_bound_us)). Default 10. Any value
+    /// is valid; too small a bound reports liveness failures that are not
+    /// bugs.
+    #[must_use]
+    pub fn with_liveness_timeouts(mut self, liveness_timeouts: u64) -> Self {
+        self.liveness_timeouts = liveness_timeouts;
+        self
+    }
+
+    /// The same configuration with every message of the healed phase taking
+    /// a one-way latency drawn from `healed_latency_us`, in microseconds.
+    /// Default 500..=1 500.
+    ///
+    /// Checked by [`Simulation::new`](super::Simulation::new): not empty
+    /// ([`SimConfigError::Plan`] with
+    /// [`PlanError::EmptyRange`](super::PlanError::EmptyRange)).
+    #[must_use]
+    pub fn with_healed_latency_us(mut self, healed_latency_us: RangeInclusive<u64>) -> Self {
+        self.healed_latency_us = healed_latency_us;
+        self
+    }
+
+    /// The same configuration keeping every trace event (or not) and
+    /// returning them in the report, for determinism checks and debugging.
+    /// Default off; failures carry the last
+    /// [`trace_tail_len`](Self::trace_tail_len) events either way. Any value
+    /// is valid.
+    #[must_use]
+    pub fn with_record_trace(mut self, record_trace: bool) -> Self {
+        self.record_trace = record_trace;
+        self
+    }
+
+    /// The same configuration showing the last `trace_tail_len` trace events
+    /// in a failure. Default 40. Any value is valid.
+    #[must_use]
+    pub fn with_trace_tail_len(mut self, trace_tail_len: usize) -> Self {
+        self.trace_tail_len = trace_tail_len;
         self
     }
 
@@ -317,6 +420,36 @@ pub enum SimConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_setter_sets_its_own_field() {
+        let election = Config::new(NodeId(1), [NodeId(1)]).with_pre_vote(false);
+        let faults = FaultPlan::none().with_jitter_us(3);
+        let built = SimConfig::new(3, 0)
+            .with_seed(9)
+            .with_learners(1)
+            .with_spare_nodes(2)
+            .with_election(election.clone())
+            .with_tick_us(5_000)
+            .with_fault_phase_us(7)
+            .with_liveness_timeouts(4)
+            .with_healed_latency_us(1..=2)
+            .with_faults(faults.clone())
+            .with_record_trace(true)
+            .with_trace_tail_len(8);
+        let mut expected = SimConfig::new(3, 9);
+        expected.learners = 1;
+        expected.spare_nodes = 2;
+        expected.election = election;
+        expected.tick_us = 5_000;
+        expected.fault_phase_us = 7;
+        expected.liveness_timeouts = 4;
+        expected.healed_latency_us = 1..=2;
+        expected.faults = faults;
+        expected.record_trace = true;
+        expected.trace_tail_len = 8;
+        assert_eq!(built, expected);
+    }
 
     #[test]
     fn tick_periods_stay_inside_the_drift_bound() {

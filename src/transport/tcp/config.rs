@@ -14,10 +14,11 @@ pub const MAX_CLUSTER_ID_LEN: usize = 255;
 
 /// How the TCP transport reaches its peers and what it accepts from them.
 ///
-/// Build it with [`TcpConfig::new`], adjust the public fields, and let
-/// [`TcpTransport::new`](super::TcpTransport::new) check it with
-/// [`validate`](TcpConfig::validate).
+/// Build it with [`TcpConfig::new`], adjust it with the `with_*` setters,
+/// and let [`TcpTransport::new`](super::TcpTransport::new) check it with
+/// [`validate`](TcpConfig::validate); the setters check nothing themselves.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct TcpConfig {
     /// This node's id: the `from` of every hello it sends and the `to` it
     /// requires in every hello it accepts.
@@ -153,10 +154,157 @@ impl TcpConfig {
         }
     }
 
-    /// Sets the pre-shared cluster key.
+    /// The same configuration with `key` as the pre-shared cluster key
+    /// (see [`cluster_key`](Self::cluster_key)): handshakes and every frame
+    /// are then authenticated with HMAC-SHA256. None by default.
+    ///
+    /// Checked by [`validate`](Self::validate): not empty
+    /// ([`TcpConfigError::EmptyClusterKey`]).
     #[must_use]
     pub fn with_cluster_key(mut self, key: impl Into<Vec<u8>>) -> Self {
         self.cluster_key = Some(key.into());
+        self
+    }
+
+    /// The same configuration queueing up to `queue_capacity` outbound
+    /// messages per peer while its connection is down or slow; beyond it the
+    /// oldest heartbeat is dropped. Default
+    /// [`DEFAULT_QUEUE_CAPACITY`](Self::DEFAULT_QUEUE_CAPACITY) (64).
+    ///
+    /// Checked by [`validate`](Self::validate): at least 1
+    /// ([`TcpConfigError::ZeroQueueCapacity`]).
+    #[must_use]
+    pub fn with_queue_capacity(mut self, queue_capacity: usize) -> Self {
+        self.queue_capacity = queue_capacity;
+        self
+    }
+
+    /// The same configuration waiting `reconnect_backoff_min` before
+    /// redialling a peer the first time; the delay doubles on every failure
+    /// up to [`reconnect_backoff_max`](Self::reconnect_backoff_max). Default
+    /// [`DEFAULT_RECONNECT_BACKOFF_MIN`](Self::DEFAULT_RECONNECT_BACKOFF_MIN)
+    /// (10 ms).
+    ///
+    /// Checked by [`validate`](Self::validate): above zero and at most the
+    /// maximum ([`TcpConfigError::ReconnectBackoff`]).
+    #[must_use]
+    pub fn with_reconnect_backoff_min(mut self, reconnect_backoff_min: Duration) -> Self {
+        self.reconnect_backoff_min = reconnect_backoff_min;
+        self
+    }
+
+    /// The same configuration waiting at most `reconnect_backoff_max` between
+    /// two dials to a peer. Default
+    /// [`DEFAULT_RECONNECT_BACKOFF_MAX`](Self::DEFAULT_RECONNECT_BACKOFF_MAX)
+    /// (1 s).
+    ///
+    /// Checked by [`validate`](Self::validate): at least the minimum
+    /// ([`TcpConfigError::ReconnectBackoff`]).
+    #[must_use]
+    pub fn with_reconnect_backoff_max(mut self, reconnect_backoff_max: Duration) -> Self {
+        self.reconnect_backoff_max = reconnect_backoff_max;
+        self
+    }
+
+    /// The same configuration waiting at most `connect_timeout` for a TCP
+    /// connection to a peer to open. Default
+    /// [`DEFAULT_CONNECT_TIMEOUT`](Self::DEFAULT_CONNECT_TIMEOUT) (1 s).
+    ///
+    /// Checked by [`validate`](Self::validate): above zero
+    /// ([`TcpConfigError::ZeroTimeout`]).
+    #[must_use]
+    pub fn with_connect_timeout(mut self, connect_timeout: Duration) -> Self {
+        self.connect_timeout = connect_timeout;
+        self
+    }
+
+    /// The same configuration allowing a handshake `handshake_timeout`, on
+    /// either side; an inbound connection that has not completed it by then
+    /// is closed. Default
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`](Self::DEFAULT_HANDSHAKE_TIMEOUT) (1 s).
+    ///
+    /// Checked by [`validate`](Self::validate): above zero
+    /// ([`TcpConfigError::ZeroTimeout`]).
+    #[must_use]
+    pub fn with_handshake_timeout(mut self, handshake_timeout: Duration) -> Self {
+        self.handshake_timeout = handshake_timeout;
+        self
+    }
+
+    /// The same configuration waiting at most `flush_timeout`, at shutdown,
+    /// for queued messages to leave. Default
+    /// [`DEFAULT_FLUSH_TIMEOUT`](Self::DEFAULT_FLUSH_TIMEOUT) (100 ms). Any
+    /// value is valid; zero leaves without waiting.
+    #[must_use]
+    pub fn with_flush_timeout(mut self, flush_timeout: Duration) -> Self {
+        self.flush_timeout = flush_timeout;
+        self
+    }
+
+    /// The same configuration holding at most `max_inbound_connections`
+    /// inbound connections at once; more are closed at once. Default
+    /// [`DEFAULT_MAX_INBOUND_CONNECTIONS`](Self::DEFAULT_MAX_INBOUND_CONNECTIONS)
+    /// (64).
+    ///
+    /// Checked by [`validate`](Self::validate): at least 1
+    /// ([`TcpConfigError::ZeroMaxInboundConnections`]).
+    #[must_use]
+    pub fn with_max_inbound_connections(mut self, max_inbound_connections: usize) -> Self {
+        self.max_inbound_connections = max_inbound_connections;
+        self
+    }
+
+    /// The same configuration waiting at most `join_timeout`, on a join
+    /// connection, for the answer to the request (this node's, or the
+    /// Goose's when this node forwards it); past it the joiner is refused.
+    /// Default [`DEFAULT_JOIN_TIMEOUT`](Self::DEFAULT_JOIN_TIMEOUT) (10 s).
+    ///
+    /// Checked by [`validate`](Self::validate): above zero
+    /// ([`TcpConfigError::ZeroTimeout`]).
+    #[must_use]
+    pub fn with_join_timeout(mut self, join_timeout: Duration) -> Self {
+        self.join_timeout = join_timeout;
+        self
+    }
+
+    /// The same configuration answering at most `max_join_connections` join
+    /// requests at once (see
+    /// [`max_join_connections`](Self::max_join_connections)); more are
+    /// refused as busy. Default
+    /// [`DEFAULT_MAX_JOIN_CONNECTIONS`](Self::DEFAULT_MAX_JOIN_CONNECTIONS)
+    /// (4).
+    ///
+    /// Checked by [`validate`](Self::validate): at least 1
+    /// ([`TcpConfigError::ZeroMaxJoinConnections`]).
+    #[must_use]
+    pub fn with_max_join_connections(mut self, max_join_connections: usize) -> Self {
+        self.max_join_connections = max_join_connections;
+        self
+    }
+
+    /// The same configuration accepting `join_rate_burst` join requests in a
+    /// burst, then one per [`join_rate_interval`](Self::join_rate_interval);
+    /// the others are refused as busy. Default
+    /// [`DEFAULT_JOIN_RATE_BURST`](Self::DEFAULT_JOIN_RATE_BURST) (8).
+    ///
+    /// Checked by [`validate`](Self::validate): at least 1
+    /// ([`TcpConfigError::JoinRate`]).
+    #[must_use]
+    pub fn with_join_rate_burst(mut self, join_rate_burst: u32) -> Self {
+        self.join_rate_burst = join_rate_burst;
+        self
+    }
+
+    /// The same configuration accepting, after the burst, one join request
+    /// per `join_rate_interval`. Default
+    /// [`DEFAULT_JOIN_RATE_INTERVAL`](Self::DEFAULT_JOIN_RATE_INTERVAL)
+    /// (100 ms: ten a second).
+    ///
+    /// Checked by [`validate`](Self::validate): above zero
+    /// ([`TcpConfigError::JoinRate`]).
+    #[must_use]
+    pub fn with_join_rate_interval(mut self, join_rate_interval: Duration) -> Self {
+        self.join_rate_interval = join_rate_interval;
         self
     }
 
@@ -263,4 +411,44 @@ pub enum TcpConfigError {
     /// same.
     #[error("cluster_key is not usable as an HMAC-SHA256 key")]
     UnusableClusterKey,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_setter_sets_its_own_field() {
+        let ms = Duration::from_millis;
+        let built = TcpConfig::new(NodeId(1), "c", BTreeMap::new())
+            .with_cluster_key(*b"key")
+            .with_queue_capacity(1)
+            .with_reconnect_backoff_min(ms(2))
+            .with_reconnect_backoff_max(ms(3))
+            .with_connect_timeout(ms(4))
+            .with_handshake_timeout(ms(5))
+            .with_flush_timeout(ms(6))
+            .with_max_inbound_connections(7)
+            .with_join_timeout(ms(8))
+            .with_max_join_connections(9)
+            .with_join_rate_burst(10)
+            .with_join_rate_interval(ms(11));
+        let mut expected = TcpConfig::new(NodeId(1), "c", BTreeMap::new());
+        expected.cluster_key = Some(b"key".to_vec());
+        expected.queue_capacity = 1;
+        expected.reconnect_backoff_min = ms(2);
+        expected.reconnect_backoff_max = ms(3);
+        expected.connect_timeout = ms(4);
+        expected.handshake_timeout = ms(5);
+        expected.flush_timeout = ms(6);
+        expected.max_inbound_connections = 7;
+        expected.join_timeout = ms(8);
+        expected.max_join_connections = 9;
+        expected.join_rate_burst = 10;
+        expected.join_rate_interval = ms(11);
+        // `TcpConfig` has no `PartialEq` (it holds a key); its `Debug`
+        // redacts only the key, which the last line compares.
+        assert_eq!(format!("{built:?}"), format!("{expected:?}"));
+        assert_eq!(built.cluster_key, expected.cluster_key);
+    }
 }

@@ -7,13 +7,16 @@
 //!
 //! Every type here prints with `{:?}` as a valid Rust expression (given
 //! `use duckduckgoose::sim::*`), so a plan printed by a failing run can be
-//! pasted straight into a regression test.
+//! pasted straight into a regression test. A [`FaultPlan`] prints as
+//! [`FaultPlan::none`] followed by its setters, since users cannot write it
+//! as a struct literal.
 
+use std::fmt;
 use std::ops::RangeInclusive;
 
-use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
 use thiserror::Error;
+
+mod random;
 
 /// The faults injected during the fault phase of a run.
 ///
@@ -22,7 +25,24 @@ use thiserror::Error;
 /// input a node handles; partitions, garbage and commands happen at random
 /// intervals. After the fault phase the simulator heals everything (see
 /// [`SimConfig`](super::SimConfig)).
-#[derive(Clone, Debug, PartialEq)]
+///
+/// Build one from [`FaultPlan::none`] (or [`FaultPlan::random`]) with the
+/// `with_*` setters; the setters check nothing themselves,
+/// [`validate`](FaultPlan::validate) checks the whole plan.
+///
+/// ```
+/// use duckduckgoose::sim::{FaultPlan, PartitionPlan, PartitionShapes};
+///
+/// let plan = FaultPlan::none()
+///     .with_loss_probability(0.1)
+///     .with_partitions(PartitionPlan {
+///         change_every_us: 100_000..=500_000,
+///         shapes: PartitionShapes::all(),
+///     });
+/// assert!(plan.validate().is_ok());
+/// ```
+#[derive(Clone, PartialEq)]
+#[non_exhaustive]
 pub struct FaultPlan {
     /// Base one-way latency of each directed link, drawn once per link at
     /// the start of a run, in microseconds.
@@ -238,85 +258,6 @@ impl FaultPlan {
         }
     }
 
-    /// A random plan derived from `seed` alone, covering every fault kind
-    /// with roughly the ranges of
-    /// [`strategy::arb_fault_plan`](super::strategy::arb_fault_plan). Soak
-    /// tests use it so that one number replays a run.
-    pub fn random(seed: u64) -> Self {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let latency_min_us = rng.random_range(100..=5_000);
-        let latency_max_us = latency_min_us + rng.random_range(0..=20_000);
-        let restart_min_us = rng.random_range(0..=500_000);
-        let restart_max_us = restart_min_us + rng.random_range(0..=1_500_000);
-        let partitions = rng.random_bool(0.7).then(|| {
-            let min_us = rng.random_range(100_000..=1_000_000);
-            PartitionPlan {
-                change_every_us: min_us..=min_us + rng.random_range(0..=2_000_000),
-                shapes: PartitionShapes {
-                    symmetric: rng.random_range(0..=3),
-                    one_way: rng.random_range(0..=3),
-                    partial: rng.random_range(0..=3),
-                    // Never all zero: a connected spell is always possible.
-                    connected: rng.random_range(1..=3),
-                },
-            }
-        });
-        let garbage_every_us = rng.random_bool(0.5).then(|| {
-            let min_us = rng.random_range(10_000..=200_000);
-            min_us..=min_us + rng.random_range(0..=200_000)
-        });
-        let commands = rng.random_bool(0.5).then(|| {
-            let min_us = rng.random_range(100_000..=1_000_000);
-            CommandPlan {
-                every_us: min_us..=min_us + rng.random_range(0..=1_000_000),
-                campaign: rng.random_range(0..=2),
-                step_down: rng.random_range(0..=2),
-                // Never all zero.
-                transfer: rng.random_range(1..=2),
-                add: 0,
-                remove: 0,
-                leave: 0,
-            }
-        });
-        FaultPlan {
-            link_latency_us: latency_min_us..=latency_max_us,
-            jitter_us: rng.random_range(0..=30_000),
-            loss_probability: rng.random_range(0.0..=0.3),
-            duplicate_probability: rng.random_range(0.0..=0.2),
-            crash_probability: rng.random_range(0.0..=0.003),
-            restart_delay_us: restart_min_us..=restart_max_us,
-            partitions,
-            garbage_every_us,
-            commands,
-        }
-    }
-
-    /// [`FaultPlan::random`] of the same seed, with membership changes among
-    /// the commands: the same faults, and a command plan (drawn from a second
-    /// stream derived from `seed`, so the faults stay those of
-    /// `random(seed)`) whose add, remove and leave weights are drawn too,
-    /// adds always possible.
-    pub fn random_with_membership(seed: u64) -> Self {
-        const STREAM: u64 = 0x6d65_6d62_6572_7321; // "members!"
-        let mut plan = FaultPlan::random(seed);
-        let mut rng = StdRng::seed_from_u64(seed ^ STREAM);
-        let min_us = rng.random_range(100_000..=1_000_000);
-        let mut commands = plan.commands.take().unwrap_or(CommandPlan {
-            every_us: min_us..=min_us + rng.random_range(0..=1_000_000),
-            campaign: rng.random_range(0..=1),
-            step_down: rng.random_range(0..=1),
-            transfer: rng.random_range(0..=1),
-            add: 0,
-            remove: 0,
-            leave: 0,
-        });
-        commands.add = rng.random_range(1..=3);
-        commands.remove = rng.random_range(0..=2);
-        commands.leave = rng.random_range(0..=1);
-        plan.commands = Some(commands);
-        plan
-    }
-
     /// Checks every field, returning the first problem.
     pub fn validate(&self) -> Result<(), PlanError> {
         probability("loss_probability", self.loss_probability)?;
@@ -338,6 +279,142 @@ impl FaultPlan {
             if commands.total() == 0 {
                 return Err(PlanError::NoCommand);
             }
+        }
+        Ok(())
+    }
+}
+
+impl FaultPlan {
+    /// The same plan with the base one-way latency of each directed link
+    /// drawn from `link_latency_us`, in microseconds, once per link at the
+    /// start of a run. Default `1_000..=1_000` (1 ms).
+    ///
+    /// Checked by [`validate`](Self::validate): not empty
+    /// ([`PlanError::EmptyRange`]).
+    #[must_use]
+    pub fn with_link_latency_us(mut self, link_latency_us: RangeInclusive<u64>) -> Self {
+        self.link_latency_us = link_latency_us;
+        self
+    }
+
+    /// The same plan delaying every message by an extra delay drawn from
+    /// `0..=jitter_us` microseconds; a jitter above the gap between two
+    /// sends reorders messages. Default 0. Any value is valid.
+    #[must_use]
+    pub fn with_jitter_us(mut self, jitter_us: u64) -> Self {
+        self.jitter_us = jitter_us;
+        self
+    }
+
+    /// The same plan losing every message with probability
+    /// `loss_probability`. Default 0.
+    ///
+    /// Checked by [`validate`](Self::validate): within `[0, 1]`
+    /// ([`PlanError::NotAProbability`]).
+    #[must_use]
+    pub fn with_loss_probability(mut self, loss_probability: f64) -> Self {
+        self.loss_probability = loss_probability;
+        self
+    }
+
+    /// The same plan delivering every message that is not lost twice with
+    /// probability `duplicate_probability`. Default 0.
+    ///
+    /// Checked by [`validate`](Self::validate): within `[0, 1]`
+    /// ([`PlanError::NotAProbability`]).
+    #[must_use]
+    pub fn with_duplicate_probability(mut self, duplicate_probability: f64) -> Self {
+        self.duplicate_probability = duplicate_probability;
+        self
+    }
+
+    /// The same plan crashing a node with probability `crash_probability` at
+    /// each point where the host could stop while draining the outputs of
+    /// one input (see [`crash_probability`](Self::crash_probability)).
+    /// Default 0.
+    ///
+    /// Checked by [`validate`](Self::validate): within `[0, 1]`
+    /// ([`PlanError::NotAProbability`]).
+    #[must_use]
+    pub fn with_crash_probability(mut self, crash_probability: f64) -> Self {
+        self.crash_probability = crash_probability;
+        self
+    }
+
+    /// The same plan keeping a crashed node down for a delay drawn from
+    /// `restart_delay_us`, in microseconds, before it restarts from its
+    /// persisted state. Default `0..=0`.
+    ///
+    /// Checked by [`validate`](Self::validate): not empty
+    /// ([`PlanError::EmptyRange`]).
+    #[must_use]
+    pub fn with_restart_delay_us(mut self, restart_delay_us: RangeInclusive<u64>) -> Self {
+        self.restart_delay_us = restart_delay_us;
+        self
+    }
+
+    /// The same plan partitioning the network as `partitions` says. None by
+    /// default.
+    ///
+    /// Checked by [`validate`](Self::validate): an interval of at least
+    /// 1 µs ([`PlanError::EmptyRange`], [`PlanError::ZeroInterval`]) and a
+    /// non-zero shape weight ([`PlanError::NoPartitionShape`]).
+    #[must_use]
+    pub fn with_partitions(mut self, partitions: PartitionPlan) -> Self {
+        self.partitions = Some(partitions);
+        self
+    }
+
+    /// The same plan injecting a message with arbitrary content from an id
+    /// outside the cluster every interval drawn from `garbage_every_us`, in
+    /// microseconds. None by default.
+    ///
+    /// Checked by [`validate`](Self::validate): an interval of at least
+    /// 1 µs ([`PlanError::EmptyRange`], [`PlanError::ZeroInterval`]).
+    #[must_use]
+    pub fn with_garbage_every_us(mut self, garbage_every_us: RangeInclusive<u64>) -> Self {
+        self.garbage_every_us = Some(garbage_every_us);
+        self
+    }
+
+    /// The same plan issuing operator commands as `commands` says. None by
+    /// default.
+    ///
+    /// Checked by [`validate`](Self::validate): an interval of at least
+    /// 1 µs ([`PlanError::EmptyRange`], [`PlanError::ZeroInterval`]) and a
+    /// non-zero command weight ([`PlanError::NoCommand`]).
+    #[must_use]
+    pub fn with_commands(mut self, commands: CommandPlan) -> Self {
+        self.commands = Some(commands);
+        self
+    }
+}
+
+/// Prints the plan as the Rust expression that builds it:
+/// [`FaultPlan::none`], then a setter for every field (the optional ones only
+/// when set).
+impl fmt::Debug for FaultPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "FaultPlan::none().with_link_latency_us({:?}).with_jitter_us({:?})\
+             .with_loss_probability({:?}).with_duplicate_probability({:?})\
+             .with_crash_probability({:?}).with_restart_delay_us({:?})",
+            self.link_latency_us,
+            self.jitter_us,
+            self.loss_probability,
+            self.duplicate_probability,
+            self.crash_probability,
+            self.restart_delay_us,
+        )?;
+        if let Some(partitions) = &self.partitions {
+            write!(f, ".with_partitions({partitions:?})")?;
+        }
+        if let Some(every) = &self.garbage_every_us {
+            write!(f, ".with_garbage_every_us({every:?})")?;
+        }
+        if let Some(commands) = &self.commands {
+            write!(f, ".with_commands({commands:?})")?;
         }
         Ok(())
     }
@@ -382,38 +459,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn random_plans_are_valid_and_seeded() {
-        for seed in 0..200 {
-            let plan = FaultPlan::random(seed);
-            assert_eq!(plan.validate(), Ok(()), "seed {seed}: {plan:?}");
-            assert_eq!(plan, FaultPlan::random(seed));
-        }
-        assert_ne!(FaultPlan::random(1), FaultPlan::random(2));
+    fn each_setter_sets_its_own_field() {
+        let partitions = PartitionPlan {
+            change_every_us: 1..=2,
+            shapes: PartitionShapes::all(),
+        };
+        let commands = CommandPlan::all(3..=4);
+        let built = FaultPlan::none()
+            .with_link_latency_us(5..=6)
+            .with_jitter_us(7)
+            .with_loss_probability(0.1)
+            .with_duplicate_probability(0.2)
+            .with_crash_probability(0.3)
+            .with_restart_delay_us(8..=9)
+            .with_partitions(partitions.clone())
+            .with_garbage_every_us(10..=11)
+            .with_commands(commands.clone());
+        let mut expected = FaultPlan::none();
+        expected.link_latency_us = 5..=6;
+        expected.jitter_us = 7;
+        expected.loss_probability = 0.1;
+        expected.duplicate_probability = 0.2;
+        expected.crash_probability = 0.3;
+        expected.restart_delay_us = 8..=9;
+        expected.partitions = Some(partitions);
+        expected.garbage_every_us = Some(10..=11);
+        expected.commands = Some(commands);
+        assert_eq!(built, expected);
     }
 
     #[test]
-    fn membership_plans_keep_the_faults_of_their_seed() {
-        for seed in 0..200 {
-            let plain = FaultPlan::random(seed);
-            let plan = FaultPlan::random_with_membership(seed);
-            assert_eq!(plan.validate(), Ok(()), "seed {seed}: {plan:?}");
-            assert_eq!(plan, FaultPlan::random_with_membership(seed));
-            let commands = plan.commands.clone().expect("always commands");
-            assert!(commands.add > 0 && commands.changes_membership());
-            // Everything but the command plan is the plain plan's.
-            assert_eq!(
-                FaultPlan {
-                    commands: plain.commands.clone(),
-                    ..plan
-                },
-                plain
-            );
-            assert!(
-                !plain
-                    .commands
-                    .is_some_and(|commands| commands.changes_membership())
-            );
-        }
+    fn a_plan_prints_as_the_setters_that_build_it() {
+        assert_eq!(
+            format!("{:?}", FaultPlan::none()),
+            "FaultPlan::none().with_link_latency_us(1000..=1000).with_jitter_us(0)\
+             .with_loss_probability(0.0).with_duplicate_probability(0.0)\
+             .with_crash_probability(0.0).with_restart_delay_us(0..=0)"
+        );
+        let plan = FaultPlan::none().with_garbage_every_us(1..=2);
+        assert!(format!("{plan:?}").ends_with(".with_garbage_every_us(1..=2)"));
     }
 
     #[test]
