@@ -14,6 +14,7 @@ use duckduckgoose::core::{
     CommandError, Config, ConfigError, DropReason, Election, Event, HardState, Membership,
     MembershipError, MembershipId, Message, NodeId, Output, Role, RoleChangeReason, Term,
 };
+use duckduckgoose::sim::LockStep;
 
 // ===== harness ===============================================================
 
@@ -419,107 +420,61 @@ fn goose(me: u64, voters: u64) -> Election {
 // ----- driving whole clusters -----
 
 /// Nodes ticked in lockstep with instant delivery, for the few rules that
-/// are about more than one node. Every pump checks the persist barrier on
-/// every node's outputs, and every step checks that at most one node is Goose.
+/// are about more than one node: `sim::LockStep`, which checks the persist
+/// barrier on every node's outputs and logs them, plus a check, after every
+/// delivery round, that at most one node is Goose.
 struct Cluster {
-    nodes: BTreeMap<NodeId, Election>,
-    /// What each node has made durable so far (its last `Persist` and
-    /// `PersistMembership`).
-    durable: BTreeMap<NodeId, Durable>,
-    /// Nodes cut off from everyone.
-    isolated: BTreeSet<NodeId>,
-    /// Every output, with the global tick and the node it came from.
-    log: Vec<(u64, NodeId, Output)>,
-    now_tick: u64,
+    net: LockStep,
     /// The Goose seen in each term.
     geese_by_term: BTreeMap<Term, NodeId>,
 }
 
 impl Cluster {
     fn new(voters: u64, seed: u64) -> Self {
-        let nodes: BTreeMap<NodeId, Election> = (1..=voters)
-            .map(|me| {
-                let node = build(config(me, voters), HardState::default(), seed * 1_000 + me);
-                (id(me), node)
-            })
-            .collect();
-        let durable = nodes
-            .keys()
-            .map(|node| (*node, Durable::default()))
-            .collect();
+        let nodes = (1..=voters)
+            .map(|me| build(config(me, voters), HardState::default(), seed * 1_000 + me));
         Cluster {
-            nodes,
-            durable,
-            isolated: BTreeSet::new(),
-            log: Vec::new(),
-            now_tick: 0,
+            net: LockStep::new(nodes).expect("distinct ids"),
             geese_by_term: BTreeMap::new(),
         }
     }
 
     fn node(&mut self, node: u64) -> &mut Election {
-        self.nodes.get_mut(&id(node)).expect("a member")
+        self.net.node_mut(id(node)).expect("a member")
+    }
+
+    /// Node `node`, to look at.
+    fn get(&self, node: NodeId) -> &Election {
+        self.net.node(node).expect("a member")
     }
 
     fn geese(&self) -> Vec<NodeId> {
-        self.nodes
-            .values()
-            .filter(|node| node.role() == Role::Goose)
-            .map(Election::id)
-            .collect()
+        self.net.geese().collect()
     }
 
     /// Delivers everything in flight until the cluster is quiet.
     fn pump(&mut self) {
         loop {
-            let mut in_flight = Vec::new();
-            for (me, node) in &mut self.nodes {
-                while let Some(output) = node.poll_output() {
-                    let durable = self.durable.get_mut(me).expect("a member");
-                    check_persist_barrier(*me, durable, &output);
-                    if let Output::Send { to, msg } = &output
-                        && !self.isolated.contains(me)
-                        && !self.isolated.contains(to)
-                    {
-                        in_flight.push((*me, *to, msg.clone()));
-                    }
-                    self.log.push((self.now_tick, *me, output));
-                }
-            }
+            self.net
+                .drain_outputs()
+                .unwrap_or_else(|breach| panic!("{breach}"));
             self.check_geese();
-            if in_flight.is_empty() {
+            if self.net.deliver_due() == 0 {
                 return;
-            }
-            for (from, to, msg) in in_flight {
-                self.nodes
-                    .get_mut(&to)
-                    .expect("sends go to members")
-                    .handle_message(from, msg);
             }
         }
     }
 
     /// One tick on every node, then delivery.
     fn tick(&mut self) {
-        self.now_tick += 1;
-        for node in self.nodes.values_mut() {
-            node.tick();
-        }
+        self.net.tick_only();
         self.pump();
     }
 
     /// Adds a node started later (a joiner), with its starting membership
     /// already durable, as its host would have stored it.
     fn join(&mut self, node: Election) {
-        let me = node.id();
-        self.durable.insert(
-            me,
-            Durable {
-                hard: node.hard_state(),
-                membership: node.membership().id(),
-            },
-        );
-        self.nodes.insert(me, node);
+        self.net.add(node).expect("a new id");
     }
 
     /// Ticks until `done` holds, checking every invariant on the way.
@@ -551,81 +506,13 @@ impl Cluster {
         assert!(
             geese.len() <= 1,
             "two Geese at tick {}: {geese:?}",
-            self.now_tick
+            self.net.now_tick()
         );
         for goose in geese {
-            let term = self.nodes[&goose].term();
+            let term = self.get(goose).term();
             let first = *self.geese_by_term.entry(term).or_insert(goose);
             assert_eq!(first, goose, "two Geese in term {term}");
         }
-    }
-}
-
-/// What one node has made durable.
-#[derive(Default)]
-struct Durable {
-    hard: HardState,
-    membership: MembershipId,
-}
-
-/// The persist barrier (DESIGN §3): every message leaves only after the term,
-/// vote and membership it depends on are durable, and durable state never
-/// goes back.
-fn check_persist_barrier(me: NodeId, durable: &mut Durable, output: &Output) {
-    match output {
-        Output::Persist(next) => {
-            assert!(next.term >= durable.hard.term, "{me}: term went back");
-            if next.term == durable.hard.term && durable.hard.voted_for.is_some() {
-                assert_eq!(next.voted_for, durable.hard.voted_for, "{me}: voted twice");
-            }
-            durable.hard = *next;
-        }
-        Output::PersistMembership(next) => {
-            assert!(
-                next.id() > durable.membership,
-                "{me}: membership went back (or was persisted twice)"
-            );
-            durable.membership = next.id();
-        }
-        Output::Send { to, msg } => match msg {
-            // Pre-votes name a term the sender has not moved to (thesis §9.6).
-            Message::PreVote { .. } | Message::PreVoteResponse { .. } => {}
-            Message::Vote { term, .. } => assert_eq!(
-                durable.hard,
-                HardState {
-                    term: *term,
-                    voted_for: Some(me)
-                },
-                "{me}: vote request before its own vote was durable"
-            ),
-            Message::VoteResponse {
-                term,
-                granted: true,
-            } => assert_eq!(
-                durable.hard,
-                HardState {
-                    term: *term,
-                    voted_for: Some(*to)
-                },
-                "{me}: vote sent before it was durable"
-            ),
-            // The Goose counts an ack's membership towards a commit: it must
-            // be on disk already.
-            Message::HeartbeatAck {
-                term, membership, ..
-            } => {
-                assert!(*term <= durable.hard.term, "{me}: ack before its term");
-                assert!(
-                    *membership <= durable.membership,
-                    "{me}: acked membership {membership} before it was durable"
-                );
-            }
-            other => assert!(
-                other.term() <= durable.hard.term,
-                "{me}: sent {other:?} before its term was durable"
-            ),
-        },
-        Output::Event(_) => {}
     }
 }
 
@@ -1702,23 +1589,23 @@ fn rule6_a_cut_off_goose_loses_its_lease_before_the_others_can_elect() {
         for _ in 0..3 * HEARTBEAT {
             cluster.tick();
         }
-        cluster.isolated.insert(old);
+        cluster.net.isolate(old);
         let mut lease_end_tick = None;
         let new = loop {
             cluster.tick(); // checks "never two Geese at once" every step
-            if lease_end_tick.is_none() && cluster.nodes[&old].role() == Role::Duck {
-                lease_end_tick = Some(cluster.now_tick);
+            if lease_end_tick.is_none() && cluster.get(old).role() == Role::Duck {
+                lease_end_tick = Some(cluster.net.now_tick());
             }
             if let [goose] = cluster.geese()[..]
                 && goose != old
             {
                 break goose;
             }
-            assert!(cluster.now_tick < 5_000, "seed {seed}: no new Goose");
+            assert!(cluster.net.now_tick() < 5_000, "seed {seed}: no new Goose");
         };
         let lease_end_tick = lease_end_tick.expect("the old Goose stepped down first");
-        assert!(lease_end_tick < cluster.now_tick, "seed {seed}");
-        assert!(cluster.nodes[&new].term() > cluster.nodes[&old].term());
+        assert!(lease_end_tick < cluster.net.now_tick(), "seed {seed}");
+        assert!(cluster.get(new).term() > cluster.get(old).term());
     }
 }
 
@@ -1975,14 +1862,14 @@ fn rule8_transfer_hands_the_goose_role_to_the_target() {
     let old = cluster.run_until_goose(1_000);
     cluster.tick();
     let target = if old == id(3) { id(2) } else { id(3) };
-    let old_term = cluster.nodes[&old].term();
+    let old_term = cluster.get(old).term();
 
     cluster.node(old.0).transfer_leadership(target).unwrap();
     cluster.pump();
 
     // All within one round trip, no timer involved.
     assert_eq!(cluster.geese(), vec![target]);
-    assert_eq!(cluster.nodes[&target].term(), old_term.next());
+    assert_eq!(cluster.get(target).term(), old_term.next());
 }
 
 #[test]
@@ -2261,11 +2148,11 @@ fn persist_barrier_holds_for_every_output_of_a_busy_cluster() {
             }
             match round % 3 {
                 0 => {
-                    cluster.isolated.insert(goose);
+                    cluster.net.isolate(goose);
                     for _ in 0..300 {
                         cluster.tick();
                     }
-                    cluster.isolated.clear();
+                    cluster.net.heal();
                 }
                 1 => {
                     let node = cluster.node(goose.0);
@@ -2284,9 +2171,10 @@ fn persist_barrier_holds_for_every_output_of_a_busy_cluster() {
             cluster.pump();
         }
         let persists = cluster
-            .log
+            .net
+            .outputs()
             .iter()
-            .filter(|(_, _, o)| matches!(o, Output::Persist(_)))
+            .filter(|logged| matches!(logged.output, Output::Persist(_)))
             .count();
         assert!(persists > 10, "seed {seed}: only {persists} persists");
     }
@@ -2353,14 +2241,14 @@ fn determinism_same_seed_gives_the_same_cluster_history() {
             if tick == 1_000
                 && let [goose] = cluster.geese()[..]
             {
-                cluster.isolated.insert(goose);
+                cluster.net.isolate(goose);
             }
             if tick == 2_000 {
-                cluster.isolated.clear();
+                cluster.net.heal();
             }
             cluster.tick();
         }
-        cluster.log
+        cluster.net.outputs().to_vec()
     };
 
     let first = run(3);
@@ -3700,18 +3588,18 @@ fn membership_leave_a_leaving_node_elected_again_removes_itself() {
 fn membership_a_cluster_adds_promotes_and_loses_members() {
     let mut cluster = Cluster::new(3, 5);
     let goose = cluster.run_until_goose(1_000);
-    cluster.run_until(100, |c| c.nodes[&goose].membership_pending() == Some(false));
+    cluster.run_until(100, |c| c.get(goose).membership_pending() == Some(false));
 
     // Add 4, started from the membership it was added in.
     cluster.node(goose.0).propose_add(id(4), &addr(4)).unwrap();
     let mut joiner = config(4, 3);
-    joiner.membership = cluster.nodes[&goose].membership().clone();
+    joiner.membership = cluster.get(goose).membership().clone();
     cluster.join(build(joiner, HardState::default(), 4));
     cluster.pump();
     // Promoted and committed, everyone holding it.
     cluster.run_until(4 * TIMEOUT_MAX, |c| {
-        c.nodes[&goose].membership_pending() == Some(false)
-            && c.nodes.values().all(|n| n.membership().is_voter(id(4)))
+        c.get(goose).membership_pending() == Some(false)
+            && c.net.nodes().iter().all(|n| n.membership().is_voter(id(4)))
     });
     assert_eq!(cluster.geese(), vec![goose]);
 
@@ -3719,41 +3607,42 @@ fn membership_a_cluster_adds_promotes_and_loses_members() {
     let duck = if goose == id(1) { id(2) } else { id(1) };
     cluster.node(duck.0).leave().unwrap();
     cluster.run_until(4 * HEARTBEAT, |c| {
-        c.nodes[&goose].membership_pending() == Some(false)
-            && c.nodes.values().all(|n| !n.membership().contains(duck))
+        c.get(goose).membership_pending() == Some(false)
+            && c.net.nodes().iter().all(|n| !n.membership().contains(duck))
     });
-    let log_len = cluster.log.len();
+    let log_len = cluster.net.outputs().len();
     for _ in 0..5 * TIMEOUT_MAX {
         cluster.tick();
     }
     assert!(
-        !cluster.log[log_len..].iter().any(
-            |(_, from, o)| *from == duck || matches!(o, Output::Send { to, .. } if *to == duck)
-        ),
+        !cluster.net.outputs()[log_len..]
+            .iter()
+            .any(|logged| logged.node == duck
+                || matches!(&logged.output, Output::Send { to, .. } if *to == duck)),
         "the removed node neither gets nor sends anything"
     );
     assert_eq!(cluster.geese(), vec![goose]);
 
     // The Goose leaves: it hands over, and the next Goose removes it.
     cluster.node(goose.0).leave().unwrap();
-    let pre_votes_started = cluster.nodes[&goose].counters().pre_votes_started;
+    let pre_votes_started = cluster.get(goose).counters().pre_votes_started;
     cluster.run_until(10 * TIMEOUT_MAX, |c| {
         matches!(c.geese()[..], [next] if next != goose
-            && c.nodes[&next].membership_pending() == Some(false)
-            && !c.nodes[&next].membership().contains(goose))
+            && c.get(next).membership_pending() == Some(false)
+            && !c.get(next).membership().contains(goose))
     });
     let [next] = cluster.geese()[..] else {
         unreachable!()
     };
     assert_eq!(
-        ids(cluster.nodes[&next].membership().voters()),
+        ids(cluster.get(next).membership().voters()),
         ids([1, 2, 3, 4]
             .map(NodeId)
             .into_iter()
             .filter(|n| *n != duck && *n != goose))
     );
     cluster.run_until(4 * HEARTBEAT, |c| {
-        !c.nodes[&goose].membership().contains(goose)
+        !c.get(goose).membership().contains(goose)
     });
     for _ in 0..5 * TIMEOUT_MAX {
         cluster.tick();
@@ -3761,7 +3650,7 @@ fn membership_a_cluster_adds_promotes_and_loses_members() {
     assert_eq!(cluster.geese(), vec![next]);
     // Removed, it never campaigned again.
     assert_eq!(
-        cluster.nodes[&goose].counters().pre_votes_started,
+        cluster.get(goose).counters().pre_votes_started,
         pre_votes_started
     );
 }

@@ -691,10 +691,14 @@ fn a_voter_that_grants_a_candidate_two_changes_behind_makes_a_second_goose() {
         if skip_check {
             net.node(w).set_mutation(Mutation::SkipMembershipVoteCheck);
         }
-        let timeout_max_ticks = net.nodes[0].config().election_timeout_max_ticks;
+        let timeout_max_ticks = net.nodes()[0].config().election_timeout_max_ticks;
         let two_geese = (0..10 * timeout_max_ticks).any(|_| {
             net.tick();
-            net.nodes.iter().filter(|n| n.role() == Role::Goose).count() > 1
+            net.nodes()
+                .iter()
+                .filter(|n| n.role() == Role::Goose)
+                .count()
+                > 1
         });
         if skip_check {
             assert!(two_geese, "S is elected by W while G leads");
@@ -705,9 +709,9 @@ fn a_voter_that_grants_a_candidate_two_changes_behind_makes_a_second_goose() {
         assert!(!two_geese, "W refuses S");
         assert_eq!(net.goose(), Some(g));
         let newer = net.held(w);
-        let told = net.delivered.iter().any(|(from, to, msg)| {
-            matches!(msg, Message::NewerMembership { membership, .. }
-                if (*from, *to) == (w, s) && **membership == newer)
+        let told = net.delivered().iter().any(|d| {
+            matches!(&d.msg, Message::NewerMembership { membership, .. }
+                if (d.from, d.to) == (w, s) && **membership == newer)
         });
         assert!(told, "W answered S's request with {newer:?}");
         assert_eq!(net.held(s), newer, "S caught up");
@@ -727,7 +731,7 @@ fn two_changes_behind() -> (LockStep, NodeId, NodeId, NodeId) {
             .map(|id| Election::new(Config::new(*id, ids), HardState::default(), id.0).unwrap())
             .collect(),
     );
-    let config = net.nodes[0].config().clone();
+    let config = net.nodes()[0].config().clone();
     let (timeout_min_ticks, timeout_max_ticks) = (
         config.election_timeout_min_ticks,
         config.election_timeout_max_ticks,
@@ -749,8 +753,7 @@ fn two_changes_behind() -> (LockStep, NodeId, NodeId, NodeId) {
         assert_eq!(net.until_settled_goose(10 * timeout_max_ticks), Some(g));
         let mut config = Config::new(joiner, ids);
         config.membership = net.held(g);
-        net.nodes
-            .push(Election::new(config, HardState::default(), joiner.0).unwrap());
+        net.add(Election::new(config, HardState::default(), joiner.0).unwrap());
         let promoted = (0..20 * timeout_max_ticks).any(|_| {
             net.tick();
             net.held(g).is_voter(joiner) && net.node(g).membership_pending() == Some(false)
@@ -761,7 +764,7 @@ fn two_changes_behind() -> (LockStep, NodeId, NodeId, NodeId) {
     assert_eq!(net.held(w), net.held(g));
     assert_eq!(net.held(w).voters().count(), 5);
 
-    net.cut.clear();
+    net.heal();
     for a in [s, w] {
         for b in [g, NodeId(4), NodeId(5)] {
             net.cut_both_ways(a, b);
@@ -772,8 +775,8 @@ fn two_changes_behind() -> (LockStep, NodeId, NodeId, NodeId) {
         net.tick();
     }
     assert_eq!(net.goose(), Some(g), "n4 and n5 keep G's lease");
-    net.cut.retain(|link| *link != (s, w) && *link != (w, s));
-    net.delivered.clear();
+    net.open_both_ways(s, w);
+    net.clear_delivered();
     (net, g, s, w)
 }
 
@@ -1227,7 +1230,7 @@ fn campaign_within_stickiness_is_refused() {
     );
     let goose = loop {
         net.tick();
-        if let Some(goose) = net.nodes.iter().find(|n| n.role() == Role::Goose) {
+        if let Some(goose) = net.nodes().iter().find(|n| n.role() == Role::Goose) {
             break goose.id();
         }
     };
@@ -1256,7 +1259,7 @@ fn campaign_within_stickiness_is_refused() {
     net.tick();
 
     let geese: Vec<NodeId> = net
-        .nodes
+        .nodes()
         .iter()
         .filter(|n| n.role() == Role::Goose)
         .map(|n| n.id())
@@ -1268,63 +1271,43 @@ fn campaign_within_stickiness_is_refused() {
 
 /// A lossless network of elections in lock step: every tick, every node
 /// ticks, then every message (and every answer) is delivered at once, except
-/// on cut links. Scenarios the simulator found are replayed here by hand.
+/// on cut links. Scenarios the simulator found are replayed here by hand, on
+/// `sim::LockStep` (which checks the persist barrier on every output too).
 struct LockStep {
-    nodes: Vec<duckduckgoose::core::Election>,
-    cut: Vec<(duckduckgoose::core::NodeId, duckduckgoose::core::NodeId)>,
-    /// Every message delivered, in order: (from, to, message).
-    delivered: Vec<(
-        duckduckgoose::core::NodeId,
-        duckduckgoose::core::NodeId,
-        Message,
-    )>,
+    net: duckduckgoose::sim::LockStep,
 }
 
 impl LockStep {
     fn new(nodes: Vec<duckduckgoose::core::Election>) -> Self {
         LockStep {
-            nodes,
-            cut: Vec::new(),
-            delivered: Vec::new(),
+            net: duckduckgoose::sim::LockStep::new(nodes).expect("distinct ids"),
         }
     }
 
     fn node(&mut self, id: duckduckgoose::core::NodeId) -> &mut duckduckgoose::core::Election {
-        self.nodes
-            .iter_mut()
-            .find(|node| node.id() == id)
-            .expect("a node of this network")
+        self.net.node_mut(id).expect("a node of this network")
+    }
+
+    /// Every node, in id order.
+    fn nodes(&self) -> &[duckduckgoose::core::Election] {
+        self.net.nodes()
+    }
+
+    /// Adds a node started later, its state taken as durable.
+    fn add(&mut self, node: duckduckgoose::core::Election) {
+        self.net.add(node).expect("a new id");
     }
 
     /// Delivers every message, and every answer, until none is left.
     fn settle(&mut self) {
-        use duckduckgoose::core::{Message, NodeId, Output};
-        let mut in_flight: Vec<(NodeId, NodeId, Message)> = Vec::new();
-        loop {
-            for node in &mut self.nodes {
-                while let Some(output) = node.poll_output() {
-                    if let Output::Send { to, msg } = output {
-                        in_flight.push((node.id(), to, msg));
-                    }
-                }
-            }
-            if in_flight.is_empty() {
-                return;
-            }
-            for (from, to, msg) in std::mem::take(&mut in_flight) {
-                if !self.cut.contains(&(from, to)) && self.nodes.iter().any(|n| n.id() == to) {
-                    self.delivered.push((from, to, msg.clone()));
-                    self.node(to).handle_message(from, msg);
-                }
-            }
-        }
+        self.net
+            .settle()
+            .unwrap_or_else(|breach| panic!("{breach}"));
     }
 
     /// Every node ticks, without delivering anything yet.
     fn tick_only(&mut self) {
-        for node in &mut self.nodes {
-            node.tick();
-        }
+        self.net.tick_only();
     }
 
     fn tick(&mut self) {
@@ -1332,39 +1315,53 @@ impl LockStep {
         self.settle();
     }
 
+    fn cut(&mut self, from: duckduckgoose::core::NodeId, to: duckduckgoose::core::NodeId) {
+        self.net.cut(from, to);
+    }
+
     fn cut_both_ways(&mut self, a: duckduckgoose::core::NodeId, b: duckduckgoose::core::NodeId) {
-        self.cut.extend([(a, b), (b, a)]);
+        self.net.cut_both_ways(a, b);
+    }
+
+    fn open_both_ways(&mut self, a: duckduckgoose::core::NodeId, b: duckduckgoose::core::NodeId) {
+        self.net.open_both_ways(a, b);
+    }
+
+    /// Every link open again.
+    fn heal(&mut self) {
+        self.net.heal();
+    }
+
+    /// Every message delivered since the last `clear_delivered`, in order.
+    fn delivered(&self) -> &[duckduckgoose::sim::lockstep::Delivery] {
+        self.net.deliveries()
+    }
+
+    fn clear_delivered(&mut self) {
+        self.net.clear_records();
     }
 
     /// The membership node `id` holds.
     fn held(&self, id: duckduckgoose::core::NodeId) -> duckduckgoose::core::Membership {
-        self.nodes
-            .iter()
-            .find(|node| node.id() == id)
+        self.net
+            .node(id)
             .expect("a node of this network")
             .membership()
             .clone()
     }
 
     fn goose(&self) -> Option<duckduckgoose::core::NodeId> {
-        self.nodes
-            .iter()
-            .find(|node| node.role() == Role::Goose)
-            .map(|node| node.id())
+        self.net.goose()
     }
 
     /// Ticks until a Goose exists whose membership is committed, at most
     /// `limit` ticks.
     fn until_settled_goose(&mut self, limit: u64) -> Option<duckduckgoose::core::NodeId> {
-        for _ in 0..limit {
-            self.tick();
-            if let Some(goose) = self.goose()
-                && self.node(goose).membership_pending() == Some(false)
-            {
-                return Some(goose);
-            }
+        match self.net.elect_committed(limit) {
+            Ok(goose) => Some(goose),
+            Err(duckduckgoose::sim::LockStepError::Deadline { .. }) => None,
+            Err(breach) => panic!("{breach}"),
         }
-        None
     }
 }
 
@@ -1397,7 +1394,7 @@ fn deadlock_after_an_uncommitted_self_removal() {
             .map(|id| Election::new(Config::new(*id, ids), HardState::default(), id.0).unwrap())
             .collect(),
     );
-    let timeout_max_ticks = net.nodes[0].config().election_timeout_max_ticks;
+    let timeout_max_ticks = net.nodes()[0].config().election_timeout_max_ticks;
     let goose = net
         .until_settled_goose(20 * timeout_max_ticks)
         .expect("a Goose is elected");
@@ -1414,7 +1411,7 @@ fn deadlock_after_an_uncommitted_self_removal() {
     assert!(!net.node(goose).membership().contains(goose));
     assert!(net.node(other).membership().is_voter(goose));
 
-    net.cut.clear();
+    net.heal();
     for _ in 0..20 * timeout_max_ticks {
         net.tick();
     }
@@ -1446,7 +1443,7 @@ fn deadlock_after_an_uncommitted_promotion() {
     let mut net = LockStep::new(vec![
         Election::new(Config::new(g, [g]), HardState::default(), 1).unwrap(),
     ]);
-    let timeout_max_ticks = net.nodes[0].config().election_timeout_max_ticks;
+    let timeout_max_ticks = net.nodes()[0].config().election_timeout_max_ticks;
     assert_eq!(net.until_settled_goose(20 * timeout_max_ticks), Some(g));
     net.node(g)
         .propose_add(l, "n2.sim:7000")
@@ -1457,8 +1454,7 @@ fn deadlock_after_an_uncommitted_promotion() {
     assert_eq!(net.node(g).membership_pending(), Some(false));
     let mut config = Config::new(l, [g]);
     config.membership = net.node(g).membership().clone();
-    net.nodes
-        .push(Election::new(config, HardState::default(), 2).unwrap());
+    net.add(Election::new(config, HardState::default(), 2).unwrap());
 
     // Tick until G promotes L, and cut them apart before the promotion
     // reaches L.
@@ -1480,7 +1476,7 @@ fn deadlock_after_an_uncommitted_promotion() {
     assert_eq!(net.goose(), None, "the lease ran out, uncommitted");
     assert!(net.node(l).membership().is_learner(l));
 
-    net.cut.clear();
+    net.heal();
     for _ in 0..20 * timeout_max_ticks {
         net.tick();
     }
@@ -1511,19 +1507,19 @@ fn deadlock_when_every_voter_leaves() {
             .map(|id| Election::new(Config::new(*id, ids), HardState::default(), id.0).unwrap())
             .collect(),
     );
-    let timeout_max_ticks = net.nodes[0].config().election_timeout_max_ticks;
+    let timeout_max_ticks = net.nodes()[0].config().election_timeout_max_ticks;
     let goose = net
         .until_settled_goose(20 * timeout_max_ticks)
         .expect("a Goose is elected");
     let other = ids.into_iter().find(|id| *id != goose).expect("two nodes");
 
-    net.cut.push((other, goose));
+    net.cut(other, goose);
     net.node(other).leave().expect("a voter may ask to leave");
     net.node(goose).leave().expect("so may the Goose");
     net.settle();
     assert_eq!(net.goose(), None, "the Goose handed over");
 
-    net.cut.clear();
+    net.heal();
     for _ in 0..20 * timeout_max_ticks {
         net.tick();
     }
@@ -1554,7 +1550,7 @@ fn stranded_member_that_missed_the_goose_joining() {
             .map(|id| Election::new(Config::new(*id, ids), HardState::default(), id.0).unwrap())
             .collect(),
     );
-    let timeout_max_ticks = net.nodes[0].config().election_timeout_max_ticks;
+    let timeout_max_ticks = net.nodes()[0].config().election_timeout_max_ticks;
     let goose = net
         .until_settled_goose(20 * timeout_max_ticks)
         .expect("a Goose is elected");
@@ -1574,8 +1570,7 @@ fn stranded_member_that_missed_the_goose_joining() {
     assert_eq!(net.until_settled_goose(10 * timeout_max_ticks), Some(goose));
     let mut config = Config::new(newcomer, ids);
     config.membership = net.node(goose).membership().clone();
-    net.nodes
-        .push(Election::new(config, HardState::default(), 4).unwrap());
+    net.add(Election::new(config, HardState::default(), 4).unwrap());
     let promoted = (0..20 * timeout_max_ticks).any(|_| {
         net.tick();
         net.node(goose).membership().is_voter(newcomer)
@@ -1591,7 +1586,7 @@ fn stranded_member_that_missed_the_goose_joining() {
     );
     assert!(!net.node(lagging).membership().contains(newcomer));
 
-    net.cut.clear();
+    net.heal();
     for _ in 0..20 * timeout_max_ticks {
         net.tick();
     }
@@ -1638,7 +1633,7 @@ fn deadlock_when_a_stale_removal_hides_the_candidate() {
             .map(|id| Election::new(Config::new(*id, ids), HardState::default(), id.0).unwrap())
             .collect(),
     );
-    let timeout_max_ticks = net.nodes[0].config().election_timeout_max_ticks;
+    let timeout_max_ticks = net.nodes()[0].config().election_timeout_max_ticks;
     let a = net
         .until_settled_goose(20 * timeout_max_ticks)
         .expect("a Goose is elected");
@@ -1674,8 +1669,8 @@ fn deadlock_when_a_stale_removal_hides_the_candidate() {
     assert_eq!(net.held(a), stale);
 
     // 3.
-    net.cut.clear();
-    net.delivered.clear();
+    net.heal();
+    net.clear_delivered();
     let dropped_before = net.node(a).counters().dropped_not_member;
     let goose = net.until_settled_goose(20 * timeout_max_ticks);
     let (a_holds, dropped) = (
@@ -1690,9 +1685,9 @@ fn deadlock_when_a_stale_removal_hides_the_candidate() {
     // The path: B told A about {A, C} (A may or may not have dropped a
     // request of C's first, depending on who campaigns first), and the
     // Goose leads {A, C} (re-issued in its term).
-    let told = net.delivered.iter().any(|(from, to, msg)| {
-        matches!(msg, Message::NewerMembership { membership, .. }
-            if (*from, *to) == (b, a) && **membership == newer)
+    let told = net.delivered().iter().any(|d| {
+        matches!(&d.msg, Message::NewerMembership { membership, .. }
+            if (d.from, d.to) == (b, a) && **membership == newer)
     });
     assert!(told, "B answered A's request with {newer:?}");
     let goose = goose.expect("checked above");
