@@ -18,14 +18,14 @@ fn steady_state(c: &mut Criterion) {
     let (goose, _) = cluster
         .elect(1_000)
         .expect("a 5-node loss-free cluster elects");
-    let heartbeat_interval_ticks = cluster.nodes[0].config().heartbeat_interval_ticks;
+    let heartbeat_interval_ticks = cluster.nodes()[0].config().heartbeat_interval_ticks;
     // Past the first rounds, whose heartbeats carry the membership the new
     // Goose re-issued: from here on no heartbeat carries one.
     for _ in 0..10 * heartbeat_interval_ticks {
         cluster.tick_one(goose);
     }
     assert_eq!(
-        cluster.nodes[(goose.0 - 1) as usize].membership_pending(),
+        cluster.node(goose).membership_pending(),
         Some(false),
         "every Duck holds the Goose's membership"
     );

@@ -1,6 +1,9 @@
 //! Steady state allocates nothing: heartbeats and acks through
 //! `handle_message` and `poll_output` on a 5-node cluster, counted by a
 //! global allocator that counts only while this thread asks it to.
+//!
+//! The cluster runs on `sim::LockStep`, hence the `sim` feature.
+
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -68,39 +71,33 @@ fn steady_state_heartbeats_and_acks_allocate_nothing() {
     for _ in 0..50 {
         cluster.tick_one(goose);
     }
-    let goose_membership = cluster.nodes[(goose.0 - 1) as usize].membership().id();
-    for node in &cluster.nodes {
+    let goose_membership = cluster.node(goose).membership().id();
+    for node in cluster.nodes() {
         assert_eq!(node.membership().id(), goose_membership, "{}", node.id());
     }
-    assert_eq!(
-        cluster.nodes[(goose.0 - 1) as usize].membership_pending(),
-        Some(false)
-    );
+    assert_eq!(cluster.node(goose).membership_pending(), Some(false));
     let membership_changes: Vec<u64> = cluster
-        .nodes
+        .nodes()
         .iter()
         .map(|node| node.counters().membership_changes)
         .collect();
-    let delivered_before = cluster.delivered;
+    let delivered_before = cluster.delivered();
     let allocations = count_allocations(|| {
         for _ in 0..10_000 {
             cluster.tick_one(goose);
         }
     });
-    let delivered = cluster.delivered - delivered_before;
+    let delivered = cluster.delivered() - delivered_before;
     // 10 000 ticks at one round per 5 ticks, 4 heartbeats and 4 acks a round.
     assert_eq!(delivered, 10_000 / 5 * 8);
     assert_eq!(
         allocations, 0,
         "steady state allocated {allocations} times for {delivered} messages"
     );
-    assert_eq!(
-        cluster.nodes[(goose.0 - 1) as usize].role(),
-        duckduckgoose::Role::Goose
-    );
+    assert_eq!(cluster.node(goose).role(), duckduckgoose::Role::Goose);
     // Nothing changed the membership meanwhile: these were plain heartbeats.
     let membership_changes_after: Vec<u64> = cluster
-        .nodes
+        .nodes()
         .iter()
         .map(|node| node.counters().membership_changes)
         .collect();

@@ -161,6 +161,7 @@
 mod checker;
 mod config;
 mod engine;
+pub mod lockstep;
 mod network;
 mod plan;
 mod queue;
@@ -175,6 +176,7 @@ pub use checker::{DisplayMembership, Violation};
 pub use config::{HostBug, PlantedMutation};
 pub use config::{SimConfig, SimConfigError};
 pub use engine::Simulation;
+pub use lockstep::{LockStep, LockStepError};
 pub use plan::{CommandPlan, FaultPlan, PartitionPlan, PartitionShapes, PlanError};
 pub use report::{SimFailure, SimReport, SimStats};
 pub use trace::{SendFate, SimCommand, TraceEvent, TraceKind};

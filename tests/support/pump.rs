@@ -1,92 +1,65 @@
 //! A lock-step, loss-free in-process cluster, shared by the allocation test
-//! and the core benchmark. Messages are delivered in send order through a
-//! reused buffer, so pumping allocates nothing once warmed up.
+//! and the core benchmark: `sim::LockStep` delivering at once, with
+//! recording off, so that once its queue has grown to the working size
+//! pumping allocates nothing in the driver (the persist barrier is still
+//! checked on every output).
 
-use duckduckgoose::core::{Config, Election, HardState, Message, NodeId, Output, Role};
+use duckduckgoose::core::{Config, Election, HardState, NodeId};
+use duckduckgoose::sim::LockStep;
 
-/// N elections wired to each other by a reusable message buffer.
+/// N elections with ids 1..=n, the default config, and a loss-free network.
 pub struct Pump {
-    pub nodes: Vec<Election>,
-    in_flight: Vec<(NodeId, NodeId, Message)>,
-    next: Vec<(NodeId, NodeId, Message)>,
-    /// Messages handed to `handle_message` so far.
-    pub delivered: u64,
+    net: LockStep,
 }
 
 impl Pump {
     /// `n` fresh nodes with ids 1..=n and the default config.
     pub fn new(n: u64, seed: u64) -> Self {
         let ids: Vec<NodeId> = (1..=n).map(NodeId).collect();
-        let nodes = ids
-            .iter()
-            .map(|id| {
-                Election::new(
-                    Config::new(*id, ids.iter().copied()),
-                    HardState::default(),
-                    seed ^ id.0,
-                )
-                .expect("the default config is valid")
-            })
-            .collect();
-        let capacity = (n * n * 4) as usize;
-        Pump {
-            nodes,
-            in_flight: Vec::with_capacity(capacity),
-            next: Vec::with_capacity(capacity),
-            delivered: 0,
-        }
+        let nodes = ids.iter().map(|id| {
+            Election::new(
+                Config::new(*id, ids.iter().copied()),
+                HardState::default(),
+                seed ^ id.0,
+            )
+            .expect("the default config is valid")
+        });
+        let net = LockStep::new(nodes)
+            .expect("distinct ids")
+            .with_recording(false);
+        Pump { net }
     }
 
-    fn index(id: NodeId) -> usize {
-        (id.0 - 1) as usize
+    /// Every node, in id order.
+    pub fn nodes(&self) -> &[Election] {
+        self.net.nodes()
     }
 
-    /// Drains every node's outputs, then delivers messages until none are left.
-    pub fn settle(&mut self) {
-        loop {
-            for node in &mut self.nodes {
-                let from = node.id();
-                while let Some(output) = node.poll_output() {
-                    if let Output::Send { to, msg } = output {
-                        self.next.push((from, to, msg));
-                    }
-                }
-            }
-            if self.next.is_empty() {
-                return;
-            }
-            std::mem::swap(&mut self.in_flight, &mut self.next);
-            for (from, to, msg) in self.in_flight.drain(..) {
-                self.delivered += 1;
-                self.nodes[Self::index(to)].handle_message(from, msg);
-            }
-        }
+    /// Node `id`.
+    pub fn node(&self, id: NodeId) -> &Election {
+        self.net.node(id).expect("a node of the cluster")
     }
 
-    /// Ticks every node once and settles.
-    pub fn tick_all(&mut self) {
-        for node in &mut self.nodes {
-            node.tick();
-        }
-        self.settle();
+    /// Messages handed to `handle_message` so far.
+    #[allow(
+        dead_code,
+        reason = "the allocation test counts messages, the benchmark does not"
+    )]
+    pub fn delivered(&self) -> u64 {
+        self.net.counts().delivered
     }
 
     /// Ticks only node `id` once and settles (followers' timers stand still,
     /// so a steady state can be held for as long as needed).
     pub fn tick_one(&mut self, id: NodeId) {
-        self.nodes[Self::index(id)].tick();
-        self.settle();
+        self.net.tick_one(id).expect("the persist barrier holds");
     }
 
     /// Ticks everyone until some node is the Goose; returns its id and the
     /// ticks it took.
     pub fn elect(&mut self, max_ticks: u64) -> Option<(NodeId, u64)> {
-        for tick in 1..=max_ticks {
-            self.tick_all();
-            if let Some(goose) = self.nodes.iter().find(|n| n.role() == Role::Goose) {
-                return Some((goose.id(), tick));
-            }
-        }
-        None
+        let start_tick = self.net.now_tick();
+        let goose = self.net.elect(max_ticks).ok()?;
+        Some((goose, self.net.now_tick() - start_tick))
     }
 }

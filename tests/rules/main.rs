@@ -1,0 +1,32 @@
+//! One test per protocol rule: DESIGN §3 (rules 1 to 9, the persist barrier,
+//! determinism) and the sentences of Raft §5.2, thesis §9.6 (pre-vote),
+//! §4.2.3 (disruptive servers), §3.10 (leadership transfer) and §6.2/§6.4
+//! (check-quorum, leases) that apply to an election without a log.
+//!
+//! Every test has the shape of openraft's engine tests: **init** (build one or
+//! more `Election`s in a known state), **act** (one input), **check** (the
+//! exact sequence of outputs that input produced, drained until `None`, and
+//! the resulting status).
+//!
+//! One binary, one module per capability; the shared harness is `support`.
+//! Clusters run on `duckduckgoose::sim::LockStep`, hence the `sim` feature.
+
+
+mod support;
+
+mod barrier_and_determinism;
+mod configurations;
+mod heartbeats;
+mod learners;
+mod lease;
+mod membership_adoption;
+mod membership_leave;
+mod membership_liveness;
+mod membership_promotion;
+mod membership_proposals;
+mod membership_removal;
+mod non_members;
+mod terms;
+mod timeouts_and_pre_votes;
+mod transfer;
+mod votes_and_stickiness;
