@@ -4,7 +4,6 @@
 //!
 //! The cluster runs on `sim::LockStep`, hence the `sim` feature.
 
-
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 

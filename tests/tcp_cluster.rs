@@ -5,7 +5,7 @@
 //!
 //! A [`GooseWatch`] thread samples `is_goose()` on every node every few
 //! hundred microseconds for the whole of each test and fails it if two nodes
-//! ever answer `true` at the same instant (lease safety, DESIGN promise 2).
+//! ever answer `true` at the same instant (lease safety: one Goose at a time).
 //!
 //! Time bounds come from the issue where it fixes one (a crashed Goose is
 //! replaced within twice the maximum election timeout); elsewhere they are

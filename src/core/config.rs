@@ -10,7 +10,7 @@ use super::types::NodeId;
 const PPM: u64 = 1_000_000;
 
 /// Ticks taken off the lease bound for rounding: a tick boundary can be up to
-/// one tick late on the Goose and one tick early on the voter (DESIGN §3 rule 6).
+/// one tick late on the Goose and one tick early on the voter.
 const LEASE_ROUNDING_TICKS: u64 = 2;
 
 /// Configuration of one [`Election`](crate::core::Election), with every time

@@ -48,7 +48,8 @@ impl fmt::Display for MembershipId {
 /// travel with the membership for the transport's sake.
 ///
 /// `BTreeSet`s keep iteration order fixed, so the order of the messages a
-/// node sends never depends on hashing (DESIGN §3, determinism).
+/// node sends never depends on hashing: the same seed and
+/// inputs give the same outputs.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Membership {
     id: MembershipId,

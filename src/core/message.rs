@@ -1,5 +1,6 @@
 //! The messages nodes exchange. Every message carries a term; the receiver
-//! checks it once, before anything else (DESIGN §3, rule 7).
+//! checks it once, before anything else: a higher term makes it
+//! a Duck of that term, a stale request is answered with the current term.
 
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +36,9 @@ pub enum Message {
         /// The candidate's term.
         term: Term,
         /// Set when the election was started by a leadership transfer; it
-        /// lets the vote through a voter's stickiness (DESIGN §3, rule 3).
+        /// lets the vote through a voter's stickiness (a sticky voter, one that
+        /// heard from a live Goose within the minimum election timeout,
+        /// refuses other votes).
         transfer: bool,
         /// The membership the candidate holds; a voter holding a newer one
         /// refuses.

@@ -103,7 +103,8 @@ pub enum RoleChangeReason {
 /// Why a message was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum DropReason {
-    /// The sender is not a member of the cluster (DESIGN §3, rule 9).
+    /// The sender is not a member of the cluster, nor a departing member or
+    /// a Goose the core still admits.
     NotMember,
     /// The message claims to come from this node itself.
     FromSelf,

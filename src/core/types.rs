@@ -27,7 +27,8 @@ impl From<u64> for NodeId {
 /// An election term. Terms only grow; at most one Goose is elected per term.
 ///
 /// The term of a Goose is its **fencing token**: pass it to the resources the
-/// Goose guards so that they can reject a stale Goose (DESIGN promise 3).
+/// Goose guards so that they can reject a stale Goose (one paused past its
+/// lease, say): terms only grow.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]

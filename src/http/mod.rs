@@ -1,6 +1,6 @@
 //! An axum [`Router`] that shows a node to humans and to monitoring, lets
 //! an operator hand leadership over, and grows or shrinks the cluster
-//! (feature `http`, DESIGN §2).
+//! (feature `http`).
 //!
 //! | Request                | Answer |
 //! |------------------------|--------|

@@ -1,5 +1,6 @@
 //! A deterministic cluster simulator with invariant checkers (feature `sim`),
-//! public so that you can test the promises of DESIGN §1 from your own
+//! public so that you can test the crate's promises (one Goose per term,
+//! one Goose at a time, durable votes, liveness after healing) from your own
 //! property tests, and replay any failure from its seed.
 //!
 //! # The model

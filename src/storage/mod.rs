@@ -1,4 +1,5 @@
-//! Durable storage of the term, the vote and the membership (DESIGN §4).
+//! Durable storage of the term, the vote and the membership: what must survive a
+//! crash so that a node never votes twice in one term.
 //!
 //! The driver calls [`Storage::save`] for every
 //! [`Output::Persist`](crate::core::Output::Persist), and

@@ -26,7 +26,7 @@ fn single_node_cluster_elects_itself_and_stays_goose() {
 // In a one-node cluster the pre-vote, the election and the win happen in one
 // input; the term must be durable before the node announces itself as its
 // Goose, or a crash in between would let it be elected in term 1 twice, with
-// one fencing token for two incarnations (DESIGN promises 1 and 3).
+// one fencing token for two incarnations (one Goose per term; fencing tokens).
 #[test]
 fn persist_barrier_a_single_node_goose_is_announced_after_its_term_is_durable() {
     let mut node = unsticky_voter(1, 1, HardState::default());

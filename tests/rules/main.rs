@@ -1,4 +1,5 @@
-//! One test per protocol rule: DESIGN §3 (rules 1 to 9, the persist barrier,
+//! One test per protocol rule (timeouts, pre-vote, votes and stickiness,
+//! heartbeats, the lease, terms, transfer, admission, the persist barrier,
 //! determinism) and the sentences of Raft §5.2, thesis §9.6 (pre-vote),
 //! §4.2.3 (disruptive servers), §3.10 (leadership transfer) and §6.2/§6.4
 //! (check-quorum, leases) that apply to an election without a log.
@@ -10,7 +11,6 @@
 //!
 //! One binary, one module per capability; the shared harness is `support`.
 //! Clusters run on `duckduckgoose::sim::LockStep`, hence the `sim` feature.
-
 
 mod support;
 

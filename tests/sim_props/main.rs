@@ -1,5 +1,5 @@
 //! Property tests of the election under the deterministic simulator
-//! (DESIGN §5): random fault plans and seeds on 3, 5 and 7 voters with 0–2
+//! (`duckduckgoose::sim`): random fault plans and seeds on 3, 5 and 7 voters with 0–2
 //! learners, every invariant checked after every event, a Goose followed by
 //! every node (learners included) required after healing, and garbage from
 //! non-members mixed in. Also: the checkers are not vacuous (planted bugs are

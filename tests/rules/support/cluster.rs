@@ -89,7 +89,7 @@ impl Cluster {
         panic!("no Goose within {limit_ticks} ticks");
     }
 
-    /// DESIGN promises 1 and 2 as seen in lockstep: at most one Goose at any
+    /// One Goose per term and one at a time, as seen in lockstep: at most one Goose at any
     /// instant, at most one per term.
     pub fn check_geese(&mut self) {
         let geese = self.geese();

@@ -48,7 +48,7 @@ pub fn membership_id(term: u64, version: u64) -> MembershipId {
 }
 
 /// The id under which the Goose of `term`, elected from the configured
-/// membership, re-issues it (DESIGN: each new Goose re-issues first).
+/// membership, re-issues it (each new Goose re-issues first).
 pub fn reissued(term: u64) -> MembershipId {
     membership_id(term, 1)
 }
