@@ -25,25 +25,24 @@
 //! to show what durability costs; `DDG_BENCH_DUMP=1` prints every trial's
 //! milestones as they were recorded.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use duckduckgoose::runtime::{Node, NodeConfig, NodeHandle};
-use duckduckgoose::storage::{FileStorage, MemStorage, Storage};
-use duckduckgoose::transport::tcp::{TcpConfig, TcpTransport};
+use duckduckgoose::runtime::NodeConfig;
+use duckduckgoose::storage::{FileStorage, Storage};
 use duckduckgoose::{HardState, NodeId, Role, Term};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use tempfile::TempDir;
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+#[path = "../tests/support/cluster/mod.rs"]
+mod cluster;
+
+use cluster::{Cluster, StorageKind};
 
 const CLUSTER_SIZE: u64 = 5;
 const CLUSTER_ID: &str = "failover-bench";
@@ -51,16 +50,7 @@ const KEY: &[u8] = b"failover bench cluster key";
 /// Longest wait for anything; reached only when something is broken.
 const PATIENCE: Duration = Duration::from_secs(10);
 
-#[path = "../tests/support/loopback.rs"]
-mod loopback;
-
 // ----- command line -------------------------------------------------------------
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum StorageKind {
-    File,
-    Mem,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Scenario {
@@ -242,96 +232,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 // ----- the cluster --------------------------------------------------------------
 
-struct Cluster {
-    members: Vec<NodeId>,
-    peers: BTreeMap<NodeId, SocketAddr>,
-    storage: StorageKind,
-    root: TempDir,
-    /// Used instead of files with `DDG_BENCH_STORAGE=mem`; a clone shares the
-    /// state, so a restarted node finds what it saved.
-    mem: BTreeMap<NodeId, MemStorage>,
-    nodes: BTreeMap<NodeId, NodeHandle>,
-}
-
-impl Cluster {
-    async fn start(storage: StorageKind) -> Cluster {
-        let members: Vec<NodeId> = (1..=CLUSTER_SIZE).map(NodeId).collect();
-        let (listeners, peers) = loopback::bind_listeners(&members).await;
-        let mut cluster = Cluster {
-            mem: members.iter().map(|id| (*id, MemStorage::new())).collect(),
-            members,
-            peers,
-            storage,
-            root: tempfile::tempdir().expect("a temporary directory"),
-            nodes: BTreeMap::new(),
-        };
-        for (id, listener) in listeners {
-            cluster.launch(id, listener).await;
-        }
-        cluster
-    }
-
-    fn dir(&self, id: NodeId) -> PathBuf {
-        self.root.path().join(format!("node-{id}"))
-    }
-
-    async fn launch(&mut self, id: NodeId, listener: TcpListener) {
-        let mut tcp = TcpConfig::new(id, CLUSTER_ID, self.peers.clone()).with_cluster_key(KEY);
-        // Transport only (not election timing): a restarted node is
-        // redialled within 100 ms, so settling between trials is quick.
-        tcp.reconnect_backoff_max = Duration::from_millis(100);
-        let transport = TcpTransport::new(tcp, listener).expect("a valid transport config");
-        let config = NodeConfig::new(id, self.members.iter().copied());
-        let node = match self.storage {
-            StorageKind::File => {
-                let dir = self.dir(id);
-                // The aborted task drops its storage (and the directory
-                // lock) a moment after `abort`.
-                let storage = loopback::retry("open the node's storage", || {
-                    std::future::ready(FileStorage::open(&dir))
-                })
-                .await;
-                Node::start(config, transport, storage).await
-            }
-            StorageKind::Mem => Node::start(config, transport, self.mem[&id].clone()).await,
-        };
-        self.nodes.insert(id, node.expect("a valid node starts"));
-    }
-
-    async fn restart(&mut self, id: NodeId) {
-        let addr = self.peers[&id];
-        let listener = loopback::retry("rebind the node's port", || TcpListener::bind(addr)).await;
-        self.launch(id, listener).await;
-    }
-
-    fn others(&self, except: NodeId) -> Vec<NodeHandle> {
-        self.nodes
-            .values()
-            .filter(|node| node.id() != except)
-            .cloned()
-            .collect()
-    }
-
-    /// Waits for one Goose that every node follows in its term.
-    async fn settled(&self) -> NodeHandle {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let geese: Vec<&NodeHandle> = self.nodes.values().filter(|n| n.is_goose()).collect();
-            assert!(geese.len() <= 1, "two Geese at once");
-            if let [goose] = geese[..] {
-                let term = goose.status().term;
-                let following = self.nodes.values().all(|node| {
-                    let status = node.status();
-                    status.leader == Some(goose.id()) && status.term == term
-                });
-                if following {
-                    return goose.clone();
-                }
-            }
-            assert!(Instant::now() < deadline, "the cluster did not settle");
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    }
+/// The bench's cluster: loopback TCP, the default timing, a cluster key;
+/// `storage` says where the nodes keep their state.
+async fn start_cluster(storage: StorageKind) -> Cluster {
+    Cluster::tcp(CLUSTER_ID)
+        .voters(CLUSTER_SIZE)
+        .cluster_key(KEY)
+        .storage(storage)
+        .start()
+        .await
 }
 
 // ----- one trial ----------------------------------------------------------------
@@ -367,14 +276,14 @@ async fn trial(
     lease: Duration,
     dump: bool,
 ) -> Trial {
-    let goose = cluster.settled().await;
+    let goose = cluster.settled(PATIENCE).await;
     // A random phase against the heartbeat rounds: settling ends just after
     // a heartbeat, which would otherwise make every crash the worst case.
     tokio::time::sleep(Duration::from_millis(rng.random_range(20..120))).await;
     let goose = if goose.is_goose() {
         goose
     } else {
-        cluster.settled().await
+        cluster.settled(PATIENCE).await
     };
     let id = goose.id();
     let old_term = goose.status().term;
@@ -698,7 +607,7 @@ async fn run(options: Options, recorder: Recorder) {
         .map_or(0, |d| d.as_nanos() as u64);
     let mut rng = StdRng::seed_from_u64(seed);
     for scenario in options.scenarios {
-        let mut cluster = Cluster::start(options.storage).await;
+        let mut cluster = start_cluster(options.storage).await;
         let mut trials = Vec::with_capacity(options.trials);
         let started = Instant::now();
         for i in 0..options.trials {

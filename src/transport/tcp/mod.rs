@@ -3,7 +3,7 @@
 //! Each node dials every peer for its *outbound* messages (one writer task and
 //! one bounded queue per peer) and accepts its peers' connections for its
 //! *inbound* ones (one reader task per connection). Connections carry
-//! length-prefixed postcard frames ([`frame`]) after a handshake that checks
+//! length-prefixed postcard frames after a handshake that checks
 //! the protocol version, the cluster id and both node ids, and, with a
 //! pre-shared cluster key, authenticates the handshake and every frame with
 //! HMAC-SHA256. Anything malformed, oversized, unauthenticated or from outside
@@ -49,7 +49,7 @@ mod addr;
 mod auth;
 mod backoff;
 mod config;
-pub mod frame;
+pub(crate) mod frame;
 mod handshake;
 mod join;
 mod members;
@@ -76,7 +76,6 @@ use tracing::{Instrument, debug, debug_span, info, warn};
 
 pub use config::{MAX_CLUSTER_ID_LEN, TcpConfig, TcpConfigError};
 pub use join::{JoinError, JoinParams, MAX_JOIN_ADDR_LEN, request_join};
-pub use queue::OutboundQueue;
 pub use stats::{TcpStatsHandle, TransportStats};
 
 use self::accept::Acceptor;

@@ -14,7 +14,7 @@ use crate::core::Message;
 /// tick), or, when it holds none, the oldest message. Votes and hand-overs
 /// therefore survive a burst of heartbeats.
 #[derive(Clone, Debug)]
-pub struct OutboundQueue {
+pub(crate) struct OutboundQueue {
     items: VecDeque<Message>,
     capacity: usize,
 }
@@ -46,7 +46,8 @@ impl OutboundQueue {
         dropped
     }
 
-    /// Takes the oldest message.
+    /// Takes the oldest message (the writer drains instead).
+    #[cfg(test)]
     pub fn pop(&mut self) -> Option<Message> {
         self.items.pop_front()
     }
@@ -66,12 +67,8 @@ impl OutboundQueue {
         self.items.is_empty()
     }
 
-    /// The most messages the queue holds.
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
     /// The queued messages, oldest first.
+    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = &Message> {
         self.items.iter()
     }
@@ -134,5 +131,53 @@ impl PeerQueue {
     /// last wait).
     pub(crate) async fn ready(&self) {
         self.ready.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{MembershipId, Term};
+
+    fn hb(tick: u64) -> Message {
+        Message::Heartbeat {
+            term: Term(1),
+            sent_tick: tick,
+            membership: None,
+        }
+    }
+
+    fn vote(term: u64) -> Message {
+        Message::Vote {
+            term: Term(term),
+            transfer: false,
+            membership: MembershipId::default(),
+        }
+    }
+
+    #[test]
+    fn full_queue_drops_the_oldest_heartbeat_then_the_oldest_message() {
+        let ack = |tick| Message::HeartbeatAck {
+            term: Term(1),
+            sent_tick: tick,
+            membership: MembershipId::default(),
+        };
+        let timeout_now = Message::TimeoutNow { term: Term(1) };
+        let mut queue = OutboundQueue::new(4);
+        for msg in [vote(1), hb(1), ack(1), hb(2)] {
+            assert_eq!(queue.push(msg), None);
+        }
+        assert_eq!(queue.push(timeout_now.clone()), Some(hb(1)));
+        // Acks are heartbeat traffic too: a newer one supersedes them.
+        assert_eq!(queue.push(vote(2)), Some(ack(1)));
+        assert_eq!(queue.push(vote(3)), Some(hb(2)));
+        // No heartbeat left: the oldest message goes.
+        assert_eq!(queue.push(vote(4)), Some(vote(1)));
+        assert_eq!(queue.len(), 4);
+        assert_eq!(
+            queue.iter().cloned().collect::<Vec<_>>(),
+            [timeout_now.clone(), vote(2), vote(3), vote(4)]
+        );
+        assert_eq!(queue.pop(), Some(timeout_now));
     }
 }

@@ -1,0 +1,243 @@
+//! The codec, fuzzed directly: random bytes in any chunking, huge length
+//! prefixes, round trips of any message, and the size limit at its edge.
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::test_runner::Config as ProptestConfig;
+
+use super::*;
+use crate::core::{Membership, MembershipId, Message, NodeId, Term};
+
+fn membership() -> impl Strategy<Value = Membership> {
+    (
+        vec(any::<u64>(), 1..8),
+        vec(any::<u64>(), 0..4),
+        vec((any::<u64>(), "[a-z0-9.-]{1,40}", any::<u16>()), 0..8),
+    )
+        .prop_map(|(voters, learners, addrs)| {
+            Membership::new(voters.into_iter().map(NodeId))
+                .with_learners(learners.into_iter().map(NodeId))
+                .with_addresses(
+                    addrs
+                        .into_iter()
+                        .map(|(id, host, port)| (NodeId(id), format!("{host}:{port}"))),
+                )
+        })
+}
+
+/// Any protocol message, of every kind.
+fn arb_message() -> impl Strategy<Value = Message> {
+    (
+        0u8..11,
+        any::<u64>(),
+        any::<u64>(),
+        any::<bool>(),
+        (any::<u64>(), any::<u64>()),
+        proptest::option::of(membership()),
+    )
+        .prop_map(|(kind, term, n, flag, (m_term, m_version), attached)| {
+            let term = Term(term);
+            let membership = MembershipId {
+                term: Term(m_term),
+                version: m_version,
+            };
+            match kind {
+                0 => Message::PreVote { term, membership },
+                1 => Message::PreVoteResponse {
+                    term,
+                    granted: flag,
+                },
+                2 => Message::Vote {
+                    term,
+                    transfer: flag,
+                    membership,
+                },
+                3 => Message::VoteResponse {
+                    term,
+                    granted: flag,
+                },
+                4 => Message::Heartbeat {
+                    term,
+                    sent_tick: n,
+                    membership: attached.map(Box::new),
+                },
+                5 => Message::HeartbeatAck {
+                    term,
+                    sent_tick: n,
+                    membership,
+                },
+                6 => Message::Leave { term },
+                7 => Message::NewerMembership {
+                    term,
+                    membership: Box::new(attached.unwrap_or_default()),
+                },
+                8 => Message::MembershipProbe { term, membership },
+                _ => Message::TimeoutNow { term },
+            }
+        })
+}
+
+/// Random bytes, mostly shaped like frames (plausible length prefixes with
+/// bodies of random, possibly mismatched, length), so that the decoder gets
+/// past the prefix check and hands out bodies too.
+fn noise() -> impl Strategy<Value = Vec<u8>> {
+    let framed = (0u32..300, vec(any::<u8>(), 0..300)).prop_map(|(len, body)| {
+        let mut bytes = len.to_be_bytes().to_vec();
+        bytes.extend(body);
+        bytes
+    });
+    let raw = vec(any::<u8>(), 0..64);
+    vec(prop_oneof![4 => framed, 1 => raw], 0..16).prop_map(|parts| parts.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn decoder_survives_random_bytes_in_any_chunking(
+        bytes in noise(),
+        chunk in 1usize..97,
+    ) {
+        let mut decoder = FrameDecoder::new();
+        'feed: for piece in bytes.chunks(chunk) {
+            let mut input = piece;
+            loop {
+                let done = decoder.decode(&mut input);
+                prop_assert!(decoder.buffer_capacity() <= MAX_FRAME_LEN);
+                match done {
+                    Ok(true) => {
+                        prop_assert!(decoder.frame().len() <= MAX_FRAME_LEN);
+                        // Whatever the body, decoding it is a value or a typed error.
+                        let _: Result<Message, FrameError> = decode_body(decoder.frame());
+                    }
+                    Ok(false) => {
+                        prop_assert!(input.is_empty());
+                        break;
+                    }
+                    Err(e) => {
+                        prop_assert!(matches!(e, FrameError::Oversized { .. }), "{e:?}");
+                        break 'feed;
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn huge_length_prefixes_are_refused_before_allocating(
+        len in (MAX_FRAME_LEN as u32 + 1)..=u32::MAX,
+        tail in vec(any::<u8>(), 0..64),
+    ) {
+        let mut bytes = len.to_be_bytes().to_vec();
+        bytes.extend(tail);
+        let mut decoder = FrameDecoder::new();
+        let mut input = &bytes[..];
+        let refused = matches!(
+            decoder.decode(&mut input),
+            Err(FrameError::Oversized { len: l, .. }) if l == u64::from(len)
+        );
+        prop_assert!(refused);
+        prop_assert_eq!(decoder.buffer_capacity(), 0);
+        let split_refused = matches!(split_frame(&bytes), Err(FrameError::Oversized { .. }));
+        prop_assert!(split_refused);
+    }
+
+    #[test]
+    fn frames_round_trip_in_any_chunking(
+        msgs in vec(arb_message(), 0..20),
+        chunk in 1usize..17,
+    ) {
+        let mut buf = Vec::new();
+        for msg in &msgs {
+            encode_frame(msg, &mut buf).expect("messages are small");
+        }
+        let mut decoder = FrameDecoder::new();
+        let mut decoded = Vec::new();
+        for piece in buf.chunks(chunk) {
+            let mut input = piece;
+            while decoder.decode(&mut input).expect("valid frames") {
+                decoded.push(decode_body::<Message>(decoder.frame()).expect("valid body"));
+            }
+        }
+        prop_assert_eq!(&decoded, &msgs);
+        // The one-shot splitter agrees.
+        let mut rest = &buf[..];
+        for msg in &msgs {
+            let (body, used) = split_frame(rest).expect("valid").expect("whole frame");
+            prop_assert_eq!(&decode_body::<Message>(body).expect("valid body"), msg);
+            rest = &rest[used..];
+        }
+        prop_assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn random_bodies_decode_to_a_value_or_a_typed_error(body in vec(any::<u8>(), 0..64)) {
+        match decode_body::<Message>(&body) {
+            Ok(_) | Err(FrameError::Decode(_) | FrameError::TrailingBytes(_)) => {}
+            Err(e) => prop_assert!(false, "unexpected error {e:?}"),
+        }
+    }
+}
+
+#[test]
+fn frame_at_the_limit_is_accepted_and_one_byte_more_refused() {
+    let mut decoder = FrameDecoder::new();
+    let mut bytes = (MAX_FRAME_LEN as u32).to_be_bytes().to_vec();
+    bytes.resize(LEN_PREFIX_LEN + MAX_FRAME_LEN, 7);
+    let mut input = &bytes[..];
+    assert!(decoder.decode(&mut input).expect("at the limit"));
+    assert_eq!(decoder.frame().len(), MAX_FRAME_LEN);
+    assert_eq!(decoder.buffer_capacity(), MAX_FRAME_LEN);
+
+    let over = (MAX_FRAME_LEN as u32 + 1).to_be_bytes();
+    let mut input = &over[..];
+    assert!(matches!(
+        FrameDecoder::new().decode(&mut input),
+        Err(FrameError::Oversized { .. })
+    ));
+
+    let mut buf = Vec::new();
+    let huge = vec![0u8; MAX_FRAME_LEN];
+    assert!(matches!(
+        encode_frame(&huge, &mut buf),
+        Err(FrameError::Oversized { .. })
+    ));
+    assert!(buf.is_empty(), "a refused frame leaves nothing behind");
+}
+
+/// A membership of `n` voters, each with an address of `addr_len` bytes.
+fn big_membership(n: u64, addr_len: usize) -> Membership {
+    Membership::new((1..=n).map(NodeId)).with_addresses((1..=n).map(|id| {
+        let port = format!(":{}", 7000 + id % 1000);
+        let host = format!("node-{id}.").repeat(addr_len);
+        (
+            NodeId(id),
+            format!("{}{port}", &host[..addr_len - port.len()]),
+        )
+    }))
+}
+
+fn hb_with(membership: Membership) -> Message {
+    Message::Heartbeat {
+        term: Term(1),
+        sent_tick: 0,
+        membership: Some(Box::new(membership)),
+    }
+}
+
+/// The frame limit leaves room for large clusters; the TCP tests send these
+/// same memberships over a real connection.
+#[test]
+fn memberships_of_hundreds_of_members_fit_in_a_frame_and_thousands_do_not() {
+    // 500 members with 40-byte addresses, and 200 with the longest DNS
+    // names (253 bytes and a port).
+    for membership in [big_membership(500, 40), big_membership(200, 259)] {
+        let mut buf = Vec::new();
+        encode_frame(&hb_with(membership), &mut buf).expect("fits in a frame");
+    }
+    let mut buf = Vec::new();
+    assert!(matches!(
+        encode_frame(&hb_with(big_membership(2_000, 60)), &mut buf),
+        Err(FrameError::Oversized { .. })
+    ));
+}

@@ -1,0 +1,20 @@
+//! The TCP transport: delivery, reconnection, peers added, moved and removed
+//! at run time, the handshake's and the key's refusals, tampering, garbage,
+//! bounded queues, shutdown and joining. (The codec and the queue's drop
+//! rule are unit-tested beside them, in the crate.)
+//!
+//! Everything runs on 127.0.0.1 with ports chosen by the OS. Waits are
+//! bounded by a generous patience so a bug fails the test instead of hanging
+//! it; no assertion is about speed.
+#![cfg(feature = "tcp")]
+
+mod common;
+mod delivery;
+mod join;
+mod lifecycle;
+mod peers;
+mod proxy;
+mod refusals;
+#[path = "../support/mod.rs"]
+mod support;
+mod tampering;
