@@ -303,10 +303,10 @@ impl<T: Transport, S: Storage> Driver<T, S> {
                     // membership follows its lease).
                     self.log_event(event);
                     self.publish();
-                    self.sync_transport_peers();
                 }
                 Output::Event(event @ Event::RoleChanged { .. }) => {
-                    // A Goose that steps down stops tracking its peers.
+                    // A Goose that steps down no longer answers for the
+                    // peers its change was removing.
                     self.log_event(event);
                     self.sync_transport_peers();
                 }
