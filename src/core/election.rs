@@ -13,6 +13,8 @@ use super::quorum::{Tally, TallyResult, quorum_tick};
 use super::status::Status;
 use super::types::{HardState, NodeId, Role, Term};
 
+mod admission;
+
 /// Deliberate protocol bugs, for proving that the simulator's invariant
 /// checkers can fail. Never use outside tests. (The type exists in every
 /// build so that the checks compile to nothing outside feature `sim`.)
@@ -431,16 +433,16 @@ impl Election {
 
     /// A message from `from` arrived.
     ///
-    /// Messages from non-members, from this node's own id, and responses from
-    /// older terms are dropped and counted; nothing else about the node
-    /// changes. This never panics, whatever the message says.
+    /// Messages from senders this node does not admit (see
+    /// [`admitted_peers`](Self::admitted_peers); a newer Goose whose
+    /// heartbeat brings a membership naming this node is admitted too), from
+    /// this node's own id, and responses from older terms are dropped and
+    /// counted; nothing else about the node changes. This never panics,
+    /// whatever the message says.
     pub fn handle_message(&mut self, from: NodeId, msg: Message) {
         if from == self.config.id {
             self.drop_message(from, DropReason::FromSelf);
-        } else if !self.membership.contains(from)
-            && !self.is_departing_peer(from)
-            && !self.brings_membership_naming_us(from, &msg)
-        {
+        } else if !self.admits(from, &msg) {
             self.drop_message(from, DropReason::NotMember);
         } else if self.check_term(from, &msg) {
             self.step(from, msg);
@@ -1364,39 +1366,6 @@ impl Election {
         self.is_voter = self.membership.is_voter(me)
             || (self.mutated(Mutation::RemovedStillCampaigns)
                 && self.config.membership.is_voter(me));
-    }
-
-    /// Whether `msg` is a heartbeat from a Goose this node has not heard of
-    /// yet, carrying a newer membership in which the sender is a voter and
-    /// this node a member: a member that missed changes (the Goose itself
-    /// joined after them) catches up this way instead of being stranded.
-    fn brings_membership_naming_us(&self, from: NodeId, msg: &Message) -> bool {
-        match msg {
-            Message::Heartbeat {
-                membership: Some(membership),
-                ..
-            } => {
-                membership.id() > self.membership.id()
-                    && membership.is_voter(from)
-                    && membership.contains(self.config.id)
-            }
-            _ => false,
-        }
-    }
-
-    /// Whether `id` is no longer a member but still takes part until a
-    /// change commits: on a Goose, a member its pending change removes (its
-    /// acks count towards the old majority); on a Duck, the Goose it follows
-    /// when that Goose removed itself (the Duck's acks commit the removal,
-    /// and the Goose steps down then).
-    fn is_departing_peer(&self, id: NodeId) -> bool {
-        match &self.state {
-            State::Leader(leader) => leader
-                .progress
-                .binary_search_by_key(&id, |peer| peer.id)
-                .is_ok(),
-            _ => self.leader == Some(id),
-        }
     }
 
     // ----- helpers ----------------------------------------------------------

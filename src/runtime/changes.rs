@@ -6,7 +6,7 @@
 //! Everything here is answered through oneshot channels and never waits:
 //! the driver calls in after each input and goes on.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use tokio::sync::oneshot;
 
@@ -367,72 +367,5 @@ fn not_goose(election: &Election, leader: Option<NodeId>) -> JoinReply {
         leader_addr: leader
             .and_then(|leader| election.membership().address(leader))
             .map(str::to_owned),
-    }
-}
-
-/// The peer addresses a transport should have, or `None` when the
-/// membership does not know where every other member is (a cluster
-/// configured without [`NodeConfig::addresses`](crate::runtime::NodeConfig::addresses)):
-/// handing such a map to the transport would cut it off from the members
-/// it lacks, so the transport keeps its own configuration.
-///
-/// While this node leads a change that is not committed (`keep` holds the
-/// peers given to the transport before it), members it removes stay: their
-/// acknowledgements still count towards the lease until the change commits.
-pub(crate) fn transport_peers(
-    membership: &Membership,
-    me: NodeId,
-    keep: Option<&BTreeMap<NodeId, String>>,
-) -> Option<BTreeMap<NodeId, String>> {
-    let complete = membership
-        .members()
-        .all(|id| id == me || membership.address(id).is_some());
-    if !complete {
-        return None;
-    }
-    let mut peers = membership.addresses().clone();
-    for (id, addr) in keep.into_iter().flatten() {
-        peers.entry(*id).or_insert_with(|| addr.clone());
-    }
-    Some(peers)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn transport_peers_need_every_other_members_address() {
-        let me = NodeId(1);
-        let partial =
-            Membership::new([NodeId(1), NodeId(2), NodeId(3)]).with_addresses([(NodeId(2), "b:1")]);
-        assert_eq!(transport_peers(&partial, me, None), None);
-        let complete = partial.clone().with_addresses([(NodeId(3), "c:1")]);
-        assert_eq!(
-            transport_peers(&complete, me, None),
-            Some(BTreeMap::from([
-                (NodeId(2), "b:1".to_owned()),
-                (NodeId(3), "c:1".to_owned())
-            ]))
-        );
-    }
-
-    #[test]
-    fn transport_peers_keep_departing_members_while_asked_to() {
-        let me = NodeId(1);
-        let before = BTreeMap::from([(NodeId(2), "b:1".to_owned()), (NodeId(3), "c:1".to_owned())]);
-        let after = Membership::new([NodeId(1), NodeId(2)]).with_addresses([(NodeId(2), "b:2")]);
-        assert_eq!(
-            transport_peers(&after, me, Some(&before)),
-            Some(BTreeMap::from([
-                (NodeId(2), "b:2".to_owned()),
-                (NodeId(3), "c:1".to_owned())
-            ])),
-            "the new address wins; the departing member stays"
-        );
-        assert_eq!(
-            transport_peers(&after, me, None),
-            Some(BTreeMap::from([(NodeId(2), "b:2".to_owned())]))
-        );
     }
 }

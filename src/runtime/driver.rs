@@ -9,7 +9,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::Observed;
-use super::changes::{Waiters, transport_peers};
+use super::admission::peer_addresses;
+use super::changes::Waiters;
 use super::clock::TickClock;
 use super::error::FatalError;
 use super::handle::{Command, NodeStatus};
@@ -46,8 +47,8 @@ pub(crate) struct Driver<T, S> {
     /// Contact times and persist latencies, shared with the handles.
     observed: Arc<Observed>,
     /// The membership in force as far as it is durable: the last one saved
-    /// (or the one the node started with). What the status, the peers table
-    /// and the transport follow.
+    /// (or the one the node started with). What the status and the peers
+    /// table follow.
     held: Arc<Membership>,
     /// Whether `held` holds this node, as of the last membership change:
     /// leaving it and coming back are both logged.
@@ -55,8 +56,10 @@ pub(crate) struct Driver<T, S> {
     /// The membership of the last `MembershipCommitted` event of the current
     /// drain.
     committed: Option<Arc<Membership>>,
-    /// What the transport was last given with `set_peers`; `None` if the
-    /// membership never knew every member's address.
+    /// What the transport was last given with `set_peers` (the peers the
+    /// core admits, with their addresses); `None` if the membership never
+    /// knew every member's address. Where a departing peer's address comes
+    /// from once the membership no longer has it.
     transport_peers: Option<BTreeMap<NodeId, String>>,
     /// Membership requests not answered yet.
     waiters: Waiters,
@@ -301,13 +304,17 @@ impl<T: Transport, S: Storage> Driver<T, S> {
                     self.log_event(event);
                     self.publish();
                 }
+                Output::Event(event @ Event::RoleChanged { .. }) => {
+                    // A Goose that steps down no longer answers for the
+                    // peers its change was removing.
+                    self.log_event(event);
+                    self.sync_transport_peers();
+                }
                 Output::Event(Event::MembershipChanged { .. }) => self.membership_changed(),
                 Output::Event(event @ Event::LeaderChanged { .. }) => {
-                    // A Duck stops keeping a removed Goose reachable once it
-                    // follows another one (or none).
+                    // A Duck admits the Goose it follows, member or not.
                     self.log_event(event);
-                    let pending = self.election.membership_pending() == Some(true);
-                    self.sync_transport_peers(pending);
+                    self.sync_transport_peers();
                 }
                 Output::Event(Event::MembershipCommitted { id }) => {
                     // The core commits the membership in force, which it
@@ -323,7 +330,7 @@ impl<T: Transport, S: Storage> Driver<T, S> {
                     );
                     self.committed = Some(Arc::clone(held));
                     // A Goose that removed a member stops talking to it now.
-                    self.sync_transport_peers(false);
+                    self.sync_transport_peers();
                 }
                 Output::Event(event) => self.log_event(event),
             }
@@ -373,40 +380,31 @@ impl<T: Transport, S: Storage> Driver<T, S> {
         }
         self.member = member;
         self.observed.peers.replace(held);
-        // A Goose's own change is pending until a majority holds it.
-        let pending = self.election.membership_pending() == Some(true);
-        self.sync_transport_peers(pending);
+        self.sync_transport_peers();
     }
 
-    /// Hands the membership's addresses to the transport if they changed.
-    /// With `keep_departing` (this node leads an uncommitted change) the
-    /// members it removes stay until the change commits. A Duck keeps the
-    /// Goose it follows even when that Goose removed itself: its acks are
-    /// what commit the removal, and the Goose hands over after.
-    fn sync_transport_peers(&mut self, keep_departing: bool) {
-        let followed_departing = self
-            .election
-            .leader()
-            .filter(|leader| !self.held.contains(*leader))
-            .and_then(|leader| {
-                let addr = self.transport_peers.as_ref()?.get(&leader)?;
-                Some(BTreeMap::from([(leader, addr.clone())]))
-            });
-        let keep = if keep_departing {
-            self.transport_peers.as_ref()
-        } else {
-            followed_departing.as_ref()
-        };
-        match transport_peers(&self.held, self.election.id(), keep) {
+    /// Hands the transport the peers the core admits now, with their
+    /// addresses, if they changed. Called after every output that may change
+    /// them (a membership change or commit, a new leader, a role change);
+    /// the core alone decides who they are.
+    ///
+    /// It may run before the drain's `Persist` of a new term (a heartbeat
+    /// that names a new Goose): the transport only carries, and no message
+    /// leaves before the persist barrier anyway.
+    fn sync_transport_peers(&mut self) {
+        let admitted = self.election.admitted_peers();
+        let membership = self.election.membership();
+        let me = self.election.id();
+        match peer_addresses(&admitted, membership, me, self.transport_peers.as_ref()) {
             Some(peers) if self.transport_peers.as_ref() != Some(&peers) => {
                 self.transport.set_peers(&peers);
                 self.transport_peers = Some(peers);
             }
             Some(_) => {}
-            None if !self.held.addresses().is_empty() => {
+            None if !membership.addresses().is_empty() => {
                 tracing::warn!(
-                    id = %self.election.id(),
-                    membership = %self.held.id(),
+                    id = %me,
+                    membership = %membership.id(),
                     "the membership lacks the address of some members; the transport keeps its own peers \
                      (give every member's address in NodeConfig::addresses)"
                 );

@@ -35,6 +35,7 @@
 //! # }
 //! ```
 
+mod admission;
 mod changes;
 mod clock;
 mod config;
@@ -114,8 +115,11 @@ impl Node {
     /// otherwise, wipe its storage and join as a new node.
     ///
     /// When the membership knows every other member's address, the
-    /// transport is given them ([`Transport::set_peers`]) before it starts,
-    /// and again after every membership change. Join requests the transport
+    /// transport is given the peers the election admits
+    /// ([`Election::admitted_peers`](crate::core::Election::admitted_peers):
+    /// the members, and departing peers still owed answers) with their
+    /// addresses ([`Transport::set_peers`]) before it starts, and again
+    /// whenever that set changes. Join requests the transport
     /// receives ([`Transport::take_join_requests`]) are answered by the
     /// driver: on the Goose the node is added and the joiner told once the
     /// change commits; a Duck names the Goose.
@@ -144,7 +148,12 @@ impl Node {
             .map_err(|error| StartError::Config(error.into()))?;
         let started = Instant::now();
 
-        let transport_peers = changes::transport_peers(election.membership(), config.id, None);
+        let transport_peers = admission::peer_addresses(
+            &election.admitted_peers(),
+            election.membership(),
+            config.id,
+            None,
+        );
         if let Some(peers) = &transport_peers {
             transport.set_peers(peers);
         }

@@ -49,15 +49,31 @@ pub trait Transport: Send + 'static {
     /// (a handing-over Goose's `TimeoutNow` among them).
     async fn shutdown(&mut self);
 
-    /// Replaces the set of peers and their addresses. Called by the runtime
-    /// whenever the membership's addresses change, before or after
-    /// [`start`](Self::start).
+    /// Replaces the set of peers and their addresses. The set is the nodes
+    /// the election admits
+    /// ([`Election::admitted_peers`](crate::core::Election::admitted_peers):
+    /// the members of the membership in force, and departing peers still
+    /// owed answers); the runtime hands it over before
+    /// [`start`](Self::start) and again whenever it changes, when the
+    /// membership knows every member's address.
     ///
     /// Each address is `"HOST:PORT"` as users write it: an IP address or a
     /// DNS name (`"10.0.0.7:7000"`, `"[::1]:7000"`, `"db-3.internal:7000"`).
     /// `peers` may hold this node's own id (one map can describe the whole
     /// cluster); that entry is ignored. Peers missing from `peers` are no
-    /// longer reachable, and their messages no longer accepted.
+    /// longer reachable: what the transport holds for them (queued
+    /// messages, connections) may go.
+    ///
+    /// The election decides who may talk to this node, not the transport.
+    /// A transport authenticates senders and bounds what they cost, but
+    /// does not refuse a node of the cluster merely for being outside this
+    /// set: its messages go to the runtime, and the election admits them or
+    /// drops and counts them
+    /// ([`DropReason::NotMember`](crate::core::DropReason::NotMember)). That
+    /// is how a member that missed membership changes hears from a Goose
+    /// it does not know yet. (The TCP transport lets a few such *strangers*
+    /// connect at once; without a cluster key, a sender is who it claims to
+    /// be.)
     ///
     /// Like [`send`](Self::send), it must return at once: a transport that
     /// resolves names does it later, in its own tasks, and reports a bad

@@ -91,6 +91,17 @@ impl Node {
         }
     }
 
+    /// A node `id` that knows only `target`, at `addr`.
+    pub async fn knowing(id: u64, target: u64, addr: SocketAddr, key: Option<&[u8]>) -> Node {
+        let peers = BTreeMap::from([(NodeId(target), addr)]);
+        Node::start(config(id, &peers, key), bind_local().await).await
+    }
+
+    /// The address this node listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.transport.local_addr()
+    }
+
     /// The transport's counters now.
     pub fn stats(&self) -> TransportStats {
         self.stats.snapshot()
@@ -129,5 +140,13 @@ pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     while !condition() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Shuts every node down and checks that none leaves a task behind.
+pub async fn shutdown_all<'a>(nodes: impl IntoIterator<Item = &'a mut Node>) {
+    for node in nodes {
+        node.transport.shutdown().await;
+        assert_eq!(node.stats().tasks_running, 0);
     }
 }

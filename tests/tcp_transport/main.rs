@@ -15,6 +15,7 @@ mod lifecycle;
 mod peers;
 mod proxy;
 mod refusals;
+mod strangers;
 #[path = "../support/mod.rs"]
 mod support;
 mod tampering;

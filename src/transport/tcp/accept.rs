@@ -18,6 +18,7 @@ use super::auth::{AuthError, FrameAuth, Nonce};
 use super::frame::{FrameError, FrameReader, MAX_FRAME_LEN, ReadError};
 use super::handshake::{self, Accepted, HandshakeError, MAX_HANDSHAKE_FRAME_LEN, Purpose};
 use super::join;
+use super::members::Registration;
 use super::sealed::{self, SealError};
 use super::stats::{TaskGuard, bump};
 use crate::core::{Message, NodeId};
@@ -105,7 +106,7 @@ enum ConnectionEnd {
     Decode(#[from] FrameError),
     #[error("a newer connection from the same peer replaced it")]
     Superseded,
-    #[error("the peer left the membership")]
+    #[error("the peer left the peer set")]
     Removed,
     #[error("the runtime stopped receiving")]
     RuntimeGone,
@@ -153,16 +154,23 @@ async fn serve(
         return;
     }
     let (close_tx, mut close) = oneshot::channel();
-    let Some(generation) = shared.members.register_inbound(from, close_tx) else {
-        // Removed from the membership while its handshake was under way.
-        let refused = HandshakeError::UnknownPeer(from);
-        refused.count(&shared.counters);
-        warn!(error = %refused, "inbound handshake refused");
+    let Some(Registration {
+        generation,
+        stranger,
+    }) = shared.members.register_inbound(from, close_tx)
+    else {
+        // Not a peer, and the strangers' slots are all taken. Debug only: a
+        // flood of strangers must not flood the log.
+        bump(&shared.counters.strangers_refused);
+        debug!(peer = %from, "too many connections from outside the peer set; closing");
         return;
     };
     bump(&shared.counters.connections_accepted);
+    if stranger {
+        bump(&shared.counters.stranger_connections);
+    }
     reader.set_max_len(MAX_FRAME_LEN);
-    debug!(peer = %from, "inbound connection established");
+    debug!(peer = %from, stranger, "inbound connection established");
 
     let end = receive(
         shared,

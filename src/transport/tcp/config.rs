@@ -35,9 +35,12 @@ pub struct TcpConfig {
     pub peers: BTreeMap<NodeId, SocketAddr>,
     /// Optional pre-shared key. With it, handshakes and every frame are
     /// authenticated with HMAC-SHA256, join requests and their answers
-    /// included; without it, anyone who can reach the port and knows the
-    /// cluster id and a member id can inject messages, and anyone who knows
-    /// the cluster id can ask to join.
+    /// included; without it, a node's identity is what its hello claims:
+    /// anyone who can reach the port and knows the cluster id can send
+    /// messages under any id (the election drops those from ids it does not
+    /// admit, and believes a member's), hold one of the
+    /// [`MAX_STRANGER_CONNECTIONS`](super::MAX_STRANGER_CONNECTIONS), and
+    /// ask to join.
     pub cluster_key: Option<Vec<u8>>,
     /// Outbound messages queued per peer while its connection is down or
     /// slow; beyond it the oldest heartbeat is dropped.

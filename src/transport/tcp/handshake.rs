@@ -7,7 +7,7 @@
 //!                                           ◀──  Ack { connection nonce, tag? }
 //!   checks the tag (keyed)
 //!   Auth { tag }  (keyed only)              ──▶  checks the tag
-//! then, for purpose Messages { to } (a member, `to` this node):
+//! then, for purpose Messages { to } (`to` this node):
 //!   message frames                          ──▶  (nothing flows back)
 //! or, for purpose Join (any node but this one; see `join`):
 //!   one join request                        ──▶
@@ -15,8 +15,14 @@
 //! ```
 //!
 //! The purpose is part of the hello, so the key's tags cover it: a join
-//! connection can never be turned into a member's, whose frames alone reach
-//! the runtime.
+//! connection can never be turned into a message connection, whose frames
+//! alone reach the runtime.
+//!
+//! The handshake establishes who is talking, not whether they may: a message
+//! connection from a node outside the peer set is accepted here, bounded as
+//! a stranger's when it registers (see the `members` module), and the core
+//! decides what its messages are worth. Without a cluster key the identity
+//! is only the hello's claim.
 //!
 //! With a cluster key, the ack's tag proves the acceptor holds the key and saw
 //! this hello (fresh thanks to the dialer's nonce); the auth tag proves the
@@ -115,12 +121,12 @@ pub(crate) enum HandshakeError {
     Version { got: u16 },
     #[error("hello for another cluster")]
     ClusterMismatch,
-    #[error("hello from node {0}, which is not a peer")]
-    UnknownPeer(NodeId),
     #[error("hello addressed to node {0}, not to this node")]
     WrongTarget(NodeId),
-    #[error("join hello from this node's own id")]
-    JoinAsSelf,
+    #[error("hello from this node's own id")]
+    FromSelf,
+    #[error("hello from node {0}, outside the peer set, while every stranger's slot is taken")]
+    StrangersFull(NodeId),
     #[error("one side has a cluster key and the other has not")]
     KeyMismatch,
     #[error("authentication failed: {0}")]
@@ -137,9 +143,8 @@ impl HandshakeError {
             self,
             HandshakeError::Version { .. }
                 | HandshakeError::ClusterMismatch
-                | HandshakeError::UnknownPeer(_)
                 | HandshakeError::WrongTarget(_)
-                | HandshakeError::JoinAsSelf
+                | HandshakeError::FromSelf
                 | HandshakeError::KeyMismatch
                 | HandshakeError::Auth(_)
         )
@@ -148,17 +153,15 @@ impl HandshakeError {
     /// Records this failure in the counters (see `TransportStats`).
     pub(crate) fn count(&self, counters: &Counters) {
         match self {
+            HandshakeError::StrangersFull(_) => bump(&counters.strangers_refused),
             HandshakeError::Auth(_) | HandshakeError::KeyMismatch => {
                 bump(&counters.auth_failures);
             }
             other => {
                 bump(&counters.handshake_failures);
-                match other {
-                    HandshakeError::UnknownPeer(_) => bump(&counters.unknown_peer),
-                    HandshakeError::Frame(e) | HandshakeError::Read(ReadError::Frame(e)) => {
-                        count_frame_error(e, counters);
-                    }
-                    _ => {}
+                if let HandshakeError::Frame(e) | HandshakeError::Read(ReadError::Frame(e)) = other
+                {
+                    count_frame_error(e, counters);
                 }
             }
         }
@@ -223,9 +226,9 @@ pub(crate) async fn dial(
 /// What an accepted handshake established.
 #[derive(Debug)]
 pub(crate) struct Accepted {
-    /// The authenticated sender of every frame on the connection: a member
-    /// for [`Purpose::Messages`]; for [`Purpose::Join`], the id the joiner
-    /// claims (proven only to hold the key, in a keyed cluster).
+    /// The sender of every frame on the connection, as its hello claims it:
+    /// proven to hold the cluster key in a keyed cluster, and never this
+    /// node. A peer or not: the handshake does not decide admission.
     pub(crate) from: NodeId,
     /// What the connection is for.
     pub(crate) purpose: Purpose,
@@ -253,25 +256,25 @@ pub(crate) async fn accept(
     if hello.cluster_id != shared.config.cluster_id {
         return Err(HandshakeError::ClusterMismatch);
     }
-    match hello.purpose {
-        Purpose::Messages { to } => {
-            if to != shared.config.id {
-                return Err(HandshakeError::WrongTarget(to));
-            }
-            if hello.from == shared.config.id || !shared.members.contains(hello.from) {
-                return Err(HandshakeError::UnknownPeer(hello.from));
-            }
-        }
-        // Anyone may ask to join (a member too: a joiner retrying after it
-        // was added); only the reply flows back, never into the runtime.
-        Purpose::Join => {
-            if hello.from == shared.config.id {
-                return Err(HandshakeError::JoinAsSelf);
-            }
-        }
+    if let Purpose::Messages { to } = hello.purpose
+        && to != shared.config.id
+    {
+        return Err(HandshakeError::WrongTarget(to));
+    }
+    // Any other node may connect, a peer or not: for messages, the core
+    // decides whether they count; to join, anyone may ask (a member too: a
+    // joiner retrying after it was added), and only the reply flows back.
+    if hello.from == shared.config.id {
+        return Err(HandshakeError::FromSelf);
     }
     if hello.keyed != shared.key.is_some() {
         return Err(HandshakeError::KeyMismatch);
+    }
+    // Checked again when the connection registers; asked now, a stranger
+    // refused for the cap is told before it sends anything.
+    if matches!(hello.purpose, Purpose::Messages { .. }) && !shared.members.has_room_for(hello.from)
+    {
+        return Err(HandshakeError::StrangersFull(hello.from));
     }
     let from = hello.from;
     let purpose = hello.purpose;

@@ -11,6 +11,18 @@
 //! nothing a peer sends can panic the node or make it allocate without
 //! bound.
 //!
+//! The transport authenticates who talks; it does not decide who may. That
+//! is the election's rule (the runtime hands the transport the peers the
+//! election admits, see [`Transport::set_peers`]). A node of the cluster
+//! that is not a peer, having passed the handshake, gets a *stranger*
+//! connection, at most [`MAX_STRANGER_CONNECTIONS`] at once, and its
+//! messages go to the runtime like a peer's; the election drops them unless
+//! it admits the sender (a Goose this node has not heard of yet, whose
+//! heartbeat brings a membership naming this node: how a member that missed
+//! changes catches up). Without a cluster key, a node's identity is what
+//! its hello claims and nothing more, for peers and strangers alike: use a
+//! key on any network you do not trust.
+//!
 //! A node outside the membership asks to join with [`request_join`], in a
 //! connection of its own whose handshake says so (see [`JoinParams`] and
 //! the `join` module's docs): the member hands the request to its runtime
@@ -76,6 +88,7 @@ use tracing::{Instrument, debug, debug_span, info, warn};
 
 pub use config::{MAX_CLUSTER_ID_LEN, TcpConfig, TcpConfigError};
 pub use join::{JoinError, JoinParams, MAX_JOIN_ADDR_LEN, request_join};
+pub use members::MAX_STRANGER_CONNECTIONS;
 pub use stats::{TcpStatsHandle, TransportStats};
 
 use self::accept::Acceptor;
@@ -97,8 +110,8 @@ struct Shared {
     config: TcpConfig,
     key: Option<ClusterKey>,
     counters: Arc<Counters>,
-    /// The peers now, as the inbound side checks them, and their live
-    /// inbound connections.
+    /// The peers now, as the inbound side sees them, and the live inbound
+    /// connections of peers and strangers.
     members: Members,
     /// Limits join requests in number and rate.
     join: JoinGate,
@@ -265,9 +278,11 @@ impl TcpTransport {
     ///   address when it changes may be lost, as on any broken connection);
     /// - a removed peer's queued messages are dropped (counted in
     ///   [`TransportStats::dropped_peer_removed`]), its outbound and inbound
-    ///   connections are closed, and from then on its hellos are refused and
-    ///   messages for it are dropped, both counted as
-    ///   [`unknown_peer`](TransportStats::unknown_peer).
+    ///   connections are closed, and from then on messages for it are
+    ///   dropped, counted as [`unknown_peer`](TransportStats::unknown_peer).
+    ///   It may connect again only as a stranger, within
+    ///   [`MAX_STRANGER_CONNECTIONS`];
+    /// - a stranger that becomes a peer keeps its inbound connection.
     ///
     /// [`Transport::set_peers`] does the same with addresses as strings.
     pub fn set_peer_addrs(&mut self, peers: BTreeMap<NodeId, SocketAddr>) {

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// [`TcpTransport::stats`](super::TcpTransport::stats) or a
 /// [`TcpStatsHandle`].
 ///
-/// The cause counters (`decode_errors`, `oversized_frames`, `unknown_peer`)
-/// count every occurrence, in a handshake or after it. `handshake_failures`
+/// The cause counters (`decode_errors`, `oversized_frames`) count every
+/// occurrence, in a handshake or after it. `handshake_failures`
 /// counts handshakes that failed for any reason but the key;
 /// `auth_failures` counts the key's refusals (a bad or missing tag on a
 /// hello, an ack or a frame, or a keyed node meeting an unkeyed one).
@@ -40,23 +40,34 @@ pub struct TransportStats {
     /// Handshakes, frames or acks refused by the cluster key.
     pub auth_failures: u64,
     /// Handshakes that failed for another reason (wrong magic, version or
-    /// cluster, unknown or wrong node id, timeout, closed early, ...), on
-    /// either side.
+    /// cluster, a hello addressed to another node or from this node's own
+    /// id, timeout, closed early, ...), on either side.
     pub handshake_failures: u64,
     /// Frames whose body did not decode.
     pub decode_errors: u64,
     /// Frames whose length prefix exceeded the maximum.
     pub oversized_frames: u64,
-    /// Messages sent to, or hellos from, ids that are not peers (never
-    /// were, or were removed).
+    /// Messages sent to ids that are not peers (never were, or were
+    /// removed). Hellos from them are not refused: see
+    /// `stranger_connections`.
     pub unknown_peer: u64,
     /// Dials that found no address for a peer's `HOST:PORT`: unparseable,
     /// unknown to the resolver, or the resolver timed out. Each failed
     /// attempt counts; the dial is retried with backoff.
     pub resolve_failures: u64,
-    /// Inbound member connections that completed the handshake (join
-    /// connections are counted in the `join_` counters).
+    /// Inbound message connections that completed the handshake, from
+    /// peers and strangers alike (join connections are counted in the
+    /// `join_` counters).
     pub connections_accepted: u64,
+    /// Of `connections_accepted`, those from authenticated nodes outside the
+    /// peer set ("strangers"), whose messages the core admits or drops; see
+    /// [`MAX_STRANGER_CONNECTIONS`](super::MAX_STRANGER_CONNECTIONS).
+    pub stranger_connections: u64,
+    /// Connections from strangers refused (in their handshake, or as they
+    /// registered) because
+    /// [`MAX_STRANGER_CONNECTIONS`](super::MAX_STRANGER_CONNECTIONS) were
+    /// open already. Counted here alone, not in `handshake_failures`.
+    pub strangers_refused: u64,
     /// Inbound connections closed at once because too many were open.
     pub connections_rejected: u64,
     /// Outbound connections established again after a peer's first one.
@@ -113,6 +124,8 @@ pub(crate) struct Counters {
     pub(crate) unknown_peer: AtomicU64,
     pub(crate) resolve_failures: AtomicU64,
     pub(crate) connections_accepted: AtomicU64,
+    pub(crate) stranger_connections: AtomicU64,
+    pub(crate) strangers_refused: AtomicU64,
     pub(crate) connections_rejected: AtomicU64,
     pub(crate) reconnects: AtomicU64,
     pub(crate) tasks_running: AtomicU64,
@@ -154,6 +167,8 @@ impl Counters {
             unknown_peer: get(&self.unknown_peer),
             resolve_failures: get(&self.resolve_failures),
             connections_accepted: get(&self.connections_accepted),
+            stranger_connections: get(&self.stranger_connections),
+            strangers_refused: get(&self.strangers_refused),
             connections_rejected: get(&self.connections_rejected),
             reconnects: get(&self.reconnects),
             tasks_running: get(&self.tasks_running),
