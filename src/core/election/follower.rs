@@ -133,13 +133,18 @@ impl Election {
         }
     }
 
-    /// Follows `leader`, announcing the change.
+    /// Follows `leader`, announcing a change. Only a follower follows:
+    /// callers make this node one first (a candidate follows nobody, so
+    /// `None` changes nothing there).
     pub(super) fn set_leader(&mut self, leader: Option<NodeId>) {
-        let previous = self.leader();
-        if let State::Follower(follower) = &mut self.state {
-            follower.leader = leader;
+        match &mut self.state {
+            State::Follower(follower) if follower.leader != leader => follower.leader = leader,
+            _ => return,
         }
-        self.announce_leader(previous);
+        self.emit(Event::LeaderChanged {
+            leader,
+            term: self.hard.term,
+        });
     }
 
     /// Announces the Goose this node believes in, if it is not `previous`.

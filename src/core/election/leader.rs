@@ -41,6 +41,8 @@ pub(super) struct LeaderState {
     /// Whether this leadership has re-issued its membership yet (it does
     /// once it first holds a lease).
     pub(super) reissued: bool,
+    /// Reused buffer for lease arithmetic, so acks never allocate.
+    scratch: Vec<u64>,
 }
 
 /// Which heartbeats [`Election::send_round`] sends.
@@ -181,6 +183,27 @@ impl LeaderState {
         Ack::Fresh
     }
 
+    /// The newest round tick acknowledged by a quorum of a set of voters:
+    /// `(whether this node is one, the quorum)`, and the peers `is_voter`
+    /// picks (this node counts its own latest round).
+    fn quorum_of(
+        &mut self,
+        (me_votes, quorum): (bool, usize),
+        is_voter: fn(&Progress) -> bool,
+    ) -> Option<u64> {
+        self.scratch.clear();
+        if me_votes {
+            self.scratch.push(self.last_round_tick);
+        }
+        self.scratch.extend(
+            self.progress
+                .iter()
+                .filter(|peer| is_voter(peer))
+                .filter_map(|peer| peer.acked_tick),
+        );
+        quorum_tick(&mut self.scratch, quorum)
+    }
+
     /// Among the voters of the membership in force that `eligible` accepts,
     /// the one that acknowledged the newest round: who takes over when this
     /// Goose steps down or removes itself. Ties go to the lowest id
@@ -311,6 +334,7 @@ impl Election {
             pending: false,
             previous: None,
             reissued: false,
+            scratch: Vec::with_capacity(self.membership.len()),
         });
         self.announce_leader(previous_leader);
         tracing::debug!(id = %me, term = %self.hard.term, "won the election");
@@ -359,15 +383,10 @@ impl Election {
             return;
         };
         let in_force = (self.is_voter, self.membership.quorum());
-        let mut start = quorum_of(in_force, leader, |peer| peer.voter, &mut self.scratch);
+        let mut start = leader.quorum_of(in_force, |peer| peer.voter);
         if let Some(previous) = leader.previous.as_ref().filter(|_| old_voters_count) {
             let before = (previous.is_voter(me), previous.quorum());
-            start = start.min(quorum_of(
-                before,
-                leader,
-                |peer| peer.voter_before,
-                &mut self.scratch,
-            ));
+            start = start.min(leader.quorum_of(before, |peer| peer.voter_before));
         }
         // Not a running maximum: a change of voters can legitimately make the
         // lease shorter, and the shorter one is the safe one.
@@ -377,28 +396,4 @@ impl Election {
             self.reissue_membership();
         }
     }
-}
-
-/// The newest round tick acknowledged to `leader` by a quorum of a set of
-/// voters: `(whether this node is one, the quorum)`, and the peers `is_voter`
-/// picks (this node counts its own latest round). Uses `scratch` so that acks
-/// never allocate.
-fn quorum_of(
-    (me_votes, quorum): (bool, usize),
-    leader: &LeaderState,
-    is_voter: fn(&Progress) -> bool,
-    scratch: &mut Vec<u64>,
-) -> Option<u64> {
-    scratch.clear();
-    if me_votes {
-        scratch.push(leader.last_round_tick);
-    }
-    scratch.extend(
-        leader
-            .progress
-            .iter()
-            .filter(|peer| is_voter(peer))
-            .filter_map(|peer| peer.acked_tick),
-    );
-    quorum_tick(scratch, quorum)
 }

@@ -50,6 +50,8 @@ enum State {
 ///   [`transfer_leadership`](Self::transfer_leadership);
 /// * **outputs**: [`poll_output`](Self::poll_output) until it returns `None`.
 ///
+/// # Drain order
+///
 /// Outputs come out in causal order. When an [`Output::Persist`] (or
 /// [`Output::PersistMembership`]) comes out, the host must make it durable
 /// *before* polling again, because the [`Output::Send`]s after it may depend
@@ -128,8 +130,6 @@ pub struct Election {
     /// against it rather than against `role()`, which can already have
     /// changed with the clock (a lease ends as `now_tick` advances).
     announced_role: Role,
-    /// Reused buffer for lease arithmetic, so acks never allocate.
-    scratch: Vec<u64>,
     #[cfg(feature = "sim")]
     mutation: Option<Mutation>,
 }
@@ -147,7 +147,6 @@ impl Election {
     /// minimum election timeout of hearing from a live Goose).
     pub fn new(config: Config, hard_state: HardState, rng_seed: u64) -> Result<Self, ConfigError> {
         config.validate()?;
-        let voters = config.membership.len();
         let members = config.membership.members().count();
         let mut election = Election {
             membership: config.membership.clone(),
@@ -163,7 +162,6 @@ impl Election {
             // A heartbeat round is one send per peer plus a few events.
             outbox: Outbox::new(config.id, 2 * members + 8),
             announced_role: Role::Duck,
-            scratch: Vec::with_capacity(voters),
             #[cfg(feature = "sim")]
             mutation: None,
             config,
