@@ -40,11 +40,7 @@ impl Election {
             Message::MembershipProbe { membership, .. } => {
                 self.send_newer_membership(from, membership)
             }
-            Message::NewerMembership { membership, .. } => {
-                if membership.id() > self.membership.id() {
-                    self.adopt_membership(*membership);
-                }
-            }
+            Message::NewerMembership { membership, .. } => self.on_newer_membership(*membership),
             Message::PreVoteResponse { .. }
             | Message::VoteResponse { .. }
             | Message::HeartbeatAck { .. }
@@ -104,13 +100,10 @@ impl Election {
             self.outbox.hard_changed();
         }
         let previous = self.leader();
-        let election_deadline_tick = match &self.state {
-            State::Follower(follower) => follower.election_deadline_tick,
-            State::PreCandidate(candidacy) | State::Candidate(candidacy) => {
-                candidacy.election_deadline_tick
-            }
+        let election_deadline_tick = match self.state.election_deadline_tick() {
+            Some(deadline) => deadline,
             // Stepping down: the election timer did not run while leading.
-            State::Leader(_) => self.draw_election_deadline(),
+            None => self.draw_election_deadline(),
         };
         self.state = State::Follower(Follower {
             leader,
@@ -158,24 +151,30 @@ impl Election {
         }
     }
 
-    /// Announces a new role.
-    pub(super) fn role_changed(&mut self, role: Role, reason: RoleChangeReason) {
-        self.announced_role = role;
-        self.outbox.counters.role_changes += 1;
-        tracing::debug!(id = %self.config.id, term = %self.hard.term, %role, ?reason, "role changed");
-        self.emit(Event::RoleChanged {
-            role,
-            term: self.hard.term,
-            reason,
-        });
-    }
-
     /// Restarts the election timer of a Duck, a pre-candidate or a
     /// candidate. (A Goose has none; the draw is made all the same, so that
     /// the random sequence depends only on the inputs.)
     pub(super) fn reset_election_timer(&mut self) {
         let deadline = self.draw_election_deadline();
-        match &mut self.state {
+        if let Some(election_deadline_tick) = self.state.election_deadline_mut() {
+            *election_deadline_tick = deadline;
+        }
+    }
+
+    /// A new election deadline, a random timeout from now.
+    pub(super) fn draw_election_deadline(&mut self) -> u64 {
+        let timeout = self.rng.random_range(
+            self.config.election_timeout_min_ticks..self.config.election_timeout_max_ticks,
+        );
+        self.now_tick + timeout
+    }
+}
+
+impl State {
+    /// When a Duck or (pre-)candidate times out; a Goose has no election
+    /// timer.
+    pub(super) fn election_deadline_tick(&self) -> Option<u64> {
+        match self {
             State::Follower(Follower {
                 election_deadline_tick,
                 ..
@@ -187,16 +186,26 @@ impl Election {
             | State::Candidate(Candidacy {
                 election_deadline_tick,
                 ..
-            }) => *election_deadline_tick = deadline,
-            State::Leader(_) => {}
+            }) => Some(*election_deadline_tick),
+            State::Leader(_) => None,
         }
     }
 
-    /// A new election deadline, a random timeout from now.
-    pub(super) fn draw_election_deadline(&mut self) -> u64 {
-        let timeout = self.rng.random_range(
-            self.config.election_timeout_min_ticks..self.config.election_timeout_max_ticks,
-        );
-        self.now_tick + timeout
+    fn election_deadline_mut(&mut self) -> Option<&mut u64> {
+        match self {
+            State::Follower(Follower {
+                election_deadline_tick,
+                ..
+            })
+            | State::PreCandidate(Candidacy {
+                election_deadline_tick,
+                ..
+            })
+            | State::Candidate(Candidacy {
+                election_deadline_tick,
+                ..
+            }) => Some(election_deadline_tick),
+            State::Leader(_) => None,
+        }
     }
 }

@@ -20,7 +20,7 @@ use rand::rngs::StdRng;
 use super::config::{Config, ConfigError};
 use super::membership::{Membership, MembershipError, MembershipId};
 use super::message::Message;
-use super::output::{CommandError, Counters, DropReason, Output, RoleChangeReason};
+use super::output::{CommandError, Counters, DropReason, Event, Output, RoleChangeReason};
 use super::status::Status;
 use super::types::{HardState, NodeId, Role, Term};
 use follower::Follower;
@@ -298,19 +298,12 @@ impl Election {
                 let due = leader.tick_due(self.now_tick, self.lease_ticks, &self.config);
                 self.tick_leader(due);
             }
-            State::Follower(Follower {
-                election_deadline_tick,
-                ..
-            })
-            | State::PreCandidate(Candidacy {
-                election_deadline_tick,
-                ..
-            })
-            | State::Candidate(Candidacy {
-                election_deadline_tick,
-                ..
-            }) => {
-                if self.now_tick >= *election_deadline_tick {
+            _ => {
+                if self
+                    .state
+                    .election_deadline_tick()
+                    .is_some_and(|deadline| self.now_tick >= deadline)
+                {
                     self.on_election_timeout();
                 }
             }
@@ -478,5 +471,19 @@ impl Election {
     /// The next thing the host must do, in causal order; `None` when drained.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outbox.pop()
+    }
+
+    // ----- shared by every role ---------------------------------------------
+
+    /// Announces a new role.
+    pub(super) fn role_changed(&mut self, role: Role, reason: RoleChangeReason) {
+        self.announced_role = role;
+        self.outbox.counters.role_changes += 1;
+        tracing::debug!(id = %self.config.id, term = %self.hard.term, %role, ?reason, "role changed");
+        self.emit(Event::RoleChanged {
+            role,
+            term: self.hard.term,
+            reason,
+        });
     }
 }

@@ -221,6 +221,17 @@ impl Election {
         }
     }
 
+    /// A member sent a newer membership than this node's: adopt it, like
+    /// one a Goose attached to a heartbeat. Holding an issued membership
+    /// earlier than its Goose would have delivered it changes nothing the
+    /// protocol relies on; a campaign run on the old one is abandoned.
+    pub(super) fn on_newer_membership(&mut self, membership: Membership) {
+        if membership.id() > self.membership.id() {
+            self.give_up_campaign();
+            self.adopt_membership(membership);
+        }
+    }
+
     /// A Duck adopts a newer membership sent by the Goose (or by a member
     /// answering its campaign or probe).
     pub(super) fn adopt_membership(&mut self, next: Membership) {

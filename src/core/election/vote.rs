@@ -2,7 +2,7 @@
 //! to grant a vote or pre-vote, and campaigning (the pre-candidate and
 //! candidate roles).
 
-use super::super::membership::{Membership, MembershipId};
+use super::super::membership::MembershipId;
 use super::super::message::Message;
 use super::super::output::{DropReason, Event, RoleChangeReason};
 use super::super::quorum::{Tally, TallyResult};
@@ -260,17 +260,6 @@ impl Election {
             Message::HeartbeatAck { .. } | Message::Leave { .. } => {
                 self.drop_message(from, DropReason::Unexpected)
             }
-        }
-    }
-
-    /// A member sent a newer membership than this node's: adopt it, like
-    /// one a Goose attached to a heartbeat. Holding an issued membership
-    /// earlier than its Goose would have delivered it changes nothing the
-    /// protocol relies on; a campaign run on the old one is abandoned.
-    fn on_newer_membership(&mut self, membership: Membership) {
-        if membership.id() > self.membership.id() {
-            self.give_up_campaign();
-            self.adopt_membership(membership);
         }
     }
 
