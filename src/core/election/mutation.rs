@@ -61,6 +61,7 @@ impl Election {
     }
 
     /// The hard state as a `Persist` output carries it.
+    #[inline]
     pub(super) fn persisted_form(&self) -> HardState {
         if self.mutated(Mutation::SkipVotePersist) {
             return HardState {

@@ -60,6 +60,7 @@ impl Outbox {
 
     /// Queues a message, preceded by whatever is pending persist: the
     /// persist barrier lives here, so no send can overtake it.
+    #[inline]
     pub(super) fn send(&mut self, durable: Durable<'_>, to: NodeId, msg: Message) {
         self.flush(durable);
         self.outputs.push_back(Output::Send { to, msg });
@@ -99,6 +100,7 @@ impl Outbox {
 
     /// Queues a pending `Persist` and `PersistMembership`. Called before every
     /// send and at the end of every input.
+    #[inline]
     pub(super) fn flush(&mut self, durable: Durable<'_>) {
         if self.hard_dirty {
             self.hard_dirty = false;
@@ -120,6 +122,7 @@ impl Outbox {
 
 impl Election {
     /// The outbox, with what a persist queued now would carry.
+    #[inline]
     fn outbox_mut(&mut self) -> (&mut Outbox, Durable<'_>) {
         let hard = self.persisted_form();
         let durable = Durable {
@@ -130,6 +133,7 @@ impl Election {
     }
 
     /// Queues `msg` to `to` behind any pending persist.
+    #[inline]
     pub(super) fn send(&mut self, to: NodeId, msg: Message) {
         let (outbox, durable) = self.outbox_mut();
         outbox.send(durable, to, msg);
