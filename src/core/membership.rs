@@ -202,12 +202,6 @@ impl Membership {
         self.voters.is_empty()
     }
 
-    /// The old name of [`voter_count`](Self::voter_count), kept crate-private
-    /// only until the election core's call sites move to the new name.
-    pub(crate) fn len(&self) -> usize {
-        self.voter_count()
-    }
-
     /// How many votes (or acknowledgements) of voters make a majority.
     pub fn quorum(&self) -> usize {
         self.voters.len() / 2 + 1

@@ -10,9 +10,9 @@ use super::types::{HardState, NodeId, Role, Term};
 /// One thing the host must do, drained with
 /// [`Election::poll_output`](crate::core::Election::poll_output).
 ///
-/// Outputs come out in causal order. A `Persist` must be durable before the
-/// host polls again: every `Send` after it may depend on it. The same holds
-/// for a `PersistMembership`.
+/// Handle them in the order they come out; the drain order (and why a
+/// `Persist` must be durable before polling again) is set out on
+/// [`Election`](crate::core::Election).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
     /// Write this hard state to stable storage, then poll again.

@@ -27,7 +27,9 @@ pub(crate) fn peer_addresses(
     known: Option<&BTreeMap<NodeId, String>>,
 ) -> Option<BTreeMap<NodeId, String>> {
     let mut peers = BTreeMap::new();
-    for &id in admitted {
+    // The core admits peers, never itself; the map describes the cluster.
+    let own = membership.contains(me).then_some(me);
+    for &id in admitted.iter().chain(own.iter()) {
         let addr = if membership.contains(id) {
             match membership.address(id) {
                 Some(addr) => addr,

@@ -14,6 +14,7 @@
 
 mod support;
 
+mod admission;
 mod barrier_and_determinism;
 mod configurations;
 mod heartbeats;
