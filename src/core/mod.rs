@@ -12,7 +12,7 @@ mod types;
 
 pub use config::{Config, ConfigError};
 pub use election::Election;
-#[cfg(feature = "sim")]
+#[cfg(feature = "__planted-bugs")]
 #[doc(hidden)]
 pub use election::Mutation;
 pub use membership::{Membership, MembershipError, MembershipId};

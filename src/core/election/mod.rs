@@ -25,7 +25,7 @@ use super::status::Status;
 use super::types::{HardState, NodeId, Role, Term};
 use follower::Follower;
 use leader::LeaderState;
-#[cfg(feature = "sim")]
+#[cfg(feature = "__planted-bugs")]
 pub use mutation::Mutation;
 use outbox::Outbox;
 use vote::Candidacy;
@@ -130,7 +130,7 @@ pub struct Election {
     /// against it rather than against `role()`, which can already have
     /// changed with the clock (a lease ends as `now_tick` advances).
     announced_role: Role,
-    #[cfg(feature = "sim")]
+    #[cfg(feature = "__planted-bugs")]
     mutation: Option<Mutation>,
 }
 
@@ -162,7 +162,7 @@ impl Election {
             // A heartbeat round is one send per peer plus a few events.
             outbox: Outbox::new(config.id, 2 * members + 8),
             announced_role: Role::Duck,
-            #[cfg(feature = "sim")]
+            #[cfg(feature = "__planted-bugs")]
             mutation: None,
             config,
         };

@@ -1,6 +1,6 @@
 //! Planted bugs: how the simulator's tests show that each invariant checker
 //! can fail. Everything about them but the branches in protocol code lives
-//! here; outside feature `sim` no bug can be planted and every check is
+//! here; outside the private feature `__planted-bugs` no bug can be planted and every check is
 //! `false`.
 
 use super::super::types::HardState;
@@ -8,9 +8,9 @@ use super::Election;
 
 /// Deliberate protocol bugs, for proving that the simulator's invariant
 /// checkers can fail. Never use outside tests. (The type exists in every
-/// build so that the checks compile to nothing outside feature `sim`.)
+/// build so that the checks compile to nothing outside that feature.)
 #[doc(hidden)]
-#[cfg_attr(not(feature = "sim"), allow(dead_code))]
+#[cfg_attr(not(feature = "__planted-bugs"), allow(dead_code))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mutation {
     /// Persist outputs never carry the vote, so a restart forgets it.
@@ -36,7 +36,7 @@ pub enum Mutation {
 
 impl Election {
     /// Plants a deliberate bug (see [`Mutation`]).
-    #[cfg(feature = "sim")]
+    #[cfg(feature = "__planted-bugs")]
     #[doc(hidden)]
     pub fn set_mutation(&mut self, mutation: Mutation) {
         if let Mutation::LeaseTicks(ticks) = mutation {
@@ -45,17 +45,17 @@ impl Election {
         self.mutation = Some(mutation);
     }
 
-    /// Whether the planted bug `mutation` is on (never, outside `sim`).
+    /// Whether the planted bug `mutation` is on (never, outside `__planted-bugs`).
     pub(super) fn mutated(&self, mutation: Mutation) -> bool {
         self.mutation_flag() == Some(mutation)
     }
 
-    #[cfg(feature = "sim")]
+    #[cfg(feature = "__planted-bugs")]
     fn mutation_flag(&self) -> Option<Mutation> {
         self.mutation
     }
 
-    #[cfg(not(feature = "sim"))]
+    #[cfg(not(feature = "__planted-bugs"))]
     fn mutation_flag(&self) -> Option<Mutation> {
         None
     }
