@@ -13,6 +13,7 @@ mod tests;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
+use self::garbage::GarbageSource;
 use super::checker::{Checker, CommandOutcome, Invariant, NodeView, Violation, node_id};
 use super::config::{HostBug, SimConfig, SimConfigError};
 use super::network::Network;
@@ -43,6 +44,8 @@ pub struct Simulation {
     first_goose_at_us: Option<u64>,
     /// Reused buffer for the outputs of one input.
     outputs: Vec<Output>,
+    /// Draws the garbage, when the plan injects any.
+    garbage: Option<GarbageSource>,
 }
 
 /// One simulated machine: its election while it is up, and its disk.
@@ -127,6 +130,7 @@ impl Simulation {
             healed_at_us: None,
             first_goose_at_us: None,
             outputs: Vec::with_capacity(4 * total + 8),
+            garbage: None,
             nodes,
             network,
             config,
@@ -142,6 +146,9 @@ impl Simulation {
                 .rng
                 .random_range(partitions.change_every_us.clone());
             simulation.queue.push(at_us, EventKind::Repartition);
+        }
+        if simulation.config.faults.garbage_every_us.is_some() {
+            simulation.garbage = Some(GarbageSource::new(&mut simulation.rng));
         }
         simulation.schedule_garbage();
         simulation.schedule_command();

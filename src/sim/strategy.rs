@@ -1,11 +1,13 @@
 //! [`proptest`](mod@proptest) strategies for fault plans, so that property tests explore
-//! (and shrink) the space of hostile worlds.
+//! (and shrink) the space of hostile worlds, and for arbitrary messages.
 
 use std::ops::RangeInclusive;
 
+use proptest::collection::vec;
 use proptest::prelude::*;
 
 use super::plan::{CommandPlan, FaultPlan, PartitionPlan, PartitionShapes};
+use crate::core::{Membership, MembershipId, Message, NodeId, Term};
 
 /// Any [`FaultPlan`] with every fault kind in ranges that suit the default
 /// timing (10 ms ticks, 50 ms heartbeats, 300–600 ms election timeouts):
@@ -120,6 +122,108 @@ pub fn arb_membership_command_plan() -> impl Strategy<Value = CommandPlan> {
         )
 }
 
+/// Any [`Message`]: every variant equally often, with arbitrary fields, for
+/// testing that whatever arrives is handled without harm (the simulator
+/// injects these from non-members; a codec must round-trip them).
+///
+/// Terms are small (up to 128, where a running cluster's are) half the time
+/// and anywhere in `u64` otherwise; membership ids likewise. A heartbeat
+/// carries a membership a third of the time, and `NewerMembership` always
+/// does: up to four voters and four learners among small ids (which name
+/// real members) and, now and then, any id; addresses for some ids; a
+/// joining learner a third of the time; issued under an arbitrary term, so
+/// its id is often newer than any a cluster holds. Such a membership need
+/// not be valid (a node may be both voter and learner, or there may be no
+/// voter at all). Shrinks towards small terms and ids and plain messages.
+pub fn arb_message() -> impl Strategy<Value = Message> {
+    prop_oneof![
+        (arb_term(), arb_membership_id())
+            .prop_map(|(term, membership)| Message::PreVote { term, membership }),
+        (arb_term(), any::<bool>())
+            .prop_map(|(term, granted)| Message::PreVoteResponse { term, granted }),
+        (arb_term(), any::<bool>(), arb_membership_id()).prop_map(
+            |(term, transfer, membership)| Message::Vote {
+                term,
+                transfer,
+                membership,
+            }
+        ),
+        (arb_term(), any::<bool>())
+            .prop_map(|(term, granted)| Message::VoteResponse { term, granted }),
+        (
+            arb_term(),
+            any::<u64>(),
+            proptest::option::weighted(1.0 / 3.0, arb_membership())
+        )
+            .prop_map(|(term, sent_tick, membership)| Message::Heartbeat {
+                term,
+                sent_tick,
+                membership: membership.map(Box::new),
+            }),
+        (arb_term(), any::<u64>(), arb_membership_id()).prop_map(
+            |(term, sent_tick, membership)| Message::HeartbeatAck {
+                term,
+                sent_tick,
+                membership,
+            }
+        ),
+        arb_term().prop_map(|term| Message::Leave { term }),
+        (arb_term(), arb_membership()).prop_map(|(term, membership)| {
+            Message::NewerMembership {
+                term,
+                membership: Box::new(membership),
+            }
+        }),
+        (arb_term(), arb_membership_id())
+            .prop_map(|(term, membership)| Message::MembershipProbe { term, membership }),
+        arb_term().prop_map(|term| Message::TimeoutNow { term }),
+    ]
+}
+
+/// A term: small half the time, anywhere otherwise.
+fn arb_term() -> impl Strategy<Value = Term> {
+    prop_oneof![0..=128_u64, any::<u64>()].prop_map(Term)
+}
+
+/// A membership id: a term as [`arb_term`], and a version small half the
+/// time.
+fn arb_membership_id() -> impl Strategy<Value = MembershipId> {
+    (arb_term(), prop_oneof![0..=64_u64, any::<u64>()])
+        .prop_map(|(term, version)| MembershipId { term, version })
+}
+
+/// A node id: mostly small, as real members' are.
+fn arb_node_id() -> impl Strategy<Value = NodeId> {
+    prop_oneof![4 => 0..=12_u64, 1 => any::<u64>()].prop_map(NodeId)
+}
+
+/// A `HOST:PORT` address.
+fn arb_address() -> impl Strategy<Value = String> {
+    ("[a-z0-9.-]{1,40}", any::<u16>()).prop_map(|(host, port)| format!("{host}:{port}"))
+}
+
+/// A membership as [`arb_message`] describes it.
+fn arb_membership() -> impl Strategy<Value = Membership> {
+    (
+        vec(arb_node_id(), 0..=4),
+        vec(arb_node_id(), 0..=4),
+        vec((arb_node_id(), arb_address()), 0..=4),
+        proptest::option::weighted(1.0 / 3.0, (arb_node_id(), arb_address())),
+        arb_term(),
+    )
+        .prop_map(|(voters, learners, addresses, joining, term)| {
+            let membership = Membership::new(voters)
+                .with_learners(learners)
+                .with_addresses(addresses);
+            // Adding a member again changes nothing: then there is no
+            // joining learner.
+            let membership = joining
+                .and_then(|(id, address)| membership.adding(term, id, &address).ok().flatten())
+                .unwrap_or(membership);
+            membership.reissued(term)
+        })
+}
+
 /// A range `start..=start + width`, `start` and `width` drawn from the given
 /// ranges.
 fn arb_range(
@@ -152,5 +256,47 @@ mod tests {
             assert_eq!(plan.validate(), Ok(()), "{plan:?}");
             assert!(plan.commands.is_some_and(|c| c.changes_membership()));
         }
+    }
+
+    #[test]
+    fn arbitrary_messages_cover_every_variant_and_carry_memberships() {
+        let mut runner = TestRunner::deterministic();
+        let mut kinds = std::collections::BTreeSet::new();
+        let (mut attached, mut joining, mut huge_terms) = (0, 0, 0);
+        for _ in 0..1_000 {
+            let msg = arb_message()
+                .new_tree(&mut runner)
+                .expect("the strategy never rejects")
+                .current();
+            // Exhaustive on purpose: a new variant must be added to
+            // `arb_message` too.
+            let (kind, term) = match &msg {
+                Message::PreVote { term, .. } => ("PreVote", term),
+                Message::PreVoteResponse { term, .. } => ("PreVoteResponse", term),
+                Message::Vote { term, .. } => ("Vote", term),
+                Message::VoteResponse { term, .. } => ("VoteResponse", term),
+                Message::Heartbeat { term, .. } => ("Heartbeat", term),
+                Message::HeartbeatAck { term, .. } => ("HeartbeatAck", term),
+                Message::TimeoutNow { term } => ("TimeoutNow", term),
+                Message::Leave { term } => ("Leave", term),
+                Message::NewerMembership { term, .. } => ("NewerMembership", term),
+                Message::MembershipProbe { term, .. } => ("MembershipProbe", term),
+            };
+            kinds.insert(kind);
+            huge_terms += usize::from(term.0 > 128);
+            if let Message::Heartbeat {
+                membership: Some(membership),
+                ..
+            }
+            | Message::NewerMembership { membership, .. } = &msg
+            {
+                attached += 1;
+                joining += usize::from(membership.joining().len() > 0);
+                assert!(membership.id().version >= 1, "issued, not configured");
+            }
+        }
+        assert_eq!(kinds.len(), 10, "{kinds:?}");
+        assert!(attached > 50 && joining > 5, "{attached} {joining}");
+        assert!(huge_terms > 200 && huge_terms < 800, "{huge_terms}");
     }
 }

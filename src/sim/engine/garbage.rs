@@ -2,15 +2,46 @@
 //! outside the cluster, each of which must be dropped, counted and leave
 //! its receiver's status unchanged.
 
+use proptest::strategy::{BoxedStrategy, Strategy, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use rand::RngExt;
 use rand::rngs::StdRng;
 
 use super::Simulation;
-use crate::core::{Membership, MembershipId, Message, NodeId, Term};
+use crate::core::{Message, NodeId};
 use crate::sim::checker::{Invariant, Violation, node_id};
 use crate::sim::config::FIRST_NON_MEMBER_ID;
 use crate::sim::queue::EventKind;
+use crate::sim::strategy::arb_message;
 use crate::sim::trace::TraceKind;
+
+/// Where garbage comes from: [`arb_message`], the crate's one generator of
+/// arbitrary messages, drawn by a runner seeded from the simulation's RNG,
+/// so that a seed replays the same garbage.
+#[derive(Debug)]
+pub(super) struct GarbageSource {
+    runner: TestRunner,
+    messages: BoxedStrategy<Message>,
+}
+
+impl GarbageSource {
+    /// A source seeded from `rng` (one draw).
+    pub(super) fn new(rng: &mut StdRng) -> Self {
+        let seed: [u8; 32] = rng.random();
+        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed);
+        GarbageSource {
+            runner: TestRunner::new_with_rng(Config::default(), rng),
+            messages: arb_message().boxed(),
+        }
+    }
+
+    /// The next message; `None` if the strategy rejected one, which it never
+    /// does (it has no filter).
+    fn draw(&mut self) -> Option<Message> {
+        let tree = self.messages.new_tree(&mut self.runner).ok()?;
+        Some(tree.current())
+    }
+}
 
 impl Simulation {
     /// Sends a random message, claiming to come from a non-member, to a random
@@ -25,7 +56,9 @@ impl Simulation {
         let index = up[self.rng.random_range(0..up.len())];
         let from =
             NodeId(FIRST_NON_MEMBER_ID + self.rng.random_range(0..=u64::MAX - FIRST_NON_MEMBER_ID));
-        let msg = random_message(self.stats.max_term, &mut self.rng);
+        let Some(msg) = self.garbage.as_mut().and_then(GarbageSource::draw) else {
+            return Ok(());
+        };
         self.stats.garbage_injected += 1;
         let node = node_id(index);
         self.recorder.record(
@@ -79,90 +112,4 @@ impl Simulation {
             self.queue.push(at_us, EventKind::Garbage);
         }
     }
-}
-
-/// Any message at all: terms near the real ones half the time, anywhere in
-/// `u64` otherwise; membership ids likewise; a heartbeat carries a random
-/// membership a third of the time.
-fn random_message(max_term: Term, rng: &mut StdRng) -> Message {
-    let term = random_term(max_term, rng);
-    let flag = rng.random_bool(0.5);
-    let sent_tick = rng.random();
-    let membership = random_membership_id(max_term, rng);
-    match rng.random_range(0..10) {
-        0 => Message::PreVote { term, membership },
-        1 => Message::PreVoteResponse {
-            term,
-            granted: flag,
-        },
-        2 => Message::Vote {
-            term,
-            transfer: flag,
-            membership,
-        },
-        3 => Message::VoteResponse {
-            term,
-            granted: flag,
-        },
-        4 => Message::Heartbeat {
-            term,
-            sent_tick,
-            membership: rng
-                .random_bool(1.0 / 3.0)
-                .then(|| Box::new(random_membership(max_term, rng))),
-        },
-        5 => Message::HeartbeatAck {
-            term,
-            sent_tick,
-            membership,
-        },
-        6 => Message::Leave { term },
-        7 => Message::NewerMembership {
-            term,
-            membership: Box::new(random_membership(max_term, rng)),
-        },
-        8 => Message::MembershipProbe { term, membership },
-        _ => Message::TimeoutNow { term },
-    }
-}
-
-fn random_term(max_term: Term, rng: &mut StdRng) -> Term {
-    if rng.random_bool(0.5) {
-        Term(rng.random_range(0..=max_term.0.saturating_add(2)))
-    } else {
-        Term(rng.random())
-    }
-}
-
-fn random_membership_id(max_term: Term, rng: &mut StdRng) -> MembershipId {
-    MembershipId {
-        term: random_term(max_term, rng),
-        version: if rng.random_bool(0.5) {
-            rng.random_range(0..=64)
-        } else {
-            rng.random()
-        },
-    }
-}
-
-/// A membership of small random ids (members or not), which a garbage
-/// heartbeat tries to impose.
-fn random_membership(max_term: Term, rng: &mut StdRng) -> Membership {
-    let ids = |rng: &mut StdRng| -> Vec<NodeId> {
-        (0..rng.random_range(0..=4))
-            .map(|_| NodeId(rng.random_range(0..=12)))
-            .collect()
-    };
-    let voters = ids(rng);
-    let learners = ids(rng);
-    let addresses: Vec<(NodeId, String)> = voters
-        .iter()
-        .map(|id| (*id, format!("10.0.0.{id}:7000")))
-        .collect();
-    // Issued by a "Goose" of a random term: an id that is often newer than
-    // any the cluster holds, the kind a node would adopt from a member.
-    Membership::new(voters)
-        .with_learners(learners)
-        .with_addresses(addresses)
-        .reissued(random_term(max_term, rng))
 }
