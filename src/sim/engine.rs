@@ -1,19 +1,27 @@
 //! The simulation loop: pops events in time order, feeds them to the
-//! elections, plays the host (persist, send, crash), and runs the checkers
-//! after every event.
+//! elections, plays the host (persist, send), and runs the checkers after
+//! every event. The fault plan is applied in [`faults`], garbage is injected
+//! in [`garbage`], and [`liveness`] judges whether the healed cluster has
+//! settled.
+
+mod faults;
+mod garbage;
+mod liveness;
+#[cfg(test)]
+mod tests;
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use super::checker::{Checker, DisplayMembership, Violation, node_id};
-use super::config::{FIRST_NON_MEMBER_ID, HostBug, SimConfig, SimConfigError};
-use super::network::{Network, Route};
+use self::garbage::GarbageSource;
+use super::checker::{Checker, CommandOutcome, Invariant, NodeView, Violation, node_id};
+use super::config::{HostBug, SimConfig, SimConfigError};
+use super::network::Network;
 use super::queue::{EventKind, EventQueue};
 use super::report::{SimFailure, SimReport, SimStats};
-use super::trace::{Recorder, SendFate, SimCommand, TraceKind};
+use super::trace::{Recorder, SimCommand, TraceKind};
 use crate::core::{
     Config, Election, Event, HardState, Membership, MembershipId, Message, NodeId, Output, Role,
-    Term,
 };
 
 /// A deterministic simulation of a cluster of [`Election`]s.
@@ -36,6 +44,8 @@ pub struct Simulation {
     first_goose_at_us: Option<u64>,
     /// Reused buffer for the outputs of one input.
     outputs: Vec<Output>,
+    /// Draws the garbage, when the plan injects any.
+    garbage: Option<GarbageSource>,
 }
 
 /// One simulated machine: its election while it is up, and its disk.
@@ -120,6 +130,7 @@ impl Simulation {
             healed_at_us: None,
             first_goose_at_us: None,
             outputs: Vec::with_capacity(4 * total + 8),
+            garbage: None,
             nodes,
             network,
             config,
@@ -135,6 +146,9 @@ impl Simulation {
                 .rng
                 .random_range(partitions.change_every_us.clone());
             simulation.queue.push(at_us, EventKind::Repartition);
+        }
+        if simulation.config.faults.garbage_every_us.is_some() {
+            simulation.garbage = Some(GarbageSource::new(&mut simulation.rng));
         }
         simulation.schedule_garbage();
         simulation.schedule_command();
@@ -306,10 +320,10 @@ impl Simulation {
         }
         let hard_state = election.hard_state();
         let membership_id = election.membership().id();
-        self.checker.on_live_state(self.now_us, index, hard_state)?;
+        let node = node_id(index);
+        self.checker.on_hard_state(self.now_us, node, hard_state)?;
         self.stats.max_term = self.stats.max_term.max(hard_state.term);
 
-        let node = node_id(index);
         match input {
             Input::Tick if !self.outputs.is_empty() => self.recorder.record(
                 self.now_us,
@@ -329,18 +343,17 @@ impl Simulation {
             _ => {}
         }
         for output in &self.outputs {
-            self.checker.on_output(self.now_us, index, output)?;
+            self.checker.on_output(self.now_us, node, output)?;
         }
         self.checker
-            .on_live_membership(self.now_us, index, membership_id)?;
+            .on_membership(self.now_us, node, membership_id)?;
         if from_peer && membership_id != membership_before {
             self.stats.memberships_from_peers += 1;
         }
         if let Input::Command(command) = input {
-            if self
-                .checker
-                .on_command(self.now_us, index, command, accepted)?
-            {
+            // Counted before the checks, so that a failure's figures include
+            // this command.
+            if !accepted && self.checker.learner_in_command(node, command).is_some() {
                 self.stats.learner_commands_refused += 1;
             }
             if command == SimCommand::Leave && accepted {
@@ -349,15 +362,14 @@ impl Simulation {
             if command.is_membership_change() {
                 self.stats.membership_commands += 1;
                 self.stats.membership_commands_refused += u64::from(!accepted);
-                let proposed = accepted && membership_id != membership_before;
-                self.checker.on_membership_command(
-                    self.now_us,
-                    index,
-                    command,
-                    proposed,
-                    was_goose,
-                )?;
             }
+            let outcome = CommandOutcome {
+                command,
+                accepted,
+                membership_changed: membership_id != membership_before,
+                was_goose,
+            };
+            self.checker.on_command(self.now_us, node, &outcome)?;
         }
 
         let total = self.outputs.len();
@@ -375,19 +387,6 @@ impl Simulation {
         Ok(())
     }
 
-    /// Where the host crashes while draining `total` outputs: after `k` of
-    /// them, each of the `total + 1` points getting the plan's crash
-    /// probability in turn; `None` for no crash. Inputs with more outputs
-    /// offer more points, so crashes land across `Persist`/`Send` boundaries
-    /// in proportion to how many there are, not only between inputs.
-    fn draw_crash_point(&mut self, total: usize) -> Option<usize> {
-        let probability = self.config.faults.crash_probability;
-        if !self.faults_active() || probability <= 0.0 {
-            return None;
-        }
-        (0..=total).find(|_| self.rng.random_bool(probability))
-    }
-
     /// Plays the host for one output.
     fn handle_output(&mut self, index: usize, output: &Output) -> Result<(), Violation> {
         let node = node_id(index);
@@ -395,14 +394,14 @@ impl Simulation {
             &Output::Persist(hard_state) => {
                 let previous = self.nodes[index].durable;
                 self.checker
-                    .on_persist(self.now_us, index, previous, hard_state)?;
+                    .on_persist(self.now_us, node, previous, hard_state)?;
                 self.nodes[index].durable = hard_state;
                 self.recorder
                     .record(self.now_us, TraceKind::Persisted { node, hard_state });
             }
             Output::PersistMembership(membership) => {
                 self.checker
-                    .on_persist_membership(self.now_us, index, membership.id())?;
+                    .on_persist_membership(self.now_us, node, membership.id())?;
                 // The planted host bug acknowledges the write but loses it
                 // (no fsync): a restart comes back with the older one.
                 if self.config.host_bug != Some(HostBug::ForgetMembership) {
@@ -417,7 +416,7 @@ impl Simulation {
                 );
             }
             Output::Send { to, msg } => {
-                self.checker.on_send(self.now_us, index, *to, msg)?;
+                self.checker.on_send(self.now_us, node, *to, msg)?;
                 self.send(index, *to, msg.clone());
             }
             &Output::Event(Event::RoleChanged { role, term, .. }) => {
@@ -432,11 +431,11 @@ impl Simulation {
             }) => self.stats.elections_started += 1,
             &Output::Event(Event::MembershipChanged { id }) => {
                 self.checker
-                    .on_membership_event(self.now_us, index, id, false)?;
+                    .on_membership_event(self.now_us, node, id, false)?;
             }
             &Output::Event(Event::MembershipCommitted { id }) => {
                 self.checker
-                    .on_membership_event(self.now_us, index, id, true)?;
+                    .on_membership_event(self.now_us, node, id, true)?;
                 self.stats.memberships_committed += 1;
                 self.recorder
                     .record(self.now_us, TraceKind::MembershipCommitted { node, id });
@@ -447,298 +446,11 @@ impl Simulation {
         Ok(())
     }
 
-    /// Hands a message to the network.
-    fn send(&mut self, from: usize, to_id: NodeId, msg: Message) {
-        self.stats.messages_sent += 1;
-        let from_id = node_id(from);
-        let to = match usize::try_from(to_id.0) {
-            Ok(id) if (1..=self.nodes.len()).contains(&id) => id - 1,
-            // The core only answers members; anything else goes nowhere.
-            _ => return,
-        };
-        let route = if self.faults_active() {
-            self.network
-                .route_faulty(from, to, &self.config.faults, &mut self.rng)
-        } else {
-            Route::Once(self.rng.random_range(self.config.healed_latency_us.clone()))
-        };
-        let fate = match route {
-            Route::Once(delay_us) => {
-                let arrives_at_us = self.now_us + delay_us;
-                let msg = msg.clone();
-                self.queue
-                    .push(arrives_at_us, EventKind::Deliver { from, to, msg });
-                SendFate::InFlight { arrives_at_us }
-            }
-            Route::Twice(first_us, second_us) => {
-                self.stats.messages_duplicated += 1;
-                let arrives_at_us = [self.now_us + first_us, self.now_us + second_us];
-                for at_us in arrives_at_us {
-                    let msg = msg.clone();
-                    self.queue.push(at_us, EventKind::Deliver { from, to, msg });
-                }
-                SendFate::Duplicated { arrives_at_us }
-            }
-            Route::Lost => {
-                self.stats.messages_lost += 1;
-                SendFate::Lost
-            }
-            Route::Cut => {
-                self.stats.messages_cut += 1;
-                SendFate::Cut
-            }
-        };
-        self.recorder.record(
-            self.now_us,
-            TraceKind::Sent {
-                from: from_id,
-                to: to_id,
-                msg,
-                fate,
-            },
-        );
-    }
-
-    // ----- crashes and restarts ----------------------------------------------
-
-    /// Volatile state is lost; the disk (`durable`) is kept.
-    fn crash(&mut self, index: usize, handled: usize, lost: usize) {
-        let node = &mut self.nodes[index];
-        node.election = None;
-        node.leaving = false;
-        node.incarnation += 1;
-        let incarnation = node.incarnation;
-        self.checker.on_crash(index);
-        self.stats.crashes += 1;
-        if lost > 0 {
-            self.stats.crashes_mid_output += 1;
-        }
-        self.recorder.record(
-            self.now_us,
-            TraceKind::Crashed {
-                node: node_id(index),
-                handled,
-                lost,
-            },
-        );
-        let delay_us = self
-            .rng
-            .random_range(self.config.faults.restart_delay_us.clone());
-        self.queue.push(
-            self.now_us + delay_us,
-            EventKind::Restart {
-                node: index,
-                incarnation,
-            },
-        );
-    }
-
-    /// A new `Election` from the persisted state only (hard state and
-    /// membership), with a fresh seed.
-    ///
-    /// A node whose durable membership does not contain it (it was removed,
-    /// or its removal was pending when it crashed) starts all the same, as
-    /// the runtime starts it: the core runs it as a removed node, which
-    /// never campaigns, votes only to let the others undo an uncommitted
-    /// removal, and takes part again if a newer membership names it.
-    fn restart(&mut self, index: usize) -> Result<(), Violation> {
-        let loaded = self.nodes[index].durable;
-        self.checker.on_restart(
-            self.now_us,
-            index,
-            loaded,
-            &self.nodes[index].durable_membership,
-        )?;
-        let mut config = self.nodes[index].config.clone();
-        config.membership = self.nodes[index].durable_membership.clone();
-        let removed = !config.membership.contains(config.id);
-        let election =
-            new_election(&self.config, &config, loaded, &mut self.rng).unwrap_or_else(|error| {
-                // Every membership but the configured (version 0) one,
-                // which names the node, was issued at run time with a higher
-                // version, and the core accepts a node outside those.
-                unreachable!(
-                    "only the membership differs from a config Simulation::new accepted: {error}"
-                )
-            });
-        self.nodes[index].election = Some(election);
-        self.stats.restarts += 1;
-        self.stats.removed_restarts += u64::from(removed);
-        self.recorder.record(
-            self.now_us,
-            TraceKind::Restarted {
-                node: node_id(index),
-                hard_state: loaded,
-                removed,
-            },
-        );
-        self.schedule_first_tick(index);
-        Ok(())
-    }
-
-    // ----- scheduled faults ---------------------------------------------------
-
-    fn repartition(&mut self) {
-        let Some(partitions) = &self.config.faults.partitions else {
-            return;
-        };
-        if !self.faults_active() {
-            return;
-        }
-        let cut = self.network.repartition(&partitions.shapes, &mut self.rng);
-        let next_us = self.now_us + self.rng.random_range(partitions.change_every_us.clone());
-        self.queue.push(next_us, EventKind::Repartition);
-        self.stats.partitions += 1;
-        self.recorder
-            .record(self.now_us, TraceKind::Partitioned { cut });
-    }
-
-    /// Sends a random message, claiming to come from a non-member, to a random
-    /// live node, and checks that it was dropped, counted and changed nothing.
-    fn inject_garbage(&mut self) -> Result<(), Violation> {
-        let up: Vec<usize> = (0..self.nodes.len())
-            .filter(|index| self.nodes[*index].election.is_some())
-            .collect();
-        if up.is_empty() {
-            return Ok(());
-        }
-        let index = up[self.rng.random_range(0..up.len())];
-        let from =
-            NodeId(FIRST_NON_MEMBER_ID + self.rng.random_range(0..=u64::MAX - FIRST_NON_MEMBER_ID));
-        let msg = random_message(self.stats.max_term, &mut self.rng);
-        self.stats.garbage_injected += 1;
-        let node = node_id(index);
-        self.recorder.record(
-            self.now_us,
-            TraceKind::Garbage {
-                from,
-                to: node,
-                msg: msg.clone(),
-            },
-        );
-
-        let Some(election) = self.nodes[index].election.as_mut() else {
-            return Ok(());
-        };
-        let status_before = election.status();
-        let dropped_before = election.counters().dropped_not_member;
-        election.handle_message(from, msg);
-        let status_after = election.status();
-        let dropped_after = election.counters().dropped_not_member;
-        self.outputs.clear();
-        while let Some(output) = election.poll_output() {
-            self.outputs.push(output);
-        }
-        let outputs = std::mem::take(&mut self.outputs);
-        let result = outputs.iter().try_for_each(|output| {
-            self.checker.on_output(self.now_us, index, output)?;
-            self.handle_output(index, output)
-        });
-        self.outputs = outputs;
-        result?;
-        if status_after != status_before {
-            return Err(Violation::GarbageChangedState {
-                at_us: self.now_us,
-                node,
-                from,
-            });
-        }
-        if dropped_after != dropped_before + 1 {
-            return Err(Violation::GarbageNotCounted {
-                at_us: self.now_us,
-                node,
-                from,
-            });
-        }
-        Ok(())
-    }
-
-    /// An operator command, drawn by the plan's weights: `campaign` to
-    /// anyone, learners included; `step_down` or a transfer (to anyone,
-    /// learners included) to the Goose if there is one. Commands that would
-    /// make a learner lead must be refused; they are counted.
-    ///
-    /// Membership commands: `propose_add` of a spare that has not joined
-    /// (once every spare has, of a member of the target's membership, at its
-    /// address) and `propose_remove` of any member of the target's
-    /// membership, the Goose itself included, both to the Goose if there is
-    /// one (a Duck refuses); `leave` on anyone.
-    fn issue_command(&mut self) -> Result<(), Violation> {
-        let Some(commands) = &self.config.faults.commands else {
-            return Ok(());
-        };
-        let up: Vec<usize> = (0..self.nodes.len())
-            .filter(|index| self.nodes[*index].election.is_some())
-            .collect();
-        if up.is_empty() {
-            return Ok(());
-        }
-        let goose = up.iter().copied().find(|index| {
-            self.nodes[*index]
-                .election
-                .as_ref()
-                .is_some_and(|election| election.role() == Role::Goose)
-        });
-        let anyone = up[self.rng.random_range(0..up.len())];
-        // Cumulative weights; with the membership weights zero this draws
-        // exactly what it drew before they existed.
-        let campaign = u64::from(commands.campaign);
-        let step_down = campaign + u64::from(commands.step_down);
-        let transfer = step_down + u64::from(commands.transfer);
-        let add = transfer + u64::from(commands.add);
-        let remove = add + u64::from(commands.remove);
-        let pick = self.rng.random_range(0..commands.total());
-        let (index, command) = if pick < campaign {
-            (anyone, SimCommand::Campaign)
-        } else if pick < step_down {
-            (goose.unwrap_or(anyone), SimCommand::StepDown)
-        } else if pick < transfer {
-            let to = node_id(self.rng.random_range(0..self.nodes.len()));
-            (goose.unwrap_or(anyone), SimCommand::Transfer(to))
-        } else if pick < add {
-            let index = goose.unwrap_or(anyone);
-            (index, SimCommand::AddNode(self.draw_node_to_add(index)))
-        } else if pick < remove {
-            let index = goose.unwrap_or(anyone);
-            (index, SimCommand::RemoveNode(self.draw_member(index)))
-        } else {
-            (anyone, SimCommand::Leave)
-        };
-        self.stats.commands += 1;
-        self.drive(index, Input::Command(command))
-    }
-
-    /// A spare that has not joined yet, or (when none is left) a member of
-    /// the membership node `index` holds.
-    fn draw_node_to_add(&mut self, index: usize) -> NodeId {
-        let spares: Vec<usize> = (self.config.total_nodes()..self.nodes.len())
-            .filter(|spare| !self.nodes[*spare].joined)
-            .collect();
-        if spares.is_empty() {
-            self.draw_member(index)
-        } else {
-            node_id(spares[self.rng.random_range(0..spares.len())])
-        }
-    }
-
-    /// A member (voter or learner) of the membership node `index` holds.
-    fn draw_member(&mut self, index: usize) -> NodeId {
-        let members: Vec<NodeId> = self.nodes[index]
-            .election
-            .as_ref()
-            .map(|election| election.membership().members().collect())
-            .unwrap_or_default();
-        if members.is_empty() {
-            return node_id(index);
-        }
-        members[self.rng.random_range(0..members.len())]
-    }
-
     /// Starts every spare that committed membership `id` names and that
     /// has not joined yet, as the runtime's joiner does once its add
     /// committed: fresh hard state, and that membership as its starting one
     /// (`JoinReply::Accepted`).
-    fn start_joiners(&mut self, id: crate::core::MembershipId) -> Result<(), Violation> {
+    fn start_joiners(&mut self, id: MembershipId) -> Result<(), Violation> {
         let Some(membership) = self.checker.issued(id).cloned() else {
             return Ok(());
         };
@@ -758,7 +470,7 @@ impl Simulation {
             node.durable_membership = membership.clone();
             node.config = config;
             node.joined = true;
-            self.checker.on_join(index, &membership);
+            self.checker.on_join(self.now_us, id, &membership);
             self.stats.nodes_joined += 1;
             self.recorder.record(
                 self.now_us,
@@ -768,21 +480,6 @@ impl Simulation {
                 },
             );
             self.schedule_first_tick(index);
-        }
-        Ok(())
-    }
-
-    /// Ends the fault phase: no partition, every crashed node back, and from
-    /// now on no loss, duplication, crash or command.
-    fn heal(&mut self) -> Result<(), Violation> {
-        self.healed_at_us = Some(self.now_us);
-        self.network.heal();
-        self.recorder.record(self.now_us, TraceKind::Healed);
-        for index in 0..self.nodes.len() {
-            let node = &self.nodes[index];
-            if node.election.is_none() && node.joined {
-                self.restart(index)?;
-            }
         }
         Ok(())
     }
@@ -800,20 +497,6 @@ impl Simulation {
         );
     }
 
-    fn schedule_garbage(&mut self) {
-        if let Some(every) = &self.config.faults.garbage_every_us {
-            let at_us = self.now_us + self.rng.random_range(every.clone());
-            self.queue.push(at_us, EventKind::Garbage);
-        }
-    }
-
-    fn schedule_command(&mut self) {
-        if let Some(commands) = &self.config.faults.commands {
-            let at_us = self.now_us + self.rng.random_range(commands.every_us.clone());
-            self.queue.push(at_us, EventKind::Command);
-        }
-    }
-
     // ----- checks -------------------------------------------------------------
 
     /// The cluster-wide invariants, after every event: one leader per term,
@@ -821,141 +504,23 @@ impl Simulation {
     /// learner leading, no removed node leading, and every Goose a voter of
     /// its own membership (but while its own removal is pending).
     fn check_cluster(&mut self) -> Result<(), Violation> {
-        let mut goose: Option<(NodeId, Term)> = None;
-        for (index, node) in self.nodes.iter().enumerate() {
-            let Some(election) = &node.election else {
-                continue;
+        self.checker.on_sweep(self.now_us);
+        for election in self.nodes.iter().filter_map(|node| node.election.as_ref()) {
+            let status = NodeView {
+                id: election.id(),
+                role: election.role(),
+                term: election.term(),
+                leader: election.leader(),
+                membership: election.membership(),
+                membership_pending: election.membership_pending(),
             };
-            let (id, term, role) = (election.id(), election.term(), election.role());
-            self.checker
-                .on_status(self.now_us, index, role, term, election.leader())?;
-            if role == Role::Goose {
-                self.checker.on_goose(
-                    self.now_us,
-                    index,
-                    term,
-                    election.membership(),
-                    election.membership_pending(),
-                )?;
+            self.checker.on_status(self.now_us, &status)?;
+            if status.role == Role::Goose {
+                self.checker.on_goose(self.now_us, &status)?;
                 self.first_goose_at_us.get_or_insert(self.now_us);
-                if let Some((first, first_term)) = goose {
-                    return Err(Violation::TwoGeese {
-                        at_us: self.now_us,
-                        first,
-                        first_term,
-                        second: id,
-                        second_term: term,
-                    });
-                }
-                goose = Some((id, term));
             }
         }
         Ok(())
-    }
-
-    /// Liveness: some node is the Goose, a voter of the latest committed
-    /// membership, and every node its membership names, learners included,
-    /// is up, follows it, and is no longer waiting for promotion. (Without
-    /// membership changes: a Goose every node follows.) Nodes outside the
-    /// Goose's membership (removed) and spares that never joined do not
-    /// count.
-    fn settled(&self) -> bool {
-        self.settled_goose().is_some_and(|goose| {
-            let membership = goose.membership();
-            self.nodes.iter().enumerate().all(|(index, node)| {
-                let id = node_id(index);
-                match &node.election {
-                    _ if !membership.contains(id) => true,
-                    Some(election) => {
-                        election.leader() == Some(goose.id()) && !membership.is_joining(id)
-                    }
-                    // A member that is down holds liveness back; one that
-                    // never joined has nothing to follow.
-                    None => !node.joined,
-                }
-            })
-        })
-    }
-
-    /// The Goose, if there is one and it is a voter of the latest committed
-    /// membership.
-    fn settled_goose(&self) -> Option<&Election> {
-        self.nodes
-            .iter()
-            .filter_map(|node| node.election.as_ref())
-            .find(|election| election.role() == Role::Goose)
-            .filter(|goose| self.checker.latest_committed().is_voter(goose.id()))
-    }
-
-    /// Why the cluster has not settled when the liveness bound runs out: a
-    /// joined node still waiting for promotion under a Goose every member
-    /// follows, or else no such Goose.
-    fn unsettled(&self, at_us: u64, healed_at_us: u64, bound_us: u64) -> Violation {
-        let waiting = self.settled_goose().and_then(|goose| {
-            let membership = goose.membership();
-            let followed = self.nodes.iter().all(|node| {
-                node.election.as_ref().is_none_or(|election| {
-                    !membership.contains(election.id()) || election.leader() == Some(goose.id())
-                })
-            });
-            followed
-                .then(|| {
-                    self.nodes.iter().find_map(|node| {
-                        let election = node.election.as_ref()?;
-                        membership
-                            .is_joining(election.id())
-                            .then_some(election.id())
-                    })
-                })
-                .flatten()
-        });
-        match waiting {
-            Some(node) => Violation::JoinerNotPromoted {
-                at_us,
-                node,
-                healed_at_us,
-                bound_us,
-            },
-            None => Violation::NoGooseAfterHeal {
-                at_us,
-                healed_at_us,
-                bound_us,
-                cluster: self.snapshot(),
-            },
-        }
-    }
-
-    /// One line per node: whether it is up (and asked to leave), its role,
-    /// term and leader, and the membership it holds (joining learners
-    /// starred).
-    fn snapshot(&self) -> String {
-        let mut lines = Vec::new();
-        for (index, node) in self.nodes.iter().enumerate() {
-            let id = node_id(index);
-            let line = match &node.election {
-                Some(election) => format!(
-                    "n{id} up{} {} term {} leader {} holds {}",
-                    if node.leaving { " leaving" } else { "" },
-                    election.role(),
-                    election.term(),
-                    election
-                        .leader()
-                        .map_or("none".to_owned(), |leader| format!("n{leader}")),
-                    DisplayMembership(election.membership().clone()),
-                ),
-                None if !node.joined => format!("n{id} never joined"),
-                None => format!(
-                    "n{id} down holds {} on disk",
-                    DisplayMembership(node.durable_membership.clone()),
-                ),
-            };
-            lines.push(line);
-        }
-        format!(
-            "[{}]; latest committed {}",
-            lines.join("; "),
-            DisplayMembership(self.checker.latest_committed().clone())
-        )
     }
 }
 
@@ -982,317 +547,5 @@ fn draw_tick_period(shortest_us: u64, longest_us: u64, rng: &mut StdRng) -> u64 
         0 => shortest_us,
         1 => longest_us,
         _ => rng.random_range(shortest_us..=longest_us),
-    }
-}
-
-/// Any message at all: terms near the real ones half the time, anywhere in
-/// `u64` otherwise; membership ids likewise; a heartbeat carries a random
-/// membership a third of the time.
-fn random_message(max_term: Term, rng: &mut StdRng) -> Message {
-    let term = random_term(max_term, rng);
-    let flag = rng.random_bool(0.5);
-    let sent_tick = rng.random();
-    let membership = random_membership_id(max_term, rng);
-    match rng.random_range(0..10) {
-        0 => Message::PreVote { term, membership },
-        1 => Message::PreVoteResponse {
-            term,
-            granted: flag,
-        },
-        2 => Message::Vote {
-            term,
-            transfer: flag,
-            membership,
-        },
-        3 => Message::VoteResponse {
-            term,
-            granted: flag,
-        },
-        4 => Message::Heartbeat {
-            term,
-            sent_tick,
-            membership: rng
-                .random_bool(1.0 / 3.0)
-                .then(|| Box::new(random_membership(max_term, rng))),
-        },
-        5 => Message::HeartbeatAck {
-            term,
-            sent_tick,
-            membership,
-        },
-        6 => Message::Leave { term },
-        7 => Message::NewerMembership {
-            term,
-            membership: Box::new(random_membership(max_term, rng)),
-        },
-        8 => Message::MembershipProbe { term, membership },
-        _ => Message::TimeoutNow { term },
-    }
-}
-
-fn random_term(max_term: Term, rng: &mut StdRng) -> Term {
-    if rng.random_bool(0.5) {
-        Term(rng.random_range(0..=max_term.0.saturating_add(2)))
-    } else {
-        Term(rng.random())
-    }
-}
-
-fn random_membership_id(max_term: Term, rng: &mut StdRng) -> MembershipId {
-    MembershipId {
-        term: random_term(max_term, rng),
-        version: if rng.random_bool(0.5) {
-            rng.random_range(0..=64)
-        } else {
-            rng.random()
-        },
-    }
-}
-
-/// A membership of small random ids (members or not), which a garbage
-/// heartbeat tries to impose.
-fn random_membership(max_term: Term, rng: &mut StdRng) -> Membership {
-    let ids = |rng: &mut StdRng| -> Vec<NodeId> {
-        (0..rng.random_range(0..=4))
-            .map(|_| NodeId(rng.random_range(0..=12)))
-            .collect()
-    };
-    let voters = ids(rng);
-    let learners = ids(rng);
-    let addresses: Vec<(NodeId, String)> = voters
-        .iter()
-        .map(|id| (*id, format!("10.0.0.{id}:7000")))
-        .collect();
-    // Issued by a "Goose" of a random term: an id that is often newer than
-    // any the cluster holds, the kind a node would adopt from a member.
-    Membership::new(voters)
-        .with_learners(learners)
-        .with_addresses(addresses)
-        .reissued(random_term(max_term, rng))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::core::Membership;
-    use crate::sim::{CommandPlan, FaultPlan, PartitionPlan, PartitionShapes};
-
-    /// Runs events, with every check, until a Goose followed by every node
-    /// exists.
-    fn run_until_goose_followed_by_all(simulation: &mut Simulation) {
-        for _ in 0..100_000 {
-            let event = simulation
-                .queue
-                .pop()
-                .expect("every node always has a tick pending");
-            simulation.now_us = event.at_us;
-            let checked = simulation
-                .handle(event.kind)
-                .and_then(|()| simulation.check_cluster());
-            if let Err(violation) = checked {
-                panic!("{violation}");
-            }
-            if simulation.settled() {
-                return;
-            }
-        }
-        panic!("no Goose followed by every node");
-    }
-
-    #[test]
-    fn liveness_waits_for_every_learner() {
-        let mut simulation =
-            Simulation::new(SimConfig::new(3, 5).with_learners(2)).expect("a valid config");
-        run_until_goose_followed_by_all(&mut simulation);
-        let learner = 4; // n5
-        assert!(simulation.checker.is_learner(learner));
-
-        // A learner that is down holds liveness back...
-        let following = simulation.nodes[learner].election.take();
-        assert!(!simulation.settled());
-        // ...and so does one that follows nobody (here, just restarted).
-        let fresh = new_election(
-            &simulation.config,
-            &simulation.nodes[learner].config,
-            HardState::default(),
-            &mut simulation.rng,
-        )
-        .expect("a valid config");
-        assert_eq!(fresh.leader(), None);
-        simulation.nodes[learner].election = Some(fresh);
-        assert!(!simulation.settled());
-
-        simulation.nodes[learner].election = following;
-        assert!(simulation.settled());
-    }
-
-    /// A spare that joined holds liveness back until it is promoted, and a
-    /// run that ends before then names it.
-    #[test]
-    fn liveness_waits_for_the_promotion_of_a_joiner() {
-        let plan = FaultPlan {
-            commands: Some(CommandPlan {
-                every_us: 200_000..=200_000,
-                campaign: 0,
-                step_down: 0,
-                transfer: 0,
-                add: 1,
-                remove: 0,
-                leave: 0,
-            }),
-            ..FaultPlan::none()
-        };
-        let config = SimConfig::new(3, 1).with_spare_nodes(1).with_faults(plan);
-        let mut simulation = Simulation::new(config).expect("a valid config");
-        let joiner = 3; // n4
-        let follows_goose = |simulation: &Simulation| {
-            let goose = simulation.settled_goose().map(Election::id);
-            simulation.nodes[joiner]
-                .election
-                .as_ref()
-                .is_some_and(|election| goose.is_some() && election.leader() == goose)
-        };
-        for _ in 0..100_000 {
-            let event = simulation.queue.pop().expect("ticks are always pending");
-            simulation.now_us = event.at_us;
-            let checked = simulation
-                .handle(event.kind)
-                .and_then(|()| simulation.check_cluster());
-            if let Err(violation) = checked {
-                panic!("{violation}");
-            }
-            if follows_goose(&simulation) {
-                break;
-            }
-        }
-        assert!(
-            follows_goose(&simulation),
-            "n4 joined and follows the Goose"
-        );
-        assert!(!simulation.settled(), "n4 is not promoted yet");
-        assert_eq!(
-            simulation.unsettled(9, 1, 8),
-            Violation::JoinerNotPromoted {
-                at_us: 9,
-                node: NodeId(4),
-                healed_at_us: 1,
-                bound_us: 8,
-            }
-        );
-        run_until_goose_followed_by_all(&mut simulation);
-        let goose = simulation.settled_goose().expect("a Goose");
-        assert!(goose.membership().is_voter(NodeId(4)), "n4 was promoted");
-    }
-
-    /// End to end, through the engine's wiring of the checkers: a learner
-    /// misconfigured to believe it votes (the bug a half-applied membership
-    /// change would cause) campaigns, and the run fails with a learner
-    /// violation.
-    #[test]
-    fn a_learner_that_believes_it_votes_is_caught() {
-        let caught = (0..20).find_map(|seed| {
-            let mut config = SimConfig::new(3, seed)
-                .with_learners(1)
-                .with_faults(FaultPlan::random(seed));
-            config.fault_phase_us = 10_000_000;
-            let mut simulation = Simulation::new(config).expect("a valid config");
-            let learner = 3; // n4
-            let node = &mut simulation.nodes[learner];
-            // Its own config makes it a fourth voter; everyone else, and the
-            // checker, know it as a learner. Restarts keep the bug.
-            node.config.membership = Membership::new((1..=4).map(NodeId));
-            node.durable_membership = node.config.membership.clone();
-            node.election = Some(
-                Election::new(node.config.clone(), HardState::default(), seed)
-                    .expect("a valid config"),
-            );
-            simulation.run().err()
-        });
-        let failure = caught.expect("a campaigning learner is caught within 20 seeds");
-        println!("caught: {}", failure.violation);
-        assert!(
-            matches!(
-                failure.violation,
-                Violation::LearnerStartedElection {
-                    node: NodeId(4),
-                    ..
-                } | Violation::LearnerCommandAccepted {
-                    learner: NodeId(4),
-                    ..
-                }
-            ),
-            "{failure}"
-        );
-    }
-
-    #[test]
-    fn learners_are_simulated_like_voters() {
-        let plan = FaultPlan {
-            link_latency_us: 200..=8_000,
-            jitter_us: 20_000,
-            loss_probability: 0.1,
-            duplicate_probability: 0.1,
-            crash_probability: 0.003,
-            restart_delay_us: 50_000..=500_000,
-            partitions: Some(PartitionPlan {
-                change_every_us: 200_000..=1_000_000,
-                shapes: PartitionShapes::all(),
-            }),
-            garbage_every_us: Some(20_000..=100_000),
-            commands: Some(CommandPlan::all(100_000..=300_000)),
-        };
-        let mut config = SimConfig::new(3, 8).with_learners(2).with_faults(plan);
-        config.fault_phase_us = 30_000_000;
-        config.record_trace = true;
-        let report = Simulation::new(config)
-            .expect("a valid config")
-            .run()
-            .unwrap_or_else(|failure| panic!("{failure}"));
-        let learners = [NodeId(4), NodeId(5)];
-        let touched = |wanted: fn(&TraceKind) -> Option<NodeId>| {
-            report
-                .trace
-                .iter()
-                .filter_map(|event| wanted(&event.kind))
-                .any(|node| learners.contains(&node))
-        };
-        assert!(touched(|kind| match kind {
-            TraceKind::Delivered { to, .. } => Some(*to),
-            _ => None,
-        }));
-        assert!(touched(|kind| match kind {
-            TraceKind::Sent { from, .. } => Some(*from),
-            _ => None,
-        }));
-        assert!(touched(|kind| match kind {
-            TraceKind::Persisted { node, .. } => Some(*node),
-            _ => None,
-        }));
-        assert!(touched(|kind| match kind {
-            TraceKind::Crashed { node, .. } => Some(*node),
-            _ => None,
-        }));
-        assert!(touched(|kind| match kind {
-            TraceKind::Restarted { node, .. } => Some(*node),
-            _ => None,
-        }));
-        assert!(touched(|kind| match kind {
-            TraceKind::Garbage { to, .. } => Some(*to),
-            _ => None,
-        }));
-        let learner_cut = report.trace.iter().any(|event| {
-            matches!(&event.kind, TraceKind::Partitioned { cut }
-                if cut.iter().any(|(from, to)| learners.contains(from) || learners.contains(to)))
-        });
-        assert!(learner_cut);
-        assert!(touched(|kind| match kind {
-            TraceKind::Command {
-                node,
-                command: SimCommand::Campaign,
-                accepted: false,
-            } => Some(*node),
-            _ => None,
-        }));
-        assert!(report.stats.learner_commands_refused > 0);
     }
 }

@@ -34,11 +34,12 @@
 //!   membership (as `Config::membership`, like the runtime), with a fresh
 //!   seed. A node whose durable membership does not contain it (removed, or
 //!   its removal pending when it crashed) restarts too, as a removed node.
-//! * **Garbage.** Messages with arbitrary content claiming to come from ids
-//!   outside the cluster (1000 and up) are injected; each must be dropped,
-//!   counted in `dropped_not_member`, and leave the node's status unchanged.
-//!   Forged messages from *members* are out of scope: members are
-//!   authenticated by the transport's cluster key.
+//! * **Garbage.** Messages with arbitrary content (drawn from
+//!   [`strategy::arb_message`]) claiming to come from ids outside the
+//!   cluster (1000 and up) are injected; each must be dropped, counted in
+//!   `dropped_not_member`, and leave the node's status unchanged. Forged
+//!   messages from *members* are out of scope: members are authenticated
+//!   by the transport's cluster key.
 //! * **Commands.** `campaign`, `step_down` and `transfer_leadership` are
 //!   issued at random, so leadership transfers race with everything else.
 //!   `campaign` may be issued to a learner and a transfer may target one:

@@ -1,11 +1,13 @@
 //! [`proptest`](mod@proptest) strategies for fault plans, so that property tests explore
-//! (and shrink) the space of hostile worlds.
+//! (and shrink) the space of hostile worlds, and for arbitrary messages.
 
 use std::ops::RangeInclusive;
 
+use proptest::array::{uniform4, uniform8};
 use proptest::prelude::*;
 
 use super::plan::{CommandPlan, FaultPlan, PartitionPlan, PartitionShapes};
+use crate::core::{Membership, MembershipId, Message, NodeId, Term};
 
 /// Any [`FaultPlan`] with every fault kind in ranges that suit the default
 /// timing (10 ms ticks, 50 ms heartbeats, 300–600 ms election timeouts):
@@ -120,6 +122,171 @@ pub fn arb_membership_command_plan() -> impl Strategy<Value = CommandPlan> {
         )
 }
 
+/// Any [`Message`]: every variant equally often, with arbitrary fields, for
+/// testing that whatever arrives is handled without harm (the simulator
+/// injects these from non-members; a codec must round-trip them).
+///
+/// Terms are small (up to 128, where a running cluster's are) half the time
+/// and anywhere in `u64` otherwise; membership ids likewise. A heartbeat
+/// carries a membership a third of the time, and `NewerMembership` always
+/// does: up to four voters and four learners, mostly among small ids (which
+/// name real members); addresses for some of them; a joining learner half
+/// the time; issued under an arbitrary term, so its id is often newer than
+/// any a cluster holds. Such a membership need not be valid (a node may be
+/// both voter and learner, or there may be no voter at all). Shrinks
+/// towards small terms and ids, and towards `PreVote`.
+///
+/// Each draw is one flat tuple of a few dozen numbers (no union of
+/// strategies; a membership is assembled only for a message that carries
+/// one), cheap enough for the simulator to draw its garbage here.
+pub fn arb_message() -> impl Strategy<Value = Message> {
+    (
+        0..10_u8,
+        arb_term(),
+        any::<u64>(),
+        any::<bool>(),
+        arb_membership_id(),
+        proptest::bool::weighted(1.0 / 3.0),
+        arb_membership_parts(),
+    )
+        .prop_map(
+            |(kind, term, number, flag, membership_id, attach, parts)| match kind {
+                0 => Message::PreVote {
+                    term,
+                    membership: membership_id,
+                },
+                1 => Message::PreVoteResponse {
+                    term,
+                    granted: flag,
+                },
+                2 => Message::Vote {
+                    term,
+                    transfer: flag,
+                    membership: membership_id,
+                },
+                3 => Message::VoteResponse {
+                    term,
+                    granted: flag,
+                },
+                4 => Message::Heartbeat {
+                    term,
+                    sent_tick: number,
+                    membership: attach.then(|| Box::new(parts.assemble())),
+                },
+                5 => Message::HeartbeatAck {
+                    term,
+                    sent_tick: number,
+                    membership: membership_id,
+                },
+                6 => Message::Leave { term },
+                7 => Message::NewerMembership {
+                    term,
+                    membership: Box::new(parts.assemble()),
+                },
+                8 => Message::MembershipProbe {
+                    term,
+                    membership: membership_id,
+                },
+                _ => Message::TimeoutNow { term },
+            },
+        )
+}
+
+/// A number from one draw: in `0..=small_max` except one time in
+/// `anywhere_one_in`, anywhere in `u64` then. Shrinks towards 0.
+fn mostly_small(small_max: u64, anywhere_one_in: u64) -> impl Strategy<Value = u64> {
+    any::<u64>().prop_map(move |drawn| {
+        if drawn.is_multiple_of(anywhere_one_in) {
+            drawn
+        } else {
+            drawn / anywhere_one_in % (small_max + 1)
+        }
+    })
+}
+
+/// A term: small half the time.
+fn arb_term() -> impl Strategy<Value = Term> {
+    mostly_small(128, 2).prop_map(Term)
+}
+
+/// A membership id: a term as [`arb_term`], and a version small half the
+/// time.
+fn arb_membership_id() -> impl Strategy<Value = MembershipId> {
+    (arb_term(), mostly_small(64, 2)).prop_map(|(term, version)| MembershipId { term, version })
+}
+
+/// A node id: four times in five a small one, as real members' are.
+fn arb_node_id() -> impl Strategy<Value = NodeId> {
+    mostly_small(12, 5).prop_map(NodeId)
+}
+
+/// The parts of a membership as [`arb_message`] describes it. They are
+/// drawn for every message (a few numbers, no allocation) and assembled
+/// only for the messages that carry one.
+#[derive(Clone, Debug)]
+struct MembershipParts {
+    /// Up to four voters, then up to four learners.
+    ids: [NodeId; 8],
+    /// How many voters and learners there are.
+    counts: (usize, usize),
+    /// The addresses of the first voters and learners, as many as there
+    /// are (see [`address`]).
+    addresses: [(u64, u16); 4],
+    /// A learner added as joining, at that address, if `.0`.
+    joining: (bool, NodeId, (u64, u16)),
+    /// The term of the Goose that issued it.
+    term: Term,
+}
+
+fn arb_membership_parts() -> impl Strategy<Value = MembershipParts> {
+    let address = (any::<u64>(), any::<u16>());
+    (
+        uniform8(arb_node_id()),
+        (0..=4_usize, 0..=4_usize),
+        uniform4(address),
+        (any::<bool>(), arb_node_id(), address),
+        arb_term(),
+    )
+        .prop_map(|(ids, counts, addresses, joining, term)| MembershipParts {
+            ids,
+            counts,
+            addresses,
+            joining,
+            term,
+        })
+}
+
+impl MembershipParts {
+    fn assemble(self) -> Membership {
+        let (voter_count, learner_count) = self.counts;
+        let voters = &self.ids[..voter_count];
+        let learners = &self.ids[4..4 + learner_count];
+        let addressed = voters.iter().chain(learners).zip(self.addresses);
+        let membership = Membership::new(voters.iter().copied())
+            .with_learners(learners.iter().copied())
+            .with_addresses(addressed.map(|(id, (host, port))| (*id, address(host, port))));
+        // Adding a member again changes nothing: then there is no joining
+        // learner.
+        let (joins, id, (host, port)) = self.joining;
+        let membership = joins
+            .then(|| membership.adding(self.term, id, &address(host, port)))
+            .and_then(|added| added.ok().flatten())
+            .unwrap_or(membership);
+        membership.reissued(self.term)
+    }
+}
+
+/// A `HOST:PORT` address from two numbers: an IPv4 address (the high half
+/// of `host`) when `host` is even, a name otherwise.
+fn address(host: u64, port: u16) -> String {
+    if host.is_multiple_of(2) {
+        let [a, b, c, d, ..] = host.to_be_bytes();
+        format!("{a}.{b}.{c}.{d}:{port}")
+    } else {
+        format!("n{}.example:{port}", host / 2)
+    }
+}
+
 /// A range `start..=start + width`, `start` and `width` drawn from the given
 /// ranges.
 fn arb_range(
@@ -152,5 +319,47 @@ mod tests {
             assert_eq!(plan.validate(), Ok(()), "{plan:?}");
             assert!(plan.commands.is_some_and(|c| c.changes_membership()));
         }
+    }
+
+    #[test]
+    fn arbitrary_messages_cover_every_variant_and_carry_memberships() {
+        let mut runner = TestRunner::deterministic();
+        let mut kinds = std::collections::BTreeSet::new();
+        let (mut attached, mut joining, mut huge_terms) = (0, 0, 0);
+        for _ in 0..1_000 {
+            let msg = arb_message()
+                .new_tree(&mut runner)
+                .expect("the strategy never rejects")
+                .current();
+            // Exhaustive on purpose: a new variant must be added to
+            // `arb_message` too.
+            let (kind, term) = match &msg {
+                Message::PreVote { term, .. } => ("PreVote", term),
+                Message::PreVoteResponse { term, .. } => ("PreVoteResponse", term),
+                Message::Vote { term, .. } => ("Vote", term),
+                Message::VoteResponse { term, .. } => ("VoteResponse", term),
+                Message::Heartbeat { term, .. } => ("Heartbeat", term),
+                Message::HeartbeatAck { term, .. } => ("HeartbeatAck", term),
+                Message::TimeoutNow { term } => ("TimeoutNow", term),
+                Message::Leave { term } => ("Leave", term),
+                Message::NewerMembership { term, .. } => ("NewerMembership", term),
+                Message::MembershipProbe { term, .. } => ("MembershipProbe", term),
+            };
+            kinds.insert(kind);
+            huge_terms += usize::from(term.0 > 128);
+            if let Message::Heartbeat {
+                membership: Some(membership),
+                ..
+            }
+            | Message::NewerMembership { membership, .. } = &msg
+            {
+                attached += 1;
+                joining += usize::from(membership.joining().len() > 0);
+                assert!(membership.id().version >= 1, "issued, not configured");
+            }
+        }
+        assert_eq!(kinds.len(), 10, "{kinds:?}");
+        assert!(attached > 50 && joining > 5, "{attached} {joining}");
+        assert!(huge_terms > 200 && huge_terms < 800, "{huge_terms}");
     }
 }
