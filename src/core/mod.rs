@@ -1,5 +1,5 @@
 //! The sans-IO election core: a pure, deterministic state machine driven by
-//! ticks and messages (DESIGN §3). No clock, no sockets, no files, no tokio.
+//! ticks and messages. No clock, no sockets, no files, no tokio.
 
 mod config;
 mod election;

@@ -1,6 +1,7 @@
 //! When each recent tick happened, so a lease counted in ticks can be turned
-//! into a real-time deadline (DESIGN §3, "Why the real-time runtime needs
-//! one more check").
+//! into a real-time deadline: a stalled driver sees fewer ticks than real
+//! time passed, so a lease counted in ticks alone would look longer than it
+//! is.
 
 use std::collections::VecDeque;
 

@@ -1,5 +1,5 @@
 //! Configuration for humans: times in `Duration`s, converted to the core's
-//! ticks with validation (DESIGN §4).
+//! ticks with validation.
 
 use std::collections::BTreeMap;
 use std::collections::hash_map::RandomState;

@@ -1,5 +1,5 @@
 //! The driver task: the only place where the election meets time, storage
-//! and the network (DESIGN §4).
+//! and the network.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -206,7 +206,7 @@ impl NodeHandle {
     ///
     /// The deadline check is what makes this answer safe even when the
     /// driver task is stalled and has not noticed that its lease ran out
-    /// (DESIGN §3). A pause of the whole process can still outlast any lease;
+    /// (its tick count lags real time). A pause of the whole process can still outlast any lease;
     /// guard shared resources with the [fencing token](Self::fencing_token).
     pub fn is_goose(&self) -> bool {
         self.fencing_token().is_some()

@@ -1,4 +1,4 @@
-//! The tokio runtime that embeds an [`Election`] in a service (DESIGN §4).
+//! The tokio runtime that embeds an [`Election`] in a service.
 //!
 //! [`Node::start`] loads the saved state, starts the transport and spawns a
 //! driver task that owns the election, the storage and the transport. The
@@ -95,7 +95,7 @@ impl Node {
     ///
     /// The node starts as a Duck with its saved term and vote. A storage that
     /// cannot be read is an error: the node refuses to start rather than
-    /// reset its vote (DESIGN promise 5).
+    /// reset its vote (a reset could vote twice in one term).
     ///
     /// A membership saved in `storage` (the node has run before, and the
     /// membership changed or a Goose re-issued it) replaces the configured

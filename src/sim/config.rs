@@ -5,7 +5,9 @@ use std::ops::RangeInclusive;
 use thiserror::Error;
 
 use super::plan::{FaultPlan, PlanError, non_empty};
-use crate::core::{Config, ConfigError, Membership, Mutation, NodeId};
+#[cfg(feature = "__planted-bugs")]
+use super::planted::{HostBug, PlantedMutation};
+use crate::core::{Config, ConfigError, Membership, NodeId};
 
 /// Ids of garbage senders start here, so a cluster must be smaller.
 pub(crate) const FIRST_NON_MEMBER_ID: u64 = 1_000;
@@ -76,46 +78,13 @@ pub struct SimConfig {
     /// A deliberate bug planted in some nodes, to show that the checkers
     /// catch it. Not for users.
     #[doc(hidden)]
+    #[cfg(feature = "__planted-bugs")]
     pub mutation: Option<PlantedMutation>,
     /// A deliberate bug planted in the simulated host (not the core), to
     /// show that the checkers catch it. Not for users.
     #[doc(hidden)]
+    #[cfg(feature = "__planted-bugs")]
     pub host_bug: Option<HostBug>,
-}
-
-/// A deliberate bug in the simulated host, applied to every node.
-#[doc(hidden)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HostBug {
-    /// The host polls past `PersistMembership` without making it durable: a
-    /// restarted node comes back with an older membership than its acks
-    /// claimed to hold.
-    ForgetMembership,
-}
-
-/// A deliberate protocol bug and the nodes that carry it; reapplied after
-/// every restart.
-#[doc(hidden)]
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlantedMutation {
-    /// The bug.
-    pub mutation: Mutation,
-    /// The nodes that carry it; `None` for every node.
-    pub nodes: Option<Vec<NodeId>>,
-}
-
-impl PlantedMutation {
-    /// `mutation` in every node.
-    pub fn everywhere(mutation: Mutation) -> Self {
-        PlantedMutation {
-            mutation,
-            nodes: None,
-        }
-    }
-
-    pub(crate) fn applies_to(&self, id: NodeId) -> bool {
-        self.nodes.as_ref().is_none_or(|nodes| nodes.contains(&id))
-    }
 }
 
 impl SimConfig {
@@ -137,7 +106,9 @@ impl SimConfig {
             faults: FaultPlan::none(),
             record_trace: false,
             trace_tail_len: 40,
+            #[cfg(feature = "__planted-bugs")]
             mutation: None,
+            #[cfg(feature = "__planted-bugs")]
             host_bug: None,
         }
     }

@@ -15,8 +15,10 @@ use rand::{RngExt, SeedableRng};
 
 use self::garbage::GarbageSource;
 use super::checker::{Checker, CommandOutcome, Invariant, NodeView, Violation, node_id};
-use super::config::{HostBug, SimConfig, SimConfigError};
+use super::config::{SimConfig, SimConfigError};
 use super::network::Network;
+#[cfg(feature = "__planted-bugs")]
+use super::planted::HostBug;
 use super::queue::{EventKind, EventQueue};
 use super::report::{SimFailure, SimReport, SimStats};
 use super::trace::{Recorder, SimCommand, TraceKind};
@@ -404,7 +406,7 @@ impl Simulation {
                     .on_persist_membership(self.now_us, node, membership.id())?;
                 // The planted host bug acknowledges the write but loses it
                 // (no fsync): a restart comes back with the older one.
-                if self.config.host_bug != Some(HostBug::ForgetMembership) {
+                if !self.forgets_membership() {
                     self.nodes[index].durable_membership = Membership::clone(membership);
                 }
                 self.recorder.record(
@@ -484,6 +486,14 @@ impl Simulation {
         Ok(())
     }
 
+    /// Whether the planted host bug loses every membership write.
+    fn forgets_membership(&self) -> bool {
+        #[cfg(feature = "__planted-bugs")]
+        return self.config.host_bug == Some(HostBug::ForgetMembership);
+        #[cfg(not(feature = "__planted-bugs"))]
+        false
+    }
+
     fn schedule_first_tick(&mut self, index: usize) {
         let node = &self.nodes[index];
         // A random phase: clocks of different nodes are not aligned.
@@ -526,12 +536,14 @@ impl Simulation {
 
 /// A node's election, with the planted mutation if it carries one.
 fn new_election(
-    config: &SimConfig,
+    #[cfg_attr(not(feature = "__planted-bugs"), allow(unused_variables))] config: &SimConfig,
     node_config: &Config,
     hard_state: HardState,
     rng: &mut StdRng,
 ) -> Result<Election, SimConfigError> {
+    #[cfg_attr(not(feature = "__planted-bugs"), allow(unused_mut))]
     let mut election = Election::new(node_config.clone(), hard_state, rng.random())?;
+    #[cfg(feature = "__planted-bugs")]
     if let Some(planted) = &config.mutation
         && planted.applies_to(node_config.id)
     {

@@ -166,19 +166,23 @@ mod engine;
 pub mod lockstep;
 mod network;
 mod plan;
+#[cfg(feature = "__planted-bugs")]
+mod planted;
 mod queue;
 mod report;
 pub mod strategy;
 mod trace;
 
+#[cfg(feature = "__planted-bugs")]
 #[doc(hidden)]
 pub use crate::core::Mutation;
 pub use checker::{DisplayMembership, Violation};
-#[doc(hidden)]
-pub use config::{HostBug, PlantedMutation};
 pub use config::{SimConfig, SimConfigError};
 pub use engine::Simulation;
 pub use lockstep::{LockStep, LockStepError};
 pub use plan::{CommandPlan, FaultPlan, PartitionPlan, PartitionShapes, PlanError};
+#[cfg(feature = "__planted-bugs")]
+#[doc(hidden)]
+pub use planted::{HostBug, PlantedMutation};
 pub use report::{SimFailure, SimReport, SimStats};
 pub use trace::{SendFate, SimCommand, TraceEvent, TraceKind};

@@ -126,9 +126,11 @@ impl fmt::Display for SimFailure {
             config.nodes, config.learners, config.spare_nodes
         )?;
         writeln!(f, "  plan:  {:?}", config.faults)?;
+        #[cfg(feature = "__planted-bugs")]
         if let Some(mutation) = &config.mutation {
             writeln!(f, "  mutation: {mutation:?}")?;
         }
+        #[cfg(feature = "__planted-bugs")]
         if let Some(bug) = &config.host_bug {
             writeln!(f, "  host bug: {bug:?}")?;
         }

@@ -30,7 +30,9 @@
 mod support;
 
 mod healthy;
+#[cfg(feature = "__planted-bugs")]
 mod planted_bugs;
+#[cfg(feature = "__planted-bugs")]
 mod planted_membership_bugs;
 mod properties;
 mod regressions;

@@ -63,6 +63,7 @@ pub fn traced(nodes: usize, learners: usize, seed: u64) -> SimReport {
 }
 
 /// How many seeds a planted bug may take to be caught.
+#[cfg(feature = "__planted-bugs")]
 pub const MUTATION_SEED_BUDGET: u64 = 200;
 
 /// Many changes, partitions that come and go, nothing else.
@@ -144,6 +145,7 @@ impl LockStep {
         self.net.cut_both_ways(a, b);
     }
 
+    #[cfg(feature = "__planted-bugs")]
     pub fn open_both_ways(&mut self, a: NodeId, b: NodeId) {
         self.net.open_both_ways(a, b);
     }

@@ -6,76 +6,9 @@ use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 
 use super::*;
-use crate::core::{Membership, MembershipId, Message, NodeId, Term};
-
-fn membership() -> impl Strategy<Value = Membership> {
-    (
-        vec(any::<u64>(), 1..8),
-        vec(any::<u64>(), 0..4),
-        vec((any::<u64>(), "[a-z0-9.-]{1,40}", any::<u16>()), 0..8),
-    )
-        .prop_map(|(voters, learners, addrs)| {
-            Membership::new(voters.into_iter().map(NodeId))
-                .with_learners(learners.into_iter().map(NodeId))
-                .with_addresses(
-                    addrs
-                        .into_iter()
-                        .map(|(id, host, port)| (NodeId(id), format!("{host}:{port}"))),
-                )
-        })
-}
-
-/// Any protocol message, of every kind.
-fn arb_message() -> impl Strategy<Value = Message> {
-    (
-        0u8..11,
-        any::<u64>(),
-        any::<u64>(),
-        any::<bool>(),
-        (any::<u64>(), any::<u64>()),
-        proptest::option::of(membership()),
-    )
-        .prop_map(|(kind, term, n, flag, (m_term, m_version), attached)| {
-            let term = Term(term);
-            let membership = MembershipId {
-                term: Term(m_term),
-                version: m_version,
-            };
-            match kind {
-                0 => Message::PreVote { term, membership },
-                1 => Message::PreVoteResponse {
-                    term,
-                    granted: flag,
-                },
-                2 => Message::Vote {
-                    term,
-                    transfer: flag,
-                    membership,
-                },
-                3 => Message::VoteResponse {
-                    term,
-                    granted: flag,
-                },
-                4 => Message::Heartbeat {
-                    term,
-                    sent_tick: n,
-                    membership: attached.map(Box::new),
-                },
-                5 => Message::HeartbeatAck {
-                    term,
-                    sent_tick: n,
-                    membership,
-                },
-                6 => Message::Leave { term },
-                7 => Message::NewerMembership {
-                    term,
-                    membership: Box::new(attached.unwrap_or_default()),
-                },
-                8 => Message::MembershipProbe { term, membership },
-                _ => Message::TimeoutNow { term },
-            }
-        })
-}
+use crate::core::{Membership, Message, NodeId, Term};
+#[cfg(feature = "sim")]
+use crate::sim::strategy::arb_message;
 
 /// Random bytes, mostly shaped like frames (plausible length prefixes with
 /// bodies of random, possibly mismatched, length), so that the decoder gets
@@ -142,6 +75,8 @@ proptest! {
         prop_assert!(split_refused);
     }
 
+    // Any message: the simulator's generator, the crate's one.
+    #[cfg(feature = "sim")]
     #[test]
     fn frames_round_trip_in_any_chunking(
         msgs in vec(arb_message(), 0..20),
