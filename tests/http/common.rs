@@ -9,7 +9,9 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use duckduckgoose::NodeId;
 use duckduckgoose::http::router;
-use duckduckgoose::runtime::NodeConfig;
+use duckduckgoose::runtime::{Node, NodeConfig, NodeHandle};
+use duckduckgoose::storage::Storage;
+use duckduckgoose::transport::MemoryNetwork;
 use serde_json::Value;
 use tokio::time::{Instant, sleep};
 use tower::ServiceExt;
@@ -57,6 +59,22 @@ fn fast_with_addresses(config: &mut NodeConfig) {
 }
 
 /// Three voters of [`config`] on the in-process network of `seed`.
+/// Node 1 of a cluster of one on `network`, with `storage`, once it is the
+/// Goose.
+pub async fn lone_goose<S: Storage>(network: &MemoryNetwork, storage: S) -> NodeHandle {
+    let node = Node::start(
+        config(NodeId(1), &[NodeId(1)]),
+        network.transport(NodeId(1)),
+        storage,
+    )
+    .await
+    .expect("start");
+    node.wait_for_role(duckduckgoose::Role::Goose, ELECTION_WAIT)
+        .await
+        .expect("a cluster of one elects itself");
+    node
+}
+
 pub async fn start_cluster(seed: u64) -> Cluster {
     Cluster::memory(seed)
         .voters(3)

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use duckduckgoose::core::Membership;
 use duckduckgoose::http::router;
-use duckduckgoose::runtime::{Node, NodeConfig};
+use duckduckgoose::runtime::NodeConfig;
 use duckduckgoose::storage::{MemStorage, Storage, StorageError};
 use duckduckgoose::transport::MemoryTransport;
 use duckduckgoose::{HardState, NodeId};
@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use tokio::time::{Instant, sleep};
 
 use crate::common::{
-    ATTEMPTS, Cluster, ELECTION_WAIT, call_json, call_request, config, fast, get_json, ids, keys,
-    set, start_cluster,
+    ATTEMPTS, Cluster, ELECTION_WAIT, call_json, call_request, fast, get_json, ids, keys,
+    lone_goose, set, start_cluster,
 };
 
 /// A request with `Content-Type: application/json` and `body`.
@@ -361,16 +361,7 @@ async fn bad_membership_requests_answer_400_404_415_and_change_nothing() {
 #[tokio::test]
 async fn removing_the_last_voter_answers_400() {
     let network = MemoryTransport::network(24);
-    let node = Node::start(
-        config(NodeId(1), &[NodeId(1)]),
-        network.transport(NodeId(1)),
-        MemStorage::new(),
-    )
-    .await
-    .expect("start");
-    node.wait_for_role(duckduckgoose::Role::Goose, ELECTION_WAIT)
-        .await
-        .expect("a cluster of one elects itself");
+    let node = lone_goose(&network, MemStorage::new()).await;
     let app = router(node.clone());
     let deadline = Instant::now() + ELECTION_WAIT;
     let answer = loop {
@@ -591,16 +582,7 @@ async fn a_change_that_does_not_commit_in_time_answers_504() {
         inner: MemStorage::new(),
         hang: Default::default(),
     };
-    let node = Node::start(
-        config(NodeId(1), &[NodeId(1)]),
-        network.transport(NodeId(1)),
-        storage.clone(),
-    )
-    .await
-    .expect("start");
-    node.wait_for_role(duckduckgoose::Role::Goose, ELECTION_WAIT)
-        .await
-        .expect("a cluster of one elects itself");
+    let node = lone_goose(&network, storage.clone()).await;
     let app = router(node.clone());
     // Past the re-issue: a change that commits at once in a cluster of one.
     let deadline = Instant::now() + ELECTION_WAIT;

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use tokio::time::{Instant, sleep};
 
 use crate::common::{
-    ATTEMPTS, ELECTION_WAIT, call_json, config, get_json, ids, keys, set, start_cluster,
-    start_cluster_with_learner,
+    ATTEMPTS, ELECTION_WAIT, call_json, config, get_json, ids, keys, lone_goose, set,
+    start_cluster, start_cluster_with_learner,
 };
 
 #[tokio::test]
@@ -212,16 +212,7 @@ async fn step_down_hands_over_and_a_duck_answers_409() {
 #[tokio::test]
 async fn step_down_in_a_cluster_of_one_is_refused() {
     let network = MemoryTransport::network(5);
-    let node = Node::start(
-        config(NodeId(1), &[NodeId(1)]),
-        network.transport(NodeId(1)),
-        MemStorage::new(),
-    )
-    .await
-    .expect("start");
-    node.wait_for_role(duckduckgoose::Role::Goose, ELECTION_WAIT)
-        .await
-        .expect("a cluster of one elects itself");
+    let node = lone_goose(&network, MemStorage::new()).await;
     let (code, body) = call_json(&router(node.clone()), Method::POST, "/step-down").await;
     assert_eq!(code, StatusCode::CONFLICT);
     assert_eq!(body["error"], "no other voter to hand over to");

@@ -130,14 +130,11 @@ impl Election {
     /// callers make this node one first (a candidate follows nobody, so
     /// `None` changes nothing there).
     pub(super) fn set_leader(&mut self, leader: Option<NodeId>) {
-        match &mut self.state {
-            State::Follower(follower) if follower.leader != leader => follower.leader = leader,
-            _ => return,
+        let previous = self.leader();
+        if let State::Follower(follower) = &mut self.state {
+            follower.leader = leader;
         }
-        self.emit(Event::LeaderChanged {
-            leader,
-            term: self.hard.term,
-        });
+        self.announce_leader(previous);
     }
 
     /// Announces the Goose this node believes in, if it is not `previous`.
