@@ -170,6 +170,7 @@ mod plan;
 mod planted;
 mod queue;
 mod report;
+mod schedule;
 pub mod strategy;
 mod trace;
 
@@ -185,4 +186,5 @@ pub use plan::{CommandPlan, FaultPlan, PartitionPlan, PartitionShapes, PlanError
 #[doc(hidden)]
 pub use planted::{HostBug, PlantedMutation};
 pub use report::{SimFailure, SimReport, SimStats};
+pub use schedule::{Action, LinkFaults, PersistSide, Target};
 pub use trace::{SendFate, SimCommand, TraceEvent, TraceKind};
