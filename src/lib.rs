@@ -94,6 +94,8 @@ pub mod runtime;
 pub mod sim;
 #[cfg(feature = "runtime")]
 pub mod storage;
+#[cfg(any(feature = "runtime", feature = "sim"))]
+mod tick_clock;
 #[cfg(feature = "runtime")]
 pub mod transport;
 

@@ -11,13 +11,13 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::Observed;
 use super::admission::peer_addresses;
 use super::changes::Waiters;
-use super::clock::TickClock;
 use super::error::FatalError;
 use super::handle::{Command, NodeStatus};
 use crate::core::{
     CommandError, Counters, Election, Event, Membership, MembershipId, NodeId, Output, Role, Term,
 };
 use crate::storage::Storage;
+use crate::tick_clock::TickClock;
 use crate::transport::{Inbound, JoinRequest, Transport};
 
 /// Where a command's answer goes: the term the node led and handed over.
@@ -38,7 +38,7 @@ pub(crate) struct Driver<T, S> {
     status: watch::Sender<NodeStatus>,
     tick: Duration,
     /// When each recent tick was processed, to place the lease in real time.
-    clock: TickClock,
+    clock: TickClock<Instant>,
     /// The lease length in real time; `None` without the check-quorum lease.
     lease: Option<Duration>,
     /// What was last written into `status`, so that an input that changed

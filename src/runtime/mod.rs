@@ -37,7 +37,6 @@
 
 mod admission;
 mod changes;
-mod clock;
 mod config;
 mod driver;
 mod error;

@@ -1,12 +1,19 @@
 //! The simulation loop: pops events in time order, feeds them to the
 //! elections, plays the host (persist, send), and runs the checkers after
-//! every event. The fault plan is applied in [`faults`], garbage is injected
-//! in [`garbage`], and [`liveness`] judges whether the healed cluster has
-//! settled.
+//! every event. The host is in [`host`], the sweep after every event (and
+//! who counts as the Goose) in [`sweep`], the fault plan in [`faults`],
+//! garbage in [`garbage`], scripted control in [`control`] and [`script`],
+//! the in-fault liveness figures in [`stretches`], and [`liveness`] judges
+//! whether the healed cluster has settled.
 
+mod control;
 mod faults;
 mod garbage;
+mod host;
 mod liveness;
+mod script;
+mod stretches;
+mod sweep;
 #[cfg(test)]
 mod tests;
 
@@ -14,22 +21,30 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use self::garbage::GarbageSource;
-use super::checker::{Checker, CommandOutcome, Invariant, NodeView, Violation, node_id};
+use self::stretches::Stretches;
+use super::checker::{Checker, Violation, node_id};
 use super::config::{SimConfig, SimConfigError};
 use super::network::Network;
-#[cfg(feature = "__planted-bugs")]
-use super::planted::HostBug;
 use super::queue::{EventKind, EventQueue};
 use super::report::{SimFailure, SimReport, SimStats};
+use super::schedule::PersistSide;
 use super::trace::{Recorder, SimCommand, TraceKind};
-use crate::core::{
-    Config, Election, Event, HardState, Membership, MembershipId, Message, NodeId, Output, Role,
-};
+use crate::core::{Config, Election, HardState, Membership, Message, NodeId, Output};
+use crate::tick_clock::TickClock;
+pub use control::ControlError;
 
 /// A deterministic simulation of a cluster of [`Election`]s.
 ///
-/// Build it with [`Simulation::new`] and consume it with
-/// [`Simulation::run`]; the module docs describe the model.
+/// Build it with [`Simulation::new`], then either consume it with
+/// [`Simulation::run`], or drive it yourself: [`step`](Self::step) and
+/// [`run_until`](Self::run_until) advance virtual time, the control methods
+/// ([`cut`](Self::cut), [`pause`](Self::pause),
+/// [`crash_at_persist`](Self::crash_at_persist), [`campaign`](Self::campaign)
+/// ...) aim faults and commands at named nodes, and
+/// [`goose`](Self::goose), [`node`](Self::node) and [`report`](Self::report)
+/// look at the cluster between steps. Every invariant is checked after every
+/// event and every control action alike; the module docs describe the
+/// model.
 #[derive(Debug)]
 pub struct Simulation {
     config: SimConfig,
@@ -43,11 +58,18 @@ pub struct Simulation {
     stats: SimStats,
     /// Set when the fault phase ends.
     healed_at_us: Option<u64>,
+    /// Set when, after the heal, the cluster first settled.
+    settled_at_us: Option<u64>,
     first_goose_at_us: Option<u64>,
     /// Reused buffer for the outputs of one input.
     outputs: Vec<Output>,
     /// Draws the garbage, when the plan injects any.
     garbage: Option<GarbageSource>,
+    /// The stretches of the fault phase in which a majority of voters is
+    /// connected both ways, and how soon each had a Goose.
+    stretches: Stretches,
+    /// The first violation: a failed run stays failed.
+    failure: Option<Box<SimFailure>>,
 }
 
 /// One simulated machine: its election while it is up, and its disk.
@@ -70,7 +92,35 @@ struct SimNode {
     /// `leave()` was accepted in this life (the request is volatile: a
     /// restart forgets it). Shown in liveness failures.
     leaving: bool,
+    /// Real time between two ticks of this node's clock.
     tick_period_us: u64,
+    /// The clock's rate, in parts per million away from real time.
+    clock_rate_ppm: i64,
+    /// When each recent tick of this life was processed, to place the lease
+    /// in real time as the runtime does.
+    ticks: TickClock<u64>,
+    /// While the process is paused: until when, and the messages that
+    /// arrived meanwhile, in order.
+    pause: Option<Pause>,
+    /// The process was paused in this life: its tick count lags real time,
+    /// so its role alone no longer says whether its lease holds.
+    lagging: bool,
+    /// A scripted crash waiting for the host's next persist.
+    crash_at_persist: Option<PersistSide>,
+}
+
+/// A paused process.
+#[derive(Debug)]
+struct Pause {
+    until_us: u64,
+    inbox: Vec<(usize, Message)>,
+}
+
+impl SimNode {
+    /// Whether the node runs and handles inputs: up and not paused.
+    fn is_running(&self) -> bool {
+        self.election.is_some() && self.pause.is_none()
+    }
 }
 
 /// One input to a node.
@@ -103,7 +153,7 @@ impl Simulation {
                 durable: HardState::default(),
                 joined: true,
                 leaving: false,
-                tick_period_us: draw_tick_period(shortest_us, longest_us, &mut rng),
+                ..SimNode::fresh(&config, shortest_us, longest_us, &mut rng)
             });
         }
         let initial = config.election_config(node_id(0)).membership;
@@ -112,13 +162,7 @@ impl Simulation {
             nodes.push(SimNode {
                 // Replaced by the membership it joins with.
                 config: config.election_config(node_id(index)),
-                election: None,
-                incarnation: 0,
-                durable: HardState::default(),
-                durable_membership: Membership::default(),
-                joined: false,
-                leaving: false,
-                tick_period_us: draw_tick_period(shortest_us, longest_us, &mut rng),
+                ..SimNode::fresh(&config, shortest_us, longest_us, &mut rng)
             });
         }
         let network = Network::new(config.total_ids(), &config.faults, &mut rng);
@@ -130,9 +174,12 @@ impl Simulation {
             recorder: Recorder::new(config.record_trace, config.trace_tail_len),
             stats: SimStats::default(),
             healed_at_us: None,
+            settled_at_us: None,
             first_goose_at_us: None,
             outputs: Vec::with_capacity(4 * total + 8),
             garbage: None,
+            stretches: Stretches::default(),
+            failure: None,
             nodes,
             network,
             config,
@@ -154,6 +201,8 @@ impl Simulation {
         }
         simulation.schedule_garbage();
         simulation.schedule_command();
+        simulation.schedule_script();
+        simulation.topology_changed();
         Ok(simulation)
     }
 
@@ -167,58 +216,147 @@ impl Simulation {
     /// by every live member of its membership, none of them still waiting
     /// for promotion), checking every invariant after every event.
     ///
+    /// After [`step`](Self::step), [`run_until`](Self::run_until) or control
+    /// actions, it carries on from where they left the run.
+    ///
     /// Returns the first violation found, with everything needed to replay
     /// it; or, when none is found, figures about the run.
     pub fn run(mut self) -> Result<SimReport, SimFailure> {
-        match self.run_until_goose_after_heal() {
-            Ok(goose_after_heal_us) => {
-                self.stats.terms_with_leader = self.checker.terms_with_leader();
-                Ok(SimReport {
-                    seed: self.config.seed,
-                    stats: self.stats,
-                    first_goose_at_us: self.first_goose_at_us,
-                    healed_at_us: self.healed_at_us.unwrap_or(self.now_us),
-                    goose_after_heal_us,
-                    trace: self.recorder.into_full(),
-                })
-            }
-            Err(violation) => {
-                self.stats.terms_with_leader = self.checker.terms_with_leader();
-                Err(SimFailure {
-                    violation,
-                    trace_tail: self.recorder.tail(),
-                    stats: Box::new(self.stats),
-                    config: Box::new(self.config),
-                })
-            }
+        while self.settled_at_us.is_none() {
+            self.step()?;
+        }
+        let mut report = self.report_without_trace();
+        report.trace = self.recorder.into_full();
+        Ok(report)
+    }
+
+    /// Processes the next event (a tick, a delivery, a restart, a scripted
+    /// action, ...) and checks every invariant, advancing
+    /// [`now_us`](Self::now_us) to its time. Once the fault phase has
+    /// healed, the cluster must settle within the liveness bound, as in
+    /// [`run`](Self::run); an event past the bound fails the run.
+    ///
+    /// A run that failed stays failed: every later step returns the same
+    /// failure.
+    pub fn step(&mut self) -> Result<(), SimFailure> {
+        self.failed()?;
+        let result = self.step_event();
+        self.settle(result)
+    }
+
+    /// Processes every event up to and including virtual time `at_us`, then
+    /// sets [`now_us`](Self::now_us) to `at_us`: what a scripted action taken
+    /// next sees as "now". A time already past leaves the run as it is.
+    pub fn run_until(&mut self, at_us: u64) -> Result<(), SimFailure> {
+        while self
+            .queue
+            .peek_at_us()
+            .is_some_and(|next_us| next_us <= at_us)
+        {
+            self.step()?;
+        }
+        self.failed()?;
+        self.now_us = self.now_us.max(at_us);
+        Ok(())
+    }
+
+    /// Virtual time, in microseconds since the start of the run.
+    pub fn now_us(&self) -> u64 {
+        self.now_us
+    }
+
+    /// The report of the run so far: the figures a passing [`run`](Self::run)
+    /// would return if it ended now (`healed_at_us` and `goose_after_heal_us`
+    /// are `None` until the heal and the settling).
+    pub fn report(&self) -> SimReport {
+        let mut report = self.report_without_trace();
+        report.trace = self.recorder.full().to_vec();
+        report
+    }
+
+    fn report_without_trace(&self) -> SimReport {
+        let mut stats = self.stats;
+        stats.terms_with_leader = self.checker.terms_with_leader();
+        SimReport {
+            seed: self.config.seed,
+            stats,
+            first_goose_at_us: self.first_goose_at_us,
+            healed_at_us: self.healed_at_us,
+            goose_after_heal_us: self
+                .settled_at_us
+                .zip(self.healed_at_us)
+                .map(|(settled, healed)| settled - healed),
+            fault_stretches: self.stretches.so_far(self.now_us, self.stats.max_term),
+            clock_rates_ppm: self
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(index, node)| (node_id(index), node.clock_rate_ppm))
+                .collect(),
+            trace: Vec::new(),
         }
     }
 
-    fn run_until_goose_after_heal(&mut self) -> Result<u64, Violation> {
-        let bound_us = self.config.liveness_bound_us();
-        loop {
-            let event = self.queue.pop();
-            if let Some(healed_at_us) = self.healed_at_us {
-                let deadline_us = healed_at_us.saturating_add(bound_us);
-                // Every node always has a tick pending, so an empty queue
-                // cannot happen; treat it like running out of time anyway.
-                if event.as_ref().is_none_or(|event| event.at_us > deadline_us) {
-                    return Err(self.unsettled(deadline_us, healed_at_us, bound_us));
-                }
-            }
-            let Some(event) = event else {
-                continue;
-            };
-            self.now_us = event.at_us;
-            self.stats.events += 1;
-            self.handle(event.kind)?;
-            self.check_cluster()?;
-            if let Some(healed_at_us) = self.healed_at_us
-                && self.settled()
-            {
-                return Ok(self.now_us - healed_at_us);
+    /// One event, checked.
+    fn step_event(&mut self) -> Result<(), Violation> {
+        let event = self.queue.pop();
+        if let Some(healed_at_us) = self.healed_at_us
+            && self.settled_at_us.is_none()
+        {
+            let bound_us = self.config.liveness_bound_us();
+            let deadline_us = healed_at_us.saturating_add(bound_us);
+            // Every node always has a tick pending, so an empty queue
+            // cannot happen; treat it like running out of time anyway.
+            if event.as_ref().is_none_or(|event| event.at_us > deadline_us) {
+                return Err(self.unsettled(deadline_us, healed_at_us, bound_us));
             }
         }
+        let Some(event) = event else {
+            return Ok(());
+        };
+        self.now_us = event.at_us;
+        self.stats.events += 1;
+        self.handle(event.kind)?;
+        self.after_change()
+    }
+
+    /// The checks after anything changed the cluster (an event or a control
+    /// action): the sweep, the in-fault figures, and whether the healed
+    /// cluster has settled.
+    fn after_change(&mut self) -> Result<(), Violation> {
+        let goose = self.check_cluster()?;
+        if self.faults_active() {
+            self.track_stretches(goose);
+        }
+        if self.healed_at_us.is_some() && self.settled_at_us.is_none() && self.settled() {
+            self.settled_at_us = Some(self.now_us);
+        }
+        Ok(())
+    }
+
+    /// The failure of this run, if it has failed.
+    fn failed(&self) -> Result<(), SimFailure> {
+        match &self.failure {
+            Some(failure) => Err(SimFailure::clone(failure)),
+            None => Ok(()),
+        }
+    }
+
+    /// Records the first violation as the run's failure.
+    fn settle(&mut self, result: Result<(), Violation>) -> Result<(), SimFailure> {
+        let Err(violation) = result else {
+            return Ok(());
+        };
+        let mut stats = self.stats;
+        stats.terms_with_leader = self.checker.terms_with_leader();
+        let failure = SimFailure {
+            violation,
+            trace_tail: self.recorder.tail(),
+            stats: Box::new(stats),
+            config: Box::new(self.config.clone()),
+        };
+        self.failure = Some(Box::new(failure.clone()));
+        Err(failure)
     }
 
     fn faults_active(&self) -> bool {
@@ -233,46 +371,39 @@ impl Simulation {
                 if self.nodes[node].incarnation == incarnation
                     && self.nodes[node].election.is_some()
                 {
-                    self.stats.ticks += 1;
                     let next_us = self.now_us + self.nodes[node].tick_period_us;
                     self.queue
                         .push(next_us, EventKind::Tick { node, incarnation });
-                    self.drive(node, Input::Tick)?;
+                    // A paused process misses its ticks; its clock runs on.
+                    if self.nodes[node].pause.is_none() {
+                        self.stats.ticks += 1;
+                        self.nodes[node].ticks.record(self.now_us);
+                        self.drive(node, Input::Tick)?;
+                    }
                 }
             }
-            EventKind::Deliver { from, to, msg } => {
-                let (from_id, to_id) = (node_id(from), node_id(to));
-                if self.nodes[to].election.is_some() {
-                    self.stats.messages_delivered += 1;
-                    self.recorder.record(
-                        self.now_us,
-                        TraceKind::Delivered {
-                            from: from_id,
-                            to: to_id,
-                            msg: msg.clone(),
-                        },
-                    );
-                    self.drive(to, Input::Message(from_id, msg))?;
-                } else {
-                    self.stats.messages_to_down_nodes += 1;
-                    self.recorder.record(
-                        self.now_us,
-                        TraceKind::ArrivedAtDownNode {
-                            from: from_id,
-                            to: to_id,
-                            msg,
-                        },
-                    );
-                }
-            }
+            EventKind::Deliver { from, to, msg } => self.deliver(from, to, msg)?,
             EventKind::Restart { node, incarnation } => {
                 if self.nodes[node].incarnation == incarnation
                     && self.nodes[node].election.is_none()
                     && self.nodes[node].joined
                 {
-                    self.restart(node)?;
+                    self.restart_node(node)?;
                 }
             }
+            EventKind::Resume {
+                node,
+                incarnation,
+                until_us,
+            } => {
+                let paused = self.nodes[node].pause.as_ref();
+                if self.nodes[node].incarnation == incarnation
+                    && paused.is_some_and(|pause| pause.until_us == until_us)
+                {
+                    self.resume(node)?;
+                }
+            }
+            EventKind::Scripted(index) => self.apply_scheduled(index)?,
             EventKind::Repartition => self.repartition(),
             EventKind::Garbage => {
                 self.inject_garbage()?;
@@ -289,248 +420,69 @@ impl Simulation {
         Ok(())
     }
 
-    /// Feeds one input to a node, then plays its host: handles the outputs
-    /// in order, unless the plan crashes the node part-way through them.
-    fn drive(&mut self, index: usize, input: Input) -> Result<(), Violation> {
-        let Some(election) = self.nodes[index].election.as_mut() else {
-            return Ok(());
-        };
-        let was_goose = election.role() == Role::Goose;
-        let membership_before = election.membership().id();
-        let from_peer = matches!(&input, Input::Message(_, Message::NewerMembership { .. }));
-        let accepted = match &input {
-            Input::Tick => {
-                election.tick();
-                true
-            }
-            Input::Message(from, msg) => {
-                election.handle_message(*from, msg.clone());
-                true
-            }
-            Input::Command(SimCommand::Campaign) => election.campaign().is_ok(),
-            Input::Command(SimCommand::StepDown) => election.step_down().is_ok(),
-            Input::Command(SimCommand::Transfer(to)) => election.transfer_leadership(*to).is_ok(),
-            Input::Command(SimCommand::AddNode(id)) => {
-                election.propose_add(*id, &SimConfig::address(*id)).is_ok()
-            }
-            Input::Command(SimCommand::RemoveNode(id)) => election.propose_remove(*id).is_ok(),
-            Input::Command(SimCommand::Leave) => election.leave().is_ok(),
-        };
-        self.outputs.clear();
-        while let Some(output) = election.poll_output() {
-            self.outputs.push(output);
-        }
-        let hard_state = election.hard_state();
-        let membership_id = election.membership().id();
-        let node = node_id(index);
-        self.checker.on_hard_state(self.now_us, node, hard_state)?;
-        self.stats.max_term = self.stats.max_term.max(hard_state.term);
-
-        match input {
-            Input::Tick if !self.outputs.is_empty() => self.recorder.record(
-                self.now_us,
-                TraceKind::Tick {
-                    node,
-                    outputs: self.outputs.len(),
-                },
-            ),
-            Input::Command(command) => self.recorder.record(
-                self.now_us,
-                TraceKind::Command {
-                    node,
-                    command,
-                    accepted,
-                },
-            ),
-            _ => {}
-        }
-        for output in &self.outputs {
-            self.checker.on_output(self.now_us, node, output)?;
-        }
-        self.checker
-            .on_membership(self.now_us, node, membership_id)?;
-        if from_peer && membership_id != membership_before {
-            self.stats.memberships_from_peers += 1;
-        }
-        if let Input::Command(command) = input {
-            // Counted before the checks, so that a failure's figures include
-            // this command.
-            if !accepted && self.checker.learner_in_command(node, command).is_some() {
-                self.stats.learner_commands_refused += 1;
-            }
-            if command == SimCommand::Leave && accepted {
-                self.nodes[index].leaving = true;
-            }
-            if command.is_membership_change() {
-                self.stats.membership_commands += 1;
-                self.stats.membership_commands_refused += u64::from(!accepted);
-            }
-            let outcome = CommandOutcome {
-                command,
-                accepted,
-                membership_changed: membership_id != membership_before,
-                was_goose,
-            };
-            self.checker.on_command(self.now_us, node, &outcome)?;
-        }
-
-        let total = self.outputs.len();
-        let crash_after = self.draw_crash_point(total);
-        let handled = crash_after.unwrap_or(total);
-        let outputs = std::mem::take(&mut self.outputs);
-        let result = outputs[..handled]
-            .iter()
-            .try_for_each(|output| self.handle_output(index, output));
-        self.outputs = outputs;
-        result?;
-        if crash_after.is_some() {
-            self.crash(index, handled, total - handled);
-        }
-        Ok(())
-    }
-
-    /// Plays the host for one output.
-    fn handle_output(&mut self, index: usize, output: &Output) -> Result<(), Violation> {
-        let node = node_id(index);
-        match output {
-            &Output::Persist(hard_state) => {
-                let previous = self.nodes[index].durable;
-                self.checker
-                    .on_persist(self.now_us, node, previous, hard_state)?;
-                self.nodes[index].durable = hard_state;
-                self.recorder
-                    .record(self.now_us, TraceKind::Persisted { node, hard_state });
-            }
-            Output::PersistMembership(membership) => {
-                self.checker
-                    .on_persist_membership(self.now_us, node, membership.id())?;
-                // The planted host bug acknowledges the write but loses it
-                // (no fsync): a restart comes back with the older one.
-                if !self.forgets_membership() {
-                    self.nodes[index].durable_membership = Membership::clone(membership);
-                }
-                self.recorder.record(
-                    self.now_us,
-                    TraceKind::PersistedMembership {
-                        node,
-                        id: membership.id(),
-                    },
-                );
-            }
-            Output::Send { to, msg } => {
-                self.checker.on_send(self.now_us, node, *to, msg)?;
-                self.send(index, *to, msg.clone());
-            }
-            &Output::Event(Event::RoleChanged { role, term, .. }) => {
-                if role == Role::Goose {
-                    self.stats.geese += 1;
-                }
-                self.recorder
-                    .record(self.now_us, TraceKind::RoleChanged { node, role, term });
-            }
-            Output::Event(Event::ElectionStarted {
-                pre_vote: false, ..
-            }) => self.stats.elections_started += 1,
-            &Output::Event(Event::MembershipChanged { id }) => {
-                self.checker
-                    .on_membership_event(self.now_us, node, id, false)?;
-            }
-            &Output::Event(Event::MembershipCommitted { id }) => {
-                self.checker
-                    .on_membership_event(self.now_us, node, id, true)?;
-                self.stats.memberships_committed += 1;
-                self.recorder
-                    .record(self.now_us, TraceKind::MembershipCommitted { node, id });
-                self.start_joiners(id)?;
-            }
-            Output::Event(_) => {}
-        }
-        Ok(())
-    }
-
-    /// Starts every spare that committed membership `id` names and that
-    /// has not joined yet, as the runtime's joiner does once its add
-    /// committed: fresh hard state, and that membership as its starting one
-    /// (`JoinReply::Accepted`).
-    fn start_joiners(&mut self, id: MembershipId) -> Result<(), Violation> {
-        let Some(membership) = self.checker.issued(id).cloned() else {
-            return Ok(());
-        };
-        for index in self.config.total_nodes()..self.nodes.len() {
-            let id = node_id(index);
-            if self.nodes[index].joined || !membership.contains(id) {
-                continue;
-            }
-            let mut config = self.nodes[index].config.clone();
-            config.membership = membership.clone();
-            let election = new_election(&self.config, &config, HardState::default(), &mut self.rng)
-                .unwrap_or_else(|error| {
-                    unreachable!("a member, with settings Simulation::new accepted: {error}")
-                });
-            let node = &mut self.nodes[index];
-            node.election = Some(election);
-            node.durable_membership = membership.clone();
-            node.config = config;
-            node.joined = true;
-            self.checker.on_join(self.now_us, id, &membership);
-            self.stats.nodes_joined += 1;
+    /// A message arrives: handed to its node, queued while the node's
+    /// process is paused, or lost if the node is down.
+    fn deliver(&mut self, from: usize, to: usize, msg: Message) -> Result<(), Violation> {
+        let (from_id, to_id) = (node_id(from), node_id(to));
+        let node = &mut self.nodes[to];
+        if node.election.is_none() {
+            self.stats.messages_to_down_nodes += 1;
             self.recorder.record(
                 self.now_us,
-                TraceKind::Joined {
-                    node: id,
-                    membership: membership.id(),
+                TraceKind::ArrivedAtDownNode {
+                    from: from_id,
+                    to: to_id,
+                    msg,
                 },
             );
-            self.schedule_first_tick(index);
+            return Ok(());
         }
-        Ok(())
-    }
-
-    /// Whether the planted host bug loses every membership write.
-    fn forgets_membership(&self) -> bool {
-        #[cfg(feature = "__planted-bugs")]
-        return self.config.host_bug == Some(HostBug::ForgetMembership);
-        #[cfg(not(feature = "__planted-bugs"))]
-        false
-    }
-
-    fn schedule_first_tick(&mut self, index: usize) {
-        let node = &self.nodes[index];
-        // A random phase: clocks of different nodes are not aligned.
-        let at_us = self.now_us + self.rng.random_range(1..=node.tick_period_us);
-        self.queue.push(
-            at_us,
-            EventKind::Tick {
-                node: index,
-                incarnation: node.incarnation,
+        if let Some(pause) = &mut node.pause {
+            pause.inbox.push((from, msg));
+            self.stats.messages_held_while_paused += 1;
+            return Ok(());
+        }
+        self.stats.messages_delivered += 1;
+        self.recorder.record(
+            self.now_us,
+            TraceKind::Delivered {
+                from: from_id,
+                to: to_id,
+                msg: msg.clone(),
             },
         );
+        self.drive(to, Input::Message(from_id, msg))?;
+        Ok(())
+    }
+}
+
+impl SimNode {
+    /// A node that has not started: its clock drawn within the drift bound.
+    fn fresh(config: &SimConfig, shortest_us: u64, longest_us: u64, rng: &mut StdRng) -> Self {
+        let tick_period_us = draw_tick_period(shortest_us, longest_us, rng);
+        SimNode {
+            config: config.election_config(node_id(0)),
+            election: None,
+            incarnation: 0,
+            durable: HardState::default(),
+            durable_membership: Membership::default(),
+            joined: false,
+            leaving: false,
+            tick_period_us,
+            clock_rate_ppm: rate_ppm(config.tick_us, tick_period_us),
+            ticks: TickClock::new(0, config.election.lease_ticks()),
+            pause: None,
+            lagging: false,
+            crash_at_persist: None,
+        }
     }
 
-    // ----- checks -------------------------------------------------------------
-
-    /// The cluster-wide invariants, after every event: one leader per term,
-    /// never two Geese at once (counting every node that ever existed), no
-    /// learner leading, no removed node leading, and every Goose a voter of
-    /// its own membership (but while its own removal is pending).
-    fn check_cluster(&mut self) -> Result<(), Violation> {
-        self.checker.on_sweep(self.now_us);
-        for election in self.nodes.iter().filter_map(|node| node.election.as_ref()) {
-            let status = NodeView {
-                id: election.id(),
-                role: election.role(),
-                term: election.term(),
-                leader: election.leader(),
-                membership: election.membership(),
-                membership_pending: election.membership_pending(),
-            };
-            self.checker.on_status(self.now_us, &status)?;
-            if status.role == Role::Goose {
-                self.checker.on_goose(self.now_us, &status)?;
-                self.first_goose_at_us.get_or_insert(self.now_us);
-            }
-        }
-        Ok(())
+    /// A new life from `now_us`: no pause, ticks counted from now.
+    fn begin_life(&mut self, election: Election, now_us: u64) {
+        self.ticks = TickClock::new(now_us, election.lease_ticks());
+        self.election = Some(election);
+        self.pause = None;
+        self.lagging = false;
     }
 }
 
@@ -550,6 +502,21 @@ fn new_election(
         election.set_mutation(planted.mutation);
     }
     Ok(election)
+}
+
+/// The clock rate, in parts per million, of a clock that ticks every
+/// `period_us` when it should every `tick_us`.
+fn rate_ppm(tick_us: u64, period_us: u64) -> i64 {
+    let ppm = (i128::from(tick_us) * 1_000_000) / i128::from(period_us.max(1)) - 1_000_000;
+    i64::try_from(ppm).unwrap_or(i64::MAX)
+}
+
+/// The tick period of a clock `ppm` parts per million fast (negative: slow);
+/// at least 1 µs.
+fn period_us(tick_us: u64, ppm: i64) -> u64 {
+    let rate = 1_000_000 + i128::from(ppm);
+    let period = (i128::from(tick_us) * 1_000_000) / rate.max(1);
+    u64::try_from(period).unwrap_or(u64::MAX).max(1)
 }
 
 /// A tick period within the drift bound. The extremes get a third of the

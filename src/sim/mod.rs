@@ -179,12 +179,12 @@ mod trace;
 pub use crate::core::Mutation;
 pub use checker::{DisplayMembership, Violation};
 pub use config::{SimConfig, SimConfigError};
-pub use engine::Simulation;
+pub use engine::{ControlError, Simulation};
 pub use lockstep::{LockStep, LockStepError};
 pub use plan::{CommandPlan, FaultPlan, PartitionPlan, PartitionShapes, PlanError};
 #[cfg(feature = "__planted-bugs")]
 #[doc(hidden)]
 pub use planted::{HostBug, PlantedMutation};
-pub use report::{SimFailure, SimReport, SimStats};
+pub use report::{FaultStretch, SimFailure, SimReport, SimStats};
 pub use schedule::{Action, LinkFaults, PersistSide, Target};
 pub use trace::{SendFate, SimCommand, TraceEvent, TraceKind};

@@ -1,11 +1,14 @@
 //! The simulated network: per-link latency, loss, duplication, jitter and
-//! partitions of any shape.
+//! partitions of any shape, drawn by the plan or set by a script.
+
+use std::ops::RangeInclusive;
 
 use rand::RngExt;
 use rand::rngs::StdRng;
 
 use super::checker::node_id;
 use super::plan::{FaultPlan, PartitionShapes};
+use super::schedule::LinkFaults;
 use crate::core::NodeId;
 
 /// What happens to one message handed to the network.
@@ -22,11 +25,18 @@ pub(crate) enum Route {
 }
 
 /// Links between `n` nodes, indexed `from * n + to`.
+///
+/// Two layers of cuts: the plan's, replaced at every repartition, and the
+/// script's, changed only by scripted actions. A message passes a link only
+/// when neither layer cuts it. A scripted link's own faults replace the
+/// plan's on that link.
 #[derive(Debug)]
 pub(crate) struct Network {
     nodes: usize,
     link_latency_us: Vec<u64>,
     cut: Vec<bool>,
+    script_cut: Vec<bool>,
+    link_faults: Vec<Option<LinkFaults>>,
 }
 
 impl Network {
@@ -39,31 +49,103 @@ impl Network {
             nodes,
             link_latency_us,
             cut: vec![false; nodes * nodes],
+            script_cut: vec![false; nodes * nodes],
+            link_faults: vec![None; nodes * nodes],
         }
     }
 
-    /// Routes one message during the fault phase.
-    pub(crate) fn route_faulty(
+    /// Routes one message: through the plan's faults during the fault phase
+    /// (`plan` is `Some`), with `healed_latency_us` after it; a scripted
+    /// cut or a link's own faults apply in both phases.
+    pub(crate) fn route(
         &self,
         from: usize,
         to: usize,
-        plan: &FaultPlan,
+        plan: Option<&FaultPlan>,
+        healed_latency_us: &RangeInclusive<u64>,
         rng: &mut StdRng,
     ) -> Route {
         let link = from * self.nodes + to;
-        if self.cut[link] {
+        if self.cut[link] || self.script_cut[link] {
             return Route::Cut;
         }
-        if plan.loss_probability > 0.0 && rng.random_bool(plan.loss_probability) {
-            return Route::Lost;
+        if let Some(faults) = &self.link_faults[link] {
+            return draw_route(
+                faults.latency_us,
+                faults.jitter_us,
+                faults.loss_probability,
+                faults.duplicate_probability,
+                rng,
+            );
         }
-        let base_us = self.link_latency_us[link];
-        let first_us = base_us + rng.random_range(0..=plan.jitter_us);
-        if plan.duplicate_probability > 0.0 && rng.random_bool(plan.duplicate_probability) {
-            Route::Twice(first_us, base_us + rng.random_range(0..=plan.jitter_us))
-        } else {
-            Route::Once(first_us)
+        match plan {
+            Some(plan) => draw_route(
+                self.link_latency_us[link],
+                plan.jitter_us,
+                plan.loss_probability,
+                plan.duplicate_probability,
+                rng,
+            ),
+            None => Route::Once(rng.random_range(healed_latency_us.clone())),
         }
+    }
+
+    /// Whether a message from `from` to `to` can get through: no cut, and
+    /// not certain to be lost (`plan_loss` is the plan's loss probability
+    /// while it applies).
+    pub(crate) fn is_open(&self, from: usize, to: usize, plan_loss: f64) -> bool {
+        let link = from * self.nodes + to;
+        let loss = self.link_faults[link].map_or(plan_loss, |faults| faults.loss_probability);
+        !self.cut[link] && !self.script_cut[link] && loss < 1.0
+    }
+
+    /// Cuts the link from `from` to `to`, and back when `both_ways`.
+    pub(crate) fn script_cut(&mut self, from: usize, to: usize, both_ways: bool) {
+        self.script_cut[from * self.nodes + to] = true;
+        if both_ways {
+            self.script_cut[to * self.nodes + from] = true;
+        }
+    }
+
+    /// Repairs both directions between `a` and `b`, whoever cut them.
+    pub(crate) fn repair(&mut self, a: usize, b: usize) {
+        for link in [a * self.nodes + b, b * self.nodes + a] {
+            self.cut[link] = false;
+            self.script_cut[link] = false;
+        }
+    }
+
+    /// Cuts `node` from every other node, both ways.
+    pub(crate) fn isolate(&mut self, node: usize) {
+        for other in (0..self.nodes).filter(|other| *other != node) {
+            self.script_cut(node, other, true);
+        }
+    }
+
+    /// Replaces the scripted cuts: only nodes that share a group reach each
+    /// other (groups may overlap; a node in no group reaches nobody).
+    pub(crate) fn partition(&mut self, groups: &[Vec<usize>]) {
+        let n = self.nodes;
+        for from in 0..n {
+            for to in (0..n).filter(|to| *to != from) {
+                let together = groups
+                    .iter()
+                    .any(|group| group.contains(&from) && group.contains(&to));
+                self.script_cut[from * n + to] = !together;
+            }
+        }
+    }
+
+    /// Gives the link from `from` to `to` its own faults.
+    pub(crate) fn set_link(&mut self, from: usize, to: usize, faults: LinkFaults) {
+        self.link_faults[from * self.nodes + to] = Some(faults);
+    }
+
+    /// Removes every cut, the plan's and the script's; links keep their
+    /// own faults.
+    pub(crate) fn heal_all(&mut self) {
+        self.cut.fill(false);
+        self.script_cut.fill(false);
     }
 
     /// Replaces the partition with a new one drawn by `shapes`; returns the
@@ -96,9 +178,11 @@ impl Network {
         self.cut_links()
     }
 
-    /// Removes every cut.
+    /// The end of the fault phase: every cut and every link's own faults
+    /// are gone.
     pub(crate) fn heal(&mut self) {
-        self.cut.fill(false);
+        self.heal_all();
+        self.link_faults.fill(None);
     }
 
     /// Cuts every link from `side` to the rest, and back when `both_ways`.
@@ -144,6 +228,26 @@ impl Network {
             .filter(|(from, to)| self.cut[from * n + to])
             .map(|(from, to)| (node_id(from), node_id(to)))
             .collect()
+    }
+}
+
+/// A message's fate on a link of base latency `base_us`: lost, or
+/// delivered once or twice, each copy with its own jitter.
+fn draw_route(
+    base_us: u64,
+    jitter_us: u64,
+    loss_probability: f64,
+    duplicate_probability: f64,
+    rng: &mut StdRng,
+) -> Route {
+    if loss_probability > 0.0 && rng.random_bool(loss_probability) {
+        return Route::Lost;
+    }
+    let first_us = base_us + rng.random_range(0..=jitter_us);
+    if duplicate_probability > 0.0 && rng.random_bool(duplicate_probability) {
+        Route::Twice(first_us, base_us + rng.random_range(0..=jitter_us))
+    } else {
+        Route::Once(first_us)
     }
 }
 
@@ -202,15 +306,96 @@ mod tests {
         let (from, to) = cut[0];
         let (from, to) = (from.0 as usize - 1, to.0 as usize - 1);
         let plan = FaultPlan::none();
-        assert_eq!(network.route_faulty(from, to, &plan, &mut rng), Route::Cut);
+        let healed = 5..=5;
+        let mut route =
+            |network: &Network, from, to| network.route(from, to, Some(&plan), &healed, &mut rng);
+        assert_eq!(route(&network, from, to), Route::Cut);
+        assert_eq!(route(&network, to, from), Route::Once(1_000));
+        network.heal();
+        assert_eq!(route(&network, from, to), Route::Once(1_000));
+    }
+
+    #[test]
+    fn scripted_cuts_outlast_repartitions_and_the_heal_clears_them() {
+        let mut rng = StdRng::seed_from_u64(2);
+        let mut network = Network::new(3, &FaultPlan::none(), &mut rng);
+        let plan = FaultPlan::none();
+        network.script_cut(0, 1, false);
+        network.repartition(&only("connected"), &mut rng);
         assert_eq!(
-            network.route_faulty(to, from, &plan, &mut rng),
+            network.route(0, 1, Some(&plan), &(5..=5), &mut rng),
+            Route::Cut
+        );
+        assert_eq!(
+            network.route(1, 0, None, &(5..=5), &mut rng),
+            Route::Once(5)
+        );
+        // A cut made after the heal still holds in the healed phase.
+        assert_eq!(network.route(0, 1, None, &(5..=5), &mut rng), Route::Cut);
+        network.heal();
+        assert_eq!(
+            network.route(0, 1, None, &(5..=5), &mut rng),
+            Route::Once(5)
+        );
+    }
+
+    #[test]
+    fn overlapping_groups_make_a_bridge() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut network = Network::new(5, &FaultPlan::none(), &mut rng);
+        network.partition(&[vec![0, 1, 2], vec![2, 3, 4]]);
+        let open = |network: &Network, a, b| network.is_open(a, b, 0.0);
+        assert!(open(&network, 0, 2) && open(&network, 2, 4) && open(&network, 4, 2));
+        assert!(!open(&network, 0, 3) && !open(&network, 4, 1));
+        network.repair(0, 3);
+        assert!(open(&network, 0, 3) && open(&network, 3, 0));
+        network.isolate(2);
+        assert!(
+            (0..5)
+                .filter(|n| *n != 2)
+                .all(|n| !open(&network, 2, n) && !open(&network, n, 2))
+        );
+        network.heal_all();
+        assert!(open(&network, 2, 0));
+    }
+
+    #[test]
+    fn a_link_of_its_own_replaces_the_plan() {
+        let mut rng = StdRng::seed_from_u64(4);
+        let mut network = Network::new(2, &FaultPlan::none(), &mut rng);
+        let faults = LinkFaults {
+            latency_us: 7,
+            jitter_us: 0,
+            loss_probability: 1.0,
+            duplicate_probability: 0.0,
+        };
+        network.set_link(0, 1, faults);
+        let plan = FaultPlan::none();
+        assert_eq!(
+            network.route(0, 1, Some(&plan), &(5..=5), &mut rng),
+            Route::Lost
+        );
+        assert!(!network.is_open(0, 1, 0.0));
+        assert_eq!(
+            network.route(1, 0, Some(&plan), &(5..=5), &mut rng),
             Route::Once(1_000)
+        );
+        network.set_link(
+            0,
+            1,
+            LinkFaults {
+                loss_probability: 0.0,
+                ..faults
+            },
+        );
+        assert_eq!(
+            network.route(0, 1, None, &(5..=5), &mut rng),
+            Route::Once(7)
         );
         network.heal();
         assert_eq!(
-            network.route_faulty(from, to, &plan, &mut rng),
-            Route::Once(1_000)
+            network.route(0, 1, None, &(5..=5), &mut rng),
+            Route::Once(5)
         );
     }
 }

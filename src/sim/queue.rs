@@ -21,6 +21,15 @@ pub(crate) enum EventKind {
     },
     /// A crashed node comes back, unless it already did.
     Restart { node: usize, incarnation: u64 },
+    /// A paused process resumes, unless it crashed or was paused for
+    /// longer since.
+    Resume {
+        node: usize,
+        incarnation: u64,
+        until_us: u64,
+    },
+    /// The scheduled action at this index of the plan's schedule.
+    Scripted(usize),
     /// The partition changes.
     Repartition,
     /// A message from a non-member is injected.
@@ -75,6 +84,11 @@ impl EventQueue {
 
     pub(crate) fn pop(&mut self) -> Option<Scheduled> {
         self.heap.pop()
+    }
+
+    /// When the next event is due.
+    pub(crate) fn peek_at_us(&self) -> Option<u64> {
+        self.heap.peek().map(|event| event.at_us)
     }
 }
 

@@ -6,10 +6,11 @@ use std::fmt;
 use super::checker::Violation;
 use super::config::SimConfig;
 use super::trace::TraceEvent;
-use crate::core::Term;
+use crate::core::{NodeId, Term};
 
 /// Counts of what happened in a run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SimStats {
     /// Events processed (ticks, deliveries, crashes, restarts, ...).
     pub events: u64,
@@ -27,6 +28,15 @@ pub struct SimStats {
     pub messages_duplicated: u64,
     /// Messages that arrived at a node that was down.
     pub messages_to_down_nodes: u64,
+    /// Messages that arrived while their node's process was paused, handed
+    /// to it when it resumed.
+    pub messages_held_while_paused: u64,
+    /// Process pauses.
+    pub pauses: u64,
+    /// Scripted actions performed (schedules and control methods).
+    pub scripted_actions: u64,
+    /// Scripted actions skipped (no Goose to aim at, a node down, ...).
+    pub scripted_actions_skipped: u64,
     /// Node crashes.
     pub crashes: u64,
     /// Crashes that lost at least one output.
@@ -71,8 +81,10 @@ pub struct SimStats {
     pub max_term: Term,
 }
 
-/// The outcome of a run in which every invariant held.
+/// The outcome of a run in which every invariant held, or the run so far
+/// ([`Simulation::report`](super::Simulation::report)).
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SimReport {
     /// The seed of the run.
     pub seed: u64,
@@ -80,13 +92,65 @@ pub struct SimReport {
     pub stats: SimStats,
     /// When the first Goose appeared, in microseconds of virtual time.
     pub first_goose_at_us: Option<u64>,
-    /// When the fault phase ended and the network healed.
-    pub healed_at_us: u64,
-    /// How long after healing a Goose followed by every node appeared.
-    pub goose_after_heal_us: u64,
+    /// When the fault phase ended and the network healed; `None` before.
+    pub healed_at_us: Option<u64>,
+    /// How long after healing a Goose followed by every node appeared;
+    /// `None` until it has.
+    pub goose_after_heal_us: Option<u64>,
+    /// Liveness during the faults: every stretch of the fault phase in which
+    /// a majority of the voters was up, running and connected both ways,
+    /// with how soon it had a Goose and how many terms it used.
+    pub fault_stretches: Vec<FaultStretch>,
+    /// Each node's clock rate, in parts per million away from real time
+    /// (drawn within the drift bound, or set by
+    /// [`Simulation::set_clock_rate_ppm`](super::Simulation::set_clock_rate_ppm)),
+    /// spare nodes included.
+    pub clock_rates_ppm: Vec<(NodeId, i64)>,
     /// Every trace event, when [`SimConfig::record_trace`] is set; empty
     /// otherwise.
     pub trace: Vec<TraceEvent>,
+}
+
+impl SimReport {
+    /// The longest wait for a Goose over the fault stretches that had one,
+    /// in microseconds; `None` if none had.
+    pub fn max_goose_after_us(&self) -> Option<u64> {
+        self.fault_stretches
+            .iter()
+            .filter_map(|stretch| stretch.goose_after_us)
+            .max()
+    }
+
+    /// The fault stretches that ended without a Goose.
+    pub fn stretches_without_goose(&self) -> usize {
+        self.fault_stretches
+            .iter()
+            .filter(|stretch| stretch.goose_after_us.is_none())
+            .count()
+    }
+}
+
+/// A stretch of the fault phase in which a majority of the voters (of the
+/// latest committed membership) was up, not paused, and pairwise connected
+/// both ways (no cut and a loss below 1 on every link between them): the
+/// conditions under which a Goose should appear within a few election
+/// timeouts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FaultStretch {
+    /// When the majority became connected, in microseconds.
+    pub from_us: u64,
+    /// When it stopped being connected (or the fault phase, or the run so
+    /// far, ended).
+    pub until_us: u64,
+    /// The connected majority when the stretch began.
+    pub majority: Vec<NodeId>,
+    /// How long after `from_us` a node of that majority was the Goose with
+    /// its lease held ([`Simulation::goose`](super::Simulation::goose));
+    /// `None` if none was before the stretch ended.
+    pub goose_after_us: Option<u64>,
+    /// How far the highest term rose during the stretch.
+    pub terms_used: u64,
 }
 
 /// A run that broke an invariant: the violation, the configuration that

@@ -84,3 +84,18 @@ pub enum Action {
     /// Issue an operator command to a node.
     Command(Target, SimCommand),
 }
+
+impl LinkFaults {
+    /// Checks that both probabilities are within `[0, 1]`.
+    pub fn validate(&self) -> Result<(), crate::sim::PlanError> {
+        for (name, value) in [
+            ("loss_probability", self.loss_probability),
+            ("duplicate_probability", self.duplicate_probability),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(crate::sim::PlanError::NotAProbability { name, value });
+            }
+        }
+        Ok(())
+    }
+}

@@ -3,10 +3,11 @@
 use std::collections::VecDeque;
 use std::fmt;
 
+use super::schedule::Action;
 use crate::core::{HardState, MembershipId, Message, NodeId, Role, Term};
 
 /// One thing that happened in a run, at a virtual instant.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TraceEvent {
     /// Virtual time, in microseconds since the start of the run.
     pub at_us: u64,
@@ -18,7 +19,8 @@ pub struct TraceEvent {
 ///
 /// Ticks that produce no output are not recorded: they are most events and
 /// say nothing.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum TraceKind {
     /// A node ticked and produced `outputs` outputs.
     Tick {
@@ -104,6 +106,30 @@ pub enum TraceKind {
         handled: usize,
         /// Outputs lost with the crash.
         lost: usize,
+    },
+    /// A node's process was paused until `until_us`: no ticks, messages
+    /// held.
+    Paused {
+        /// The node.
+        node: NodeId,
+        /// When it resumes.
+        until_us: u64,
+    },
+    /// A paused process resumed and handles the `queued` messages that
+    /// arrived meanwhile.
+    Resumed {
+        /// The node.
+        node: NodeId,
+        /// Messages held while it was paused.
+        queued: usize,
+    },
+    /// A scripted action (from a schedule or a control method) ran, or was
+    /// skipped for the reason given.
+    Scripted {
+        /// The action, its targets as given.
+        action: Action,
+        /// Why it was skipped; `None` if it ran.
+        skipped: Option<String>,
     },
     /// A node restarted from its persisted state.
     Restarted {
@@ -263,6 +289,20 @@ impl fmt::Display for TraceEvent {
                     }
                 )
             }
+            TraceKind::Paused { node, until_us } => {
+                write!(f, "n{node} paused until {until_us}us")
+            }
+            TraceKind::Resumed { node, queued } => {
+                write!(f, "n{node} resumed with {queued} messages held")
+            }
+            TraceKind::Scripted {
+                action,
+                skipped: None,
+            } => write!(f, "scripted {action:?}"),
+            TraceKind::Scripted {
+                action,
+                skipped: Some(reason),
+            } => write!(f, "scripted {action:?} skipped: {reason}"),
             TraceKind::Partitioned { cut } if cut.is_empty() => f.write_str("network connected"),
             TraceKind::Partitioned { cut } => {
                 f.write_str("partition, cut links:")?;
@@ -343,6 +383,11 @@ impl Recorder {
 
     pub(crate) fn tail(&self) -> Vec<TraceEvent> {
         self.tail.iter().cloned().collect()
+    }
+
+    /// Every event so far, when recording them all; empty otherwise.
+    pub(crate) fn full(&self) -> &[TraceEvent] {
+        self.full.as_deref().unwrap_or_default()
     }
 
     pub(crate) fn into_full(self) -> Vec<TraceEvent> {

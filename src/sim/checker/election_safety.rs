@@ -98,6 +98,8 @@ mod tests {
             leader: Some(NodeId(id)),
             membership: &membership,
             membership_pending: Some(false),
+            is_goose: true,
+            paused: false,
         };
         let mut checker = ElectionSafety::default();
         checker.on_sweep(1);

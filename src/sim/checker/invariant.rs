@@ -178,6 +178,13 @@ pub(crate) struct NodeView<'a> {
     pub(crate) membership: &'a Membership,
     /// On a Goose: whether that membership is still uncommitted.
     pub(crate) membership_pending: Option<bool>,
+    /// Whether the node counts as the Goose at this instant for "never two
+    /// Geese at once": its role is Goose and, if its ticks fell behind real
+    /// time because its process was paused, its real-time lease has not run
+    /// out.
+    pub(crate) is_goose: bool,
+    /// Its process is paused: it handles nothing until it resumes.
+    pub(crate) paused: bool,
 }
 
 /// An operator command issued to a node, and what came of it.

@@ -36,6 +36,8 @@ pub(super) fn on_status(
         leader,
         membership: &membership,
         membership_pending: None,
+        is_goose: role == Role::Goose,
+        paused: false,
     };
     checker.on_status(at_us, &status)
 }
@@ -57,6 +59,8 @@ pub(super) fn on_goose(
         leader: Some(node),
         membership,
         membership_pending: pending,
+        is_goose: true,
+        paused: false,
     };
     checker.on_goose(at_us, &status)
 }

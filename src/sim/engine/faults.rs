@@ -16,7 +16,8 @@ impl Simulation {
 
     /// Hands a message to the network: through the plan's latency, jitter,
     /// loss, duplication and partitions during the fault phase, with the
-    /// healed latency after it.
+    /// healed latency after it; scripted cuts and link faults apply in both
+    /// phases.
     pub(super) fn send(&mut self, from: usize, to_id: NodeId, msg: Message) {
         self.stats.messages_sent += 1;
         let from_id = node_id(from);
@@ -25,12 +26,14 @@ impl Simulation {
             // The core only answers members; anything else goes nowhere.
             _ => return,
         };
-        let route = if self.faults_active() {
-            self.network
-                .route_faulty(from, to, &self.config.faults, &mut self.rng)
-        } else {
-            Route::Once(self.rng.random_range(self.config.healed_latency_us.clone()))
-        };
+        let plan = self.faults_active().then_some(&self.config.faults);
+        let route = self.network.route(
+            from,
+            to,
+            plan,
+            &self.config.healed_latency_us,
+            &mut self.rng,
+        );
         let fate = match route {
             Route::Once(delay_us) => {
                 let arrives_at_us = self.now_us + delay_us;
@@ -83,11 +86,21 @@ impl Simulation {
         (0..=total).find(|_| self.rng.random_bool(probability))
     }
 
-    /// Volatile state is lost; the disk (`durable`) is kept.
-    pub(super) fn crash(&mut self, index: usize, handled: usize, lost: usize) {
+    /// Volatile state is lost; the disk (`durable`) is kept. The plan's
+    /// crashes (`restart_later`) come back after its restart delay; a
+    /// scripted one stays down until restarted or healed.
+    pub(super) fn crash_node(
+        &mut self,
+        index: usize,
+        handled: usize,
+        lost: usize,
+        restart_later: bool,
+    ) {
         let node = &mut self.nodes[index];
         node.election = None;
         node.leaving = false;
+        node.pause = None;
+        node.crash_at_persist = None;
         node.incarnation += 1;
         let incarnation = node.incarnation;
         self.checker.on_crash(self.now_us, node_id(index));
@@ -103,6 +116,10 @@ impl Simulation {
                 lost,
             },
         );
+        self.topology_changed();
+        if !restart_later {
+            return;
+        }
         let delay_us = self
             .rng
             .random_range(self.config.faults.restart_delay_us.clone());
@@ -123,7 +140,7 @@ impl Simulation {
     /// the runtime starts it: the core runs it as a removed node, which
     /// never campaigns, votes only to let the others undo an uncommitted
     /// removal, and takes part again if a newer membership names it.
-    pub(super) fn restart(&mut self, index: usize) -> Result<(), Violation> {
+    pub(super) fn restart_node(&mut self, index: usize) -> Result<(), Violation> {
         let loaded = self.nodes[index].durable;
         self.checker.on_restart(
             self.now_us,
@@ -143,7 +160,8 @@ impl Simulation {
                     "only the membership differs from a config Simulation::new accepted: {error}"
                 )
             });
-        self.nodes[index].election = Some(election);
+        self.nodes[index].begin_life(election, self.now_us);
+        self.topology_changed();
         self.stats.restarts += 1;
         self.stats.removed_restarts += u64::from(removed);
         self.recorder.record(
@@ -171,6 +189,7 @@ impl Simulation {
         let next_us = self.now_us + self.rng.random_range(partitions.change_every_us.clone());
         self.queue.push(next_us, EventKind::Repartition);
         self.stats.partitions += 1;
+        self.topology_changed();
         self.recorder
             .record(self.now_us, TraceKind::Partitioned { cut });
     }
@@ -190,7 +209,7 @@ impl Simulation {
             return Ok(());
         };
         let up: Vec<usize> = (0..self.nodes.len())
-            .filter(|index| self.nodes[*index].election.is_some())
+            .filter(|index| self.nodes[*index].is_running())
             .collect();
         if up.is_empty() {
             return Ok(());
@@ -226,8 +245,8 @@ impl Simulation {
         } else {
             (anyone, SimCommand::Leave)
         };
-        self.stats.commands += 1;
-        self.drive(index, Input::Command(command))
+        self.drive(index, Input::Command(command))?;
+        Ok(())
     }
 
     /// A spare that has not joined yet, or (when none is left) a member of
@@ -258,17 +277,44 @@ impl Simulation {
 
     // ----- healing -------------------------------------------------------------
 
-    /// Ends the fault phase: no partition, every crashed node back, and from
-    /// now on no loss, duplication, crash or command.
+    /// Ends the fault phase: no partition (the plan's or the script's), no
+    /// link with faults of its own, every paused process resumed, every
+    /// crashed node back, and from now on no loss, duplication, crash or
+    /// command from the plan. Scripted actions after this are still
+    /// honoured.
     pub(super) fn heal(&mut self) -> Result<(), Violation> {
+        self.stretches.close(self.now_us, self.stats.max_term);
         self.healed_at_us = Some(self.now_us);
         self.network.heal();
         self.recorder.record(self.now_us, TraceKind::Healed);
         for index in 0..self.nodes.len() {
             let node = &self.nodes[index];
-            if node.election.is_none() && node.joined {
-                self.restart(index)?;
+            if node.pause.is_some() {
+                self.resume(index)?;
+            } else if node.election.is_none() && node.joined {
+                self.restart_node(index)?;
             }
+        }
+        Ok(())
+    }
+
+    /// A paused process resumes: it handles the messages that arrived
+    /// meanwhile, in order, believing what it believed; its ticks go on at
+    /// the next beat of its clock.
+    pub(super) fn resume(&mut self, index: usize) -> Result<(), Violation> {
+        let Some(pause) = self.nodes[index].pause.take() else {
+            return Ok(());
+        };
+        self.topology_changed();
+        self.recorder.record(
+            self.now_us,
+            TraceKind::Resumed {
+                node: node_id(index),
+                queued: pause.inbox.len(),
+            },
+        );
+        for (from, msg) in pause.inbox {
+            self.deliver(from, index, msg)?;
         }
         Ok(())
     }

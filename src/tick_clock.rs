@@ -1,30 +1,29 @@
 //! When each recent tick happened, so a lease counted in ticks can be turned
 //! into a real-time deadline: a stalled driver sees fewer ticks than real
 //! time passed, so a lease counted in ticks alone would look longer than it
-//! is.
+//! is. The runtime keeps tokio `Instant`s; the simulator keeps virtual
+//! microseconds.
 
 use std::collections::VecDeque;
 
-use tokio::time::Instant;
-
-/// A ring buffer of the `Instant`s at which the driver processed its most
+/// A ring buffer of the instants (`T`) at which a host processed its most
 /// recent ticks.
 ///
 /// A Goose's lease starts at a tick no older than the lease itself (the core
 /// stops being Goose once `now_tick ≥ start + lease`), so remembering
 /// `lease_ticks + 1` ticks is enough; the buffer is allocated once.
 #[derive(Debug)]
-pub(crate) struct TickClock {
+pub(crate) struct TickClock<T> {
     /// The tick number of `instants[0]`.
     first_tick: u64,
-    instants: VecDeque<Instant>,
+    instants: VecDeque<T>,
     capacity: usize,
 }
 
-impl TickClock {
+impl<T: Copy> TickClock<T> {
     /// A clock whose tick 0 (the core's state at construction) happened at
     /// `start`, remembering at least `span_ticks + 1` ticks.
-    pub(crate) fn new(start: Instant, span_ticks: u64) -> Self {
+    pub(crate) fn new(start: T, span_ticks: u64) -> Self {
         // A lease that does not fit in memory cannot be honoured either; the
         // cap only bounds the allocation, and an evicted tick reads as `None`
         // (no lease), which is the safe answer.
@@ -44,7 +43,7 @@ impl TickClock {
     /// Records that the next tick is being processed at `now`. Call it
     /// *before* the core's `tick()`, so that everything the core sends during
     /// that tick leaves after the recorded instant.
-    pub(crate) fn record(&mut self, now: Instant) {
+    pub(crate) fn record(&mut self, now: T) {
         if self.instants.len() == self.capacity {
             self.instants.pop_front();
             self.first_tick += 1;
@@ -53,7 +52,7 @@ impl TickClock {
     }
 
     /// When tick `tick` was processed, if it is still remembered.
-    pub(crate) fn instant_of(&self, tick: u64) -> Option<Instant> {
+    pub(crate) fn instant_of(&self, tick: u64) -> Option<T> {
         let index = usize::try_from(tick.checked_sub(self.first_tick)?).ok()?;
         self.instants.get(index).copied()
     }
@@ -61,7 +60,7 @@ impl TickClock {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     use super::*;
 
