@@ -7,6 +7,8 @@
 //! whether the healed cluster has settled.
 
 mod control;
+#[cfg(test)]
+mod control_tests;
 mod faults;
 mod garbage;
 mod host;

@@ -68,7 +68,11 @@
 //!
 //! 1. one leader per term (a node leads term `T` when its status says it is
 //!    its own leader in `T`);
-//! 2. never two nodes with `role() == Goose` at the same virtual instant;
+//! 2. never two Geese at the same virtual instant: a node counts by its
+//!    `role()`, except one whose process was paused in this life (its ticks
+//!    lag real time, so its role alone is stale), which counts only while
+//!    its lease's real-time deadline has not passed, as the runtime's
+//!    `is_goose` judges;
 //! 3. a live node's term never decreases and its vote never changes within a
 //!    term; what a host makes durable never goes back either;
 //! 4. no state a node's messages have shown is lost: a restarted node loads
@@ -119,6 +123,53 @@
 //! fails with [`Violation::NoGooseAfterHeal`] (which shows every node's
 //! state) or [`Violation::JoinerNotPromoted`]. Without membership changes
 //! this is: a Goose that every node follows.
+//!
+//! During the fault phase the report also measures **liveness under
+//! faults**: every stretch in which a majority of the voters is up,
+//! running and connected both ways ([`FaultStretch`]), how soon it had a
+//! Goose holding its lease, and how many terms it used.
+//!
+//! # Driving a run yourself
+//!
+//! Beside the random plans, a run can be scripted, in the style of
+//! turmoil: [`Simulation::step`] and [`Simulation::run_until`] advance
+//! virtual time ([`Simulation::now_us`]); between steps,
+//! [`Simulation::goose`] (the Goose as the runtime's `is_goose` judges it:
+//! role and real-time lease), [`Simulation::geese_by_role`] (what the cores
+//! believe), [`Simulation::node`] (read access to a node's `Election`) and
+//! [`Simulation::report`] look at the cluster, and the control methods aim
+//! faults at named nodes or at [`Target::Goose`], whoever leads then:
+//!
+//! * the network: [`cut`](Simulation::cut),
+//!   [`cut_one_way`](Simulation::cut_one_way),
+//!   [`repair`](Simulation::repair), [`isolate`](Simulation::isolate),
+//!   [`heal_all`](Simulation::heal_all),
+//!   [`partition`](Simulation::partition) (groups may overlap: a bridge
+//!   node), [`set_link`](Simulation::set_link) (one link's latency,
+//!   jitter, loss and duplication);
+//! * processes: [`crash`](Simulation::crash),
+//!   [`crash_at_persist`](Simulation::crash_at_persist) (just before or
+//!   just after the host makes an output durable),
+//!   [`restart`](Simulation::restart), [`pause`](Simulation::pause) (no
+//!   ticks, messages held, resumed believing what it believed);
+//! * clocks: [`set_clock_rate_ppm`](Simulation::set_clock_rate_ppm), within
+//!   the drift bound or, for negative controls, beyond it;
+//! * commands: [`campaign`](Simulation::campaign),
+//!   [`step_down`](Simulation::step_down),
+//!   [`transfer`](Simulation::transfer),
+//!   [`propose_add`](Simulation::propose_add),
+//!   [`propose_remove`](Simulation::propose_remove),
+//!   [`leave`](Simulation::leave), each returning the core's answer.
+//!
+//! Every action is recorded in the trace and checked like an event; the
+//! first broken promise fails the run, and it stays failed
+//! ([`ControlError::Failed`]). The same actions, written down as data with
+//! their times, make a schedule that a fault plan carries and a failure
+//! prints, so a scripted failure replays like a random one. Scripted faults
+//! last until repaired or until the fault phase ends: the heal at
+//! [`SimConfig::fault_phase_us`] undoes every fault, scripted or not, and
+//! [`Simulation::run`] then judges liveness as usual. The [`cookbook`]
+//! has the classic adversarial scenarios as recipes.
 //!
 //! A failing run returns a [`SimFailure`] whose `Display` shows the
 //! violation (virtual time, nodes, terms), the seed, the fault plan and the
