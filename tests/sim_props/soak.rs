@@ -20,6 +20,7 @@ fn soak() {
     let mut violations = 0_u64;
     let mut events = 0_u64;
     let mut learner_commands_refused = 0_u64;
+    let mut stretches = StretchFigures::default();
     for seed in 0..SEEDS {
         let nodes = [3, 5, 7][(seed % 3) as usize];
         // `seed / 3` cycles independently of `seed % 3`, so every size meets
@@ -30,6 +31,7 @@ fn soak() {
             Ok(report) => {
                 events += report.stats.events;
                 learner_commands_refused += report.stats.learner_commands_refused;
+                stretches.add(&report);
             }
             Err(failure) => {
                 violations += 1;
@@ -41,8 +43,9 @@ fn soak() {
     }
     println!(
         "soak: {SEEDS} seeds run, {violations} violations found, {events} events, \
-         {learner_commands_refused} learner commands refused, {:.1?}",
-        started.elapsed()
+         {learner_commands_refused} learner commands refused, {:.1?} ({:.0} events/s)\n  {stretches}",
+        started.elapsed(),
+        events as f64 / started.elapsed().as_secs_f64()
     );
     assert_eq!(violations, 0, "see the failures printed above");
 }
@@ -89,4 +92,47 @@ fn soak_membership() {
         started.elapsed()
     );
     assert_eq!(violations, 0, "see the failures printed above");
+}
+
+/// Liveness during the faults, over many runs: the stretches in which a
+/// majority was connected, how many got a Goose, and how long the waits
+/// were.
+#[derive(Default)]
+struct StretchFigures {
+    stretches: u64,
+    with_goose: u64,
+    waits_us: Vec<u64>,
+    terms_used: u64,
+}
+
+impl StretchFigures {
+    fn add(&mut self, report: &duckduckgoose::sim::SimReport) {
+        for stretch in &report.fault_stretches {
+            self.stretches += 1;
+            self.terms_used += stretch.terms_used;
+            if let Some(wait_us) = stretch.goose_after_us {
+                self.with_goose += 1;
+                self.waits_us.push(wait_us);
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for StretchFigures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut waits = self.waits_us.clone();
+        waits.sort_unstable();
+        let at = |q: f64| waits.get(((waits.len() as f64 - 1.0) * q) as usize).copied().unwrap_or(0);
+        write!(
+            f,
+            "fault stretches with a connected majority: {}, {} with a Goose (wait p50 {} us, \
+             p99 {} us, max {} us), {} terms used in them",
+            self.stretches,
+            self.with_goose,
+            at(0.5),
+            at(0.99),
+            waits.last().copied().unwrap_or(0),
+            self.terms_used
+        )
+    }
 }
