@@ -7,6 +7,7 @@ use thiserror::Error;
 use super::plan::{FaultPlan, PlanError, non_empty};
 #[cfg(feature = "__planted-bugs")]
 use super::planted::{HostBug, PlantedMutation};
+use super::schedule::ScheduleError;
 use crate::core::{Config, ConfigError, Membership, NodeId};
 
 /// Ids of garbage senders start here, so a cluster must be smaller.
@@ -185,7 +186,9 @@ impl SimConfig {
     /// Default [`FaultPlan::none`].
     ///
     /// Checked by [`Simulation::new`](super::Simulation::new) with
-    /// [`FaultPlan::validate`] ([`SimConfigError::Plan`]).
+    /// [`FaultPlan::validate`] ([`SimConfigError::Plan`]), and its schedule
+    /// with [`Schedule::validate`](super::Schedule::validate) against
+    /// [`total_ids`](Self::total_ids) ([`SimConfigError::Schedule`]).
     #[must_use]
     pub fn with_faults(mut self, faults: FaultPlan) -> Self {
         self.faults = faults;
@@ -342,6 +345,7 @@ impl SimConfig {
         }
         non_empty("healed_latency_us", &self.healed_latency_us)?;
         self.faults.validate()?;
+        self.faults.schedule.validate(self.total_ids())?;
         Ok(())
     }
 }
@@ -386,6 +390,10 @@ pub enum SimConfigError {
     /// The fault plan (or the healed latency) is invalid.
     #[error("invalid fault plan: {0}")]
     Plan(#[from] PlanError),
+    /// The fault plan's schedule names a node outside the run's ids, or an
+    /// action that cannot run.
+    #[error("invalid schedule: {0}")]
+    Schedule(#[from] ScheduleError),
 }
 
 #[cfg(test)]
@@ -470,6 +478,42 @@ mod tests {
         assert_eq!(
             SimConfig::new(0, 0).with_learners(2).validate(),
             Err(SimConfigError::NoNodes)
+        );
+    }
+
+    #[test]
+    fn validate_checks_the_schedule_against_every_id() {
+        use crate::sim::{Action, Schedule, Target};
+
+        let crash = |id| Schedule::new().at(5, Action::Crash(Target::Node(NodeId(id))));
+        let config = |id| {
+            SimConfig::new(3, 0)
+                .with_learners(1)
+                .with_spare_nodes(1)
+                .with_faults(FaultPlan::none().with_schedule(crash(id)))
+        };
+        // Voters, learners and spares may be named: ids 1..=5.
+        assert_eq!(config(4).validate(), Ok(()));
+        assert_eq!(config(5).validate(), Ok(()));
+        assert_eq!(
+            config(6).validate(),
+            Err(SimConfigError::Schedule(ScheduleError::UnknownNode {
+                at_us: 5,
+                node: NodeId(6)
+            }))
+        );
+        let pause = Schedule::new().at(8, Action::Pause(Target::Goose, 0));
+        assert_eq!(
+            SimConfig::new(3, 0)
+                .with_faults(FaultPlan::none().with_schedule(pause))
+                .validate(),
+            Err(SimConfigError::Schedule(ScheduleError::ZeroPause {
+                at_us: 8
+            }))
+        );
+        assert_eq!(
+            config(6).validate().unwrap_err().to_string(),
+            "invalid schedule: the action at 5 µs names node 6, which is not one of the run's ids"
         );
     }
 

@@ -344,11 +344,13 @@ impl Simulation {
         }
     }
 
-    /// Records the first violation as the run's failure.
+    /// Records the first violation, if any, as the run's failure.
     fn settle(&mut self, result: Result<(), Violation>) -> Result<(), SimFailure> {
-        let Err(violation) = result else {
-            return Ok(());
-        };
+        result.map_err(|violation| self.record_failure(violation))
+    }
+
+    /// Records `violation` as the run's failure, which it stays.
+    fn record_failure(&mut self, violation: Violation) -> SimFailure {
         let mut stats = self.stats;
         stats.terms_with_leader = self.checker.terms_with_leader();
         let failure = SimFailure {
@@ -358,7 +360,7 @@ impl Simulation {
             config: Box::new(self.config.clone()),
         };
         self.failure = Some(Box::new(failure.clone()));
-        Err(failure)
+        failure
     }
 
     fn faults_active(&self) -> bool {

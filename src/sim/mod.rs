@@ -237,5 +237,5 @@ pub use plan::{CommandPlan, FaultPlan, PartitionPlan, PartitionShapes, PlanError
 #[doc(hidden)]
 pub use planted::{HostBug, PlantedMutation};
 pub use report::{FaultStretch, SimFailure, SimReport, SimStats};
-pub use schedule::{Action, LinkFaults, PersistSide, Target};
+pub use schedule::{Action, LinkFaults, PersistSide, Schedule, ScheduleError, Target};
 pub use trace::{SendFate, SimCommand, TraceEvent, TraceKind};

@@ -1,5 +1,5 @@
-//! [`proptest`](mod@proptest) strategies for fault plans, so that property tests explore
-//! (and shrink) the space of hostile worlds, and for arbitrary messages.
+//! [`proptest`](mod@proptest) strategies for fault plans and schedules, so that property
+//! tests explore (and shrink) the space of hostile worlds, and for arbitrary messages.
 
 use std::ops::RangeInclusive;
 
@@ -7,6 +7,8 @@ use proptest::array::{uniform4, uniform8};
 use proptest::prelude::*;
 
 use super::plan::{CommandPlan, FaultPlan, PartitionPlan, PartitionShapes};
+use super::schedule::{Action, LinkFaults, PersistSide, Schedule, Target};
+use super::trace::SimCommand;
 use crate::core::{Membership, MembershipId, Message, NodeId, Term};
 
 /// Any [`FaultPlan`] with every fault kind in ranges that suit the default
@@ -44,6 +46,7 @@ pub fn arb_fault_plan() -> impl Strategy<Value = FaultPlan> {
             partitions,
             garbage_every_us,
             commands,
+            schedule: Schedule::new(),
         },
     )
 }
@@ -120,6 +123,117 @@ pub fn arb_membership_command_plan() -> impl Strategy<Value = CommandPlan> {
                 leave,
             },
         )
+}
+
+/// Any [`Schedule`] for a run with `total_ids` ids (see
+/// [`SimConfig::total_ids`](super::SimConfig::total_ids)): 0 to 12 actions,
+/// every kind equally often, at times in `0..span_us` (all at 0 when
+/// `span_us` is 0), always valid for those ids
+/// ([`Schedule::validate`]), so that a property test scripts faults as
+/// freely as it draws random ones.
+///
+/// A target is the Goose or any id, equally likely (the Goose alone when
+/// there is no id); partitions have one to three groups of up to
+/// `total_ids + 1` targets; link faults up to 25 ms of latency and 30 ms of
+/// jitter with any loss and duplication; pauses of 1 µs to 2 s; clock rates
+/// within ±50 000 ppm, the default election's drift bound (see
+/// [`Config::drift_bound_ppm`](crate::core::Config::drift_bound_ppm)), so
+/// that a run with default election settings must keep every promise;
+/// commands of every kind, naming known ids (without ids, only those that
+/// name no node). Shrinks towards fewer and earlier actions, and towards the
+/// Goose as target.
+pub fn arb_schedule(total_ids: usize, span_us: u64) -> impl Strategy<Value = Schedule> {
+    proptest::collection::vec((0..span_us.max(1), arb_action(total_ids)), 0..=12).prop_map(
+        |actions| {
+            actions
+                .into_iter()
+                .fold(Schedule::new(), |schedule, (at_us, action)| {
+                    schedule.at(at_us, action)
+                })
+        },
+    )
+}
+
+/// One action of any kind, as [`arb_schedule`] describes. Every part is
+/// drawn for every action (a few numbers and a small vector) and the kind
+/// picks the parts it uses: one flat tuple, no union of strategies.
+fn arb_action(total_ids: usize) -> impl Strategy<Value = Action> {
+    let target = move || arb_target(total_ids);
+    let groups = proptest::collection::vec(
+        proptest::collection::vec(target(), 0..=total_ids + 1),
+        1..=3,
+    );
+    let link = (0..=25_000_u64, 0..=30_000_u64, 0.0..=1.0_f64, 0.0..=1.0_f64).prop_map(
+        |(latency_us, jitter_us, loss_probability, duplicate_probability)| LinkFaults {
+            latency_us,
+            jitter_us,
+            loss_probability,
+            duplicate_probability,
+        },
+    );
+    let command = (0..6_u8, 1..=total_ids.max(1) as u64);
+    (
+        0..13_u8,
+        (target(), target()),
+        groups,
+        link,
+        any::<bool>(),
+        1..=2_000_000_u64,
+        -50_000..=50_000_i64,
+        command,
+    )
+        .prop_map(
+            move |(kind, (a, b), mut groups, link, before, pause_us, ppm, command)| match kind {
+                0 => Action::Cut(a, b),
+                1 => Action::CutOneWay(a, b),
+                2 => Action::Repair(a, b),
+                3 => Action::Isolate(a),
+                4 => Action::HealAll,
+                5 => {
+                    // A partition must name a node.
+                    if groups.iter().all(Vec::is_empty) {
+                        groups[0].push(a);
+                    }
+                    Action::Partition(groups)
+                }
+                6 => Action::SetLink(a, b, link),
+                7 => Action::Crash(a),
+                8 => Action::CrashAtPersist(
+                    a,
+                    if before {
+                        PersistSide::Before
+                    } else {
+                        PersistSide::After
+                    },
+                ),
+                9 => Action::Restart(a),
+                10 => Action::Pause(a, pause_us),
+                11 => Action::SetClockRatePpm(a, ppm),
+                _ => Action::Command(a, sim_command(command, total_ids)),
+            },
+        )
+}
+
+/// The Goose or any of the ids `1..=total_ids`, equally likely.
+fn arb_target(total_ids: usize) -> impl Strategy<Value = Target> {
+    (0..=total_ids as u64).prop_map(|id| match id {
+        0 => Target::Goose,
+        id => Target::Node(NodeId(id)),
+    })
+}
+
+/// A command of kind `kind` (0 to 5), naming `id` if it names a node; with
+/// no id to name, the kinds that name one become those that do not.
+fn sim_command((kind, id): (u8, u64), total_ids: usize) -> SimCommand {
+    let id = NodeId(id);
+    match (kind, total_ids > 0) {
+        (0, _) | (3, false) => SimCommand::Campaign,
+        (1, _) | (4, false) => SimCommand::StepDown,
+        (2, true) => SimCommand::Transfer(id),
+        (3, true) => SimCommand::AddNode(id),
+        (4, true) => SimCommand::RemoveNode(id),
+        _ => SimCommand::Leave,
+    }
 }
 
 /// Any [`Message`]: every variant equally often, with arbitrary fields, for
@@ -318,6 +432,78 @@ mod tests {
                 .current();
             assert_eq!(plan.validate(), Ok(()), "{plan:?}");
             assert!(plan.commands.is_some_and(|c| c.changes_membership()));
+        }
+    }
+
+    #[test]
+    fn generated_schedules_are_valid_and_cover_every_action() {
+        let mut runner = TestRunner::deterministic();
+        let mut kinds = std::collections::BTreeSet::new();
+        let mut commands = std::collections::BTreeSet::new();
+        let mut wider_than_one = 0;
+        for (total_ids, span_us) in [(5, 3_000_000), (1, 10), (0, 0)] {
+            for _ in 0..200 {
+                let schedule = arb_schedule(total_ids, span_us)
+                    .new_tree(&mut runner)
+                    .expect("the strategy never rejects")
+                    .current();
+                assert_eq!(schedule.validate(total_ids), Ok(()), "{schedule:?}");
+                assert!(schedule.len() <= 12);
+                // The check is not vacuous: a draw naming n2..n5 fails for one id.
+                wider_than_one += usize::from(schedule.validate(1).is_err());
+                for (at_us, action) in schedule.iter() {
+                    assert!(at_us < span_us.max(1), "{at_us}");
+                    // Exhaustive on purpose: a new action must be drawn too.
+                    let kind = match action {
+                        Action::Cut(..) => "Cut",
+                        Action::CutOneWay(..) => "CutOneWay",
+                        Action::Repair(..) => "Repair",
+                        Action::Isolate(..) => "Isolate",
+                        Action::HealAll => "HealAll",
+                        Action::Partition(..) => "Partition",
+                        Action::SetLink(..) => "SetLink",
+                        Action::Crash(..) => "Crash",
+                        Action::CrashAtPersist(..) => "CrashAtPersist",
+                        Action::Restart(..) => "Restart",
+                        Action::Pause(..) => "Pause",
+                        Action::SetClockRatePpm(..) => "SetClockRatePpm",
+                        Action::Command(_, command) => {
+                            commands.insert(
+                                format!("{command:?}").replace(|c: char| !c.is_alphabetic(), ""),
+                            );
+                            "Command"
+                        }
+                    };
+                    kinds.insert(kind);
+                }
+            }
+        }
+        assert_eq!(kinds.len(), 13, "{kinds:?}");
+        // Every command, by name (`TransferNodeId`: its id is stripped).
+        assert_eq!(
+            commands.into_iter().collect::<Vec<_>>(),
+            [
+                "AddNodeNodeId",
+                "Campaign",
+                "Leave",
+                "RemoveNodeNodeId",
+                "StepDown",
+                "TransferNodeId"
+            ]
+        );
+        assert!(wider_than_one > 20, "{wider_than_one}");
+    }
+
+    #[test]
+    fn without_ids_a_schedule_targets_the_goose_alone() {
+        let mut runner = TestRunner::deterministic();
+        for _ in 0..200 {
+            let schedule = arb_schedule(0, 1_000)
+                .new_tree(&mut runner)
+                .expect("the strategy never rejects")
+                .current();
+            let printed = format!("{schedule:?}");
+            assert!(!printed.contains("NodeId"), "{printed}");
         }
     }
 

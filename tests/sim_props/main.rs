@@ -37,4 +37,5 @@ mod planted_membership_bugs;
 mod properties;
 mod regressions;
 mod reproductions;
+mod schedules;
 mod soak;

@@ -122,7 +122,12 @@ impl std::fmt::Display for StretchFigures {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut waits = self.waits_us.clone();
         waits.sort_unstable();
-        let at = |q: f64| waits.get(((waits.len() as f64 - 1.0) * q) as usize).copied().unwrap_or(0);
+        let at = |q: f64| {
+            waits
+                .get(((waits.len() as f64 - 1.0) * q) as usize)
+                .copied()
+                .unwrap_or(0)
+        };
         write!(
             f,
             "fault stretches with a connected majority: {}, {} with a Goose (wait p50 {} us, \

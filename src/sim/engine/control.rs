@@ -11,9 +11,8 @@ use super::Simulation;
 use super::host::Answer;
 use crate::core::{CommandError, Election, MembershipError, MembershipId, NodeId};
 use crate::sim::checker::index_of;
-use crate::sim::plan::PlanError;
 use crate::sim::report::SimFailure;
-use crate::sim::schedule::{Action, LinkFaults, PersistSide, Target};
+use crate::sim::schedule::{Action, LinkFaults, PersistSide, ScheduleError, Target};
 use crate::sim::trace::SimCommand;
 
 /// Why a scripted action was not performed. Nothing changed, except for
@@ -21,9 +20,12 @@ use crate::sim::trace::SimCommand;
 #[derive(Clone, Debug, PartialEq, Error)]
 #[non_exhaustive]
 pub enum ControlError {
-    /// No node of this simulation has this id.
-    #[error("n{0} is not a node of this simulation")]
-    UnknownNode(NodeId),
+    /// The action is invalid whenever it runs: it names a node the
+    /// simulation does not have, a pause of zero, a clock rate out of
+    /// range, invalid link faults or an empty partition (the checks a
+    /// [`Schedule`](crate::sim::Schedule) gets before the run).
+    #[error(transparent)]
+    Invalid(#[from] ScheduleError),
     /// The action names the current Goose and no node is the Goose now.
     #[error("no node is the Goose now")]
     NoGoose,
@@ -39,22 +41,6 @@ pub enum ControlError {
     /// A command to a node whose process is paused: it cannot answer.
     #[error("n{0} is paused")]
     Paused(NodeId),
-    /// A pause of zero microseconds.
-    #[error("a pause lasts at least 1 microsecond")]
-    ZeroPause,
-    /// A clock rate that does not leave the clock running forward (or is
-    /// absurdly fast).
-    #[error(
-        "a clock rate of {ppm} ppm is out of range: more than -1000000 ppm (the clock runs \
-         forward) and at most 1000000000 ppm"
-    )]
-    ClockRate {
-        /// The rate asked for.
-        ppm: i64,
-    },
-    /// A link's faults are invalid.
-    #[error("invalid link faults: {0}")]
-    Link(#[from] PlanError),
     /// The run has broken an invariant, at this action or before it; the
     /// simulation stays failed.
     #[error("{0}")]

@@ -278,8 +278,8 @@ impl Simulation {
     // ----- healing -------------------------------------------------------------
 
     /// Ends the fault phase: no partition (the plan's or the script's), no
-    /// link with faults of its own, every paused process resumed, every
-    /// crashed node back, and from now on no loss, duplication, crash or
+    /// link with faults of its own, no crash armed for a persist, every
+    /// paused process resumed, every crashed node back, and from now on no loss, duplication, crash or
     /// command from the plan. Scripted actions after this are still
     /// honoured.
     pub(super) fn heal(&mut self) -> Result<(), Violation> {
@@ -288,6 +288,8 @@ impl Simulation {
         self.network.heal();
         self.recorder.record(self.now_us, TraceKind::Healed);
         for index in 0..self.nodes.len() {
+            // A crash armed for a persist that has not come is a fault too.
+            self.nodes[index].crash_at_persist = None;
             let node = &self.nodes[index];
             if node.pause.is_some() {
                 self.resume(index)?;

@@ -6,7 +6,9 @@ use super::host::Answer;
 use super::{Input, Pause, Simulation, period_us};
 use crate::sim::checker::{Violation, index_of, node_id};
 use crate::sim::queue::EventKind;
-use crate::sim::schedule::{Action, LinkFaults, PersistSide, Target};
+use crate::sim::schedule::{
+    Action, LinkFaults, PersistSide, ScheduleError, Target, validate_action,
+};
 use crate::sim::trace::{SimCommand, TraceKind};
 
 use super::control::ControlError;
@@ -29,43 +31,62 @@ enum Resolved {
     Command(usize, SimCommand),
 }
 
-/// The fastest clock a script may set: a billion ppm is a thousand times
-/// real time, far beyond any drift worth testing.
-const MAX_CLOCK_RATE_PPM: i64 = 1_000_000_000;
-
 impl Simulation {
     /// Performs `action` now: refused with nothing changed, or done,
     /// recorded and followed by the checks of an event.
     pub(super) fn act(&mut self, action: Action) -> Result<Answer, ControlError> {
         self.failed()?;
-        let resolved = match self.resolve_action(&action) {
-            Ok(resolved) => resolved,
-            Err(refusal) => {
-                self.stats.scripted_actions_skipped += 1;
-                let reason = Some(refusal.to_string());
-                self.record_scripted(action, reason);
-                return Err(refusal);
-            }
-        };
-        self.stats.scripted_actions += 1;
-        self.record_scripted(action, None);
-        let result = self.perform_resolved(resolved);
-        let answer = match result {
-            Ok(answer) => answer,
-            Err(violation) => return Err(self.settle(Err(violation)).unwrap_err().into()),
-        };
+        let resolved = self.begin_action(action)?;
+        let answer = self
+            .perform_resolved(resolved)
+            .map_err(|violation| self.record_failure(violation))?;
         let checked = self.after_change();
         self.settle(checked)?;
         Ok(answer)
     }
 
-    /// Queues every action of the plan's schedule at its time.
-    pub(super) fn schedule_script(&mut self) {}
+    /// Resolves `action` and records it in the trace and the figures, as
+    /// performed or as skipped with the reason.
+    fn begin_action(&mut self, action: Action) -> Result<Resolved, ControlError> {
+        match self.resolve_action(&action) {
+            Ok(resolved) => {
+                self.stats.scripted_actions += 1;
+                self.record_scripted(action, None);
+                Ok(resolved)
+            }
+            Err(refusal) => {
+                self.stats.scripted_actions_skipped += 1;
+                self.record_scripted(action, Some(refusal.to_string()));
+                Err(refusal)
+            }
+        }
+    }
 
-    /// The schedule's action `index` comes due.
+    /// Queues every action of the plan's schedule at its time.
+    pub(super) fn schedule_script(&mut self) {
+        let times: Vec<u64> = self
+            .config
+            .faults
+            .schedule
+            .iter()
+            .map(|(at_us, _)| at_us)
+            .collect();
+        for (index, at_us) in times.into_iter().enumerate() {
+            self.queue.push(at_us, EventKind::Scripted(index));
+        }
+    }
+
+    /// The schedule's action `index` comes due: performed, or skipped (and
+    /// recorded as such) when it cannot be done now, as when it names the
+    /// Goose and there is none. Only a broken invariant fails the run.
     pub(super) fn apply_scheduled(&mut self, index: usize) -> Result<(), Violation> {
-        let _ = index;
-        Ok(())
+        let Some((_, action)) = self.config.faults.schedule.iter().nth(index) else {
+            return Ok(());
+        };
+        match self.begin_action(action.clone()) {
+            Ok(resolved) => self.perform_resolved(resolved).map(|_| ()),
+            Err(_) => Ok(()),
+        }
     }
 
     fn record_scripted(&mut self, action: Action, skipped: Option<String>) {
@@ -76,9 +97,12 @@ impl Simulation {
     /// A target's node index, or why it cannot be aimed at.
     fn target(&self, target: Target) -> Result<usize, ControlError> {
         match target {
-            Target::Node(id) => index_of(id)
+            Target::Node(node) => index_of(node)
                 .filter(|index| *index < self.nodes.len())
-                .ok_or(ControlError::UnknownNode(id)),
+                .ok_or(ControlError::Invalid(ScheduleError::UnknownNode {
+                    at_us: self.now_us,
+                    node,
+                })),
             Target::Goose => self.goose().and_then(index_of).ok_or(ControlError::NoGoose),
         }
     }
@@ -96,6 +120,7 @@ impl Simulation {
 
     /// Resolves and checks an action without changing anything.
     fn resolve_action(&self, action: &Action) -> Result<Resolved, ControlError> {
+        validate_action(self.now_us, action, self.nodes.len())?;
         Ok(match action {
             Action::Cut(a, b) => Resolved::Cut(self.target(*a)?, self.target(*b)?, true),
             Action::CutOneWay(from, to) => {
@@ -111,7 +136,6 @@ impl Simulation {
                     .collect::<Result<_, _>>()?,
             ),
             Action::SetLink(from, to, faults) => {
-                faults.validate()?;
                 Resolved::SetLink(self.target(*from)?, self.target(*to)?, *faults)
             }
             Action::Crash(node) => Resolved::Crash(self.up(*node)?),
@@ -127,18 +151,8 @@ impl Simulation {
                 }
                 Resolved::Restart(index)
             }
-            Action::Pause(node, duration_us) => {
-                if *duration_us == 0 {
-                    return Err(ControlError::ZeroPause);
-                }
-                Resolved::Pause(self.up(*node)?, *duration_us)
-            }
-            Action::SetClockRatePpm(node, ppm) => {
-                if *ppm <= -1_000_000 || *ppm > MAX_CLOCK_RATE_PPM {
-                    return Err(ControlError::ClockRate { ppm: *ppm });
-                }
-                Resolved::SetClockRate(self.target(*node)?, *ppm)
-            }
+            Action::Pause(node, duration_us) => Resolved::Pause(self.up(*node)?, *duration_us),
+            Action::SetClockRatePpm(node, ppm) => Resolved::SetClockRate(self.target(*node)?, *ppm),
             Action::Command(node, command) => {
                 let index = self.up(*node)?;
                 if self.nodes[index].pause.is_some() {

@@ -60,6 +60,7 @@ fn learners_are_simulated_like_voters() {
         }),
         garbage_every_us: Some(20_000..=100_000),
         commands: Some(CommandPlan::all(100_000..=300_000)),
+        ..FaultPlan::none()
     };
     let mut config = SimConfig::new(3, 8).with_learners(2).with_faults(plan);
     config.fault_phase_us = 30_000_000;

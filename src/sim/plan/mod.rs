@@ -1,9 +1,10 @@
 //! Fault plans: how hostile the simulated world is during the fault phase.
 //!
-//! A plan holds rates and ranges, not a script: the simulator draws the
-//! concrete faults (which message is lost, which node crashes after how many
-//! outputs, which shape a partition takes) from its seeded RNG. A seed and a
-//! plan therefore replay one run exactly.
+//! A plan holds rates and ranges: the simulator draws the concrete faults
+//! (which message is lost, which node crashes after how many outputs, which
+//! shape a partition takes) from its seeded RNG. Beside them it may carry a
+//! script, a [`Schedule`] of faults at chosen times. A seed and a plan
+//! therefore replay one run exactly.
 //!
 //! Every type here prints with `{:?}` as a valid Rust expression (given
 //! `use duckduckgoose::sim::*`), so a plan printed by a failing run can be
@@ -16,6 +17,8 @@ use std::ops::RangeInclusive;
 
 use thiserror::Error;
 
+use super::schedule::Schedule;
+
 mod random;
 
 /// The faults injected during the fault phase of a run.
@@ -23,7 +26,8 @@ mod random;
 /// Per-message faults (`loss_probability`, `duplicate_probability`, latency)
 /// apply to every message independently; crashes are decided after every
 /// input a node handles; partitions, garbage and commands happen at random
-/// intervals. After the fault phase the simulator heals everything (see
+/// intervals; the [`schedule`](Self::schedule)'s actions at their times.
+/// After the fault phase the simulator heals everything (see
 /// [`SimConfig`](super::SimConfig)).
 ///
 /// Build one from [`FaultPlan::none`] (or [`FaultPlan::random`]) with the
@@ -71,6 +75,9 @@ pub struct FaultPlan {
     pub garbage_every_us: Option<RangeInclusive<u64>>,
     /// Operator commands issued during the fault phase, if any.
     pub commands: Option<CommandPlan>,
+    /// Scripted faults, each at its own time, beside the random ones. Empty
+    /// by default.
+    pub schedule: Schedule,
 }
 
 /// Operator commands the simulator issues at random intervals:
@@ -255,6 +262,7 @@ impl FaultPlan {
             partitions: None,
             garbage_every_us: None,
             commands: None,
+            schedule: Schedule::new(),
         }
     }
 
@@ -388,11 +396,25 @@ impl FaultPlan {
         self.commands = Some(commands);
         self
     }
+
+    /// The same plan running `schedule`'s scripted actions, each at its
+    /// time, beside the random faults. Empty by default.
+    ///
+    /// Not checked by [`validate`](Self::validate), since the node ids it
+    /// may name depend on the cluster: checked by
+    /// [`Simulation::new`](super::Simulation::new) with
+    /// [`Schedule::validate`]
+    /// ([`SimConfigError::Schedule`](super::SimConfigError::Schedule)).
+    #[must_use]
+    pub fn with_schedule(mut self, schedule: Schedule) -> Self {
+        self.schedule = schedule;
+        self
+    }
 }
 
 /// Prints the plan as the Rust expression that builds it:
 /// [`FaultPlan::none`], then a setter for every field (the optional ones only
-/// when set).
+/// when set, the schedule only when not empty).
 impl fmt::Debug for FaultPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -416,6 +438,9 @@ impl fmt::Debug for FaultPlan {
         if let Some(commands) = &self.commands {
             write!(f, ".with_commands({commands:?})")?;
         }
+        if !self.schedule.is_empty() {
+            write!(f, ".with_schedule({:?})", self.schedule)?;
+        }
         Ok(())
     }
 }
@@ -426,7 +451,7 @@ impl Default for FaultPlan {
     }
 }
 
-fn probability(name: &'static str, value: f64) -> Result<(), PlanError> {
+pub(crate) fn probability(name: &'static str, value: f64) -> Result<(), PlanError> {
     if (0.0..=1.0).contains(&value) {
         Ok(())
     } else {
@@ -457,6 +482,8 @@ fn interval(name: &'static str, range: &RangeInclusive<u64>) -> Result<(), PlanE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::NodeId;
+    use crate::sim::{Action, Target};
 
     #[test]
     fn each_setter_sets_its_own_field() {
@@ -465,6 +492,7 @@ mod tests {
             shapes: PartitionShapes::all(),
         };
         let commands = CommandPlan::all(3..=4);
+        let schedule = Schedule::new().at(12, Action::HealAll);
         let built = FaultPlan::none()
             .with_link_latency_us(5..=6)
             .with_jitter_us(7)
@@ -474,7 +502,8 @@ mod tests {
             .with_restart_delay_us(8..=9)
             .with_partitions(partitions.clone())
             .with_garbage_every_us(10..=11)
-            .with_commands(commands.clone());
+            .with_commands(commands.clone())
+            .with_schedule(schedule.clone());
         let mut expected = FaultPlan::none();
         expected.link_latency_us = 5..=6;
         expected.jitter_us = 7;
@@ -485,6 +514,7 @@ mod tests {
         expected.partitions = Some(partitions);
         expected.garbage_every_us = Some(10..=11);
         expected.commands = Some(commands);
+        expected.schedule = schedule;
         assert_eq!(built, expected);
     }
 
@@ -498,6 +528,18 @@ mod tests {
         );
         let plan = FaultPlan::none().with_garbage_every_us(1..=2);
         assert!(format!("{plan:?}").ends_with(".with_garbage_every_us(1..=2)"));
+        // An empty schedule prints nothing; a schedule prints as its builder.
+        let plan = FaultPlan::none().with_schedule(Schedule::new());
+        assert_eq!(format!("{plan:?}"), format!("{:?}", FaultPlan::none()));
+        let plan = FaultPlan::none()
+            .with_commands(CommandPlan::all(3..=4))
+            .with_schedule(Schedule::new().at(5, Action::Crash(Target::Node(NodeId(2)))));
+        assert!(
+            format!("{plan:?}").ends_with(
+                ".with_schedule(Schedule::new().at(5, Action::Crash(Target::Node(NodeId(2)))))"
+            ),
+            "{plan:?}"
+        );
     }
 
     #[test]
