@@ -6,6 +6,7 @@
 
 mod faults;
 mod garbage;
+mod invariants;
 mod liveness;
 #[cfg(test)]
 mod tests;
@@ -169,6 +170,10 @@ impl Simulation {
     ///
     /// Returns the first violation found, with everything needed to replay
     /// it; or, when none is found, figures about the run.
+    #[expect(
+        clippy::result_large_err,
+        reason = "a run fails at most once, at its end; the failure's big parts are boxed already"
+    )]
     pub fn run(mut self) -> Result<SimReport, SimFailure> {
         match self.run_until_goose_after_heal() {
             Ok(goose_after_heal_us) => {
@@ -185,6 +190,7 @@ impl Simulation {
             Err(violation) => {
                 self.stats.terms_with_leader = self.checker.terms_with_leader();
                 Err(SimFailure {
+                    invariant: self.checker.blame(&violation),
                     violation,
                     trace_tail: self.recorder.tail(),
                     stats: Box::new(self.stats),
@@ -523,9 +529,11 @@ impl Simulation {
                 leader: election.leader(),
                 membership: election.membership(),
                 membership_pending: election.membership_pending(),
+                is_goose: election.role() == Role::Goose,
+                paused: false,
             };
             self.checker.on_status(self.now_us, &status)?;
-            if status.role == Role::Goose {
+            if status.is_goose {
                 self.checker.on_goose(self.now_us, &status)?;
                 self.first_goose_at_us.get_or_insert(self.now_us);
             }

@@ -44,6 +44,10 @@ impl ElectionSafety {
 }
 
 impl Invariant for ElectionSafety {
+    fn name(&self) -> &str {
+        "election_safety"
+    }
+
     fn on_sweep(&mut self, _at_us: u64) {
         self.goose = None;
     }
@@ -98,6 +102,8 @@ mod tests {
             leader: Some(NodeId(id)),
             membership: &membership,
             membership_pending: Some(false),
+            is_goose: true,
+            paused: false,
         };
         let mut checker = ElectionSafety::default();
         checker.on_sweep(1);
