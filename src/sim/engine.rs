@@ -6,12 +6,18 @@
 //! the in-fault liveness figures in [`stretches`], and [`liveness`] judges
 //! whether the healed cluster has settled.
 
+#![expect(
+    clippy::result_large_err,
+    reason = "a run fails at most once and stays failed; the failure's big parts are boxed already"
+)]
+
 mod control;
 #[cfg(test)]
 mod control_tests;
 mod faults;
 mod garbage;
 mod host;
+mod invariants;
 mod liveness;
 mod script;
 mod stretches;
@@ -354,6 +360,7 @@ impl Simulation {
         let mut stats = self.stats;
         stats.terms_with_leader = self.checker.terms_with_leader();
         let failure = SimFailure {
+            invariant: self.checker.blame(&violation),
             violation,
             trace_tail: self.recorder.tail(),
             stats: Box::new(stats),

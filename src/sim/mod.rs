@@ -124,6 +124,12 @@
 //! state) or [`Violation::JoinerNotPromoted`]. Without membership changes
 //! this is: a Goose that every node follows.
 //!
+//! **Your own invariants.** Implement [`Invariant`] for a promise of your
+//! application (about terms, who may be the Goose, which messages are sent,
+//! ...) and add it with [`Simulation::with_invariant`]: it is fed every
+//! event the built-in checks see, after them, and fails the run with a
+//! [`Violation::Custom`] it builds. The trait docs have a complete example.
+//!
 //! During the fault phase the report also measures **liveness under
 //! faults**: every stretch in which a majority of the voters is up,
 //! running and connected both ways ([`FaultStretch`]), how soon it had a
@@ -172,8 +178,10 @@
 //! has the classic adversarial scenarios as recipes.
 //!
 //! A failing run returns a [`SimFailure`] whose `Display` shows the
-//! violation (virtual time, nodes, terms), the seed, the fault plan and the
-//! last events; running the same config again replays it exactly.
+//! violation (virtual time, nodes, terms), the invariant that found it
+//! ([`SimFailure::invariant`]), the seed, the fault plan and the last
+//! events; running the same config again, with the same invariants added
+//! again (the config does not carry them), replays it exactly.
 //!
 //! # Property tests in your crate
 //!
@@ -228,7 +236,7 @@ mod trace;
 #[cfg(feature = "__planted-bugs")]
 #[doc(hidden)]
 pub use crate::core::Mutation;
-pub use checker::{DisplayMembership, Violation};
+pub use checker::{CommandOutcome, DisplayMembership, Invariant, NodeView, Violation};
 pub use config::{SimConfig, SimConfigError};
 pub use engine::{ControlError, Simulation};
 pub use lockstep::{LockStep, LockStepError};

@@ -156,14 +156,24 @@ pub struct FaultStretch {
 /// A run that broke an invariant: the violation, the configuration that
 /// replays it exactly (seed and fault plan included) and the last events.
 ///
-/// Its `Display` is the report to paste into a bug: the violation, the seed,
-/// the plan, how to replay, and the trace tail.
+/// Its `Display` is the report to paste into a bug: the violation, the
+/// invariant that found it, the seed, the plan, how to replay, and the trace
+/// tail.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimFailure {
     /// What broke.
     pub violation: Violation,
-    /// The configuration of the run; `Simulation::new(config).run()` fails
-    /// again the same way.
+    /// The name ([`Invariant::name`](crate::sim::Invariant::name)) of the invariant that found it, so
+    /// that a failure says whose promise broke: a built-in family
+    /// (`"learners"`, `"memberships"`, `"election_safety"`,
+    /// `"durability"`), one added with
+    /// [`Simulation::with_invariant`](crate::sim::Simulation::with_invariant),
+    /// or the simulator's own judgements, `"garbage"` (a non-member's
+    /// message left a trace) and `"liveness"` (the healed cluster did not
+    /// settle).
+    pub invariant: String,
+    /// The configuration of the run; `Simulation::new(config).run()`, with
+    /// the same invariants added, fails again the same way.
     pub config: Box<SimConfig>,
     /// Counts up to the failure (boxed: a failure is passed by value, and
     /// should stay small).
@@ -183,6 +193,7 @@ impl fmt::Display for SimFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let config = &self.config;
         writeln!(f, "simulation failed: {}", self.violation)?;
+        writeln!(f, "  invariant: {}", self.invariant)?;
         writeln!(f, "  seed:  {}", config.seed)?;
         writeln!(
             f,
@@ -200,7 +211,7 @@ impl fmt::Display for SimFailure {
         }
         writeln!(
             f,
-            "  replay: Simulation::new(config).run() with this seed and plan; full config: {config:?}"
+            "  replay: Simulation::new(config).run() with this seed and plan (and the same invariants added); full config: {config:?}"
         )?;
         writeln!(f, "  stats: {:?}", self.stats)?;
         writeln!(f, "  last {} events:", self.trace_tail.len())?;

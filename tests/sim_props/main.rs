@@ -29,6 +29,7 @@
 
 mod support;
 
+mod custom_invariants;
 mod healthy;
 #[cfg(feature = "__planted-bugs")]
 mod planted_bugs;

@@ -46,6 +46,10 @@ impl Durability {
 }
 
 impl Invariant for Durability {
+    fn name(&self) -> &str {
+        "durability"
+    }
+
     /// Invariant 3: a live node's term never decreases, and its vote never
     /// changes within a term.
     fn on_hard_state(&mut self, at_us: u64, node: NodeId, now: HardState) -> Result<(), Violation> {

@@ -44,6 +44,10 @@ impl ElectionSafety {
 }
 
 impl Invariant for ElectionSafety {
+    fn name(&self) -> &str {
+        "election_safety"
+    }
+
     fn on_sweep(&mut self, _at_us: u64) {
         self.goose = None;
     }

@@ -46,6 +46,10 @@ impl Learners {
 }
 
 impl Invariant for Learners {
+    fn name(&self) -> &str {
+        "learners"
+    }
+
     fn on_output(&mut self, at_us: u64, node: NodeId, output: &Output) -> Result<(), Violation> {
         if !self.is_learner(node) {
             return Ok(());

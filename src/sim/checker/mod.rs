@@ -14,8 +14,10 @@
 //! * [`Durability`]: terms and votes never go back, in memory, on disk or
 //!   behind what a node's messages showed; one vote per term (3, 4).
 //!
-//! (The numbers are those of the `sim` module docs.) The first broken
-//! promise ends the run.
+//! (The numbers are those of the `sim` module docs.) Then the invariants a
+//! user added ([`UserInvariants`]), in the order added. The first broken
+//! promise ends the run, and the `Checker` remembers which invariant broke
+//! it, so that the failure names it.
 
 mod durability;
 mod election_safety;
@@ -26,9 +28,11 @@ mod membership;
 mod tests;
 mod violation;
 
+use std::fmt;
+
 use durability::Durability;
 use election_safety::ElectionSafety;
-pub(crate) use invariant::{CommandOutcome, Invariant, NodeView};
+pub use invariant::{CommandOutcome, Invariant, NodeView};
 use learners::Learners;
 use membership::Memberships;
 pub use violation::{DisplayMembership, Violation};
@@ -48,6 +52,10 @@ pub(crate) struct Checker {
     memberships: Memberships,
     election_safety: ElectionSafety,
     durability: Durability,
+    /// After the built-in families, in the order they were added.
+    users: UserInvariants,
+    /// The name of the invariant that returned the violation, once one did.
+    failed: Option<String>,
 }
 
 impl Checker {
@@ -60,21 +68,61 @@ impl Checker {
             memberships: Memberships::new(members, spares, initial),
             election_safety: ElectionSafety::default(),
             durability: Durability::new(members, spares),
+            users: UserInvariants::default(),
+            failed: None,
         }
     }
 
-    /// Runs `hook` on every invariant, in order, up to the first violation.
+    /// Adds a user's invariant, fed every event after those before it.
+    pub(crate) fn add(&mut self, invariant: Box<dyn Invariant + Send>) {
+        self.users.0.push(invariant);
+    }
+
+    /// The name of the invariant that found `violation`: the one whose hook
+    /// returned it, or, for the judgements the engine makes itself (garbage
+    /// left no trace, the healed cluster did not settle), `"garbage"` or
+    /// `"liveness"`.
+    pub(crate) fn blame(&self, violation: &Violation) -> String {
+        if let Some(name) = &self.failed {
+            return name.clone();
+        }
+        match violation {
+            Violation::GarbageChangedState { .. } | Violation::GarbageNotCounted { .. } => {
+                "garbage".to_owned()
+            }
+            Violation::NoGooseAfterHeal { .. } | Violation::JoinerNotPromoted { .. } => {
+                "liveness".to_owned()
+            }
+            // Every other violation comes from a hook, which recorded its
+            // name; say so rather than guess.
+            _ => "unknown".to_owned(),
+        }
+    }
+
+    /// Runs `hook` on every invariant, in order, up to the first violation,
+    /// and remembers which invariant returned it.
     fn each(
         &mut self,
-        hook: impl FnMut(&mut dyn Invariant) -> Result<(), Violation>,
+        mut hook: impl FnMut(&mut dyn Invariant) -> Result<(), Violation>,
     ) -> Result<(), Violation> {
-        let invariants: [&mut dyn Invariant; 4] = [
+        let built_in: [&mut dyn Invariant; 4] = [
             &mut self.learners,
             &mut self.memberships,
             &mut self.election_safety,
             &mut self.durability,
         ];
-        invariants.into_iter().try_for_each(hook)
+        let users = self
+            .users
+            .0
+            .iter_mut()
+            .map(|invariant| &mut **invariant as &mut dyn Invariant);
+        for invariant in built_in.into_iter().chain(users) {
+            if let Err(violation) = hook(&mut *invariant) {
+                self.failed = Some(invariant.name().to_owned());
+                return Err(violation);
+            }
+        }
+        Ok(())
     }
 
     /// Whether node `id` is a configured (permanent) learner.
@@ -208,6 +256,19 @@ impl Invariant for Checker {
 
     fn on_goose(&mut self, at_us: u64, node: &NodeView<'_>) -> Result<(), Violation> {
         self.each(|invariant| invariant.on_goose(at_us, node))
+    }
+}
+
+/// The invariants a user added, in order. Its `Debug` shows their names:
+/// the invariants themselves need not be `Debug`.
+#[derive(Default)]
+pub(crate) struct UserInvariants(Vec<Box<dyn Invariant + Send>>);
+
+impl fmt::Debug for UserInvariants {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|invariant| invariant.name()))
+            .finish()
     }
 }
 

@@ -461,6 +461,28 @@ pub enum Violation {
         /// The command.
         command: SimCommand,
     },
+    /// A promise of an invariant added with
+    /// [`Simulation::with_invariant`](crate::sim::Simulation::with_invariant)
+    /// was broken: the simulator cannot know its shape, so the invariant
+    /// describes it. Build it with [`Violation::custom`].
+    #[error("at {at_us}us: {detail}")]
+    Custom {
+        /// When it was seen.
+        at_us: u64,
+        /// What broke, as the invariant says it (shown after the time).
+        detail: String,
+    },
+}
+
+impl Violation {
+    /// The violation a user's [`Invariant`](crate::sim::Invariant) returns:
+    /// the virtual time it was seen at (the hook's `at_us`) and what broke.
+    pub fn custom(at_us: u64, detail: impl Into<String>) -> Self {
+        Violation::Custom {
+            at_us,
+            detail: detail.into(),
+        }
+    }
 }
 
 /// A membership as a violation shows it: id, voters, learners (joining ones

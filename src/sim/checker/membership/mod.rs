@@ -92,6 +92,10 @@ impl Memberships {
 }
 
 impl Invariant for Memberships {
+    fn name(&self) -> &str {
+        "memberships"
+    }
+
     /// Memberships in a node's output stream (what the core decided, lost
     /// outputs included):
     ///
