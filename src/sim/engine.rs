@@ -203,6 +203,9 @@ impl Simulation {
         simulation.schedule_command();
         simulation.schedule_script();
         simulation.topology_changed();
+        // The cluster starts connected: its first stretch opens at 0, not
+        // at the first event.
+        simulation.track_stretches(None);
         Ok(simulation)
     }
 
