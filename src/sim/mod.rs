@@ -124,6 +124,17 @@
 //! violation (virtual time, nodes, terms), the seed, the fault plan and the
 //! last events; running the same config again replays it exactly.
 //!
+//! # Scripted scenarios
+//!
+//! Besides random plans, a [`Simulation`] can be driven by hand: advance it
+//! with [`step`](Simulation::step) and [`run_until`](Simulation::run_until),
+//! aim faults at named nodes or at whoever is the Goose
+//! ([`isolate`](Simulation::isolate), [`pause`](Simulation::pause),
+//! [`crash_at_persist`](Simulation::crash_at_persist), ...), and look at the
+//! cluster between steps ([`goose`](Simulation::goose),
+//! [`node`](Simulation::node)); every action is checked like an event. The
+//! [`cookbook`] scripts the scenarios that break elections in the field.
+//!
 //! # Property tests in your crate
 //!
 //! With `duckduckgoose = { features = ["sim"] }` and `proptest` as
@@ -162,6 +173,7 @@
 
 mod checker;
 mod config;
+pub mod cookbook;
 mod engine;
 pub mod lockstep;
 mod network;
