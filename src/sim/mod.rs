@@ -221,6 +221,7 @@
 
 mod checker;
 mod config;
+pub mod cookbook;
 mod engine;
 pub mod lockstep;
 mod network;

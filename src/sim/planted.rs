@@ -12,6 +12,9 @@ pub enum HostBug {
     /// restarted node comes back with an older membership than its acks
     /// claimed to hold.
     ForgetMembership,
+    /// The host polls past `Persist` without making it durable: a restarted
+    /// node comes back with an older term and vote than its messages showed.
+    SkipPersist,
 }
 
 /// A deliberate protocol bug and the nodes that carry it; reapplied after

@@ -260,7 +260,7 @@ fn a_failing_user_invariant_fails_the_run_and_is_named() {
         .with_invariant(NoGooseAfter { after_us: 500_000 })
         .run()
         .expect_err("the Goose outlives 500 ms");
-    assert_eq!(failure.invariant, "no_goose_after_500ms");
+    assert_eq!(&*failure.invariant, "no_goose_after_500ms");
     assert_eq!(
         failure.violation,
         Violation::Custom {

@@ -25,6 +25,10 @@
 //! the membership liveness bugs the simulator found (classes A to F), all
 //! fixed in the core and kept as regression tests, like their seeds.
 //!
+//! `scripted` drives the simulator by hand (cuts, pauses, crashes at a
+//! persist, clock rates, commands) through the scenarios of
+//! `duckduckgoose::sim::cookbook`, with negative controls that must fail.
+//!
 //! One binary, one module per capability; what they share is in `support`.
 
 mod support;
@@ -39,4 +43,5 @@ mod properties;
 mod regressions;
 mod reproductions;
 mod schedules;
+mod scripted;
 mod soak;

@@ -108,7 +108,7 @@ use crate::sim::trace::SimCommand;
 ///     .run()
 ///     .unwrap_err();
 /// // The default name is the type's name.
-/// assert_eq!(failure.invariant, "NoGoose");
+/// assert_eq!(&*failure.invariant, "NoGoose");
 /// assert!(matches!(failure.violation, Violation::Custom { .. }));
 /// ```
 pub trait Invariant {

@@ -211,7 +211,7 @@ pub enum Violation {
         held: MembershipId,
         /// The memberships the candidate's requests for `term` to this node
         /// carried.
-        asked_with: Vec<MembershipId>,
+        asked_with: Box<[MembershipId]>,
     },
     /// A learner started an election or a pre-vote round (an
     /// `ElectionStarted` event): a learner never campaigns.
@@ -346,7 +346,7 @@ pub enum Violation {
         /// The one it issued.
         to: MembershipId,
         /// The voters added or removed.
-        changed: Vec<NodeId>,
+        changed: Box<[NodeId]>,
     },
     /// A membership change was issued on top of (or committed after) a
     /// membership that was not committed: one change at a time, and a new

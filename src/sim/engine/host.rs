@@ -173,7 +173,10 @@ impl Simulation {
                 let previous = self.nodes[index].durable;
                 self.checker
                     .on_persist(self.now_us, node, previous, hard_state)?;
-                self.nodes[index].durable = hard_state;
+                // The planted host bug acknowledges the write but loses it.
+                if !self.skips_persist() {
+                    self.nodes[index].durable = hard_state;
+                }
                 self.recorder
                     .record(self.now_us, TraceKind::Persisted { node, hard_state });
             }
@@ -266,6 +269,14 @@ impl Simulation {
     fn forgets_membership(&self) -> bool {
         #[cfg(feature = "__planted-bugs")]
         return self.config.host_bug == Some(HostBug::ForgetMembership);
+        #[cfg(not(feature = "__planted-bugs"))]
+        false
+    }
+
+    /// Whether the planted host bug loses every hard state write.
+    fn skips_persist(&self) -> bool {
+        #[cfg(feature = "__planted-bugs")]
+        return self.config.host_bug == Some(HostBug::SkipPersist);
         #[cfg(not(feature = "__planted-bugs"))]
         false
     }

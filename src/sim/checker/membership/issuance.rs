@@ -49,7 +49,7 @@ impl Memberships {
                 node,
                 from: previous.id(),
                 to: next.id(),
-                changed,
+                changed: changed.into(),
             });
         }
         if !same_members(&previous, next) && !self.decided.contains(&previous.id()) {

@@ -268,7 +268,7 @@ mod tests {
                 term: Term(3),
                 pre_vote: true,
                 held: with_four.id(),
-                asked_with: vec![with_four.id()],
+                asked_with: Box::new([with_four.id()]),
             })
         );
         // Promoted by the Goose, n1, once the add committed: a candidate

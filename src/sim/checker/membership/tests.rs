@@ -177,7 +177,7 @@ fn a_change_of_two_voters_at_once_is_caught() {
             node: NodeId(1),
             from: reissue.id(),
             to: two_out.id(),
-            changed: vec![NodeId(1), NodeId(2)],
+            changed: Box::new([NodeId(1), NodeId(2)]),
         }
     );
 }
