@@ -4,8 +4,6 @@
 //! is. The runtime keeps tokio `Instant`s; the simulator keeps virtual
 //! microseconds.
 
-use std::collections::VecDeque;
-
 /// A ring buffer of the instants (`T`) at which a host processed its most
 /// recent ticks.
 ///
@@ -14,10 +12,11 @@ use std::collections::VecDeque;
 /// `lease_ticks + 1` ticks is enough; the buffer is allocated once.
 #[derive(Debug)]
 pub(crate) struct TickClock<T> {
-    /// The tick number of `instants[0]`.
-    first_tick: u64,
-    instants: VecDeque<T>,
-    capacity: usize,
+    /// The number of the newest tick recorded.
+    last_tick: u64,
+    /// Slot `tick % len` holds tick `tick`, for the newest `len` ticks (or
+    /// as many as have happened).
+    instants: Vec<T>,
 }
 
 impl<T: Copy> TickClock<T> {
@@ -31,30 +30,35 @@ impl<T: Copy> TickClock<T> {
             .unwrap_or(usize::MAX)
             .saturating_add(2)
             .min(1 << 16);
-        let mut instants = VecDeque::with_capacity(capacity);
-        instants.push_back(start);
         TickClock {
-            first_tick: 0,
-            instants,
-            capacity,
+            last_tick: 0,
+            instants: vec![start; capacity],
         }
     }
 
     /// Records that the next tick is being processed at `now`. Call it
     /// *before* the core's `tick()`, so that everything the core sends during
     /// that tick leaves after the recorded instant.
+    #[inline]
     pub(crate) fn record(&mut self, now: T) {
-        if self.instants.len() == self.capacity {
-            self.instants.pop_front();
-            self.first_tick += 1;
-        }
-        self.instants.push_back(now);
+        self.last_tick += 1;
+        let slot = self.slot(self.last_tick);
+        self.instants[slot] = now;
     }
 
     /// When tick `tick` was processed, if it is still remembered.
+    #[inline]
     pub(crate) fn instant_of(&self, tick: u64) -> Option<T> {
-        let index = usize::try_from(tick.checked_sub(self.first_tick)?).ok()?;
-        self.instants.get(index).copied()
+        let age = self.last_tick.checked_sub(tick)?;
+        if age >= self.instants.len() as u64 {
+            return None;
+        }
+        Some(self.instants[self.slot(tick)])
+    }
+
+    fn slot(&self, tick: u64) -> usize {
+        // The remainder is below `len`, a `usize`.
+        (tick % self.instants.len() as u64) as usize
     }
 }
 

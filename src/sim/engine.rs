@@ -228,8 +228,11 @@ impl Simulation {
     /// Returns the first violation found, with everything needed to replay
     /// it; or, when none is found, figures about the run.
     pub fn run(mut self) -> Result<SimReport, SimFailure> {
+        self.failed()?;
         while self.settled_at_us.is_none() {
-            self.step()?;
+            if let Err(violation) = self.step_event() {
+                return Err(self.record_failure(violation));
+            }
         }
         let mut report = self.report_without_trace();
         report.trace = self.recorder.into_full();

@@ -19,7 +19,9 @@
 //!   and join when a committed membership names them (see *Commands*).
 //! * **Clocks.** Each node ticks every `tick_us / rate`, with its rate drawn
 //!   in `[1 − ρ, 1 + ρ]` (`ρ` is the election's `drift_bound_ppm`), the
-//!   extremes a third of the time each, and a random phase.
+//!   extremes a third of the time each, and a random phase; a script can
+//!   set any rate ([`Simulation::set_clock_rate_ppm`]), and the report shows
+//!   every node's ([`SimReport::clock_rates_ppm`]).
 //! * **Network** ([`FaultPlan`]). Per-link base latency, per-message jitter
 //!   (which reorders), loss and duplication; partitions that change during
 //!   the run and are symmetric, one-way or partial (A sees B, B sees C, A does

@@ -279,9 +279,9 @@ impl Simulation {
 
     /// Ends the fault phase: no partition (the plan's or the script's), no
     /// link with faults of its own, no crash armed for a persist, every
-    /// paused process resumed, every crashed node back, and from now on no loss, duplication, crash or
-    /// command from the plan. Scripted actions after this are still
-    /// honoured.
+    /// paused process resumed, every crashed node back, and from now on no
+    /// loss, duplication, crash or command from the plan. Scripted actions
+    /// after this are still honoured.
     pub(super) fn heal(&mut self) -> Result<(), Violation> {
         self.stretches.close(self.now_us, self.stats.max_term);
         self.healed_at_us = Some(self.now_us);

@@ -218,6 +218,8 @@ impl Simulation {
                 self.checker
                     .on_membership_event(self.now_us, node, id, true)?;
                 self.stats.memberships_committed += 1;
+                // The voters whose connectivity counts may have changed.
+                self.topology_changed();
                 self.recorder
                     .record(self.now_us, TraceKind::MembershipCommitted { node, id });
                 self.start_joiners(id)?;

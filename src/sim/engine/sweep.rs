@@ -61,15 +61,11 @@ impl Simulation {
         self.now_us < started_us.saturating_add(lease_us)
     }
 
-    /// Whether node `index` counts as the Goose for "never two Geese at
-    /// once": by its role, or by its lease once its ticks fell behind.
-    fn counts_as_goose(&self, index: usize) -> bool {
-        let node = &self.nodes[index];
-        let by_role = node
-            .election
-            .as_ref()
-            .is_some_and(|election| election.role() == Role::Goose);
-        by_role && (!node.lagging || self.holds_lease(index))
+    /// Whether node `index`, whose role is Goose, counts as the Goose for
+    /// "never two Geese at once": by its role, or by its lease once its
+    /// ticks fell behind.
+    fn goose_counts(&self, index: usize) -> bool {
+        !self.nodes[index].lagging || self.holds_lease(index)
     }
 
     /// The cluster-wide invariants, after every event: one leader per term,
@@ -81,12 +77,11 @@ impl Simulation {
     pub(super) fn check_cluster(&mut self) -> Result<Option<usize>, Violation> {
         self.checker.on_sweep(self.now_us);
         let mut goose = None;
-        for index in 0..self.nodes.len() {
-            let is_goose = self.counts_as_goose(index);
-            let node = &self.nodes[index];
+        for (index, node) in self.nodes.iter().enumerate() {
             let Some(election) = node.election.as_ref() else {
                 continue;
             };
+            let is_goose = election.role() == Role::Goose && self.goose_counts(index);
             let status = NodeView {
                 id: election.id(),
                 role: election.role(),
