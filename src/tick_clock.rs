@@ -14,6 +14,9 @@
 pub(crate) struct TickClock<T> {
     /// The number of the newest tick recorded.
     last_tick: u64,
+    /// Its slot in `instants`: `last_tick % len`, kept so that recording
+    /// a tick needs no division.
+    last_slot: usize,
     /// Slot `tick % len` holds tick `tick`, for the newest `len` ticks (or
     /// as many as have happened).
     instants: Vec<T>,
@@ -32,6 +35,7 @@ impl<T: Copy> TickClock<T> {
             .min(1 << 16);
         TickClock {
             last_tick: 0,
+            last_slot: 0,
             instants: vec![start; capacity],
         }
     }
@@ -42,8 +46,11 @@ impl<T: Copy> TickClock<T> {
     #[inline]
     pub(crate) fn record(&mut self, now: T) {
         self.last_tick += 1;
-        let slot = self.slot(self.last_tick);
-        self.instants[slot] = now;
+        self.last_slot += 1;
+        if self.last_slot == self.instants.len() {
+            self.last_slot = 0;
+        }
+        self.instants[self.last_slot] = now;
     }
 
     /// When tick `tick` was processed, if it is still remembered.

@@ -307,6 +307,7 @@ impl Simulation {
     }
 
     /// One event, checked.
+    #[inline]
     fn step_event(&mut self) -> Result<(), Violation> {
         let event = self.queue.pop();
         if let Some(healed_at_us) = self.healed_at_us
@@ -332,6 +333,7 @@ impl Simulation {
     /// The checks after anything changed the cluster (an event or a control
     /// action): the sweep, the in-fault figures, and whether the healed
     /// cluster has settled.
+    #[inline]
     fn after_change(&mut self) -> Result<(), Violation> {
         let goose = self.check_cluster()?;
         if self.faults_active() {

@@ -64,6 +64,7 @@ impl Simulation {
     /// After an event of the fault phase: opens or closes a stretch when the
     /// topology changed, and notes the first lease-holding Goose inside the
     /// connected majority. `goose` is the node the sweep counted as Goose.
+    #[inline]
     pub(super) fn track_stretches(&mut self, goose: Option<usize>) {
         if self.stretches.dirty {
             self.stretches.dirty = false;

@@ -74,6 +74,7 @@ impl Simulation {
     /// its own membership (but while its own removal is pending).
     ///
     /// Returns the node that counts as the Goose, if any.
+    #[inline]
     pub(super) fn check_cluster(&mut self) -> Result<Option<usize>, Violation> {
         self.checker.on_sweep(self.now_us);
         let mut goose = None;
