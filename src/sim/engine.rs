@@ -61,6 +61,9 @@ pub struct Simulation {
     stats: SimStats,
     /// Set when the fault phase ends.
     healed_at_us: Option<u64>,
+    /// [`SimConfig::liveness_bound_us`], computed once: it is read after
+    /// every event of the healed phase.
+    liveness_bound_us: u64,
     /// Set when, after the heal, the cluster first settled.
     settled_at_us: Option<u64>,
     first_goose_at_us: Option<u64>,
@@ -148,25 +151,24 @@ impl Simulation {
         for index in 0..total {
             let node_config = config.election_config(node_id(index));
             let election = new_election(&config, &node_config, HardState::default(), &mut rng)?;
-            nodes.push(SimNode {
-                durable_membership: node_config.membership.clone(),
-                config: node_config,
-                election: Some(election),
-                incarnation: 0,
-                durable: HardState::default(),
-                joined: true,
-                leaving: false,
-                ..SimNode::fresh(&config, shortest_us, longest_us, &mut rng)
-            });
+            let mut node = SimNode::fresh(&config, node_config, shortest_us, longest_us, &mut rng);
+            node.durable_membership = node.config.membership.clone();
+            node.election = Some(election);
+            node.joined = true;
+            nodes.push(node);
         }
         let initial = config.election_config(node_id(0)).membership;
         // No draw at all without spares, so old seeds replay unchanged.
         for index in total..config.total_ids() {
-            nodes.push(SimNode {
-                // Replaced by the membership it joins with.
-                config: config.election_config(node_id(index)),
-                ..SimNode::fresh(&config, shortest_us, longest_us, &mut rng)
-            });
+            // Its config's membership is replaced by the one it joins with.
+            let node_config = config.election_config(node_id(index));
+            nodes.push(SimNode::fresh(
+                &config,
+                node_config,
+                shortest_us,
+                longest_us,
+                &mut rng,
+            ));
         }
         let network = Network::new(config.total_ids(), &config.faults, &mut rng);
         let mut simulation = Simulation {
@@ -177,6 +179,7 @@ impl Simulation {
             recorder: Recorder::new(config.record_trace, config.trace_tail_len),
             stats: SimStats::default(),
             healed_at_us: None,
+            liveness_bound_us: config.liveness_bound_us(),
             settled_at_us: None,
             first_goose_at_us: None,
             outputs: Vec::with_capacity(4 * total + 8),
@@ -313,7 +316,7 @@ impl Simulation {
         if let Some(healed_at_us) = self.healed_at_us
             && self.settled_at_us.is_none()
         {
-            let bound_us = self.config.liveness_bound_us();
+            let bound_us = self.liveness_bound_us;
             let deadline_us = healed_at_us.saturating_add(bound_us);
             // Every node always has a tick pending, so an empty queue
             // cannot happen; treat it like running out of time anyway.
@@ -471,11 +474,18 @@ impl Simulation {
 }
 
 impl SimNode {
-    /// A node that has not started: its clock drawn within the drift bound.
-    fn fresh(config: &SimConfig, shortest_us: u64, longest_us: u64, rng: &mut StdRng) -> Self {
+    /// A node that has not started, with its election config: its clock
+    /// drawn within the drift bound.
+    fn fresh(
+        config: &SimConfig,
+        node_config: Config,
+        shortest_us: u64,
+        longest_us: u64,
+        rng: &mut StdRng,
+    ) -> Self {
         let tick_period_us = draw_tick_period(shortest_us, longest_us, rng);
         SimNode {
-            config: config.election_config(node_id(0)),
+            config: node_config,
             election: None,
             incarnation: 0,
             durable: HardState::default(),
