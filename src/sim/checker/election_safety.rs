@@ -48,11 +48,13 @@ impl Invariant for ElectionSafety {
         "election_safety"
     }
 
+    #[inline]
     fn on_sweep(&mut self, _at_us: u64) {
         self.goose = None;
     }
 
     /// Invariant 1, from what a live node reports: the leader it believes in.
+    #[inline]
     fn on_status(&mut self, at_us: u64, status: &NodeView<'_>) -> Result<(), Violation> {
         if status.leader == Some(status.id) {
             self.on_leader(at_us, status.id, status.term)?;
@@ -62,6 +64,7 @@ impl Invariant for ElectionSafety {
 
     /// Invariant 2: a second Goose in one sweep is a second Goose at the same
     /// instant.
+    #[inline]
     fn on_goose(&mut self, at_us: u64, status: &NodeView<'_>) -> Result<(), Violation> {
         if let Some((first, first_term)) = self.goose {
             return Err(Violation::TwoGeese {

@@ -120,12 +120,14 @@ pub trait Invariant {
     }
 
     /// A live node's hard state after an input, before its outputs.
+    #[inline]
     fn on_hard_state(&mut self, at_us: u64, node: NodeId, now: HardState) -> Result<(), Violation> {
         let _ = (at_us, node, now);
         Ok(())
     }
 
     /// One output of a node, as the core produced it.
+    #[inline]
     fn on_output(&mut self, at_us: u64, node: NodeId, output: &Output) -> Result<(), Violation> {
         let _ = (at_us, node, output);
         Ok(())
@@ -133,6 +135,7 @@ pub trait Invariant {
 
     /// The membership a live node holds after an input, once its outputs
     /// have been shown.
+    #[inline]
     fn on_membership(
         &mut self,
         at_us: u64,
@@ -144,6 +147,7 @@ pub trait Invariant {
     }
 
     /// An operator command was issued to a node, with what came of it.
+    #[inline]
     fn on_command(
         &mut self,
         at_us: u64,
@@ -155,6 +159,7 @@ pub trait Invariant {
     }
 
     /// The node's host made `next` durable; its disk held `previous`.
+    #[inline]
     fn on_persist(
         &mut self,
         at_us: u64,
@@ -167,6 +172,7 @@ pub trait Invariant {
     }
 
     /// The node's host made the membership `id` durable.
+    #[inline]
     fn on_persist_membership(
         &mut self,
         at_us: u64,
@@ -178,6 +184,7 @@ pub trait Invariant {
     }
 
     /// The node's host sent `msg` to `to`: the world has seen it.
+    #[inline]
     fn on_send(
         &mut self,
         at_us: u64,
@@ -191,6 +198,7 @@ pub trait Invariant {
 
     /// The node's host handled a `MembershipChanged` (or, when `committed`,
     /// a `MembershipCommitted`) event naming membership `id`.
+    #[inline]
     fn on_membership_event(
         &mut self,
         at_us: u64,
@@ -203,11 +211,13 @@ pub trait Invariant {
     }
 
     /// The node crashed: its volatile state is gone, its disk is kept.
+    #[inline]
     fn on_crash(&mut self, at_us: u64, node: NodeId) {
         let _ = (at_us, node);
     }
 
     /// The node restarted from its disk: this hard state and membership.
+    #[inline]
     fn on_restart(
         &mut self,
         at_us: u64,
@@ -221,16 +231,19 @@ pub trait Invariant {
 
     /// A spare node joined: it starts with a fresh hard state and holds
     /// `membership`, on disk too.
+    #[inline]
     fn on_join(&mut self, at_us: u64, node: NodeId, membership: &Membership) {
         let _ = (at_us, node, membership);
     }
 
     /// The cluster-wide checks after an event begin; statuses follow.
+    #[inline]
     fn on_sweep(&mut self, at_us: u64) {
         let _ = at_us;
     }
 
     /// A live node's status in the sweep after an event.
+    #[inline]
     fn on_status(&mut self, at_us: u64, node: &NodeView<'_>) -> Result<(), Violation> {
         let _ = (at_us, node);
         Ok(())
@@ -238,6 +251,7 @@ pub trait Invariant {
 
     /// A live node that counts as the Goose ([`NodeView::is_goose`]), right
     /// after its [`on_status`](Self::on_status).
+    #[inline]
     fn on_goose(&mut self, at_us: u64, node: &NodeView<'_>) -> Result<(), Violation> {
         let _ = (at_us, node);
         Ok(())

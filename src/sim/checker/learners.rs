@@ -117,6 +117,7 @@ impl Invariant for Learners {
         }
     }
 
+    #[inline]
     fn on_status(&mut self, at_us: u64, status: &NodeView<'_>) -> Result<(), Violation> {
         let NodeView {
             id: node,

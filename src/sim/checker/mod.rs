@@ -40,6 +40,59 @@ pub use violation::{DisplayMembership, Violation};
 use crate::core::{HardState, Membership, MembershipId, Message, NodeId, Output};
 use crate::sim::trace::SimCommand;
 
+/// Feeds one hook to every invariant, in order, up to the first violation,
+/// and remembers which invariant returned it: the built-in families in the
+/// order listed here (which decides the violation reported when one event
+/// breaks several promises), then the user's, in the order added.
+///
+/// The families are called by name, not through `dyn Invariant`: the sweep
+/// runs this for every node after every event, and static calls let their
+/// hooks inline (a walk over trait objects cost the soak a quarter of its
+/// instructions). The user's list is out of line.
+macro_rules! each {
+    ($checker:ident, $hook:ident($($arg:expr),*)) => {{
+        each!(@family $checker, learners, $hook($($arg),*));
+        each!(@family $checker, memberships, $hook($($arg),*));
+        each!(@family $checker, election_safety, $hook($($arg),*));
+        each!(@family $checker, durability, $hook($($arg),*));
+        if $checker.users.0.is_empty() {
+            Ok(())
+        } else {
+            $checker.each_user(&mut |invariant| invariant.$hook($($arg),*))
+        }
+    }};
+    (@family $checker:ident, $family:ident, $hook:ident($($arg:expr),*)) => {
+        if let Err(violation) = Invariant::$hook(&mut $checker.$family, $($arg),*) {
+            let name = Invariant::name(&$checker.$family);
+            return Err(blame(&mut $checker.failed, name, violation));
+        }
+    };
+}
+
+/// `each!` for the hooks that cannot fail.
+macro_rules! each_infallible {
+    ($checker:ident, $hook:ident($($arg:expr),*)) => {{
+        Invariant::$hook(&mut $checker.learners, $($arg),*);
+        Invariant::$hook(&mut $checker.memberships, $($arg),*);
+        Invariant::$hook(&mut $checker.election_safety, $($arg),*);
+        Invariant::$hook(&mut $checker.durability, $($arg),*);
+        if !$checker.users.0.is_empty() {
+            let _ = $checker.each_user(&mut |invariant| {
+                invariant.$hook($($arg),*);
+                Ok(())
+            });
+        }
+    }};
+}
+
+/// Records in `failed` that the invariant `name` found `violation`.
+#[cold]
+#[inline(never)]
+fn blame(failed: &mut Option<String>, name: &str, violation: Violation) -> Violation {
+    *failed = Some(name.to_owned());
+    violation
+}
+
 /// Every invariant family, fed the same events in a fixed order.
 ///
 /// The order decides which violation a run reports when one event breaks
@@ -99,41 +152,7 @@ impl Checker {
         }
     }
 
-    /// Runs `hook` on every invariant, in order, up to the first violation,
-    /// and remembers which invariant returned it.
-    fn each(
-        &mut self,
-        mut hook: impl FnMut(&mut dyn Invariant) -> Result<(), Violation>,
-    ) -> Result<(), Violation> {
-        // The built-ins as a fixed array walked on its own, which the
-        // compiler unrolls into direct calls, and everything else out of
-        // line: this runs for every node after every event, and a heavier
-        // loop here (a chain with the user's list, a counter) costs the soak
-        // a fifth of its speed.
-        let mut families = self.built_in().into_iter();
-        let result = families.try_for_each(&mut hook);
-        // The family that failed is the last one taken.
-        let failed = 3 - families.len();
-        drop(families);
-        if let Err(violation) = result {
-            return Err(self.blame_built_in(failed, violation));
-        }
-        if self.users.0.is_empty() {
-            return Ok(());
-        }
-        self.each_user(&mut hook)
-    }
-
-    /// Records that the built-in family at `index` found `violation`.
-    #[cold]
-    #[inline(never)]
-    fn blame_built_in(&mut self, index: usize, violation: Violation) -> Violation {
-        let name = self.built_in()[index].name().to_owned();
-        self.failed = Some(name);
-        violation
-    }
-
-    /// [`each`](Self::each) for the user's invariants, in the order added.
+    /// `each!` for the user's invariants, in the order added.
     #[inline(never)]
     fn each_user(
         &mut self,
@@ -147,19 +166,6 @@ impl Checker {
             }
         }
         Ok(())
-    }
-
-    /// The built-in families, in the order [`each`](Self::each) feeds
-    /// them (which decides the violation reported when one event breaks
-    /// several promises).
-    #[inline]
-    fn built_in(&mut self) -> [&mut dyn Invariant; 4] {
-        [
-            &mut self.learners,
-            &mut self.memberships,
-            &mut self.election_safety,
-            &mut self.durability,
-        ]
     }
 
     /// Whether node `id` is a configured (permanent) learner.
@@ -191,32 +197,37 @@ impl Checker {
 }
 
 impl Invariant for Checker {
+    #[inline]
     fn on_hard_state(&mut self, at_us: u64, node: NodeId, now: HardState) -> Result<(), Violation> {
-        self.each(|invariant| invariant.on_hard_state(at_us, node, now))
+        each!(self, on_hard_state(at_us, node, now))
     }
 
+    #[inline]
     fn on_output(&mut self, at_us: u64, node: NodeId, output: &Output) -> Result<(), Violation> {
-        self.each(|invariant| invariant.on_output(at_us, node, output))
+        each!(self, on_output(at_us, node, output))
     }
 
+    #[inline]
     fn on_membership(
         &mut self,
         at_us: u64,
         node: NodeId,
         id: MembershipId,
     ) -> Result<(), Violation> {
-        self.each(|invariant| invariant.on_membership(at_us, node, id))
+        each!(self, on_membership(at_us, node, id))
     }
 
+    #[inline]
     fn on_command(
         &mut self,
         at_us: u64,
         node: NodeId,
         outcome: &CommandOutcome,
     ) -> Result<(), Violation> {
-        self.each(|invariant| invariant.on_command(at_us, node, outcome))
+        each!(self, on_command(at_us, node, outcome))
     }
 
+    #[inline]
     fn on_persist(
         &mut self,
         at_us: u64,
@@ -224,18 +235,20 @@ impl Invariant for Checker {
         previous: HardState,
         next: HardState,
     ) -> Result<(), Violation> {
-        self.each(|invariant| invariant.on_persist(at_us, node, previous, next))
+        each!(self, on_persist(at_us, node, previous, next))
     }
 
+    #[inline]
     fn on_persist_membership(
         &mut self,
         at_us: u64,
         node: NodeId,
         id: MembershipId,
     ) -> Result<(), Violation> {
-        self.each(|invariant| invariant.on_persist_membership(at_us, node, id))
+        each!(self, on_persist_membership(at_us, node, id))
     }
 
+    #[inline]
     fn on_send(
         &mut self,
         at_us: u64,
@@ -243,9 +256,10 @@ impl Invariant for Checker {
         to: NodeId,
         msg: &Message,
     ) -> Result<(), Violation> {
-        self.each(|invariant| invariant.on_send(at_us, node, to, msg))
+        each!(self, on_send(at_us, node, to, msg))
     }
 
+    #[inline]
     fn on_membership_event(
         &mut self,
         at_us: u64,
@@ -253,16 +267,15 @@ impl Invariant for Checker {
         id: MembershipId,
         committed: bool,
     ) -> Result<(), Violation> {
-        self.each(|invariant| invariant.on_membership_event(at_us, node, id, committed))
+        each!(self, on_membership_event(at_us, node, id, committed))
     }
 
+    #[inline]
     fn on_crash(&mut self, at_us: u64, node: NodeId) {
-        let _ = self.each(|invariant| {
-            invariant.on_crash(at_us, node);
-            Ok(())
-        });
+        each_infallible!(self, on_crash(at_us, node));
     }
 
+    #[inline]
     fn on_restart(
         &mut self,
         at_us: u64,
@@ -270,29 +283,27 @@ impl Invariant for Checker {
         loaded: HardState,
         membership: &Membership,
     ) -> Result<(), Violation> {
-        self.each(|invariant| invariant.on_restart(at_us, node, loaded, membership))
+        each!(self, on_restart(at_us, node, loaded, membership))
     }
 
+    #[inline]
     fn on_join(&mut self, at_us: u64, node: NodeId, membership: &Membership) {
-        let _ = self.each(|invariant| {
-            invariant.on_join(at_us, node, membership);
-            Ok(())
-        });
+        each_infallible!(self, on_join(at_us, node, membership));
     }
 
+    #[inline]
     fn on_sweep(&mut self, at_us: u64) {
-        let _ = self.each(|invariant| {
-            invariant.on_sweep(at_us);
-            Ok(())
-        });
+        each_infallible!(self, on_sweep(at_us));
     }
 
+    #[inline]
     fn on_status(&mut self, at_us: u64, node: &NodeView<'_>) -> Result<(), Violation> {
-        self.each(|invariant| invariant.on_status(at_us, node))
+        each!(self, on_status(at_us, node))
     }
 
+    #[inline]
     fn on_goose(&mut self, at_us: u64, node: &NodeView<'_>) -> Result<(), Violation> {
-        self.each(|invariant| invariant.on_goose(at_us, node))
+        each!(self, on_goose(at_us, node))
     }
 }
 

@@ -64,40 +64,59 @@ impl Simulation {
     /// After an event of the fault phase: opens or closes a stretch when the
     /// topology changed, and notes the first lease-holding Goose inside the
     /// connected majority. `goose` is the node the sweep counted as Goose.
+    ///
+    /// Runs after every event; the common case (nothing changed, no stretch
+    /// waiting for its Goose) is two tests.
     #[inline]
     pub(super) fn track_stretches(&mut self, goose: Option<usize>) {
         if self.stretches.dirty {
-            self.stretches.dirty = false;
-            let majority = self.connected_majority();
-            let max_term = self.stats.max_term;
-            let stretches = &mut self.stretches;
-            match (&stretches.open, majority) {
-                (Some(_), Some(_)) => {}
-                (Some(_), None) => {
-                    if let Some(open) = stretches.open.take() {
-                        stretches.done.push(open.closed(self.now_us, max_term));
-                    }
+            self.reopen_stretch();
+        }
+        if let Some(goose) = goose
+            && self
+                .stretches
+                .open
+                .as_ref()
+                .is_some_and(|open| open.goose_at_us.is_none())
+        {
+            self.note_goose(goose);
+        }
+    }
+
+    /// The topology changed: closes the open stretch if no majority is
+    /// connected any more, or opens one if a majority now is.
+    #[inline(never)]
+    fn reopen_stretch(&mut self) {
+        self.stretches.dirty = false;
+        let majority = self.connected_majority();
+        let max_term = self.stats.max_term;
+        let stretches = &mut self.stretches;
+        match (&stretches.open, majority) {
+            (Some(_), Some(_)) | (None, None) => {}
+            (Some(_), None) => {
+                if let Some(open) = stretches.open.take() {
+                    stretches.done.push(open.closed(self.now_us, max_term));
                 }
-                (None, Some(majority)) => {
-                    stretches.open = Some(Open {
-                        from_us: self.now_us,
-                        majority,
-                        term_at_start: max_term,
-                        goose_at_us: None,
-                    });
-                }
-                (None, None) => {}
+            }
+            (None, Some(majority)) => {
+                stretches.open = Some(Open {
+                    from_us: self.now_us,
+                    majority,
+                    term_at_start: max_term,
+                    goose_at_us: None,
+                });
             }
         }
-        let waiting = self
-            .stretches
-            .open
-            .as_ref()
-            .filter(|open| open.goose_at_us.is_none());
-        if let (Some(open), Some(goose)) = (waiting, goose)
+    }
+
+    /// The open stretch is waiting for its Goose: `goose` is it if it is
+    /// inside the connected majority and holds its lease.
+    #[inline(never)]
+    fn note_goose(&mut self, goose: usize) {
+        let counts = self.holds_lease(goose);
+        if let Some(open) = self.stretches.open.as_mut()
+            && counts
             && open.majority.contains(&node_id(goose))
-            && self.holds_lease(goose)
-            && let Some(open) = self.stretches.open.as_mut()
         {
             open.goose_at_us = Some(self.now_us);
         }
