@@ -45,8 +45,8 @@ const ELECTION_TIMEOUT_MAX: Duration = Duration::from_millis(600);
 const HANDOVER_BOUND: Duration = Duration::from_millis(300);
 
 /// `size` nodes sharing the cluster key, each configured with every
-/// member's address (so that the membership carries them: what lets a Duck
-/// point a joiner to the Goose), watched by the lease-safety watchdog.
+/// member's address (the only place a TCP node learns them), watched by the
+/// lease-safety watchdog.
 async fn start(size: u64) -> Cluster {
     cluster(size).start().await
 }
@@ -56,7 +56,6 @@ fn cluster(size: u64) -> support::cluster::ClusterBuilder {
     Cluster::tcp(CLUSTER)
         .voters(size)
         .cluster_key(KEY)
-        .advertise_addresses()
         .watch_geese()
 }
 
