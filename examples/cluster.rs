@@ -115,8 +115,9 @@ fn main() -> ExitCode {
 /// What every node of the cluster shares.
 struct Settings {
     members: Vec<NodeId>,
-    /// Every member's cluster address.
-    peers: BTreeMap<NodeId, SocketAddr>,
+    /// Every member's cluster address: the membership's, handed to each
+    /// transport by the runtime.
+    addresses: BTreeMap<NodeId, SocketAddr>,
     heartbeat_ms: u64,
     election_timeout: MsRange,
 }
@@ -126,7 +127,7 @@ impl Settings {
         let mut config = NodeConfig::new(id, self.members.iter().copied());
         common::apply_timing(&mut config, self.heartbeat_ms, self.election_timeout);
         config.addresses = self
-            .peers
+            .addresses
             .iter()
             .map(|(id, addr)| (*id, addr.to_string()))
             .collect();
@@ -158,7 +159,9 @@ impl Slot {
         http: TcpListener,
         storage: FileStorage,
     ) -> Result<(), String> {
-        let tcp = TcpConfig::new(self.id, "duckduckgoose-local", settings.peers.clone());
+        // The runtime hands the transport the members' addresses from the
+        // configuration (`Settings::node_config`).
+        let tcp = TcpConfig::new(self.id, "duckduckgoose-local");
         let transport = TcpTransport::new(tcp, cluster).map_err(|e| e.to_string())?;
         let handle = Node::start(settings.node_config(self.id), transport, storage)
             .await
@@ -285,13 +288,13 @@ async fn run(args: Args) -> Result<(), Failure> {
             .local_addr()
             .map_err(|e| Failure::Fatal(format!("cannot read a listener's address: {e}")))
     };
-    let mut peers = BTreeMap::new();
+    let mut addresses = BTreeMap::new();
     for (id, listener) in members.iter().zip(&cluster_listeners) {
-        peers.insert(*id, address(listener)?);
+        addresses.insert(*id, address(listener)?);
     }
     let settings = Settings {
         members: members.clone(),
-        peers,
+        addresses,
         heartbeat_ms: args.heartbeat_ms,
         election_timeout: args.election_timeout_ms,
     };

@@ -259,7 +259,6 @@ async fn run(args: Args) -> Result<(), Failure> {
         }
         (None, None) => None,
     };
-    let from_membership = membership.is_some();
     let mut config = match membership {
         Some(membership) => NodeConfig::from_membership(id, membership),
         None => {
@@ -280,19 +279,9 @@ async fn run(args: Args) -> Result<(), Failure> {
             .map_err(|error| Failure::Fatal(format!("invalid configuration: {error}")))?;
     }
 
-    let mut tcp_peers = BTreeMap::new();
-    for (&peer, address) in config.addresses.iter().filter(|(peer, _)| **peer != id) {
-        match common::resolve(address) {
-            Ok(addr) => {
-                tcp_peers.insert(peer, addr);
-            }
-            // The transport resolves names again at every dial once the
-            // node runs; a member learned from the cluster may be down.
-            Err(error) if from_membership => tracing::warn!("peer {peer}: {error}"),
-            Err(error) => return Err(Failure::Fatal(format!("peer {peer}: {error}"))),
-        }
-    }
-    let mut tcp = TcpConfig::new(id, args.cluster_id.clone(), tcp_peers);
+    // The transport dials the members at the membership's addresses (the
+    // runtime hands them over), resolving names at every dial.
+    let mut tcp = TcpConfig::new(id, args.cluster_id.clone());
     tcp.cluster_key = plan.key.clone();
     tcp.validate()
         .map_err(|error| Failure::Usage(format!("invalid cluster settings: {error}")))?;
@@ -537,7 +526,7 @@ fn plan(args: &Args) -> Result<Plan, Failure> {
     let listen = common::resolve(&args.listen).map_err(Failure::Fatal)?;
     let http = common::resolve(&args.http).map_err(Failure::Fatal)?;
     // The transport's own checks, before anything is bound.
-    let mut tcp = TcpConfig::new(id, args.cluster_id.clone(), BTreeMap::new());
+    let mut tcp = TcpConfig::new(id, args.cluster_id.clone());
     tcp.cluster_key = key.clone();
     tcp.validate()
         .map_err(|error| Failure::Usage(format!("invalid cluster settings: {error}")))?;

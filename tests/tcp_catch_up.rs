@@ -81,7 +81,7 @@ impl Nodes {
     }
 
     /// The configuration of a founding member of `members`, with their
-    /// addresses (so that the transport follows the membership).
+    /// addresses.
     fn founder(&self, id: NodeId, members: &[NodeId]) -> NodeConfig {
         let mut config = NodeConfig::new(id, members.iter().copied());
         config.addresses = members.iter().map(|&m| (m, self.addr(m))).collect();
@@ -90,7 +90,8 @@ impl Nodes {
 
     /// Starts node `id` with `config`, on its port and its directory (both
     /// retried for a while: a node just stopped releases them a moment
-    /// later). Its transport starts with the peers of `config.addresses`.
+    /// later). Its transport dials the peers of `config.addresses`, which
+    /// the runtime hands it.
     async fn start(&mut self, config: NodeConfig) -> NodeHandle {
         let id = config.id;
         let listener = match self.listeners.remove(&id) {
@@ -106,12 +107,7 @@ impl Nodes {
             async move { FileStorage::open(dir) }
         })
         .await;
-        let peers = config
-            .addresses
-            .keys()
-            .map(|peer| (*peer, self.addrs[peer]))
-            .collect();
-        let mut tcp = TcpConfig::new(id, CLUSTER, peers).with_cluster_key(KEY.to_vec());
+        let mut tcp = TcpConfig::new(id, CLUSTER).with_cluster_key(KEY.to_vec());
         // A restarted node is redialled soon, not after a second of backoff.
         tcp.reconnect_backoff_max = Duration::from_millis(100);
         let transport = TcpTransport::new(tcp, listener).expect("a valid transport config");

@@ -13,10 +13,15 @@
 //! generous, so that a loaded two-core machine does not make them flaky.
 #![cfg(all(feature = "runtime", feature = "tcp"))]
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use duckduckgoose::runtime::NodeConfig;
+use duckduckgoose::core::MembershipError;
+use duckduckgoose::runtime::{
+    HandleError, MissingAddresses, NodeConfig, NodeConfigError, NodeHandle, StartError,
+};
 use duckduckgoose::storage::{FileStorage, Storage};
 use duckduckgoose::transport::tcp::{JoinParams, request_join};
 use duckduckgoose::{NodeId, Role, Term};
@@ -45,8 +50,8 @@ const ELECTION_TIMEOUT_MAX: Duration = Duration::from_millis(600);
 const HANDOVER_BOUND: Duration = Duration::from_millis(300);
 
 /// `size` nodes sharing the cluster key, each configured with every
-/// member's address (so that the membership carries them: what lets a Duck
-/// point a joiner to the Goose), watched by the lease-safety watchdog.
+/// member's address (the only place a TCP node learns them), watched by the
+/// lease-safety watchdog.
 async fn start(size: u64) -> Cluster {
     cluster(size).start().await
 }
@@ -56,7 +61,6 @@ fn cluster(size: u64) -> support::cluster::ClusterBuilder {
     Cluster::tcp(CLUSTER)
         .voters(size)
         .cluster_key(KEY)
-        .advertise_addresses()
         .watch_geese()
 }
 
@@ -326,5 +330,131 @@ async fn a_node_joins_through_a_duck_and_becomes_a_voter() {
         .await
         .expect("a member asking again");
     assert!(again.is_voter(joiner), "{again:?}");
+    cluster.watch().check();
+}
+
+/// `addr`'s port on `localhost`: a name the transport resolves at every dial.
+fn by_name(addr: SocketAddr) -> String {
+    format!("localhost:{}", addr.port())
+}
+
+/// Waits until `goose` has committed its membership (its re-issue after
+/// the election included), so that it accepts a change.
+async fn ready_for_a_change(goose: &NodeHandle) {
+    eventually(PATIENCE, "the Goose to commit its membership", || {
+        goose.is_goose() && goose.status().membership_pending == Some(false)
+    })
+    .await;
+}
+
+/// A TCP node learns where the others are from its membership alone; one
+/// that lacks a member's address would never reach it, so it does not
+/// start, and says which.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tcp_node_without_every_members_address_does_not_start() {
+    let mut cluster = cluster(3).build().await;
+    for (lacking, described) in [(vec![3], "node 3"), (vec![1, 2], "nodes 1, 2")] {
+        let mut config = cluster.config(NodeId(1));
+        for id in &lacking {
+            config.addresses.remove(&NodeId(*id));
+        }
+        let error = match cluster.start_node(config).await {
+            Err(error) => error,
+            Ok(_) => panic!("node 1 started without the address of {described}"),
+        };
+        let StartError::Config(NodeConfigError::MissingAddresses(missing)) = &error else {
+            panic!("refused for another reason: {error}");
+        };
+        assert_eq!(
+            *missing,
+            MissingAddresses {
+                ids: lacking.iter().copied().map(NodeId).collect()
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "invalid node configuration: the membership has no address for {described}; \
+                 list every member, this node included, in NodeConfig::addresses"
+            )
+        );
+    }
+
+    // The refused starts left nothing behind: with every address, the same
+    // nodes start (node 1 on its port again) and elect a Goose.
+    for id in 1..=3 {
+        cluster.restart(NodeId(id)).await;
+    }
+    cluster.settled(PATIENCE).await;
+    cluster.watch().check();
+}
+
+/// Configured only through `NodeConfig::addresses`, with names resolved at
+/// every dial, a cluster elects a Goose; a malformed address is refused and
+/// changes nothing; a fourth node added by name hears the Goose, answers it
+/// and is promoted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_addressed_by_name_adds_a_fourth_node_that_hears_the_goose() {
+    let mut cluster = cluster(3).build().await;
+    let names: BTreeMap<NodeId, String> = (1..=3)
+        .map(|id| (NodeId(id), by_name(cluster.addr(NodeId(id)))))
+        .collect();
+    for id in 1..=3 {
+        let mut config = cluster.config(NodeId(id));
+        config.addresses = names.clone();
+        cluster.start_node(config).await.expect("starts");
+    }
+    let goose = cluster.settled(PATIENCE).await;
+    ready_for_a_change(&goose).await;
+    assert_eq!(goose.membership().addresses(), &names);
+
+    let four = NodeId(4);
+    let before = goose.membership();
+    for bad in ["", "localhost", "localhost:port"] {
+        assert_eq!(
+            goose.add_node(four, bad).await,
+            Err(HandleError::Membership(MembershipError::InvalidAddress(
+                bad.to_owned()
+            ))),
+            "{bad:?}"
+        );
+        assert_eq!(goose.membership(), before, "{bad:?} changed nothing");
+    }
+
+    let name = by_name(cluster.bind(four).await);
+    let added = goose.add_node(four, name.clone()).await.expect("added");
+    assert!(added.is_joining(four), "{added:?}");
+    assert_eq!(added.address(four), Some(name.as_str()));
+    let node = cluster
+        .start_node(NodeConfig::from_membership(four, added))
+        .await
+        .expect("the new node starts");
+
+    // Promotion needs its acknowledgements of the Goose's heartbeats for a
+    // whole election timeout: the Goose dialled it by name, and it the
+    // Goose.
+    eventually(PATIENCE, "node 4 promoted on every node", || {
+        cluster
+            .nodes()
+            .iter()
+            .all(|node| node.membership().is_voter(four))
+    })
+    .await;
+    let status = node.status();
+    assert_eq!(status.leader, Some(goose.id()));
+    assert_eq!(status.term, goose.status().term);
+    assert!(status.member);
+    assert!(
+        goose
+            .peers()
+            .iter()
+            .any(|peer| peer.id == four && peer.last_contact.is_some()),
+        "{:?}",
+        goose.peers()
+    );
+    let goose_stats = cluster.stats(goose.id());
+    assert_eq!(goose_stats.resolve_failures, 0, "{goose_stats:?}");
+    assert!(cluster.stats(four).frames_received > 0);
+    assert!(goose.is_goose(), "the Goose kept its lease throughout");
     cluster.watch().check();
 }

@@ -13,7 +13,6 @@
 #![cfg(feature = "tcp")]
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use duckduckgoose::core::{Membership, MembershipId};
@@ -68,8 +67,8 @@ async fn bind_local() -> TcpListener {
 /// Test-friendly timings, and an outbound queue that holds the whole
 /// flood: every message of it must reach the receiver's reader, so that any
 /// loss is the receiver's.
-fn config(id: NodeId, peers: &BTreeMap<NodeId, SocketAddr>, key: Option<&[u8]>) -> TcpConfig {
-    let mut config = TcpConfig::new(id, CLUSTER, peers.clone());
+fn config(id: NodeId, key: Option<&[u8]>) -> TcpConfig {
+    let mut config = TcpConfig::new(id, CLUSTER);
     config.cluster_key = key.map(<[u8]>::to_vec);
     config.queue_capacity = FLOOD;
     config.reconnect_backoff_min = Duration::from_millis(5);
@@ -103,10 +102,11 @@ async fn pair(key: Option<&[u8]>) -> Pair {
         (SENDER, sender_listener.local_addr().expect("bound")),
         (RECEIVER, receiver_listener.local_addr().expect("bound")),
     ]);
-    let mut sender =
-        TcpTransport::new(config(SENDER, &peers, key), sender_listener).expect("valid config");
+    let mut sender = TcpTransport::new(config(SENDER, key), sender_listener).expect("valid config");
     let mut receiver =
-        TcpTransport::new(config(RECEIVER, &peers, key), receiver_listener).expect("valid config");
+        TcpTransport::new(config(RECEIVER, key), receiver_listener).expect("valid config");
+    sender.set_peer_addrs(peers.clone());
+    receiver.set_peer_addrs(peers);
     let (sender_inbound, sender_rx) = mpsc::channel(1);
     sender.start(sender_inbound).await.expect("first start");
     let (inbound, rx) = mpsc::channel(INBOUND_CAPACITY);

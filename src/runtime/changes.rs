@@ -10,7 +10,8 @@ use std::collections::VecDeque;
 
 use tokio::sync::oneshot;
 
-use super::error::HandleError;
+use super::admission::missing_addresses;
+use super::error::{HandleError, MissingAddresses};
 use crate::core::{Election, Membership, MembershipError, MembershipId, NodeId, Term};
 use crate::transport::{JoinReply, JoinRequest};
 
@@ -66,8 +67,12 @@ struct ProposedChange {
 }
 
 /// The membership requests the driver has not answered yet.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Waiters {
+    /// Whether the transport dials its peers at their addresses
+    /// ([`Transport::needs_peer_addresses`](crate::transport::Transport::needs_peer_addresses)):
+    /// then a node is added only while every member's address is known.
+    needs_addresses: bool,
     /// In proposal order.
     proposed: Vec<ProposedChange>,
     /// Handles waiting in [`NodeHandle::leave`](crate::runtime::NodeHandle::leave).
@@ -131,6 +136,35 @@ impl Waiting {
 }
 
 impl Waiters {
+    /// No request yet, for a transport that does or does not dial its peers
+    /// at their addresses.
+    pub(crate) fn new(needs_addresses: bool) -> Self {
+        Waiters {
+            needs_addresses,
+            proposed: Vec::new(),
+            leaving: Vec::new(),
+            waiting: VecDeque::new(),
+        }
+    }
+
+    /// Why adding `id` cannot work, if it cannot: this Goose's transport
+    /// dials its peers and some member's address is unknown, so the new
+    /// node would not reach that member, nor it the new node (and a
+    /// membership naming `id` that this node's transport cannot follow
+    /// would strand it). Adding a member again is allowed: with its address,
+    /// that records it. A Duck leaves the answer to the Goose
+    /// ([`MembershipError::NotGoose`]).
+    fn unworkable_add(&self, election: &Election, id: NodeId) -> Option<MissingAddresses> {
+        let membership = election.membership();
+        if !self.needs_addresses
+            || membership.contains(id)
+            || election.membership_pending().is_none()
+        {
+            return None;
+        }
+        missing_addresses(membership)
+    }
+
     // ----- requests ---------------------------------------------------------
 
     /// [`NodeHandle::add_node`](crate::runtime::NodeHandle::add_node).
@@ -152,6 +186,11 @@ impl Waiters {
         addr: String,
         reply: oneshot::Sender<Result<Membership, HandleError>>,
     ) -> Option<Waiting> {
+        if let Some(missing) = self.unworkable_add(election, id) {
+            tracing::warn!(%id, %addr, %missing, "add refused");
+            let _ = reply.send(Err(HandleError::MissingAddresses(missing)));
+            return None;
+        }
         let before = election.membership().id();
         match election.propose_add(id, &addr) {
             Ok(target) => {
@@ -251,6 +290,12 @@ impl Waiters {
     /// handed back.
     fn try_join(&mut self, election: &mut Election, request: JoinRequest) -> Option<Waiting> {
         let JoinRequest { id, addr, reply } = request;
+        if let Some(missing) = self.unworkable_add(election, id) {
+            let error = HandleError::MissingAddresses(missing);
+            tracing::warn!(%id, %addr, %error, "join refused");
+            let _ = reply.send(JoinReply::Refused(error.to_string()));
+            return None;
+        }
         let before = election.membership().id();
         match election.propose_add(id, &addr) {
             Ok(target) => {

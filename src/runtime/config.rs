@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use thiserror::Error;
 
+use super::error::MissingAddresses;
 use crate::core::{Config, ConfigError, Membership, NodeId};
 
 /// How one node of a cluster runs, with every time given as a [`Duration`].
@@ -107,21 +108,31 @@ pub struct NodeConfig {
     /// Seed of the node's randomness (its election timeouts). `None`, the
     /// default, derives one per start; see [`NodeConfig::seed`].
     pub rng_seed: Option<u64>,
-    /// The members' cluster addresses (`"HOST:PORT"`), voters and learners
-    /// alike. Optional and empty by default; entries for non-members are
-    /// ignored.
+    /// The members' cluster addresses (`"HOST:PORT"`, an IP address or a
+    /// DNS name), voters and learners alike, this node included: the one
+    /// place a node learns where the others are. Empty by default; entries
+    /// for non-members are ignored.
     ///
     /// They become part of the starting membership, travel with every
     /// membership change (a node added with
     /// [`NodeHandle::add_node`](crate::runtime::NodeHandle::add_node) brings
     /// its own) and are shown on status pages such as the `http` feature's
-    /// `/cluster`. When the membership records an address for every other
-    /// member, the runtime hands them to the transport
+    /// `/cluster`. The runtime hands them to the transport
     /// ([`Transport::set_peers`](crate::transport::Transport::set_peers)) at
-    /// start and after every change, so that a transport which addresses its
-    /// peers (TCP) follows the membership. List every member here to change
-    /// the membership of a TCP cluster while it runs; with addresses missing,
-    /// the transport keeps the peers of its own configuration.
+    /// start and after every change; a transport that dials its peers (TCP)
+    /// resolves them at every dial and has no list of its own.
+    ///
+    /// Such a transport
+    /// ([`Transport::needs_peer_addresses`](crate::transport::Transport::needs_peer_addresses))
+    /// needs every member's address, this node's own included (the others
+    /// read it from the membership to reach this node: to answer it, or to
+    /// forward a joiner to it when it is the Goose).
+    /// [`Node::start`](crate::runtime::Node::start) refuses a membership
+    /// that lacks one with [`NodeConfigError::MissingAddresses`]. A
+    /// membership saved in the node's storage replaces the configured one,
+    /// but takes from here the addresses it lacks (a state file written
+    /// before addresses were recorded). In-process transports ignore
+    /// addresses.
     pub addresses: BTreeMap<NodeId, String>,
 }
 
@@ -280,8 +291,11 @@ impl NodeConfig {
     /// The same configuration with these members' cluster addresses
     /// (`"HOST:PORT"`) recorded; later entries replace earlier ones for the
     /// same id. None by default; see [`addresses`](Self::addresses) for what
-    /// they are for. Nothing is checked: entries for non-members are
-    /// ignored, and the addresses go to the transport as they are.
+    /// they are for. The setter checks nothing: entries for non-members are
+    /// ignored, the addresses go to the transport as they are, and
+    /// [`Node::start`](crate::runtime::Node::start) refuses a transport that
+    /// dials its peers a membership without every member's address
+    /// ([`NodeConfigError::MissingAddresses`]).
     #[must_use]
     pub fn with_addresses<S: Into<String>>(
         mut self,
@@ -407,6 +421,15 @@ pub enum NodeConfigError {
     /// The converted configuration breaks one of the core's constraints.
     #[error(transparent)]
     Core(#[from] ConfigError),
+    /// The transport dials its peers at their addresses
+    /// ([`Transport::needs_peer_addresses`](crate::transport::Transport::needs_peer_addresses)),
+    /// and the membership the node would start with (the configured one, or
+    /// the one saved in its storage) lacks some member's: see
+    /// [`NodeConfig::addresses`]. Reported by
+    /// [`Node::start`](crate::runtime::Node::start), which alone knows the
+    /// transport.
+    #[error("{0}; list every member, this node included, in NodeConfig::addresses")]
+    MissingAddresses(MissingAddresses),
 }
 
 #[cfg(test)]

@@ -160,7 +160,7 @@ impl<T: Transport, S: Storage> Driver<T, S> {
             member: election.membership().contains(election.id()),
             committed: None,
             transport_peers: channels.transport_peers,
-            waiters: Waiters::default(),
+            waiters: Waiters::new(transport.needs_peer_addresses()),
             joins: channels.joins,
             clock: TickClock::new(started, lease_ticks),
             election,
@@ -401,12 +401,14 @@ impl<T: Transport, S: Storage> Driver<T, S> {
                 self.transport_peers = Some(peers);
             }
             Some(_) => {}
-            None if !membership.addresses().is_empty() => {
-                tracing::warn!(
+            // `Node::start` and the Goose's changes require every address;
+            // a membership without them came from a Goose that does not.
+            None if self.transport.needs_peer_addresses() => {
+                tracing::error!(
                     id = %me,
                     membership = %membership.id(),
-                    "the membership lacks the address of some members; the transport keeps its own peers \
-                     (give every member's address in NodeConfig::addresses)"
+                    "the membership lacks the address of some members; the transport keeps the peers \
+                     it had (record every member's address: add_node with a member's id and address)"
                 );
             }
             None => {}

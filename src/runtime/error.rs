@@ -6,7 +6,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::config::NodeConfigError;
-use crate::core::{CommandError, MembershipError, Role};
+use crate::core::{CommandError, MembershipError, NodeId, Role};
 use crate::storage::StorageError;
 use crate::transport::TransportError;
 
@@ -24,6 +24,27 @@ pub enum StartError {
     /// The transport could not start.
     #[error("cannot start the transport: {0}")]
     Transport(#[source] TransportError),
+}
+
+/// Members whose address the membership lacks, while the transport needs
+/// every member's ([`Transport::needs_peer_addresses`]): a node would never
+/// reach them, nor they it.
+///
+/// [`Transport::needs_peer_addresses`]: crate::transport::Transport::needs_peer_addresses
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[error("the membership has no address for {}", describe_ids(ids))]
+pub struct MissingAddresses {
+    /// Every member without an address, in ascending order; never empty.
+    pub ids: Vec<NodeId>,
+}
+
+/// `node 3` or `nodes 2, 3`.
+fn describe_ids(ids: &[NodeId]) -> String {
+    let list: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    match list.as_slice() {
+        [one] => format!("node {one}"),
+        _ => format!("nodes {}", list.join(", ")),
+    }
 }
 
 /// Why a running node stopped on its own.
@@ -49,6 +70,14 @@ pub enum HandleError {
     /// instead, if known.
     #[error(transparent)]
     Membership(#[from] MembershipError),
+    /// The node's transport dials its peers at their addresses, and some
+    /// member's address is missing from the membership (one a Goose of an
+    /// older version issued, or one saved by it): a node added now would not
+    /// reach those members, nor they it. Nothing changed. Record the
+    /// missing addresses first: adding a member again with its address
+    /// records it.
+    #[error("{0}; record every member's address before adding a node")]
+    MissingAddresses(MissingAddresses),
     /// The node stopped being the Goose (a higher term, a lost lease, a
     /// handover) before the change it proposed was committed. The change may
     /// still commit under the next Goose, or be dropped by it: read the

@@ -383,6 +383,8 @@ impl NodeHandle {
     /// * [`MembershipError::AddressConflict`](crate::core::MembershipError::AddressConflict):
     ///   `id` is a member at another address.
     /// * [`MembershipError::InvalidAddress`](crate::core::MembershipError::InvalidAddress).
+    /// * [`HandleError::MissingAddresses`]: the transport dials its peers and
+    ///   some member's address is unknown; record it first.
     /// * [`HandleError::LeadershipLost`]: proposed, but this node stopped
     ///   being the Goose before the change was committed; it may still be.
     /// * [`HandleError::Stopped`].

@@ -51,7 +51,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 pub use config::{NodeConfig, NodeConfigError};
-pub use error::{FatalError, HandleError, StartError, WaitError};
+pub use error::{FatalError, HandleError, MissingAddresses, StartError, WaitError};
 pub use handle::{Lease, NodeHandle, NodeStatus};
 pub use latency::{LatencyHistogram, PERSIST_LATENCY_BUCKETS};
 pub use peers::PeerStatus;
@@ -99,7 +99,8 @@ impl Node {
     /// A membership saved in `storage` (the node has run before, and the
     /// membership changed or a Goose re-issued it) replaces the configured
     /// members, learners and addresses: the cluster may have changed since
-    /// the configuration was written.
+    /// the configuration was written. Only the addresses it lacks are taken
+    /// from [`NodeConfig::addresses`].
     ///
     /// A saved membership may not hold this node: it was removed, or it
     /// stopped while its removal was not committed yet (and a new Goose may
@@ -112,6 +113,14 @@ impl Node {
     /// [`NodeStatus::member`] (and the `http` feature's `/cluster`) tells
     /// whether a node is a member. To join again under the same id
     /// otherwise, wipe its storage and join as a new node.
+    ///
+    /// A transport that dials its peers
+    /// ([`Transport::needs_peer_addresses`], such as TCP) needs every
+    /// member's address, this node's included: a membership that lacks one
+    /// (configured in [`NodeConfig::addresses`], or saved, which takes the
+    /// addresses it lacks from there) is refused with
+    /// [`NodeConfigError::MissingAddresses`] naming every member without
+    /// one, before the transport starts.
     ///
     /// When the membership knows every other member's address, the
     /// transport is given the peers the election admits
@@ -140,9 +149,14 @@ impl Node {
         if let Some(membership) = stored_membership {
             // The core accepts a saved (version > 0) membership without this
             // node: it starts as a removed node.
-            core_config.membership = membership;
+            core_config.membership = admission::fill_addresses(membership, &config.addresses);
         }
         core_config.validate().map_err(NodeConfigError::from)?;
+        if transport.needs_peer_addresses()
+            && let Some(missing) = admission::missing_addresses(&core_config.membership)
+        {
+            return Err(NodeConfigError::MissingAddresses(missing).into());
+        }
         let election = Election::new(core_config, hard_state, config.seed())
             .map_err(|error| StartError::Config(error.into()))?;
         let started = Instant::now();

@@ -49,13 +49,30 @@ pub trait Transport: Send + 'static {
     /// (a handing-over Goose's `TimeoutNow` among them).
     async fn shutdown(&mut self);
 
+    /// Whether this transport reaches its peers at addresses it is given
+    /// ([`set_peers`](Self::set_peers)), as TCP does, rather than by id
+    /// alone, as an in-process transport does. The default says no.
+    ///
+    /// For a transport that does, the membership is where the addresses
+    /// come from, so the runtime requires every member's: it refuses to
+    /// start a node whose membership lacks one
+    /// ([`NodeConfigError::MissingAddresses`](crate::runtime::NodeConfigError::MissingAddresses))
+    /// and refuses to add a node while one is missing
+    /// ([`HandleError::MissingAddresses`](crate::runtime::HandleError::MissingAddresses)),
+    /// instead of running a node that cannot reach some members.
+    fn needs_peer_addresses(&self) -> bool {
+        false
+    }
+
     /// Replaces the set of peers and their addresses. The set is the nodes
     /// the election admits
     /// ([`Election::admitted_peers`](crate::core::Election::admitted_peers):
     /// the members of the membership in force, and departing peers still
     /// owed answers); the runtime hands it over before
     /// [`start`](Self::start) and again whenever it changes, when the
-    /// membership knows every member's address.
+    /// membership knows every member's address (which it always does for a
+    /// transport that [needs them](Self::needs_peer_addresses), except for a
+    /// membership that arrives from a peer without them).
     ///
     /// Each address is `"HOST:PORT"` as users write it: an IP address or a
     /// DNS name (`"10.0.0.7:7000"`, `"[::1]:7000"`, `"db-3.internal:7000"`).

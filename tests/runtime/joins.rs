@@ -1,11 +1,11 @@
 //! Join requests a transport hands the runtime, and the peer sets the
-//! runtime gives its transport.
+//! runtime gives its transport. [`JoiningNode`] serves `addresses.rs` too.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use duckduckgoose::runtime::{NodeConfig, NodeHandle};
+use duckduckgoose::runtime::{NodeConfig, NodeHandle, StartError};
 use duckduckgoose::transport::{
     Inbound, JoinReply, JoinRequest, MemoryTransport, Transport, TransportError,
 };
@@ -19,11 +19,13 @@ use crate::common::{
 
 /// A `MemoryTransport` that also hands the runtime join requests (which
 /// the in-process transport does not take) and records every peer set the
-/// runtime gives it.
+/// runtime gives it; when `addressing`, it says it dials its peers at their
+/// addresses, as TCP does (it still delivers by id).
 struct JoiningTransport {
     inner: MemoryTransport,
     joins: Option<mpsc::Receiver<JoinRequest>>,
     peer_sets: Arc<Mutex<Vec<BTreeMap<NodeId, String>>>>,
+    addressing: bool,
 }
 
 #[async_trait]
@@ -40,6 +42,10 @@ impl Transport for JoiningTransport {
         self.inner.shutdown().await;
     }
 
+    fn needs_peer_addresses(&self) -> bool {
+        self.addressing
+    }
+
     fn set_peers(&mut self, peers: &BTreeMap<NodeId, String>) {
         self.peer_sets
             .lock()
@@ -54,8 +60,8 @@ impl Transport for JoiningTransport {
 
 /// One node on a [`JoiningTransport`]: its handle, where to send join
 /// requests, and the peer sets its transport was given.
-struct JoiningNode {
-    handle: NodeHandle,
+pub struct JoiningNode {
+    pub handle: NodeHandle,
     joins: mpsc::Sender<JoinRequest>,
     peer_sets: Arc<Mutex<Vec<BTreeMap<NodeId, String>>>>,
 }
@@ -63,27 +69,38 @@ struct JoiningNode {
 impl JoiningNode {
     /// Starts the node of `config` in `cluster`, on its own storage.
     async fn start(cluster: &mut Cluster, config: NodeConfig) -> Self {
+        Self::try_start(cluster, config, false)
+            .await
+            .expect("starts")
+    }
+
+    /// Starts the node of `config` in `cluster`, on its own storage, with a
+    /// transport that says it dials its peers at their addresses if
+    /// `addressing`.
+    pub async fn try_start(
+        cluster: &mut Cluster,
+        config: NodeConfig,
+        addressing: bool,
+    ) -> Result<Self, StartError> {
         let (joins, receiver) = mpsc::channel(8);
         let peer_sets = Arc::default();
         let transport = JoiningTransport {
             inner: cluster.network().transport(config.id),
             joins: Some(receiver),
             peer_sets: Arc::clone(&peer_sets),
+            addressing,
         };
-        let handle = cluster
-            .start_node_on(config, transport)
-            .await
-            .expect("starts");
-        JoiningNode {
+        let handle = cluster.start_node_on(config, transport).await?;
+        Ok(JoiningNode {
             handle,
             joins,
             peer_sets,
-        }
+        })
     }
 
     /// Sends a join request for `id` at `addr` and returns where the answer
     /// will come.
-    async fn ask_to_join(&self, id: NodeId, addr: &str) -> oneshot::Receiver<JoinReply> {
+    pub async fn ask_to_join(&self, id: NodeId, addr: &str) -> oneshot::Receiver<JoinReply> {
         let (reply, answer) = oneshot::channel();
         let request = JoinRequest {
             id,
@@ -97,7 +114,7 @@ impl JoiningNode {
         answer
     }
 
-    fn last_peer_set(&self) -> Option<BTreeMap<NodeId, String>> {
+    pub fn last_peer_set(&self) -> Option<BTreeMap<NodeId, String>> {
         self.peer_sets
             .lock()
             .expect("no test panics while holding it")
@@ -108,7 +125,7 @@ impl JoiningNode {
 
 /// The peer map of the members `ids`: the membership's addresses, as the
 /// runtime hands them over (with the node's own, which transports ignore).
-fn peer_map(ids: &[u64]) -> BTreeMap<NodeId, String> {
+pub fn peer_map(ids: &[u64]) -> BTreeMap<NodeId, String> {
     ids.iter()
         .map(|&id| (NodeId(id), addr(NodeId(id))))
         .collect()

@@ -11,6 +11,7 @@
 //! that no two nodes answer `is_goose()` at the same instant (lease safety).
 #![cfg(feature = "runtime")]
 
+mod addresses;
 mod common;
 mod config;
 mod election;

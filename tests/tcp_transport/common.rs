@@ -59,8 +59,8 @@ pub async fn dead_addr() -> SocketAddr {
 
 /// A configuration with test-friendly timings: quick redials, and a flush
 /// and handshake patience far above what a loaded CI machine needs.
-pub fn config(id: u64, peers: &BTreeMap<NodeId, SocketAddr>, key: Option<&[u8]>) -> TcpConfig {
-    let mut config = TcpConfig::new(NodeId(id), CLUSTER, peers.clone());
+pub fn config(id: u64, key: Option<&[u8]>) -> TcpConfig {
+    let mut config = TcpConfig::new(NodeId(id), CLUSTER);
     config.cluster_key = key.map(<[u8]>::to_vec);
     config.reconnect_backoff_min = Duration::from_millis(5);
     config.reconnect_backoff_max = Duration::from_millis(50);
@@ -78,9 +78,15 @@ pub struct Node {
 }
 
 impl Node {
-    /// Creates and starts a transport on `listener`.
-    pub async fn start(config: TcpConfig, listener: TcpListener) -> Node {
+    /// Creates a transport on `listener`, gives it `peers` (addresses or
+    /// names, as [`TcpTransport::set_peer_addrs`] takes them) and starts it.
+    pub async fn start<A: ToString>(
+        config: TcpConfig,
+        peers: &BTreeMap<NodeId, A>,
+        listener: TcpListener,
+    ) -> Node {
         let mut transport = TcpTransport::new(config, listener).expect("valid config");
+        transport.set_peer_addrs(peers.iter().map(|(id, addr)| (*id, addr.to_string())));
         let (tx, rx) = mpsc::channel(1024);
         transport.start(tx).await.expect("first start");
         let stats = transport.stats_handle();
@@ -94,7 +100,7 @@ impl Node {
     /// A node `id` that knows only `target`, at `addr`.
     pub async fn knowing(id: u64, target: u64, addr: SocketAddr, key: Option<&[u8]>) -> Node {
         let peers = BTreeMap::from([(NodeId(target), addr)]);
-        Node::start(config(id, &peers, key), bind_local().await).await
+        Node::start(config(id, key), &peers, bind_local().await).await
     }
 
     /// The address this node listens on.
@@ -129,7 +135,7 @@ pub async fn cluster(n: u64, key: Option<&[u8]>) -> Vec<Node> {
     let (listeners, peers) = loopback::bind_listeners(&ids).await;
     let mut nodes = Vec::new();
     for (id, listener) in listeners {
-        nodes.push(Node::start(config(id.0, &peers, key), listener).await);
+        nodes.push(Node::start(config(id.0, key), &peers, listener).await);
     }
     nodes
 }

@@ -189,12 +189,13 @@ async fn messages_flow_again_after_a_peer_restarts_on_its_port() {
     let mut b = nodes.pop().expect("two nodes");
     let b_addr = b.transport.local_addr();
     let b_config = b.transport.config().clone();
+    let b_peers = b.transport.peers();
     b.transport.shutdown().await;
     drop(b);
     let listener = TcpListener::bind(b_addr)
         .await
         .expect("port free after shutdown");
-    let mut b = Node::start(b_config, listener).await;
+    let mut b = Node::start(b_config, &b_peers, listener).await;
 
     // Messages written before the old connection is known dead may be lost
     // (best effort); keep sending until one gets through.

@@ -107,8 +107,7 @@ fn assert_no_protocol_traffic(node: &mut Node) {
 #[tokio::test]
 async fn a_join_request_reaches_the_runtime_and_its_answer_the_joiner() {
     for key in [None, Some(KEY)] {
-        let (mut node, seen_by_node) =
-            joinable_answering(config(1, &BTreeMap::new(), key), accept_all).await;
+        let (mut node, seen_by_node) = joinable_answering(config(1, key), accept_all).await;
         let addr = node.transport.local_addr();
         // By address and by name.
         for (target, id) in [(addr.to_string(), 7), (by_name(addr), 8)] {
@@ -135,7 +134,7 @@ async fn a_join_request_reaches_the_runtime_and_its_answer_the_joiner() {
 
 #[tokio::test]
 async fn refusals_and_missing_gooses_come_back_typed() {
-    let (mut node, _) = joinable_answering(config(1, &BTreeMap::new(), None), |id, _| {
+    let (mut node, _) = joinable_answering(config(1, None), |id, _| {
         Some(match id.0 {
             7 => JoinReply::Refused("node 7 is already a member at 10.0.0.9:7000".to_owned()),
             8 => JoinReply::NotGoose {
@@ -194,18 +193,16 @@ async fn refusals_and_missing_gooses_come_back_typed() {
 
 #[tokio::test]
 async fn a_duck_forwards_to_the_goose_and_relays_its_answer() {
-    let (mut goose, seen_by_goose) =
-        joinable_answering(config(2, &BTreeMap::new(), Some(KEY)), accept_all).await;
+    let (mut goose, seen_by_goose) = joinable_answering(config(2, Some(KEY)), accept_all).await;
     let goose_addr = by_name(goose.transport.local_addr());
     let leader_addr = goose_addr.clone();
-    let (mut duck, seen_by_duck) =
-        joinable_answering(config(1, &BTreeMap::new(), Some(KEY)), move |_, _| {
-            Some(JoinReply::NotGoose {
-                leader: Some(NodeId(2)),
-                leader_addr: Some(leader_addr.clone()),
-            })
+    let (mut duck, seen_by_duck) = joinable_answering(config(1, Some(KEY)), move |_, _| {
+        Some(JoinReply::NotGoose {
+            leader: Some(NodeId(2)),
+            leader_addr: Some(leader_addr.clone()),
         })
-        .await;
+    })
+    .await;
     let params = joiner(7, Some(KEY));
     let membership = request_join(&duck.transport.local_addr().to_string(), &params)
         .await
@@ -235,8 +232,8 @@ async fn a_duck_forwards_to_the_goose_and_relays_its_answer() {
 #[tokio::test]
 async fn a_forwarded_request_is_never_forwarded_again() {
     // A and B each believe the other is the Goose.
-    let (mut a, a_requests) = joinable(config(1, &BTreeMap::new(), None)).await;
-    let (mut b, b_requests) = joinable(config(2, &BTreeMap::new(), None)).await;
+    let (mut a, a_requests) = joinable(config(1, None)).await;
+    let (mut b, b_requests) = joinable(config(2, None)).await;
     let (a_addr, b_addr) = (
         a.transport.local_addr().to_string(),
         b.transport.local_addr().to_string(),
@@ -279,7 +276,7 @@ async fn a_forwarded_request_is_never_forwarded_again() {
 async fn a_goose_that_cannot_be_reached_is_named_to_the_joiner() {
     let goose = dead_addr().await.to_string();
     let leader_addr = goose.clone();
-    let (mut duck, _) = joinable_answering(config(1, &BTreeMap::new(), None), move |_, _| {
+    let (mut duck, _) = joinable_answering(config(1, None), move |_, _| {
         Some(JoinReply::NotGoose {
             leader: Some(NodeId(2)),
             leader_addr: Some(leader_addr.clone()),
@@ -306,7 +303,12 @@ async fn a_goose_that_cannot_be_reached_is_named_to_the_joiner() {
 
 #[tokio::test]
 async fn joins_are_refused_when_nobody_takes_them() {
-    let mut untaken = Node::start(config(1, &BTreeMap::new(), None), bind_local().await).await;
+    let mut untaken = Node::start(
+        config(1, None),
+        &BTreeMap::<NodeId, String>::new(),
+        bind_local().await,
+    )
+    .await;
     let answer = request_join(
         &untaken.transport.local_addr().to_string(),
         &joiner(7, None),
@@ -325,7 +327,7 @@ async fn joins_are_refused_when_nobody_takes_them() {
     untaken.transport.shutdown().await;
 
     // Taken, then dropped (the runtime stopped taking them).
-    let (mut dropped, requests) = joinable(config(1, &BTreeMap::new(), None)).await;
+    let (mut dropped, requests) = joinable(config(1, None)).await;
     drop(requests);
     let answer = request_join(
         &dropped.transport.local_addr().to_string(),
@@ -341,7 +343,7 @@ async fn joins_are_refused_when_nobody_takes_them() {
 
 #[tokio::test]
 async fn a_join_the_runtime_never_answers_times_out() {
-    let mut cfg = config(1, &BTreeMap::new(), None);
+    let mut cfg = config(1, None);
     cfg.join_timeout = Duration::from_millis(200);
     let (mut node, seen_by_node) = joinable_answering(cfg, |_, _| None).await;
     let answer = request_join(&node.transport.local_addr().to_string(), &joiner(7, None)).await;
@@ -354,7 +356,7 @@ async fn a_join_the_runtime_never_answers_times_out() {
     node.transport.shutdown().await;
 
     // A runtime that drops the request unanswered is a refusal too.
-    let (mut node, mut requests) = joinable(config(1, &BTreeMap::new(), None)).await;
+    let (mut node, mut requests) = joinable(config(1, None)).await;
     tokio::spawn(async move {
         while let Some(request) = requests.recv().await {
             drop(request);
@@ -390,8 +392,7 @@ async fn a_silent_target_times_the_joiner_out() {
 
 #[tokio::test]
 async fn network_and_handshake_failures_are_typed_and_name_the_target() {
-    let (mut node, _) =
-        joinable_answering(config(1, &BTreeMap::new(), Some(KEY)), accept_all).await;
+    let (mut node, _) = joinable_answering(config(1, Some(KEY)), accept_all).await;
     let target = node.transport.local_addr().to_string();
 
     let unresolvable = "no-such-host.invalid:1";
@@ -445,7 +446,7 @@ async fn network_and_handshake_failures_are_typed_and_name_the_target() {
 #[tokio::test]
 async fn join_requests_beyond_the_limits_are_refused_as_busy() {
     // One at a time: the second, while the first waits, is refused.
-    let mut cfg = config(1, &BTreeMap::new(), None);
+    let mut cfg = config(1, None);
     cfg.max_join_connections = 1;
     let (mut node, mut requests) = joinable(cfg).await;
     let target = node.transport.local_addr().to_string();
@@ -474,7 +475,7 @@ async fn join_requests_beyond_the_limits_are_refused_as_busy() {
     node.transport.shutdown().await;
 
     // A burst of one, then one an hour: the second is refused.
-    let mut cfg = config(1, &BTreeMap::new(), None);
+    let mut cfg = config(1, None);
     cfg.join_rate_burst = 1;
     cfg.join_rate_interval = Duration::from_secs(3600);
     let (mut node, seen_by_node) = joinable_answering(cfg, accept_all).await;
@@ -505,8 +506,7 @@ async fn join_requests_beyond_the_limits_are_refused_as_busy() {
 /// runtime holds every request unanswered (so a violation, not an answer,
 /// ends the connection).
 async fn proxied_joinable(key: Option<&[u8]>, plan: Plan) -> (Node, Seen, String) {
-    let (node, seen_by_node) =
-        joinable_answering(config(1, &BTreeMap::new(), key), |_, _| None).await;
+    let (node, seen_by_node) = joinable_answering(config(1, key), |_, _| None).await;
     let via = proxy(node.transport.local_addr(), plan).await;
     (node, seen_by_node, via.to_string())
 }

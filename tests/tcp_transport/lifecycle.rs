@@ -83,9 +83,9 @@ async fn queue_to_a_down_peer_stays_bounded_and_keeps_the_vote() {
     let down = closed.local_addr().expect("bound");
     drop(closed);
     let peers = BTreeMap::from([(NodeId(2), down)]);
-    let mut cfg = config(1, &peers, None);
+    let mut cfg = config(1, None);
     cfg.queue_capacity = 8;
-    let mut a = Node::start(cfg, la).await;
+    let mut a = Node::start(cfg, &peers, la).await;
     a.transport.send(NodeId(2), vote(1));
     for tick in 0..100 {
         a.transport.send(NodeId(2), hb(tick));
@@ -96,11 +96,8 @@ async fn queue_to_a_down_peer_stays_bounded_and_keeps_the_vote() {
     // The peer comes up: the vote and the newest heartbeats arrive.
     let listener = TcpListener::bind(down).await.expect("port still free");
     let mut b = Node::start(
-        config(
-            2,
-            &BTreeMap::from([(NodeId(1), a.transport.local_addr())]),
-            None,
-        ),
+        config(2, None),
+        &BTreeMap::from([(NodeId(1), a.transport.local_addr())]),
         listener,
     )
     .await;
@@ -158,8 +155,7 @@ async fn shutdown_flushes_the_queue_and_ends_every_task() {
 #[tokio::test]
 async fn start_twice_or_after_shutdown_is_refused() {
     let listener = bind_local().await;
-    let mut transport =
-        TcpTransport::new(config(1, &BTreeMap::new(), None), listener).expect("valid");
+    let mut transport = TcpTransport::new(config(1, None), listener).expect("valid");
     let (tx, _rx) = mpsc::channel(8);
     transport.start(tx.clone()).await.expect("first start");
     assert!(matches!(
@@ -176,8 +172,7 @@ async fn start_twice_or_after_shutdown_is_refused() {
 
 #[tokio::test]
 async fn invalid_configs_are_refused() {
-    let peers = BTreeMap::new();
-    let base = config(1, &peers, None);
+    let base = config(1, None);
     let cases: Vec<(TcpConfig, TcpConfigError)> = vec![
         (
             {

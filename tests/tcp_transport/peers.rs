@@ -38,7 +38,7 @@ async fn peers_added_at_run_time_by_address_or_name_exchange_messages() {
         (NodeId(2), b_addr),
         (NodeId(3), c_addr),
     ]);
-    let mut c = Node::start(config(3, &all, None), lc).await;
+    let mut c = Node::start(config(3, None), &all, lc).await;
 
     // Both maps describe the whole cluster, each node's own id included; B
     // reaches C through the resolver.
@@ -111,8 +111,8 @@ async fn peers_set_before_start_are_dialled_at_start() {
     let (la, lb) = (bind_local().await, bind_local().await);
     let a_addr = la.local_addr().expect("bound");
     let b_addr = lb.local_addr().expect("bound");
-    let mut b = Node::start(config(2, &BTreeMap::from([(NodeId(1), a_addr)]), None), lb).await;
-    let mut a = TcpTransport::new(config(1, &BTreeMap::new(), None), la).expect("valid config");
+    let mut b = Node::start(config(2, None), &BTreeMap::from([(NodeId(1), a_addr)]), lb).await;
+    let mut a = TcpTransport::new(config(1, None), la).expect("valid config");
     a.set_peers(&strings(&[(1, a_addr.to_string()), (2, by_name(b_addr))]));
     assert_eq!(a.queued(NodeId(2)), Some(0));
     a.send(NodeId(2), vote(1));
@@ -137,7 +137,8 @@ async fn a_peer_that_moves_is_followed_to_its_new_address() {
     let la = bind_local().await;
     let a_addr = la.local_addr().expect("bound");
     let mut a = Node::start(
-        config(1, &BTreeMap::from([(NodeId(3), dead_addr().await)]), None),
+        config(1, None),
+        &BTreeMap::from([(NodeId(3), dead_addr().await)]),
         la,
     )
     .await;
@@ -147,7 +148,7 @@ async fn a_peer_that_moves_is_followed_to_its_new_address() {
     let c_peers = BTreeMap::from([(NodeId(1), a_addr)]);
     let lc = bind_local().await;
     let c_addr = lc.local_addr().expect("bound");
-    let mut c = Node::start(config(3, &c_peers, None), lc).await;
+    let mut c = Node::start(config(3, None), &c_peers, lc).await;
     a.transport
         .set_peer_addrs(BTreeMap::from([(NodeId(1), a_addr), (NodeId(3), c_addr)]));
     for term in 1..=3 {
@@ -165,7 +166,7 @@ async fn a_peer_that_moves_is_followed_to_its_new_address() {
     drop(c);
     let lc = bind_local().await;
     let c_addr = lc.local_addr().expect("bound");
-    let mut c = Node::start(config(3, &c_peers, None), lc).await;
+    let mut c = Node::start(config(3, None), &c_peers, lc).await;
     a.transport.set_peers(&strings(&[
         (1, a_addr.to_string()),
         (3, c_addr.to_string()),
@@ -201,7 +202,8 @@ async fn removing_a_peer_drops_its_queue_and_ends_its_writer() {
     let la = bind_local().await;
     let a_addr = la.local_addr().expect("bound");
     let mut a = Node::start(
-        config(1, &BTreeMap::from([(NodeId(2), dead_addr().await)]), None),
+        config(1, None),
+        &BTreeMap::from([(NodeId(2), dead_addr().await)]),
         la,
     )
     .await;
@@ -247,7 +249,7 @@ async fn an_unresolvable_address_is_counted_harmless_and_fixable() {
     // Fixing the address delivers what waited.
     let lc = bind_local().await;
     let c_addr = lc.local_addr().expect("bound");
-    let mut c = Node::start(config(3, &BTreeMap::from([(NodeId(1), a_addr)]), None), lc).await;
+    let mut c = Node::start(config(3, None), &BTreeMap::from([(NodeId(1), a_addr)]), lc).await;
     nodes[0]
         .transport
         .set_peers(&strings(&[(2, b_addr.to_string()), (3, by_name(c_addr))]));

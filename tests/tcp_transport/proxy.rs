@@ -90,8 +90,8 @@ pub async fn proxied_pair(key: Option<&[u8]>, plan: Plan) -> (Node, Node) {
     let a1 = l1.local_addr().expect("bound");
     let a2 = l2.local_addr().expect("bound");
     let via = proxy(a2, plan).await;
-    let a = Node::start(config(1, &BTreeMap::from([(NodeId(2), via)]), key), l1).await;
-    let b = Node::start(config(2, &BTreeMap::from([(NodeId(1), a1)]), key), l2).await;
+    let a = Node::start(config(1, key), &BTreeMap::from([(NodeId(2), via)]), l1).await;
+    let b = Node::start(config(2, key), &BTreeMap::from([(NodeId(1), a1)]), l2).await;
     (a, b)
 }
 

@@ -15,10 +15,13 @@ async fn mismatched_pair(tweak: impl Fn(&mut TcpConfig, &mut TcpConfig)) -> (Nod
         (NodeId(1), la.local_addr().expect("bound")),
         (NodeId(2), lb.local_addr().expect("bound")),
     ]);
-    let mut ca = config(1, &peers, None);
-    let mut cb = config(2, &peers, None);
+    let mut ca = config(1, None);
+    let mut cb = config(2, None);
     tweak(&mut ca, &mut cb);
-    (Node::start(ca, la).await, Node::start(cb, lb).await)
+    (
+        Node::start(ca, &peers, la).await,
+        Node::start(cb, &peers, lb).await,
+    )
 }
 
 async fn assert_nothing_flows(mut a: Node, mut b: Node) -> (TransportStats, TransportStats) {
@@ -82,8 +85,8 @@ async fn hello_addressed_to_another_node_is_rejected() {
     let a2 = l2.local_addr().expect("bound");
     let a_peers = BTreeMap::from([(NodeId(1), a1), (NodeId(3), a2)]);
     let b_peers = BTreeMap::from([(NodeId(1), a1), (NodeId(2), a2)]);
-    let mut a = Node::start(config(1, &a_peers, None), l1).await;
-    let mut b = Node::start(config(2, &b_peers, None), l2).await;
+    let mut a = Node::start(config(1, None), &a_peers, l1).await;
+    let mut b = Node::start(config(2, None), &b_peers, l2).await;
     a.transport.send(NodeId(3), vote(1));
     eventually("refusals", || b.stats().handshake_failures >= 2).await;
     a.transport.shutdown().await;

@@ -30,7 +30,7 @@ async fn an_authenticated_node_outside_the_peer_set_is_delivered_as_a_stranger()
         let l2 = bind_local().await;
         let a2 = l2.local_addr().expect("bound");
         let known = BTreeMap::from([(NodeId(1), bind_local().await.local_addr().expect("b"))]);
-        let mut b = Node::start(config(2, &known, key), l2).await;
+        let mut b = Node::start(config(2, key), &known, l2).await;
         let mut stranger = Node::knowing(9, 2, a2, key).await;
         stranger.transport.send(NodeId(2), vote(5));
         assert_eq!(
@@ -60,11 +60,16 @@ async fn an_authenticated_node_outside_the_peer_set_is_delivered_as_a_stranger()
 async fn the_wrong_key_or_cluster_id_gets_nothing_through() {
     let l2 = bind_local().await;
     let a2 = l2.local_addr().expect("bound");
-    let mut b = Node::start(config(2, &BTreeMap::new(), Some(KEY)), l2).await;
+    let mut b = Node::start(config(2, Some(KEY)), &BTreeMap::<NodeId, String>::new(), l2).await;
     let wrong_key = Node::knowing(9, 2, a2, Some(b"another key")).await;
-    let mut other_cluster_config = config(8, &BTreeMap::from([(NodeId(2), a2)]), Some(KEY));
+    let mut other_cluster_config = config(8, Some(KEY));
     other_cluster_config.cluster_id = "another-cluster".to_owned();
-    let other_cluster = Node::start(other_cluster_config, bind_local().await).await;
+    let other_cluster = Node::start(
+        other_cluster_config,
+        &BTreeMap::from([(NodeId(2), a2)]),
+        bind_local().await,
+    )
+    .await;
     let mut intruders = [wrong_key, other_cluster];
     for intruder in &mut intruders {
         intruder.transport.send(NodeId(2), vote(5));
@@ -89,7 +94,7 @@ async fn strangers_beyond_the_cap_are_refused_and_counted_until_a_slot_frees() {
     let a1 = l1.local_addr().expect("bound");
     let peer_listener = bind_local().await;
     let peers = BTreeMap::from([(NodeId(2), peer_listener.local_addr().expect("bound"))]);
-    let mut a = Node::start(config(1, &peers, Some(KEY)), l1).await;
+    let mut a = Node::start(config(1, Some(KEY)), &peers, l1).await;
 
     let mut strangers = Vec::new();
     for id in 10..10 + cap {
@@ -115,7 +120,8 @@ async fn strangers_beyond_the_cap_are_refused_and_counted_until_a_slot_frees() {
 
     // A peer is never counted against the cap.
     let mut peer = Node::start(
-        config(2, &BTreeMap::from([(NodeId(1), a1)]), Some(KEY)),
+        config(2, Some(KEY)),
+        &BTreeMap::from([(NodeId(1), a1)]),
         peer_listener,
     )
     .await;
@@ -196,13 +202,9 @@ async fn a_removed_peer_is_cut_off_and_heard_again_only_as_a_stranger() {
     assert_eq!(nodes[1].recv().await.msg, vote(6));
 
     // Added back, C keeps its connection and A reaches it again.
-    nodes[0].transport.set_peer_addrs(
-        addrs
-            .iter()
-            .zip(1..)
-            .map(|(a, id)| (NodeId(id), *a))
-            .collect(),
-    );
+    nodes[0]
+        .transport
+        .set_peer_addrs(addrs.iter().zip(1..).map(|(a, id)| (NodeId(id), *a)));
     nodes[2].transport.send(NodeId(1), vote(7));
     assert_eq!(nodes[0].recv().await.msg, vote(7));
     nodes[0].transport.send(NodeId(3), vote(8));

@@ -1,8 +1,6 @@
 //! Configuration of the TCP transport.
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -12,7 +10,14 @@ use crate::core::NodeId;
 /// The longest cluster id, in bytes; it travels in every handshake.
 pub const MAX_CLUSTER_ID_LEN: usize = 255;
 
-/// How the TCP transport reaches its peers and what it accepts from them.
+/// How the TCP transport talks to its peers and what it accepts from them.
+///
+/// Who the peers are and where they listen is not part of it: the runtime
+/// hands the transport the members' addresses from the membership
+/// ([`NodeConfig::addresses`](crate::runtime::NodeConfig::addresses), then
+/// every change) with [`Transport::set_peers`](crate::transport::Transport::set_peers),
+/// and a bare transport gets them with
+/// [`TcpTransport::set_peer_addrs`](super::TcpTransport::set_peer_addrs).
 ///
 /// Build it with [`TcpConfig::new`], adjust it with the `with_*` setters,
 /// and let [`TcpTransport::new`](super::TcpTransport::new) check it with
@@ -26,13 +31,6 @@ pub struct TcpConfig {
     /// Names the cluster; a hello naming another cluster is refused, so two
     /// clusters sharing hosts cannot talk to each other by mistake.
     pub cluster_id: String,
-    /// Every other member and the address its transport listens on, at
-    /// start. An entry for `id` itself is allowed (one map can serve the
-    /// whole cluster) and ignored. The set can change later, with
-    /// [`TcpTransport::set_peer_addrs`](super::TcpTransport::set_peer_addrs)
-    /// or [`Transport::set_peers`](crate::transport::Transport::set_peers)
-    /// (which takes DNS names too); this field keeps the initial one.
-    pub peers: BTreeMap<NodeId, SocketAddr>,
     /// Optional pre-shared key. With it, handshakes and every frame are
     /// authenticated with HMAC-SHA256, join requests and their answers
     /// included; without it, a node's identity is what its hello claims:
@@ -82,7 +80,6 @@ impl fmt::Debug for TcpConfig {
         f.debug_struct("TcpConfig")
             .field("id", &self.id)
             .field("cluster_id", &self.cluster_id)
-            .field("peers", &self.peers)
             .field(
                 "cluster_key",
                 &self.cluster_key.as_ref().map(|_| "<redacted>"),
@@ -133,15 +130,10 @@ impl TcpConfig {
     /// timeouts, 100 ms flush at shutdown, at most 64 inbound connections;
     /// join requests answered within 10 s, at most 4 at once, in bursts of
     /// 8 and 10 a second.
-    pub fn new(
-        id: NodeId,
-        cluster_id: impl Into<String>,
-        peers: BTreeMap<NodeId, SocketAddr>,
-    ) -> Self {
+    pub fn new(id: NodeId, cluster_id: impl Into<String>) -> Self {
         TcpConfig {
             id,
             cluster_id: cluster_id.into(),
-            peers,
             cluster_key: None,
             queue_capacity: Self::DEFAULT_QUEUE_CAPACITY,
             reconnect_backoff_min: Self::DEFAULT_RECONNECT_BACKOFF_MIN,
@@ -423,7 +415,7 @@ mod tests {
     #[test]
     fn each_setter_sets_its_own_field() {
         let ms = Duration::from_millis;
-        let built = TcpConfig::new(NodeId(1), "c", BTreeMap::new())
+        let built = TcpConfig::new(NodeId(1), "c")
             .with_cluster_key(*b"key")
             .with_queue_capacity(1)
             .with_reconnect_backoff_min(ms(2))
@@ -436,7 +428,7 @@ mod tests {
             .with_max_join_connections(9)
             .with_join_rate_burst(10)
             .with_join_rate_interval(ms(11));
-        let mut expected = TcpConfig::new(NodeId(1), "c", BTreeMap::new());
+        let mut expected = TcpConfig::new(NodeId(1), "c");
         expected.cluster_key = Some(b"key".to_vec());
         expected.queue_capacity = 1;
         expected.reconnect_backoff_min = ms(2);

@@ -30,27 +30,26 @@
 //! the Goose, and writes the answer back. A join connection carries one
 //! request and one answer, never a protocol message.
 //!
-//! The peer set starts as [`TcpConfig::peers`] and can change at any time,
-//! before or after `start`, with [`Transport::set_peers`] (addresses as
-//! strings, DNS names allowed, resolved at every dial) or
-//! [`TcpTransport::set_peer_addrs`]: a new peer is dialled, a peer whose
-//! address changed is redialled there with its queue kept, and a removed
-//! peer's queue is dropped and its connections are closed.
+//! The transport starts with no peers. The runtime gives it the members'
+//! addresses from the membership ([`Transport::set_peers`], before `start`
+//! and after every change; see
+//! [`Transport::needs_peer_addresses`]); a bare transport gets them from
+//! [`TcpTransport::set_peer_addrs`]. Either way an address is `"HOST:PORT"`,
+//! an IP address or a DNS name resolved at every dial, and the set can
+//! change at any time, before or after `start`: a new peer is dialled, a
+//! peer whose address changed is redialled there with its queue kept, and a
+//! removed peer's queue is dropped and its connections are closed.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), duckduckgoose::transport::TransportError> {
-//! use std::collections::BTreeMap;
 //! use duckduckgoose::NodeId;
 //! use duckduckgoose::transport::tcp::{TcpConfig, TcpTransport};
 //!
-//! let peers = BTreeMap::from([
-//!     (NodeId(1), "10.0.0.1:7000".parse().unwrap()),
-//!     (NodeId(2), "10.0.0.2:7000".parse().unwrap()),
-//!     (NodeId(3), "10.0.0.3:7000".parse().unwrap()),
-//! ]);
-//! let config = TcpConfig::new(NodeId(1), "my-cluster", peers)
+//! let config = TcpConfig::new(NodeId(1), "my-cluster")
 //!     .with_cluster_key(b"a long random secret".to_vec());
-//! let transport = TcpTransport::bind(config, "0.0.0.0:7000".parse().unwrap()).await?;
+//! let mut transport = TcpTransport::bind(config, "0.0.0.0:7000".parse().unwrap()).await?;
+//! // Under the runtime, `NodeConfig::addresses` does this instead.
+//! transport.set_peer_addrs([(NodeId(2), "10.0.0.2:7000"), (NodeId(3), "db-3.internal:7000")]);
 //! let stats = transport.stats_handle(); // read it while the runtime owns the transport
 //! # let _ = stats;
 //! # Ok(()) }
@@ -106,7 +105,7 @@ use crate::core::{Message, NodeId};
 /// State shared by the transport and its tasks.
 #[derive(Debug)]
 struct Shared {
-    /// As created; its `peers` is only the initial set (see `members`).
+    /// As created.
     config: TcpConfig,
     key: Option<ClusterKey>,
     counters: Arc<Counters>,
@@ -195,27 +194,10 @@ impl TcpTransport {
             }
             None => None,
         };
-        let peers: BTreeMap<NodeId, Peer> = config
-            .peers
-            .iter()
-            .filter(|(peer, _)| **peer != config.id)
-            .map(|(peer, addr)| {
-                let queue = Arc::new(PeerQueue::new(config.queue_capacity));
-                let addr = PeerAddr::from(*addr);
-                (
-                    *peer,
-                    Peer {
-                        addr,
-                        queue,
-                        writer: None,
-                    },
-                )
-            })
-            .collect();
         let (shutdown, _) = watch::channel(false);
         Ok(TcpTransport {
             shared: Arc::new(Shared {
-                members: Members::new(peers.keys().copied().collect()),
+                members: Members::new(BTreeSet::new()),
                 join: JoinGate::new(&config),
                 join_requests: OnceLock::new(),
                 config,
@@ -224,7 +206,7 @@ impl TcpTransport {
             }),
             local_addr,
             listener: Some(listener),
-            peers,
+            peers: BTreeMap::new(),
             shutdown,
             tasks: JoinSet::new(),
             phase: Phase::Created,
@@ -250,11 +232,8 @@ impl TcpTransport {
         self.local_addr
     }
 
-    /// This node's configuration as created: its
-    /// [`peers`](TcpConfig::peers) is the initial set, which
-    /// [`set_peer_addrs`](Self::set_peer_addrs) and
-    /// [`Transport::set_peers`] may have replaced since; see
-    /// [`peers`](Self::peers) for the set now.
+    /// This node's configuration as created; see [`peers`](Self::peers) for
+    /// its peers.
     pub fn config(&self) -> &TcpConfig {
         &self.shared.config
     }
@@ -268,9 +247,13 @@ impl TcpTransport {
             .collect()
     }
 
-    /// Replaces the peer set with `peers` and their addresses; the map may
-    /// hold this node's own id, which is ignored. Returns at once, before or
-    /// after [`start`](Transport::start):
+    /// Replaces the peer set with `peers` and their addresses, each anything
+    /// that displays as `"HOST:PORT"`: a [`SocketAddr`], or a string naming
+    /// an IP address or a DNS name (resolved at every dial, as
+    /// [`Transport::set_peers`] does). `peers` may hold this node's own id,
+    /// which is ignored. A transport starts with no peers; the runtime
+    /// calls [`Transport::set_peers`] instead, from the membership. Returns
+    /// at once, before or after [`start`](Transport::start):
     ///
     /// - a new peer gets an empty queue and, once started, is dialled;
     /// - a peer whose address changed is redialled at the new one, keeping
@@ -284,12 +267,12 @@ impl TcpTransport {
     ///   [`MAX_STRANGER_CONNECTIONS`];
     /// - a stranger that becomes a peer keeps its inbound connection.
     ///
-    /// [`Transport::set_peers`] does the same with addresses as strings.
-    pub fn set_peer_addrs(&mut self, peers: BTreeMap<NodeId, SocketAddr>) {
+    /// [`Transport::set_peers`] does the same with a map of strings.
+    pub fn set_peer_addrs<A: ToString>(&mut self, peers: impl IntoIterator<Item = (NodeId, A)>) {
         self.replace_peers(
             peers
                 .into_iter()
-                .map(|(id, addr)| (id, PeerAddr::from(addr)))
+                .map(|(id, addr)| (id, PeerAddr::parse(&addr.to_string())))
                 .collect(),
         );
     }
@@ -472,6 +455,12 @@ impl Transport for TcpTransport {
         Some(receiver)
     }
 
+    /// True: the transport dials its peers, so the runtime must know every
+    /// member's address.
+    fn needs_peer_addresses(&self) -> bool {
+        true
+    }
+
     /// See [`TcpTransport::set_peer_addrs`]. Each address is parsed as an
     /// IP address and port when it is one; otherwise it is a name that the
     /// peer's writer resolves before every dial (so this never blocks, and a
@@ -557,7 +546,7 @@ mod tests {
     async fn an_invalid_config_is_refused_with_what_is_wrong() {
         let config = TcpConfig {
             queue_capacity: 0,
-            ..TcpConfig::new(NodeId(1), "c", BTreeMap::new())
+            ..TcpConfig::new(NodeId(1), "c")
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         assert!(matches!(

@@ -83,8 +83,6 @@ pub struct ClusterBuilder {
     key: Option<Vec<u8>>,
     #[cfg(feature = "tcp")]
     node_keys: BTreeMap<NodeId, Vec<u8>>,
-    #[cfg(feature = "tcp")]
-    advertise: bool,
 }
 
 impl ClusterBuilder {
@@ -100,8 +98,6 @@ impl ClusterBuilder {
             key: None,
             #[cfg(feature = "tcp")]
             node_keys: BTreeMap::new(),
-            #[cfg(feature = "tcp")]
-            advertise: false,
         }
     }
 
@@ -152,15 +148,6 @@ impl ClusterBuilder {
         self
     }
 
-    /// Puts every member's listening address in every node's
-    /// configuration, so that the membership carries them (which lets a
-    /// Duck point a joiner to the Goose).
-    #[cfg(feature = "tcp")]
-    pub fn advertise_addresses(mut self) -> Self {
-        self.advertise = true;
-        self
-    }
-
     /// The cluster with no node started yet: the test starts them
     /// ([`Cluster::start_node`], [`Cluster::start_node_on`]).
     pub async fn build(self) -> Cluster {
@@ -178,7 +165,6 @@ impl ClusterBuilder {
                     cluster_id,
                     key: self.key,
                     node_keys: self.node_keys,
-                    advertise: self.advertise,
                     addrs,
                     listeners,
                     stats: BTreeMap::new(),
@@ -231,8 +217,8 @@ struct TcpNet {
     cluster_id: String,
     key: Option<Vec<u8>>,
     node_keys: BTreeMap<NodeId, Vec<u8>>,
-    advertise: bool,
-    /// Every node's listening address; each transport gets the whole map.
+    /// Every node's listening address; each member's configuration lists
+    /// the members' (the runtime hands them to its transport).
     addrs: BTreeMap<NodeId, SocketAddr>,
     /// Bound for a node that has not started yet.
     listeners: BTreeMap<NodeId, TcpListener>,
@@ -256,7 +242,7 @@ impl TcpNet {
                 loopback::retry("rebind the node's port", || TcpListener::bind(addr)).await
             }
         };
-        let mut config = TcpConfig::new(id, self.cluster_id.as_str(), self.addrs.clone());
+        let mut config = TcpConfig::new(id, self.cluster_id.as_str());
         if let Some(key) = self.node_keys.get(&id).or(self.key.as_ref()) {
             config = config.with_cluster_key(key.clone());
         }
@@ -309,15 +295,13 @@ impl Cluster {
     }
 
     /// Node `id`'s base configuration: the cluster's voters and learners,
-    /// the listening addresses if advertised, then the builder's
-    /// `configure`.
+    /// over TCP every member's listening address (the one place the nodes
+    /// learn where the others are), then the builder's `configure`.
     pub fn config(&self, id: NodeId) -> NodeConfig {
         let mut config = NodeConfig::new(id, self.voters.iter().copied());
         config.learners = self.learners.clone();
         #[cfg(feature = "tcp")]
-        if let Net::Tcp(tcp) = &self.net
-            && tcp.advertise
-        {
+        if let Net::Tcp(tcp) = &self.net {
             config.addresses = tcp
                 .addrs
                 .iter()
@@ -508,7 +492,8 @@ impl Cluster {
     }
 
     /// Binds a port for node `id`, not started yet (a joiner), and adds it
-    /// to the address map every transport started from now on gets.
+    /// to the address map: [`addr`](Self::addr) tells it, and the base
+    /// configuration of a member `id` lists it.
     pub async fn bind(&mut self, id: NodeId) -> SocketAddr {
         let Net::Tcp(tcp) = &mut self.net else {
             panic!("an in-process cluster has no ports");

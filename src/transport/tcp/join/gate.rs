@@ -284,7 +284,7 @@ mod tests {
 
     #[test]
     fn the_gate_bounds_requests_at_once_and_in_rate() {
-        let mut config = TcpConfig::new(NodeId(1), "c", BTreeMap::new());
+        let mut config = TcpConfig::new(NodeId(1), "c");
         config.max_join_connections = 2;
         config.join_rate_burst = 3;
         config.join_rate_interval = Duration::from_secs(3600);
