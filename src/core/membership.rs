@@ -324,7 +324,7 @@ impl Membership {
 
     /// [`adding_with_metadata`](Self::adding_with_metadata) without
     /// metadata.
-    #[cfg_attr(not(any(test, feature = "sim")), allow(dead_code))]
+    #[cfg(test)]
     pub(crate) fn adding(
         &self,
         term: Term,

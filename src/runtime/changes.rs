@@ -11,7 +11,9 @@ use std::collections::VecDeque;
 use tokio::sync::oneshot;
 
 use super::error::HandleError;
-use crate::core::{Election, Membership, MembershipError, MembershipId, NodeId, Term};
+use crate::core::{
+    Election, Membership, MembershipError, MembershipId, NodeId, NodeMetadata, Term,
+};
 use crate::transport::{JoinReply, JoinRequest};
 
 /// Requests that may wait for a change in progress (joins) or for a new
@@ -19,6 +21,15 @@ use crate::transport::{JoinReply, JoinRequest};
 /// joiner retries anyway, and each waiting join holds a connection on the
 /// joiner's side).
 const MAX_WAITING: usize = 64;
+
+/// What a node to add brings: where it is, and what it says about itself.
+#[derive(Debug)]
+pub(crate) struct NewMember {
+    /// Its cluster address, `"HOST:PORT"`.
+    pub(crate) addr: String,
+    /// Its metadata, recorded in the membership with the address.
+    pub(crate) metadata: NodeMetadata,
+}
 
 /// Where the answer to a proposed change goes.
 #[derive(Debug)]
@@ -84,7 +95,7 @@ enum Waiting {
     Join(JoinRequest),
     Add {
         id: NodeId,
-        addr: String,
+        member: NewMember,
         reply: oneshot::Sender<Result<Membership, HandleError>>,
     },
     Remove {
@@ -133,15 +144,20 @@ impl Waiting {
 impl Waiters {
     // ----- requests ---------------------------------------------------------
 
-    /// [`NodeHandle::add_node`](crate::runtime::NodeHandle::add_node).
+    /// [`NodeHandle::add_node`](crate::runtime::NodeHandle::add_node) and
+    /// [`NodeHandle::add_node_with_metadata`](crate::runtime::NodeHandle::add_node_with_metadata).
     pub(crate) fn add_node(
         &mut self,
         election: &mut Election,
         id: NodeId,
-        addr: &str,
+        member: &NewMember,
         reply: oneshot::Sender<Result<Membership, HandleError>>,
     ) {
-        let waiting = self.try_add(election, id, addr.to_owned(), reply);
+        let member = NewMember {
+            addr: member.addr.clone(),
+            metadata: member.metadata.clone(),
+        };
+        let waiting = self.try_add(election, id, member, reply);
         self.wait_or_answer(waiting);
     }
 
@@ -149,15 +165,17 @@ impl Waiters {
         &mut self,
         election: &mut Election,
         id: NodeId,
-        addr: String,
+        member: NewMember,
         reply: oneshot::Sender<Result<Membership, HandleError>>,
     ) -> Option<Waiting> {
         let before = election.membership().id();
-        match election.propose_add(id, &addr) {
+        match election.propose_add_with_metadata(id, &member.addr, &member.metadata) {
             Ok(target) => {
                 self.proposed_or_done(election, before, target, ChangeReply::Handle(reply))
             }
-            Err(MembershipError::NotYetConfirmed) => return Some(Waiting::Add { id, addr, reply }),
+            Err(MembershipError::NotYetConfirmed) => {
+                return Some(Waiting::Add { id, member, reply });
+            }
             Err(error) => {
                 let _ = reply.send(Err(error.into()));
             }
@@ -212,7 +230,7 @@ impl Waiters {
     fn retry(&mut self, election: &mut Election, request: Waiting) -> Option<Waiting> {
         match request {
             Waiting::Join(request) => self.try_join(election, request),
-            Waiting::Add { id, addr, reply } => self.try_add(election, id, addr, reply),
+            Waiting::Add { id, member, reply } => self.try_add(election, id, member, reply),
             Waiting::Remove { id, reply } => self.try_remove(election, id, reply),
         }
     }
@@ -250,15 +268,25 @@ impl Waiters {
     /// it unless it must wait for the change in progress: then it is
     /// handed back.
     fn try_join(&mut self, election: &mut Election, request: JoinRequest) -> Option<Waiting> {
-        let JoinRequest { id, addr, reply } = request;
+        let JoinRequest {
+            id,
+            addr,
+            metadata,
+            reply,
+        } = request;
         let before = election.membership().id();
-        match election.propose_add(id, &addr) {
+        match election.propose_add_with_metadata(id, &addr, &metadata) {
             Ok(target) => {
                 self.proposed_or_done(election, before, target, ChangeReply::Join(reply));
                 None
             }
             Err(MembershipError::ChangeInProgress { .. } | MembershipError::NotYetConfirmed) => {
-                Some(Waiting::Join(JoinRequest { id, addr, reply }))
+                Some(Waiting::Join(JoinRequest {
+                    id,
+                    addr,
+                    metadata,
+                    reply,
+                }))
             }
             Err(MembershipError::NotGoose { leader }) => {
                 let _ = reply.send(not_goose(election, leader));
