@@ -32,8 +32,13 @@ pub const MAX_METADATA_LEN: usize = 1024;
 pub const MAX_MEMBERSHIP_METADATA_LEN: usize = 16 * 1024;
 
 /// A node's metadata: small key–value pairs in key order, valid by
-/// construction (every way to build one checks the bounds listed in the
-/// [module docs](self)).
+/// construction: every way to build one checks the bounds, at most
+/// [`MAX_METADATA_ENTRIES`] entries, keys of 1 to [`MAX_METADATA_KEY_LEN`]
+/// bytes of `[a-z0-9._-]` starting with a letter or a digit, values of at
+/// most [`MAX_METADATA_VALUE_LEN`] bytes of UTF-8 without control
+/// characters, and at most [`MAX_METADATA_LEN`] bytes encoded
+/// ([`encoded_len`](Self::encoded_len)). A membership bounds all its
+/// members' metadata together by [`MAX_MEMBERSHIP_METADATA_LEN`].
 ///
 /// It is serialized as a plain map and checked again when deserialized, so
 /// metadata that breaks a bound never enters a node from the wire or from

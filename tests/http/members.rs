@@ -278,11 +278,7 @@ async fn membership_changes_on_a_duck_answer_409_naming_the_goose() {
     // Requests that change nothing even if the Duck has become the Goose
     // meanwhile: re-adding a member at its address, removing a non-member.
     let requests = [
-        (
-            Method::POST,
-            "/members",
-            READD_1,
-        ),
+        (Method::POST, "/members", READD_1),
         (Method::DELETE, "/members/99", ""),
     ];
     for (method, path, body) in requests {
@@ -322,13 +318,7 @@ async fn membership_changes_on_a_duck_answer_409_naming_the_goose() {
 async fn bad_membership_requests_answer_400_404_415_and_change_nothing() {
     let cluster = start_cluster(23).await;
     // Wait until the new Goose can make changes (its re-issue committed).
-    let (goose, code, _) = on_the_goose(
-        &cluster,
-        Method::POST,
-        "/members",
-        READD_1,
-    )
-    .await;
+    let (goose, code, _) = on_the_goose(&cluster, Method::POST, "/members", READD_1).await;
     assert_eq!(code, StatusCode::OK);
     let before = cluster.node(goose).membership();
 
@@ -395,10 +385,7 @@ async fn bad_membership_requests_answer_400_404_415_and_change_nothing() {
             json!({ "http": long_value }),
             r#"metadata value of "http" is 257 bytes, more than the maximum of 256"#.to_owned(),
         ),
-        (
-            json!({ "": "x" }),
-            "metadata key is empty".to_owned(),
-        ),
+        (json!({ "": "x" }), "metadata key is empty".to_owned()),
     ] {
         let body = json!({ "id": 4, "addr": "127.0.0.1:7004", "meta": meta }).to_string();
         let (code, answer) =
@@ -631,13 +618,7 @@ async fn a_goose_cut_off_before_its_change_commits_answers_503() {
     let cluster = start_cluster(27).await;
     for round in 0..u64::try_from(ATTEMPTS).expect("small") {
         // A Goose whose re-issue is committed, so that it may change things.
-        let (goose, code, _) = on_the_goose(
-            &cluster,
-            Method::POST,
-            "/members",
-            READD_1,
-        )
-        .await;
+        let (goose, code, _) = on_the_goose(&cluster, Method::POST, "/members", READD_1).await;
         assert_eq!(code, StatusCode::OK);
         // Cut off, it cannot commit, and its lease runs out.
         cluster.network().isolate(goose);

@@ -166,10 +166,7 @@ fn bad_arguments_exit_2_and_a_taken_port_exits_1() {
         (&["--heartbeat-ms", "15"], "whole number"),
         (&["--meta", "http"], "expected KEY=VALUE"),
         (&["--meta", "Http=x"], "must start with a lower-case letter"),
-        (
-            &["--meta", "http=a", "--meta", "http=b"],
-            "more than once",
-        ),
+        (&["--meta", "http=a", "--meta", "http=b"], "more than once"),
     ];
     for (extra, expected) in usage_errors {
         let args: Vec<&str> = base.iter().chain(extra).copied().collect();
