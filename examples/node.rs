@@ -25,6 +25,13 @@
 //!
 //! A node is removed with `curl -X DELETE 127.0.0.1:<Goose's http port>/members/4`.
 //!
+//! `--meta KEY=VALUE` (repeatable) publishes metadata about this node in the
+//! membership, such as where its application serves
+//! (`--meta http=http://127.0.0.1:9001`); a joining node sends it with its
+//! request. Every node's `/status` then names the Goose with its metadata
+//! (`"goose": {"id", "term", "addr", "meta"}`), which is where to forward a
+//! client.
+//!
 //! Every flag has an environment fallback (`DDG_ID`, `DDG_LISTEN`, `DDG_HTTP`,
 //! `DDG_PEERS` as a comma-separated list, `DDG_JOIN`, `DDG_DATA_DIR`, ...).
 //! `RUST_LOG` filters the logs (default `info`), which go to stderr.
@@ -71,7 +78,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use duckduckgoose::NodeId;
-use duckduckgoose::core::Membership;
+use duckduckgoose::core::{Membership, NodeMetadata};
 use duckduckgoose::runtime::{Node, NodeConfig, NodeHandle};
 use duckduckgoose::storage::{FileStorage, Storage};
 use duckduckgoose::transport::tcp::{JoinError, JoinParams, TcpConfig, TcpTransport, request_join};
@@ -115,6 +122,12 @@ struct Args {
     /// the membership; default: --listen.
     #[arg(long, env = "DDG_ADVERTISE", value_name = "HOST:PORT", value_parser = common::parse_host_port)]
     advertise: Option<String>,
+    /// Metadata this node publishes in the membership, such as where its
+    /// application serves (http=http://10.0.0.5:8080); repeat for each
+    /// entry. Sent with --join; ignored when the data directory already
+    /// holds a membership.
+    #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
+    meta: Vec<(String, String)>,
     /// On SIGINT or SIGTERM, ask to be removed from the cluster before
     /// stopping (restarted on this data directory, the node is then a
     /// removed node that takes no part unless the Goose adds it back).
@@ -161,6 +174,8 @@ struct Plan {
     id: NodeId,
     /// The other members' cluster addresses, from `--peer`.
     peers: BTreeMap<NodeId, String>,
+    /// This node's metadata, from `--meta`.
+    metadata: NodeMetadata,
     key: Option<Vec<u8>>,
     listen: SocketAddr,
     http: SocketAddr,
@@ -239,16 +254,21 @@ async fn run(args: Args) -> Result<(), Failure> {
     // joining it), or the command line.
     let membership = match (stored, &args.join) {
         (Some(stored), _) => {
-            if args.join.is_some() || !plan.peers.is_empty() {
+            if args.join.is_some() || !plan.peers.is_empty() || !plan.metadata.is_empty() {
                 tracing::info!(
                     membership = %stored.id(),
-                    "starting from the membership saved in the data directory; --join and --peer are ignored"
+                    "starting from the membership saved in the data directory; --join, --peer and --meta are ignored"
                 );
             }
             Some(stored)
         }
         (None, Some(target)) => {
-            let joining = join(id, target, &advertise, &args.cluster_id, plan.key.clone());
+            let joining = join(
+                JoinParams::new(id, advertise.clone(), args.cluster_id.clone())
+                    .with_metadata(plan.metadata.clone()),
+                target,
+                plan.key.clone(),
+            );
             tokio::select! {
                 joined = joining => Some(joined?),
                 name = signals.recv() => {
@@ -266,7 +286,7 @@ async fn run(args: Args) -> Result<(), Failure> {
             let mut config = NodeConfig::new(id, members);
             config.addresses = plan.peers.clone();
             config.addresses.insert(id, advertise.clone());
-            config
+            config.with_metadata(id, plan.metadata.clone())
         }
     };
     common::apply_timing(&mut config, args.heartbeat_ms, args.election_timeout_ms);
@@ -379,19 +399,15 @@ impl Signals {
     }
 }
 
-/// Asks the cluster, through any member, to add this node, until it does or
-/// [`JOIN_PATIENCE`] runs out; returns the committed membership holding it.
-async fn join(
-    id: NodeId,
-    target: &str,
-    advertise: &str,
-    cluster_id: &str,
-    key: Option<Vec<u8>>,
-) -> Result<Membership, Failure> {
+/// Asks the cluster, through any member, to add this node (as `base` says:
+/// its id, address and metadata), until it does or [`JOIN_PATIENCE`] runs
+/// out; returns the committed membership holding it.
+async fn join(base: JoinParams, target: &str, key: Option<Vec<u8>>) -> Result<Membership, Failure> {
+    let id = base.id;
     let deadline = Instant::now() + JOIN_PATIENCE;
     let mut backoff = JOIN_BACKOFF_MIN;
     for attempt in 1.. {
-        let mut params = JoinParams::new(id, advertise, cluster_id);
+        let mut params = base.clone();
         params.cluster_key = key.clone();
         // The default leaves room for a forward to the Goose; a change
         // commits within a heartbeat round or two, so it is rarely used up.
@@ -487,6 +503,11 @@ fn describe_fatal(error: &duckduckgoose::runtime::FatalError) -> String {
     }
 }
 
+/// One `--meta KEY=VALUE`, checked against the metadata bounds.
+fn parse_meta(text: &str) -> Result<(String, String), String> {
+    NodeMetadata::parse_entry(text).map_err(|error| error.to_string())
+}
+
 /// Checks the arguments beyond their syntax.
 fn plan(args: &Args) -> Result<Plan, Failure> {
     let id = NodeId(args.id);
@@ -512,6 +533,17 @@ fn plan(args: &Args) -> Result<Plan, Failure> {
             )));
         }
     }
+    let mut metadata = NodeMetadata::new();
+    for (key, value) in &args.meta {
+        let replaced = metadata
+            .insert(key.clone(), value.clone())
+            .map_err(|error| Failure::Usage(format!("--meta {key}={value}: {error}")))?;
+        if replaced.is_some() {
+            return Err(Failure::Usage(format!(
+                "--meta: key {key} is given more than once"
+            )));
+        }
+    }
     let mut timing = NodeConfig::new(id, [id]);
     common::apply_timing(&mut timing, args.heartbeat_ms, args.election_timeout_ms);
     timing
@@ -533,6 +565,7 @@ fn plan(args: &Args) -> Result<Plan, Failure> {
     Ok(Plan {
         id,
         peers,
+        metadata,
         key,
         listen,
         http,

@@ -1,7 +1,7 @@
 //! Storage: `FileStorage` round trips of the hard state and the membership
 //! (one file, each save keeping the other half), crash leftovers, corruption
-//! and truncation detection, format versions (version 1 still read and
-//! upgraded), the directory lock; `MemStorage` basics.
+//! and truncation detection, format versions (versions 1 and 2 still read
+//! and upgraded), the directory lock; `MemStorage` basics.
 //!
 //! The state file layout is re-implemented here from the `FileStorage`
 //! docs, so these tests also check that the docs are true; one membership
@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use duckduckgoose::core::Membership;
+use duckduckgoose::core::{Membership, NodeMetadata};
 use duckduckgoose::storage::{FileStorage, MemStorage, Storage, StorageError};
 use duckduckgoose::{HardState, NodeId, Term};
 use proptest::prelude::*;
@@ -39,7 +39,7 @@ fn payload_v1(term: u64, presence: u8, id: u64) -> Vec<u8> {
 }
 
 /// The hard state fields: all of a version-1 payload, the start of a
-/// version-2 one.
+/// version-2 or -3 one.
 fn hard_state_bytes(state: &HardState) -> Vec<u8> {
     match state.voted_for {
         Some(NodeId(id)) => payload_v1(state.term.0, 1, id),
@@ -52,8 +52,8 @@ fn encode_v1(state: &HardState) -> Vec<u8> {
     envelope(1, &hard_state_bytes(state))
 }
 
-/// A version-2 payload: the hard state fields, a membership length field
-/// saying `membership_len`, then `membership` (raw, so tests can lie).
+/// A version-2 or -3 payload: the hard state fields, a membership length
+/// field saying `membership_len`, then `membership` (raw, so tests can lie).
 fn payload_v2(state: &HardState, membership_len: u32, membership: &[u8]) -> Vec<u8> {
     let mut payload = hard_state_bytes(state);
     payload.extend_from_slice(&membership_len.to_le_bytes());
@@ -66,17 +66,29 @@ fn membership_bytes(membership: Option<&Membership>) -> Vec<u8> {
     postcard::to_allocvec(&membership).unwrap()
 }
 
-/// The one valid version-2 encoding of `state` and `membership`.
-fn encode_v2(state: &HardState, membership: Option<&Membership>) -> Vec<u8> {
+/// The one valid version-3 encoding of `state` and `membership`.
+fn encode_v3(state: &HardState, membership: Option<&Membership>) -> Vec<u8> {
     let encoded = membership_bytes(membership);
+    envelope(3, &payload_v2(state, encoded.len() as u32, &encoded))
+}
+
+/// The one valid version-2 encoding of `state` and `membership`, which has
+/// no metadata: version 3's membership without its metadata count (the
+/// last byte, `0`, when there is no metadata).
+fn encode_v2(state: &HardState, membership: Option<&Membership>) -> Vec<u8> {
+    let mut encoded = membership_bytes(membership);
+    if let Some(membership) = membership {
+        assert!(membership.all_metadata().is_empty(), "version 2 has none");
+        assert_eq!(encoded.pop(), Some(0), "the metadata count");
+    }
     envelope(2, &payload_v2(state, encoded.len() as u32, &encoded))
 }
 
 /// Membership 7@t5 of voters 1, 2 and 300, learner 4 (joining) and two
-/// addresses, spelled out in postcard by hand from the `FileStorage` docs.
-/// Builders cannot make a joining learner or a non-zero id, so the bytes are
-/// the way to get one.
-const SAMPLE_MEMBERSHIP_BYTES: &[u8] = &[
+/// addresses, without metadata, as version 2 holds it: spelled out in
+/// postcard by hand from the `FileStorage` docs. Builders cannot make a
+/// joining learner or a non-zero id, so the bytes are the way to get one.
+const SAMPLE_V2_MEMBERSHIP_BYTES: &[u8] = &[
     0x01, // Some
     0x05, 0x07, // id: term 5, version 7
     0x03, 0x01, 0x02, 0xac, 0x02, // voters: 3 of them, 1, 2, 300 (LEB128)
@@ -87,9 +99,41 @@ const SAMPLE_MEMBERSHIP_BYTES: &[u8] = &[
     0x04, 0x0a, b'[', b':', b':', b'1', b']', b':', b'7', b'0', b'0', b'4',
 ];
 
+/// The same membership with metadata for nodes 1 and 4, as version 3 holds
+/// it: the version-2 bytes, then the metadata.
+const SAMPLE_MEMBERSHIP_BYTES: &[u8] = &[
+    0x01, // Some
+    0x05, 0x07, // id: term 5, version 7
+    0x03, 0x01, 0x02, 0xac, 0x02, // voters: 3 of them, 1, 2, 300 (LEB128)
+    0x01, 0x04, // learners: 4
+    0x01, 0x04, // joining: 4
+    0x02, // addresses: 2 of them
+    0x01, 0x0e, b'1', b'2', b'7', b'.', b'0', b'.', b'0', b'.', b'1', b':', b'7', b'0', b'0', b'1',
+    0x04, 0x0a, b'[', b':', b':', b'1', b']', b':', b'7', b'0', b'0', b'4',
+    0x02, // metadata: 2 nodes
+    0x01, 0x01, // node 1: 1 entry
+    0x04, b'h', b't', b't', b'p', // "http"
+    0x14, b'h', b't', b't', b'p', b':', b'/', b'/', b'1', b'0', b'.', b'0', b'.', b'0', b'.', b'1',
+    b':', b'8', b'0', b'8', b'0', // "http://10.0.0.1:8080"
+    0x04, 0x02, // node 4: 2 entries, in key order
+    0x04, b'h', b't', b't', b'p', // "http"
+    0x11, b'h', b't', b't', b'p', b':', b'/', b'/', b'[', b':', b':', b'1', b']', b':', b'8', b'0',
+    b'8', b'4', // "http://[::1]:8084"
+    0x04, b'z', b'o', b'n', b'e', 0x01, b'b', // "zone": "b"
+];
+
 fn sample_membership() -> Membership {
     let membership: Option<Membership> = postcard::from_bytes(SAMPLE_MEMBERSHIP_BYTES).unwrap();
     membership.unwrap()
+}
+
+/// The sample without its metadata (what a version-2 file of it loads as).
+fn sample_membership_v2() -> Membership {
+    let sample = sample_membership();
+    let ids: Vec<NodeId> = sample.all_metadata().keys().copied().collect();
+    ids.into_iter().fold(sample, |membership, id| {
+        membership.with_metadata(id, NodeMetadata::new())
+    })
 }
 
 /// Memberships built the public way, with addresses.
@@ -100,7 +144,7 @@ fn membership(voters: &[u64], learners: &[u64]) -> Membership {
         .with_addresses(ids.map(|id| (id, format!("node-{id}.example:{}", 7000 + id.0 % 1000))))
 }
 
-/// Valid files of both versions, to damage.
+/// Valid files of every version, to damage.
 fn valid_files() -> Vec<(String, Vec<u8>)> {
     let mut files = Vec::new();
     for state in [hs(42, Some(3)), hs(7, None), hs(u64::MAX, Some(u64::MAX))] {
@@ -109,10 +153,18 @@ fn valid_files() -> Vec<(String, Vec<u8>)> {
             format!("v2 {state:?}, no membership"),
             encode_v2(&state, None),
         ));
+        files.push((
+            format!("v3 {state:?}, no membership"),
+            encode_v3(&state, None),
+        ));
     }
     files.push((
         "v2 with the sample membership".into(),
-        encode_v2(&hs(9, Some(2)), Some(&sample_membership())),
+        encode_v2(&hs(9, Some(2)), Some(&sample_membership_v2())),
+    ));
+    files.push((
+        "v3 with the sample membership".into(),
+        encode_v3(&hs(9, Some(2)), Some(&sample_membership())),
     ));
     files
 }
@@ -177,7 +229,7 @@ async fn round_trip_of_several_states() {
         assert_eq!(storage.load().await.unwrap(), Some(state));
         assert_eq!(
             std::fs::read(storage.path()).unwrap(),
-            encode_v2(&state, None)
+            encode_v3(&state, None)
         );
         assert!(
             !dir.path().join("hardstate.tmp").exists(),
@@ -373,13 +425,13 @@ async fn unknown_version_is_reported_with_the_version_found() {
     let dir = tempfile::tempdir().unwrap();
     let mut storage = FileStorage::open(dir.path()).unwrap();
     let path = storage.path().to_path_buf();
-    assert_eq!(FileStorage::FORMAT_VERSION, 2);
+    assert_eq!(FileStorage::FORMAT_VERSION, 3);
     let current = payload_v2(&hs(4, Some(1)), 1, &[0]);
     let cases = [
         // A newer build with the same payload.
-        (3, current.clone()),
+        (4, current.clone()),
         // A newer build with a longer payload: the envelope still frames it.
-        (4, [current.clone(), vec![0xaa; 8]].concat()),
+        (5, [current.clone(), vec![0xaa; 8]].concat()),
         (0, payload_v1(4, 1, 1)),
         (u16::MAX, Vec::new()),
     ];
@@ -398,7 +450,7 @@ async fn unknown_version_is_reported_with_the_version_found() {
                 },
             ) => {
                 assert_eq!(found, version);
-                assert_eq!(supported, 2);
+                assert_eq!(supported, 3);
                 assert_names_path(error, path);
                 assert!(error.to_string().contains(&version.to_string()));
             }
@@ -480,7 +532,7 @@ async fn hard_state_and_membership_round_trip_with_addresses() {
         );
         assert_eq!(
             std::fs::read(storage.path()).unwrap(),
-            encode_v2(&state, Some(&members))
+            encode_v3(&state, Some(&members))
         );
         assert!(!dir.path().join("hardstate.tmp").exists());
     }
@@ -492,10 +544,29 @@ async fn hard_state_and_membership_round_trip_with_addresses() {
     assert_eq!(members.address(NodeId(0)), Some("node-0.example:7000"));
 }
 
+/// A file of the documented layout: `version`, state 9 voted for 2, and the
+/// membership bytes.
+fn documented_file(version: u8, membership: &[u8]) -> Vec<u8> {
+    // Offsets from the table: hard state at 10, length at 27, membership at 31.
+    let mut file = b"DDGS".to_vec();
+    file.extend_from_slice(&[version, 0]);
+    let membership_len = membership.len() as u32;
+    file.extend_from_slice(&(21 + membership_len).to_le_bytes());
+    file.extend_from_slice(&9u64.to_le_bytes());
+    file.push(1);
+    file.extend_from_slice(&2u64.to_le_bytes());
+    file.extend_from_slice(&membership_len.to_le_bytes());
+    assert_eq!(file.len(), 31);
+    file.extend_from_slice(membership);
+    let checksum = crc32fast::hash(&file);
+    file.extend_from_slice(&checksum.to_le_bytes());
+    file
+}
+
 /// The sample membership, byte by byte as documented, reads back with every
 /// field in place, and this build writes exactly these bytes for it.
 #[tokio::test]
-async fn documented_version_2_bytes_load_and_are_what_a_save_writes() {
+async fn documented_version_3_bytes_load_and_are_what_a_save_writes() {
     let sample = sample_membership();
     assert_eq!((sample.id().term, sample.id().version), (Term(5), 7), "id");
     let ids = |it: &mut dyn Iterator<Item = NodeId>| it.map(|id| id.0).collect::<Vec<_>>();
@@ -505,21 +576,19 @@ async fn documented_version_2_bytes_load_and_are_what_a_save_writes() {
     assert_eq!(sample.address(NodeId(1)), Some("127.0.0.1:7001"));
     assert_eq!(sample.address(NodeId(4)), Some("[::1]:7004"));
     assert_eq!(sample.address(NodeId(2)), None);
+    let meta = |id| {
+        sample
+            .metadata(NodeId(id))
+            .map(|meta| meta.iter().collect::<Vec<_>>())
+    };
+    assert_eq!(meta(1), Some(vec![("http", "http://10.0.0.1:8080")]));
+    assert_eq!(
+        meta(4),
+        Some(vec![("http", "http://[::1]:8084"), ("zone", "b")])
+    );
+    assert_eq!(meta(2), None);
 
-    // Offsets from the table: hard state at 10, length at 27, membership at 31.
-    let mut file = b"DDGS".to_vec();
-    file.extend_from_slice(&[2, 0]);
-    let membership_len = SAMPLE_MEMBERSHIP_BYTES.len() as u32;
-    file.extend_from_slice(&(21 + membership_len).to_le_bytes());
-    file.extend_from_slice(&9u64.to_le_bytes());
-    file.push(1);
-    file.extend_from_slice(&2u64.to_le_bytes());
-    file.extend_from_slice(&membership_len.to_le_bytes());
-    assert_eq!(file.len(), 31);
-    file.extend_from_slice(SAMPLE_MEMBERSHIP_BYTES);
-    let checksum = crc32fast::hash(&file);
-    file.extend_from_slice(&checksum.to_le_bytes());
-
+    let file = documented_file(3, SAMPLE_MEMBERSHIP_BYTES);
     let dir = tempfile::tempdir().unwrap();
     let mut storage = FileStorage::open(dir.path()).unwrap();
     std::fs::write(storage.path(), &file).unwrap();
@@ -534,6 +603,30 @@ async fn documented_version_2_bytes_load_and_are_what_a_save_writes() {
     fresh.save_membership(&sample).await.unwrap();
     fresh.save(&hs(9, Some(2))).await.unwrap();
     assert_eq!(std::fs::read(fresh.path()).unwrap(), file);
+}
+
+/// A version-2 file of the sample loads without metadata, and the next save
+/// writes version 3.
+#[tokio::test]
+async fn documented_version_2_bytes_load_without_metadata_and_are_upgraded() {
+    let file = documented_file(2, SAMPLE_V2_MEMBERSHIP_BYTES);
+    assert_eq!(
+        file,
+        encode_v2(&hs(9, Some(2)), Some(&sample_membership_v2()))
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut storage = FileStorage::open(dir.path()).unwrap();
+    std::fs::write(storage.path(), &file).unwrap();
+    let loaded = storage.load_membership().await.unwrap().unwrap();
+    assert_eq!(loaded, sample_membership_v2());
+    assert!(loaded.all_metadata().is_empty());
+    assert_eq!(storage.load().await.unwrap(), Some(hs(9, Some(2))));
+
+    storage.save(&hs(10, None)).await.unwrap();
+    assert_eq!(
+        std::fs::read(storage.path()).unwrap(),
+        encode_v3(&hs(10, None), Some(&sample_membership_v2()))
+    );
 }
 
 #[tokio::test]
@@ -575,7 +668,7 @@ async fn saving_one_half_keeps_the_other() {
     assert_eq!(storage.load_membership().await.unwrap(), Some(m3.clone()));
     assert_eq!(
         std::fs::read(storage.path()).unwrap(),
-        encode_v2(&hs(4, Some(2)), Some(&m3))
+        encode_v3(&hs(4, Some(2)), Some(&m3))
     );
 }
 
@@ -620,7 +713,7 @@ async fn version_1_file_loads_and_the_next_save_upgrades_it() {
         storage.save_membership(&members).await.unwrap();
         assert_eq!(
             std::fs::read(&path).unwrap(),
-            encode_v2(&state, Some(&members)),
+            encode_v3(&state, Some(&members)),
             "{state:?}"
         );
 
@@ -630,7 +723,7 @@ async fn version_1_file_loads_and_the_next_save_upgrades_it() {
         let mut storage = FileStorage::open(dir.path()).unwrap();
         let newer = hs(state.term.0.saturating_add(1), None);
         storage.save(&newer).await.unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), encode_v2(&newer, None));
+        assert_eq!(std::fs::read(&path).unwrap(), encode_v3(&newer, None));
         assert_eq!(storage.load_membership().await.unwrap(), None);
     }
 }
@@ -642,16 +735,28 @@ async fn bad_membership_fields_are_named() {
     let path = storage.path().to_path_buf();
     let state = hs(4, Some(1));
     let sample = SAMPLE_MEMBERSHIP_BYTES;
-    let with_len = |len: u32, membership: &[u8]| envelope(2, &payload_v2(&state, len, membership));
+    let with_len = |len: u32, membership: &[u8]| envelope(3, &payload_v2(&state, len, membership));
     let len = |bytes: &[u8]| bytes.len() as u32;
 
     // Voters 2, 1: decodes (to 1, 2) but is not how this build writes it.
-    let unsorted = [0x01, 0x00, 0x00, 0x02, 0x02, 0x01, 0x00, 0x00, 0x00];
+    let unsorted = [0x01, 0x00, 0x00, 0x02, 0x02, 0x01, 0x00, 0x00, 0x00, 0x00];
     // Version 7 as a two-byte varint.
-    let overlong = [0x01, 0x00, 0x87, 0x00, 0x01, 0x01, 0x00, 0x00, 0x00];
+    let overlong = [0x01, 0x00, 0x87, 0x00, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00];
     let bad_utf8 = [
-        0x01, 0x00, 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x01, 0x02, 0xff, 0xfe,
+        0x01, 0x00, 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x01, 0x02, 0xff, 0xfe, 0x00,
     ];
+    // One voter, then metadata for node 1: key "Bad" (upper case), value "v".
+    let bad_key = [
+        0x01, 0x00, 0x00, 0x01, 0x01, 0x00, 0x00, 0x00, 0x01, 0x01, 0x01, 0x03, b'B', b'a', b'd',
+        0x01, b'v',
+    ];
+    // One voter, then metadata for node 1 with no entry: decodes, but this
+    // build never writes an empty entry.
+    let empty_entry = [
+        0x01, 0x00, 0x00, 0x01, 0x01, 0x00, 0x00, 0x00, 0x01, 0x01, 0x00,
+    ];
+    // The version-2 sample under version 3: the metadata count is missing.
+    let v2_sample = SAMPLE_V2_MEMBERSHIP_BYTES;
     // Claims a billion voters in a few bytes.
     let huge_count = [0x01, 0x00, 0x00, 0x80, 0x94, 0xeb, 0xdc, 0x03, 0x01];
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
@@ -702,6 +807,26 @@ async fn bad_membership_fields_are_named() {
             with_len(3, &[0x00, 0x00, 0x00]),
             "2 unused bytes",
         ),
+        (
+            "invalid metadata",
+            with_len(len(&bad_key), &bad_key),
+            "invalid metadata: metadata key \"Bad\" must start with a lower-case letter or a digit",
+        ),
+        (
+            "empty metadata entry",
+            with_len(len(&empty_entry), &empty_entry),
+            "canonical",
+        ),
+        (
+            "a version-2 membership in a version-3 file",
+            with_len(len(v2_sample), v2_sample),
+            "does not decode",
+        ),
+        (
+            "a version-3 membership in a version-2 file",
+            envelope(2, &payload_v2(&state, len(sample), sample)),
+            "unused bytes",
+        ),
         ("unsorted", with_len(len(&unsorted), &unsorted), "canonical"),
         (
             "overlong varint",
@@ -716,7 +841,7 @@ async fn bad_membership_fields_are_named() {
         (
             "header length u32::MAX",
             {
-                let mut bytes = encode_v2(&state, None);
+                let mut bytes = encode_v3(&state, None);
                 bytes[6..10].copy_from_slice(&u32::MAX.to_le_bytes());
                 bytes
             },
@@ -740,7 +865,7 @@ async fn bad_membership_fields_are_named() {
 async fn damaged_file_makes_a_first_save_fail_without_touching_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hardstate");
-    let mut damaged = encode_v2(&hs(6, Some(2)), Some(&sample_membership()));
+    let mut damaged = encode_v3(&hs(6, Some(2)), Some(&sample_membership()));
     damaged[40] ^= 0x10;
     std::fs::write(&path, &damaged).unwrap();
     let mut storage = FileStorage::open(dir.path()).unwrap();
@@ -763,13 +888,14 @@ async fn membership_too_big_for_the_format_is_refused_and_changes_nothing() {
     storage.save_membership(&small).await.unwrap();
     let before = std::fs::read(storage.path()).unwrap();
 
-    // Some, id, one voter, no learners or joining, one address: 9 bytes,
-    // plus 3 for the address length varint, plus the address.
+    // Some, id, one voter, no learners or joining, one address, no
+    // metadata: 10 bytes, plus 3 for the address length varint, plus the
+    // address.
     let with_address_of =
         |len: usize| Membership::new([NodeId(1)]).with_addresses([(NodeId(1), "a".repeat(len))]);
-    let largest = with_address_of((1 << 20) - 12);
+    let largest = with_address_of((1 << 20) - 13);
     assert_eq!(membership_bytes(Some(&largest)).len(), 1 << 20);
-    let too_big = with_address_of((1 << 20) - 11);
+    let too_big = with_address_of((1 << 20) - 12);
 
     let error = storage.save_membership(&too_big).await.unwrap_err();
     match &error {
@@ -872,7 +998,7 @@ async fn second_open_fails_while_the_first_lives_and_succeeds_after_drop() {
     // The refused open changed nothing, and the holder carries on.
     assert_eq!(
         std::fs::read(first.path()).unwrap(),
-        encode_v2(&hs(3, Some(1)), None)
+        encode_v3(&hs(3, Some(1)), None)
     );
     first.save(&hs(4, Some(2))).await.unwrap();
     assert_eq!(first.load().await.unwrap(), Some(hs(4, Some(2))));
@@ -1042,7 +1168,7 @@ fn file_contents() -> impl Strategy<Value = Vec<u8>> {
                 return encode_v1(&state);
             }
             let members = members.map(|(voters, learners)| membership(&voters, &learners));
-            encode_v2(&state, members.as_ref())
+            encode_v3(&state, members.as_ref())
         });
     prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..64),
@@ -1083,7 +1209,8 @@ fn arbitrary_file_contents_never_panic_or_decode_wrongly() {
                 let members = runtime.block_on(storage.load_membership()).unwrap();
                 let reencoded = match bytes[4] {
                     1 => encode_v1(&state),
-                    _ => encode_v2(&state, members.as_ref()),
+                    2 => encode_v2(&state, members.as_ref()),
+                    _ => encode_v3(&state, members.as_ref()),
                 };
                 prop_assert_eq!(reencoded, bytes);
             }

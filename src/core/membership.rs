@@ -7,7 +7,14 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::metadata::{MAX_MEMBERSHIP_METADATA_LEN, MetadataError, NodeMetadata};
 use super::types::{NodeId, Term};
+
+mod wire;
+
+#[cfg(feature = "runtime")]
+pub(crate) use wire::LegacyMembership;
+pub(crate) use wire::MembershipRepr;
 
 /// Which membership a node holds: the term of the Goose that issued it, then
 /// a version that grows with every change.
@@ -44,13 +51,25 @@ impl fmt::Display for MembershipId {
 /// heartbeats for a whole election timeout.
 ///
 /// It also carries each member's address, so that a node that learns of a
-/// new member knows where to reach it. The core never reads addresses; they
-/// travel with the membership for the transport's sake.
+/// new member knows where to reach it, and its [`NodeMetadata`] (what it
+/// says about itself, such as its application URL), so that any node can
+/// tell a client where the Goose serves. The core never reads either; they
+/// travel with the membership for the transport's and the application's
+/// sake. A member's address and metadata are fixed while it is a member:
+/// adding it again with others is refused
+/// ([`MembershipError::AddressConflict`],
+/// [`MembershipError::MetadataConflict`]); remove it and add it again to
+/// change them.
+///
+/// Deserializing checks the metadata (every bound of [`NodeMetadata`], and
+/// [`MAX_MEMBERSHIP_METADATA_LEN`] for all members together), so a
+/// membership from the wire or from storage holds only valid metadata.
 ///
 /// `BTreeSet`s keep iteration order fixed, so the order of the messages a
 /// node sends never depends on hashing: the same seed and
 /// inputs give the same outputs.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "MembershipRepr")]
 pub struct Membership {
     id: MembershipId,
     voters: BTreeSet<NodeId>,
@@ -59,6 +78,8 @@ pub struct Membership {
     /// `learners`.
     joining: BTreeSet<NodeId>,
     addresses: BTreeMap<NodeId, String>,
+    /// Never holds empty metadata, so that each membership has one form.
+    metadata: BTreeMap<NodeId, NodeMetadata>,
 }
 
 /// Why a membership change was refused. A refused change changes nothing.
@@ -103,6 +124,18 @@ pub enum MembershipError {
     /// The address is not `HOST:PORT`.
     #[error("address {0:?} is not HOST:PORT")]
     InvalidAddress(String),
+    /// The node is already a member, with other metadata.
+    #[error(
+        "node {id} is already a member with other metadata; remove it and add it again to change it"
+    )]
+    MetadataConflict {
+        /// The node.
+        id: NodeId,
+    },
+    /// The change would break a bound on metadata: all members' metadata
+    /// together would exceed [`MAX_MEMBERSHIP_METADATA_LEN`].
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
 }
 
 impl Membership {
@@ -131,6 +164,17 @@ impl Membership {
     ) -> Self {
         self.addresses
             .extend(addresses.into_iter().map(|(id, addr)| (id, addr.into())));
+        self
+    }
+
+    /// The same membership with `metadata` recorded for `id`, replacing any
+    /// it had; empty metadata removes the entry. Nothing is checked here:
+    /// each [`NodeMetadata`] is valid by construction, and the bound on all
+    /// members together is checked where a membership is admitted
+    /// ([`check_metadata_len`](Self::check_metadata_len)).
+    #[must_use]
+    pub fn with_metadata(mut self, id: NodeId, metadata: NodeMetadata) -> Self {
+        self.set_metadata(id, metadata);
         self
     }
 
@@ -191,6 +235,58 @@ impl Membership {
         &self.addresses
     }
 
+    /// The metadata recorded for `id`, if it has any (never empty).
+    pub fn metadata(&self, id: NodeId) -> Option<&NodeMetadata> {
+        self.metadata.get(&id)
+    }
+
+    /// Every node's recorded metadata, by node id (nodes without any are
+    /// absent).
+    pub fn all_metadata(&self) -> &BTreeMap<NodeId, NodeMetadata> {
+        &self.metadata
+    }
+
+    /// How many bytes every node's metadata takes encoded, together: the
+    /// bound [`MAX_MEMBERSHIP_METADATA_LEN`] applies to this.
+    pub fn metadata_len(&self) -> usize {
+        self.metadata.values().map(NodeMetadata::encoded_len).sum()
+    }
+
+    /// Checks the bound on all members' metadata together
+    /// ([`MAX_MEMBERSHIP_METADATA_LEN`]), so that a heartbeat carrying this
+    /// membership keeps room for its members' ids and addresses.
+    pub fn check_metadata_len(&self) -> Result<(), MetadataError> {
+        let len = self.metadata_len();
+        if len > MAX_MEMBERSHIP_METADATA_LEN {
+            return Err(MetadataError::MembershipTooLarge {
+                len,
+                max: MAX_MEMBERSHIP_METADATA_LEN,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether `id` is a member recorded at `addr` with `metadata`: adding
+    /// it so again changes nothing.
+    pub(crate) fn records(&self, id: NodeId, addr: &str, metadata: &NodeMetadata) -> bool {
+        self.contains(id)
+            && self.address(id) == Some(addr)
+            && self.metadata_or_empty(id) == metadata
+    }
+
+    fn metadata_or_empty(&self, id: NodeId) -> &NodeMetadata {
+        const EMPTY: &NodeMetadata = &NodeMetadata::new();
+        self.metadata(id).unwrap_or(EMPTY)
+    }
+
+    fn set_metadata(&mut self, id: NodeId, metadata: NodeMetadata) {
+        if metadata.is_empty() {
+            self.metadata.remove(&id);
+        } else {
+            self.metadata.insert(id, metadata);
+        }
+    }
+
     /// How many voters there are; learners do not count.
     pub fn voter_count(&self) -> usize {
         self.voters.len()
@@ -226,36 +322,55 @@ impl Membership {
         next
     }
 
-    /// The next membership with `id` added as a joining learner at `addr`.
-    /// Adding a member again at the same address is not an error: `Ok(None)`,
-    /// nothing to change (a joining node may ask twice).
+    /// [`adding_with_metadata`](Self::adding_with_metadata) without
+    /// metadata.
+    #[cfg(test)]
     pub(crate) fn adding(
         &self,
         term: Term,
         id: NodeId,
         addr: &str,
     ) -> Result<Option<Membership>, MembershipError> {
+        self.adding_with_metadata(term, id, addr, &NodeMetadata::new())
+    }
+
+    /// The next membership with `id` added as a joining learner at `addr`,
+    /// with `metadata`. Adding a member again at the same address with the
+    /// same metadata is not an error: `Ok(None)`, nothing to change (a
+    /// joining node may ask twice). Another address or other metadata is
+    /// refused: a member's record is fixed while it is a member.
+    pub(crate) fn adding_with_metadata(
+        &self,
+        term: Term,
+        id: NodeId,
+        addr: &str,
+        metadata: &NodeMetadata,
+    ) -> Result<Option<Membership>, MembershipError> {
         validate_address(addr)?;
-        if self.contains(id) {
-            return match self.address(id) {
-                Some(existing) if existing == addr => Ok(None),
-                Some(existing) => Err(MembershipError::AddressConflict {
-                    id,
-                    existing: existing.to_owned(),
-                    requested: addr.to_owned(),
-                }),
-                None => {
-                    // A member configured without an address: record it.
-                    let mut next = self.reissued(term);
-                    next.addresses.insert(id, addr.to_owned());
-                    Ok(Some(next))
+        let mut next = if self.contains(id) {
+            match self.address(id) {
+                Some(existing) if existing != addr => {
+                    return Err(MembershipError::AddressConflict {
+                        id,
+                        existing: existing.to_owned(),
+                        requested: addr.to_owned(),
+                    });
                 }
-            };
-        }
-        let mut next = self.reissued(term);
-        next.learners.insert(id);
-        next.joining.insert(id);
+                Some(_) if self.metadata_or_empty(id) == metadata => return Ok(None),
+                Some(_) => return Err(MembershipError::MetadataConflict { id }),
+                // A member configured without an address: record it, and
+                // the metadata given with it.
+                None => self.reissued(term),
+            }
+        } else {
+            let mut next = self.reissued(term);
+            next.learners.insert(id);
+            next.joining.insert(id);
+            next
+        };
         next.addresses.insert(id, addr.to_owned());
+        next.set_metadata(id, metadata.clone());
+        next.check_metadata_len()?;
         Ok(Some(next))
     }
 
@@ -272,6 +387,7 @@ impl Membership {
         next.learners.remove(&id);
         next.joining.remove(&id);
         next.addresses.remove(&id);
+        next.metadata.remove(&id);
         Ok(next)
     }
 
@@ -352,6 +468,96 @@ mod tests {
                 existing: "a:1".into(),
                 requested: "a:2".into()
             })
+        );
+    }
+
+    fn meta(value: &str) -> NodeMetadata {
+        NodeMetadata::new().with("http", value).unwrap()
+    }
+
+    #[test]
+    fn adding_records_metadata_and_removing_drops_it() {
+        let base = Membership::new([NodeId(1)]).with_addresses([(NodeId(1), "a:1")]);
+        let added = base
+            .adding_with_metadata(Term(2), NodeId(4), "b:2", &meta("http://b:80"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(added.metadata(NodeId(4)), Some(&meta("http://b:80")));
+        assert_eq!(added.metadata(NodeId(1)), None);
+        let promoted = added.promoting(Term(2), NodeId(4));
+        assert_eq!(promoted.metadata(NodeId(4)), Some(&meta("http://b:80")));
+        let removed = promoted.removing(Term(2), NodeId(4)).unwrap();
+        assert_eq!(removed.metadata(NodeId(4)), None);
+        assert!(removed.all_metadata().is_empty());
+    }
+
+    #[test]
+    fn adding_again_with_other_metadata_is_refused() {
+        let base = Membership::new([NodeId(1)])
+            .with_addresses([(NodeId(1), "a:1")])
+            .with_metadata(NodeId(1), meta("http://a:80"));
+        assert_eq!(
+            base.adding_with_metadata(Term(1), NodeId(1), "a:1", &meta("http://a:80")),
+            Ok(None)
+        );
+        for other in [meta("http://a:81"), NodeMetadata::new()] {
+            assert_eq!(
+                base.adding_with_metadata(Term(1), NodeId(1), "a:1", &other),
+                Err(MembershipError::MetadataConflict { id: NodeId(1) })
+            );
+        }
+        // The address is compared first.
+        assert!(matches!(
+            base.adding_with_metadata(Term(1), NodeId(1), "a:2", &meta("http://a:81")),
+            Err(MembershipError::AddressConflict { .. })
+        ));
+    }
+
+    #[test]
+    fn a_member_configured_without_an_address_gets_its_address_and_metadata() {
+        let base = Membership::new([NodeId(1), NodeId(2)]);
+        let next = base
+            .adding_with_metadata(Term(3), NodeId(2), "b:2", &meta("http://b:80"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(next.address(NodeId(2)), Some("b:2"));
+        assert_eq!(next.metadata(NodeId(2)), Some(&meta("http://b:80")));
+        assert!(next.is_voter(NodeId(2)));
+    }
+
+    #[test]
+    fn empty_metadata_is_never_recorded() {
+        let base = Membership::new([NodeId(1)])
+            .with_metadata(NodeId(1), meta("x"))
+            .with_metadata(NodeId(1), NodeMetadata::new());
+        assert_eq!(base, Membership::new([NodeId(1)]));
+    }
+
+    #[test]
+    fn all_members_metadata_together_is_bounded() {
+        use super::super::metadata::MAX_METADATA_LEN;
+        // Full metadata per node: four values of 250 bytes (1017 bytes).
+        let value = "v".repeat(250);
+        let mut full = NodeMetadata::new();
+        for key in ["a", "b", "c", "d"] {
+            full.insert(key, value.clone()).unwrap();
+        }
+        assert!(full.encoded_len() <= MAX_METADATA_LEN);
+        let fitting = MAX_MEMBERSHIP_METADATA_LEN / full.encoded_len();
+        let mut membership = Membership::new([NodeId(0)]);
+        for n in 0..fitting as u64 {
+            membership = membership.with_metadata(NodeId(n), full.clone());
+        }
+        assert_eq!(membership.check_metadata_len(), Ok(()));
+        let len = membership.metadata_len() + full.encoded_len();
+        assert_eq!(
+            membership.adding_with_metadata(Term(1), NodeId(999), "z:1", &full),
+            Err(MembershipError::Metadata(
+                MetadataError::MembershipTooLarge {
+                    len,
+                    max: MAX_MEMBERSHIP_METADATA_LEN
+                }
+            ))
         );
     }
 

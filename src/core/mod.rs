@@ -5,6 +5,7 @@ mod config;
 mod election;
 mod membership;
 mod message;
+mod metadata;
 mod output;
 mod quorum;
 mod status;
@@ -15,8 +16,14 @@ pub use election::Election;
 #[cfg(feature = "__planted-bugs")]
 #[doc(hidden)]
 pub use election::Mutation;
+#[cfg(feature = "runtime")]
+pub(crate) use membership::{LegacyMembership, MembershipRepr};
 pub use membership::{Membership, MembershipError, MembershipId};
 pub use message::Message;
+pub use metadata::{
+    MAX_MEMBERSHIP_METADATA_LEN, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN, MAX_METADATA_LEN,
+    MAX_METADATA_VALUE_LEN, MetadataError, NodeMetadata,
+};
 pub use output::{CommandError, Counters, DropReason, Event, Output, RoleChangeReason};
 pub use status::Status;
 pub use types::{HardState, NodeId, Role, Term};

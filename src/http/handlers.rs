@@ -15,8 +15,8 @@ use tokio::time::Instant;
 
 use super::members::IdBody;
 use super::metrics;
-use crate::core::{CommandError, NodeId};
-use crate::runtime::{HandleError, NodeHandle, NodeStatus, PeerStatus};
+use crate::core::{CommandError, Membership, NodeId, Term};
+use crate::runtime::{GooseInfo, HandleError, NodeHandle, NodeStatus, PeerStatus};
 
 /// The media type of the Prometheus text exposition format.
 const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -28,9 +28,41 @@ pub(super) struct StatusBody {
     term: u64,
     leader: Option<u64>,
     lease_ms: Option<u64>,
+    goose: Option<GooseBody>,
 }
 
-/// `GET /status`: Goose only while the real-time lease check holds.
+/// Where the Goose is: what [`NodeHandle::goose`] answers.
+#[derive(Serialize)]
+struct GooseBody {
+    id: u64,
+    term: u64,
+    addr: Option<String>,
+    meta: BTreeMap<String, String>,
+}
+
+impl GooseBody {
+    /// `leader` leading `term`, with what `membership` records of it.
+    fn new(leader: NodeId, term: Term, membership: &Membership) -> Self {
+        let GooseInfo {
+            id,
+            term,
+            address,
+            metadata,
+            ..
+        } = GooseInfo::from_membership(leader, term, membership);
+        GooseBody {
+            id: id.0,
+            term: term.0,
+            addr: address,
+            meta: metadata.as_map().clone(),
+        }
+    }
+}
+
+/// `GET /status`: Goose only while the real-time lease check holds. The
+/// `goose` object says where the Goose is (as
+/// [`NodeHandle::goose`](crate::runtime::NodeHandle::goose)), from the same
+/// reading as `role` and `leader`.
 pub(super) async fn status(State(handle): State<NodeHandle>) -> Json<StatusBody> {
     let id = handle.id();
     // The lease first: a node that is the Goose reports the term it leads,
@@ -42,15 +74,19 @@ pub(super) async fn status(State(handle): State<NodeHandle>) -> Json<StatusBody>
             term: lease.term.0,
             leader: Some(id.0),
             lease_ms: lease.remaining.map(whole_millis),
+            goose: Some(GooseBody::new(id, lease.term, &handle.membership())),
         },
         None => {
             let status = handle.status();
+            let leader = known_leader(&status);
             StatusBody {
                 id: id.0,
                 role: "Duck",
                 term: status.term.0,
-                leader: known_leader(&status).map(|leader| leader.0),
+                leader: leader.map(|leader| leader.0),
                 lease_ms: None,
+                goose: leader
+                    .map(|leader| GooseBody::new(leader, status.term, &status.full_membership)),
             }
         }
     };
@@ -75,6 +111,7 @@ struct MemberBody {
     voter: bool,
     joining: bool,
     last_contact_ms: Option<u64>,
+    meta: BTreeMap<String, String>,
 }
 
 /// `GET /cluster`: every member as this node sees it, from the membership
@@ -109,6 +146,7 @@ pub(super) async fn cluster(State(handle): State<NodeHandle>) -> Json<ClusterBod
                     peer.and_then(|peer| peer.last_contact)
                         .map(|contact| whole_millis(now.saturating_duration_since(contact)))
                 },
+                meta: meta_of(&membership, id),
             }
         })
         .collect();
@@ -196,6 +234,15 @@ fn known_leader(status: &NodeStatus) -> Option<NodeId> {
     status
         .leader
         .filter(|&leader| status.running && leader != status.id)
+}
+
+/// The metadata `membership` records for `id`, as a JSON object (empty if
+/// none).
+pub(super) fn meta_of(membership: &Membership, id: NodeId) -> BTreeMap<String, String> {
+    membership
+        .metadata(id)
+        .map(|metadata| metadata.as_map().clone())
+        .unwrap_or_default()
 }
 
 /// Milliseconds, rounded down.

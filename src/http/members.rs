@@ -2,6 +2,7 @@
 //! to it (add a node, remove one), each answered once the change is
 //! committed or refused.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Json;
@@ -14,7 +15,8 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::core::{Membership, MembershipError, MembershipId, NodeId};
+use super::handlers::meta_of;
+use crate::core::{Membership, MembershipError, MembershipId, NodeId, NodeMetadata};
 use crate::runtime::{HandleError, NodeHandle};
 
 /// How long `POST /members` and `DELETE /members/{id}` wait for the change
@@ -46,6 +48,7 @@ struct MemberBody {
     addr: Option<String>,
     voter: bool,
     joining: bool,
+    meta: BTreeMap<String, String>,
 }
 
 /// A membership as JSON: its id and every member, in ascending id order.
@@ -66,6 +69,7 @@ impl From<&Membership> for MembershipBody {
                     addr: membership.address(id).map(str::to_owned),
                     voter: membership.is_voter(id),
                     joining: membership.is_joining(id),
+                    meta: meta_of(membership, id),
                 })
                 .collect(),
         }
@@ -84,11 +88,16 @@ pub(super) async fn list(State(handle): State<NodeHandle>) -> Json<MembershipBod
 struct AddRequest {
     id: u64,
     addr: String,
+    /// Checked after parsing, so a broken bound is named in the answer.
+    #[serde(default)]
+    meta: BTreeMap<String, String>,
 }
 
-/// `POST /members` with `{"id": 4, "addr": "HOST:PORT"}`: adds the node as a
+/// `POST /members` with `{"id": 4, "addr": "HOST:PORT"}`, and optionally
+/// `"meta": {"KEY": "VALUE", ...}` (the node's metadata): adds the node as a
 /// joining learner (promoted to voter once it keeps up with the Goose), and
-/// answers with the committed membership.
+/// answers with the committed membership. Metadata that breaks a bound of
+/// [`NodeMetadata`] is refused with `400` and `"reason": "invalid_metadata"`.
 pub(super) async fn add(
     State(handle): State<NodeHandle>,
     headers: HeaderMap,
@@ -107,14 +116,26 @@ pub(super) async fn add(
             return refusal(
                 StatusCode::BAD_REQUEST,
                 "bad_request",
-                &format!(r#"expected {{"id": <node id>, "addr": "HOST:PORT"}}: {error}"#),
+                &format!(
+                    r#"expected {{"id": <node id>, "addr": "HOST:PORT"}}, optionally with "meta": {{"KEY": "VALUE"}}: {error}"#
+                ),
             );
         }
     };
     if let Err(why) = check_dialable(&request.addr) {
         return refusal(StatusCode::BAD_REQUEST, "invalid_address", &why);
     }
-    let change = handle.add_node(NodeId(request.id), request.addr);
+    let metadata = match NodeMetadata::try_from(request.meta) {
+        Ok(metadata) => metadata,
+        Err(error) => {
+            return refusal(
+                StatusCode::BAD_REQUEST,
+                "invalid_metadata",
+                &error.to_string(),
+            );
+        }
+    };
+    let change = handle.add_node_with_metadata(NodeId(request.id), request.addr, metadata);
     answer(
         &handle,
         tokio::time::timeout(MEMBERSHIP_TIMEOUT, change).await,
@@ -237,6 +258,12 @@ fn answer(
         MembershipError::LastVoter(_) => refusal(StatusCode::BAD_REQUEST, "last_voter", &message),
         MembershipError::InvalidAddress(_) => {
             refusal(StatusCode::BAD_REQUEST, "invalid_address", &message)
+        }
+        MembershipError::MetadataConflict { .. } => {
+            refusal(StatusCode::CONFLICT, "metadata_conflict", &message)
+        }
+        MembershipError::Metadata(_) => {
+            refusal(StatusCode::BAD_REQUEST, "invalid_metadata", &message)
         }
     }
 }

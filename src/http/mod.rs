@@ -4,11 +4,11 @@
 //!
 //! | Request                | Answer |
 //! |------------------------|--------|
-//! | `GET /status`          | `200 {"id": 1, "role": "Goose", "term": 7, "leader": 1, "lease_ms": 240}` |
-//! | `GET /cluster`         | `200 {"leader": 1, "term": 7, "member": true, "membership": {"term": 7, "version": 3}, "pending": false, "members": [{"id": 1, "addr": "10.0.0.1:7001", "voter": true, "joining": false, "last_contact_ms": 0}, …]}` |
+//! | `GET /status`          | `200 {"id": 1, "role": "Goose", "term": 7, "leader": 1, "lease_ms": 240, "goose": {"id": 1, "term": 7, "addr": "10.0.0.1:7001", "meta": {"http": "http://10.0.0.1:8080"}}}` |
+//! | `GET /cluster`         | `200 {"leader": 1, "term": 7, "member": true, "membership": {"term": 7, "version": 3}, "pending": false, "members": [{"id": 1, "addr": "10.0.0.1:7001", "voter": true, "joining": false, "last_contact_ms": 0, "meta": {"http": "http://10.0.0.1:8080"}}, …]}` |
 //! | `POST /step-down`      | `202 {"stepped_down": true, "term": 7}`, or `409 {"error": "not the Goose", "leader": 2}` |
-//! | `GET /members`         | `200 {"membership": {"term": 7, "version": 3}, "members": [{"id": 1, "addr": "10.0.0.1:7001", "voter": true, "joining": false}, …]}` |
-//! | `POST /members`        | body `{"id": 4, "addr": "10.0.0.4:7001"}`: `200` with the committed membership (as `GET /members`); errors below |
+//! | `GET /members`         | `200 {"membership": {"term": 7, "version": 3}, "members": [{"id": 1, "addr": "10.0.0.1:7001", "voter": true, "joining": false, "meta": {}}, …]}` |
+//! | `POST /members`        | body `{"id": 4, "addr": "10.0.0.4:7001"}`, optionally with `"meta": {"http": "http://10.0.0.4:8080"}`: `200` with the committed membership (as `GET /members`); errors below |
 //! | `DELETE /members/{id}` | `200` with the committed membership; errors below |
 //! | `GET /metrics`         | `200`, Prometheus text format 0.0.4, every name prefixed `duckduckgoose_` |
 //! | `GET /health`          | `200 {"status": "ok"}`; `503 {"status": "failed", "error": "…"}` after a fatal error; `503 {"status": "stopped"}` after shutdown |
@@ -17,13 +17,19 @@
 //!   real-time lease check, and `lease_ms` is then the lease left; otherwise
 //!   `role` is `"Duck"` and `lease_ms` is `null`. `leader` is `null` when
 //!   unknown.
+//! * `goose` says where the Goose is, from the same reading as `role` and
+//!   `leader` (as [`NodeHandle::goose`]): its id, the term, its cluster
+//!   address (`null` if none is recorded) and its metadata (`{}` if none), or
+//!   `null` when no Goose is known. Forward a client to the address its
+//!   metadata publishes for that (`meta.http`, say).
 //! * `/cluster` is this node's view of every member of the membership it
 //!   holds, voters and learners, in ascending id order: `voter` is `false`
 //!   for a learner, which follows the Goose but never becomes it, and
 //!   `joining` is `true` for a learner that will be promoted to voter once
 //!   it has kept up with the Goose for an election timeout (a node added
 //!   with `POST /members`). `addr` is the member's cluster address (`null`
-//!   when none is known), `last_contact_ms` the time since this node last
+//!   when none is known), `meta` its metadata (`{}` if none; see
+//!   [`NodeMetadata`](crate::core::NodeMetadata)), `last_contact_ms` the time since this node last
 //!   received a message from that member (`null` if never, `0` for the node
 //!   itself). `membership` names the membership (it grows with every
 //!   change; compare two nodes' to see whether they agree) and `pending` is,
@@ -52,8 +58,8 @@
 //! "joining": true`) and becomes a voter by itself once it keeps up; a node
 //! started with the `node` example's `--join` asks for this itself, so the
 //! endpoint is for adding nodes that are started from the membership by
-//! other means. Adding a member again at the same address changes nothing
-//! and answers `200`. Removing the Goose itself is allowed: it hands over
+//! other means. Adding a member again at the same address with the same
+//! metadata changes nothing and answers `200`. Removing the Goose itself is allowed: it hands over
 //! when the removal commits.
 //!
 //! `POST /members` needs `Content-Type: application/json` (which also keeps
@@ -64,11 +70,13 @@
 //! |--------|----------|------|
 //! | `400`  | `bad_request` | the body is not `{"id": <integer>, "addr": "<string>"}` (bad JSON, a missing or unknown field, a negative id), or the `{id}` in the path is not an integer |
 //! | `400`  | `invalid_address` | `addr` is not `HOST:PORT`, its port is 0, or its host is a wildcard (`0.0.0.0`, `[::]`): the other members must be able to dial it |
+//! | `400`  | `invalid_metadata` | `meta` breaks a bound of [`NodeMetadata`](crate::core::NodeMetadata) (the error names it), or all members' metadata together would exceed [`MAX_MEMBERSHIP_METADATA_LEN`](crate::core::MAX_MEMBERSHIP_METADATA_LEN) |
 //! | `400`  | `last_voter` | the node is the only voter; a cluster needs one |
 //! | `404`  | `not_a_member` | `DELETE` of a node that is not a member |
 //! | `409`  | `not_goose` | this node is not the Goose; the body's `"goose"` is the Goose it knows (`null` if none): retry there |
 //! | `409`  | `change_in_progress` | another change is not committed yet (the body's `"pending"` is its id); retry shortly |
 //! | `409`  | `address_conflict` | the id is already a member at another address |
+//! | `409`  | `metadata_conflict` | the id is already a member with other metadata (remove it and add it again to change it) |
 //! | `415`  | `unsupported_media_type` | `POST` without `Content-Type: application/json` |
 //! | `503`  | `leadership_lost` | this node stopped being the Goose before the change committed; it **may still commit**: look at `/members` on the new Goose before retrying |
 //! | `503`  | `stopped` | the node is not running |

@@ -12,7 +12,9 @@ use tokio::sync::oneshot;
 
 use super::admission::missing_addresses;
 use super::error::{HandleError, MissingAddresses};
-use crate::core::{Election, Membership, MembershipError, MembershipId, NodeId, Term};
+use crate::core::{
+    Election, Membership, MembershipError, MembershipId, NodeId, NodeMetadata, Term,
+};
 use crate::transport::{JoinReply, JoinRequest};
 
 /// Requests that may wait for a change in progress (joins) or for a new
@@ -20,6 +22,15 @@ use crate::transport::{JoinReply, JoinRequest};
 /// joiner retries anyway, and each waiting join holds a connection on the
 /// joiner's side).
 const MAX_WAITING: usize = 64;
+
+/// What a node to add brings: where it is, and what it says about itself.
+#[derive(Debug)]
+pub(crate) struct NewMember {
+    /// Its cluster address, `"HOST:PORT"`.
+    pub(crate) addr: String,
+    /// Its metadata, recorded in the membership with the address.
+    pub(crate) metadata: NodeMetadata,
+}
 
 /// Where the answer to a proposed change goes.
 #[derive(Debug)]
@@ -89,7 +100,7 @@ enum Waiting {
     Join(JoinRequest),
     Add {
         id: NodeId,
-        addr: String,
+        member: NewMember,
         reply: oneshot::Sender<Result<Membership, HandleError>>,
     },
     Remove {
@@ -167,15 +178,20 @@ impl Waiters {
 
     // ----- requests ---------------------------------------------------------
 
-    /// [`NodeHandle::add_node`](crate::runtime::NodeHandle::add_node).
+    /// [`NodeHandle::add_node`](crate::runtime::NodeHandle::add_node) and
+    /// [`NodeHandle::add_node_with_metadata`](crate::runtime::NodeHandle::add_node_with_metadata).
     pub(crate) fn add_node(
         &mut self,
         election: &mut Election,
         id: NodeId,
-        addr: &str,
+        member: &NewMember,
         reply: oneshot::Sender<Result<Membership, HandleError>>,
     ) {
-        let waiting = self.try_add(election, id, addr.to_owned(), reply);
+        let member = NewMember {
+            addr: member.addr.clone(),
+            metadata: member.metadata.clone(),
+        };
+        let waiting = self.try_add(election, id, member, reply);
         self.wait_or_answer(waiting);
     }
 
@@ -183,20 +199,22 @@ impl Waiters {
         &mut self,
         election: &mut Election,
         id: NodeId,
-        addr: String,
+        member: NewMember,
         reply: oneshot::Sender<Result<Membership, HandleError>>,
     ) -> Option<Waiting> {
         if let Some(missing) = self.unworkable_add(election, id) {
-            tracing::warn!(%id, %addr, %missing, "add refused");
+            tracing::warn!(%id, addr = %member.addr, %missing, "add refused");
             let _ = reply.send(Err(HandleError::MissingAddresses(missing)));
             return None;
         }
         let before = election.membership().id();
-        match election.propose_add(id, &addr) {
+        match election.propose_add_with_metadata(id, &member.addr, &member.metadata) {
             Ok(target) => {
                 self.proposed_or_done(election, before, target, ChangeReply::Handle(reply))
             }
-            Err(MembershipError::NotYetConfirmed) => return Some(Waiting::Add { id, addr, reply }),
+            Err(MembershipError::NotYetConfirmed) => {
+                return Some(Waiting::Add { id, member, reply });
+            }
             Err(error) => {
                 let _ = reply.send(Err(error.into()));
             }
@@ -251,7 +269,7 @@ impl Waiters {
     fn retry(&mut self, election: &mut Election, request: Waiting) -> Option<Waiting> {
         match request {
             Waiting::Join(request) => self.try_join(election, request),
-            Waiting::Add { id, addr, reply } => self.try_add(election, id, addr, reply),
+            Waiting::Add { id, member, reply } => self.try_add(election, id, member, reply),
             Waiting::Remove { id, reply } => self.try_remove(election, id, reply),
         }
     }
@@ -289,7 +307,12 @@ impl Waiters {
     /// it unless it must wait for the change in progress: then it is
     /// handed back.
     fn try_join(&mut self, election: &mut Election, request: JoinRequest) -> Option<Waiting> {
-        let JoinRequest { id, addr, reply } = request;
+        let JoinRequest {
+            id,
+            addr,
+            metadata,
+            reply,
+        } = request;
         if let Some(missing) = self.unworkable_add(election, id) {
             let error = HandleError::MissingAddresses(missing);
             tracing::warn!(%id, %addr, %error, "join refused");
@@ -297,13 +320,18 @@ impl Waiters {
             return None;
         }
         let before = election.membership().id();
-        match election.propose_add(id, &addr) {
+        match election.propose_add_with_metadata(id, &addr, &metadata) {
             Ok(target) => {
                 self.proposed_or_done(election, before, target, ChangeReply::Join(reply));
                 None
             }
             Err(MembershipError::ChangeInProgress { .. } | MembershipError::NotYetConfirmed) => {
-                Some(Waiting::Join(JoinRequest { id, addr, reply }))
+                Some(Waiting::Join(JoinRequest {
+                    id,
+                    addr,
+                    metadata,
+                    reply,
+                }))
             }
             Err(MembershipError::NotGoose { leader }) => {
                 let _ = reply.send(not_goose(election, leader));

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use thiserror::Error;
 
 use super::error::MissingAddresses;
-use crate::core::{Config, ConfigError, Membership, NodeId};
+use crate::core::{Config, ConfigError, Membership, MetadataError, NodeId, NodeMetadata};
 
 /// How one node of a cluster runs, with every time given as a [`Duration`].
 ///
@@ -134,6 +134,20 @@ pub struct NodeConfig {
     /// before addresses were recorded). In-process transports ignore
     /// addresses.
     pub addresses: BTreeMap<NodeId, String>,
+    /// The members' metadata: what each says about itself, such as the URL
+    /// its application serves at (`http=http://10.0.0.5:8080`), so that any
+    /// node can tell a client where the Goose serves
+    /// ([`NodeHandle::goose`](crate::runtime::NodeHandle::goose)). Empty by
+    /// default; entries for non-members are ignored.
+    ///
+    /// Like [`addresses`](Self::addresses), it becomes part of the starting
+    /// membership (give every node the same), and a node added while the
+    /// cluster runs brings its own
+    /// ([`NodeHandle::add_node_with_metadata`](crate::runtime::NodeHandle::add_node_with_metadata),
+    /// a join request). Each [`NodeMetadata`] is valid by construction;
+    /// [`validate`](Self::validate) checks the bound on all members together
+    /// ([`MAX_MEMBERSHIP_METADATA_LEN`](crate::core::MAX_MEMBERSHIP_METADATA_LEN)).
+    pub metadata: BTreeMap<NodeId, NodeMetadata>,
 }
 
 impl NodeConfig {
@@ -152,14 +166,16 @@ impl NodeConfig {
             check_quorum: true,
             rng_seed: None,
             addresses: BTreeMap::new(),
+            metadata: BTreeMap::new(),
         }
     }
 
     /// The default timing for node `id` of a running cluster whose
     /// membership is `membership`: its voters become
     /// [`members`](Self::members), its learners (joining ones included)
-    /// [`learners`](Self::learners) and its addresses
-    /// [`addresses`](Self::addresses).
+    /// [`learners`](Self::learners), its addresses
+    /// [`addresses`](Self::addresses) and its metadata
+    /// [`metadata`](Self::metadata).
     ///
     /// For a node that joined with a
     /// [`JoinReply::Accepted`](crate::transport::JoinReply::Accepted)
@@ -185,6 +201,7 @@ impl NodeConfig {
         let mut config = NodeConfig::new(id, membership.voters());
         config.learners = membership.learners().collect();
         config.addresses = membership.addresses().clone();
+        config.metadata = membership.all_metadata().clone();
         config
     }
 
@@ -306,6 +323,30 @@ impl NodeConfig {
         self
     }
 
+    /// The same configuration with `metadata` recorded for node `id` (this
+    /// node or another member), replacing any it had; see
+    /// [`metadata`](Self::metadata) for what it is for. Checked by
+    /// [`validate`](Self::validate): all members' metadata together within
+    /// [`MAX_MEMBERSHIP_METADATA_LEN`](crate::core::MAX_MEMBERSHIP_METADATA_LEN)
+    /// ([`NodeConfigError::Metadata`]).
+    ///
+    /// ```
+    /// use duckduckgoose::NodeId;
+    /// use duckduckgoose::core::NodeMetadata;
+    /// use duckduckgoose::runtime::NodeConfig;
+    ///
+    /// let http = NodeMetadata::new().with("http", "http://10.0.0.1:8080").unwrap();
+    /// let config = NodeConfig::new(NodeId(1), [NodeId(1), NodeId(2)])
+    ///     .with_metadata(NodeId(1), http.clone());
+    /// let core = config.to_core_config().unwrap();
+    /// assert_eq!(core.membership.metadata(NodeId(1)), Some(&http));
+    /// ```
+    #[must_use]
+    pub fn with_metadata(mut self, id: NodeId, metadata: NodeMetadata) -> Self {
+        self.metadata.insert(id, metadata);
+        self
+    }
+
     /// Checks the whole configuration: the conversion to ticks, then every
     /// constraint of the core's [`Config::validate`].
     pub fn validate(&self) -> Result<(), NodeConfigError> {
@@ -315,11 +356,11 @@ impl NodeConfig {
 
     /// The core's configuration, every `Duration` converted to ticks. Its
     /// membership is the configured one (version 0): `members`, `learners`
-    /// and the `addresses` of members.
+    /// and the `addresses` and `metadata` of members.
     ///
-    /// Fails if the tick is zero or a time is not a whole, non-zero number of
-    /// ticks; it does not run the core's own checks (see
-    /// [`validate`](Self::validate)).
+    /// Fails if the tick is zero, a time is not a whole, non-zero number of
+    /// ticks, or the members' metadata together is too large; it does not
+    /// run the core's own checks (see [`validate`](Self::validate)).
     pub fn to_core_config(&self) -> Result<Config, NodeConfigError> {
         if self.tick.is_zero() {
             return Err(NodeConfigError::ZeroTick);
@@ -334,7 +375,14 @@ impl NodeConfig {
             .filter(|(id, _)| membership.contains(**id))
             .map(|(id, addr)| (*id, addr.as_str()))
             .collect();
-        config.membership = membership.with_addresses(addresses);
+        let mut membership = membership.with_addresses(addresses);
+        for (id, metadata) in &self.metadata {
+            if membership.contains(*id) {
+                membership = membership.with_metadata(*id, metadata.clone());
+            }
+        }
+        membership.check_metadata_len()?;
+        config.membership = membership;
         config.heartbeat_interval_ticks = self.ticks("heartbeat", self.heartbeat)?;
         config.election_timeout_min_ticks =
             self.ticks("election_timeout.start", self.election_timeout.start)?;
@@ -430,6 +478,9 @@ pub enum NodeConfigError {
     /// transport.
     #[error("{0}; list every member, this node included, in NodeConfig::addresses")]
     MissingAddresses(MissingAddresses),
+    /// The members' metadata together breaks its bound.
+    #[error("metadata: {0}")]
+    Metadata(#[from] MetadataError),
 }
 
 #[cfg(test)]
@@ -448,7 +499,8 @@ mod tests {
             .with_pre_vote(false)
             .with_check_quorum(false)
             .with_rng_seed(7)
-            .with_addresses([(NodeId(1), "a:1"), (NodeId(4), "b:2")]);
+            .with_addresses([(NodeId(1), "a:1"), (NodeId(4), "b:2")])
+            .with_metadata(NodeId(4), meta("http://b:80"));
         let mut expected = NodeConfig::new(NodeId(4), [NodeId(1), NodeId(2)]);
         expected.learners = vec![NodeId(4)];
         expected.tick = ms(5);
@@ -459,6 +511,53 @@ mod tests {
         expected.check_quorum = false;
         expected.rng_seed = Some(7);
         expected.addresses = BTreeMap::from([(NodeId(1), "a:1".into()), (NodeId(4), "b:2".into())]);
+        expected.metadata = BTreeMap::from([(NodeId(4), meta("http://b:80"))]);
         assert_eq!(built, expected);
+    }
+
+    fn meta(http: &str) -> NodeMetadata {
+        NodeMetadata::new().with("http", http).unwrap()
+    }
+
+    #[test]
+    fn metadata_of_members_joins_the_starting_membership() {
+        let config = NodeConfig::new(NodeId(1), [NodeId(1), NodeId(2)])
+            .with_metadata(NodeId(2), meta("http://b:80"))
+            .with_metadata(NodeId(9), meta("http://stranger:80"));
+        let membership = config.to_core_config().unwrap().membership;
+        assert_eq!(membership.metadata(NodeId(2)), Some(&meta("http://b:80")));
+        assert_eq!(membership.metadata(NodeId(9)), None, "not a member");
+        let back = NodeConfig::from_membership(NodeId(1), membership);
+        assert_eq!(
+            back.metadata,
+            BTreeMap::from([(NodeId(2), meta("http://b:80"))])
+        );
+    }
+
+    #[test]
+    fn all_members_metadata_together_is_bounded() {
+        use crate::core::MAX_MEMBERSHIP_METADATA_LEN;
+        let value = "v".repeat(250);
+        let full = ["a", "b", "c", "d"]
+            .iter()
+            .fold(NodeMetadata::new(), |meta, key| {
+                meta.with(*key, &value).unwrap()
+            });
+        let members: Vec<NodeId> = (1..=17).map(NodeId).collect();
+        let mut config = NodeConfig::new(NodeId(1), members.clone());
+        for id in &members {
+            config = config.with_metadata(*id, full.clone());
+        }
+        assert_eq!(
+            config.validate(),
+            Err(NodeConfigError::Metadata(
+                MetadataError::MembershipTooLarge {
+                    len: 17 * full.encoded_len(),
+                    max: MAX_MEMBERSHIP_METADATA_LEN,
+                }
+            ))
+        );
+        config.metadata.remove(&NodeId(17));
+        assert_eq!(config.validate(), Ok(()));
     }
 }

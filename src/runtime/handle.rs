@@ -9,10 +9,13 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::Observed;
+use super::changes::NewMember;
 use super::error::{FatalError, HandleError, WaitError};
 use super::latency::LatencyHistogram;
 use super::peers::PeerStatus;
-use crate::core::{CommandError, Counters, Membership, MembershipId, NodeId, Role, Term};
+use crate::core::{
+    CommandError, Counters, Membership, MembershipId, NodeId, NodeMetadata, Role, Term,
+};
 
 /// A snapshot of a running node, published by its driver task.
 ///
@@ -110,10 +113,12 @@ pub(crate) enum Command {
         to: NodeId,
         reply: oneshot::Sender<Result<Term, CommandError>>,
     },
-    /// [`NodeHandle::add_node`]; answered when the change commits.
+    /// [`NodeHandle::add_node`] and [`NodeHandle::add_node_with_metadata`];
+    /// answered when the change commits. `addr` is the node's address with
+    /// its metadata.
     AddNode {
         id: NodeId,
-        addr: String,
+        addr: NewMember,
         reply: oneshot::Sender<Result<Membership, HandleError>>,
     },
     /// [`NodeHandle::remove_node`]; answered when the change commits.
@@ -382,6 +387,8 @@ impl NodeHandle {
     ///   not committed yet; retry later.
     /// * [`MembershipError::AddressConflict`](crate::core::MembershipError::AddressConflict):
     ///   `id` is a member at another address.
+    /// * [`MembershipError::MetadataConflict`](crate::core::MembershipError::MetadataConflict):
+    ///   `id` is a member with metadata (see [`add_node_with_metadata`](Self::add_node_with_metadata)).
     /// * [`MembershipError::InvalidAddress`](crate::core::MembershipError::InvalidAddress).
     /// * [`HandleError::MissingAddresses`]: the transport dials its peers and
     ///   some member's address is unknown; record it first.
@@ -398,9 +405,7 @@ impl NodeHandle {
         id: NodeId,
         addr: impl Into<String>,
     ) -> Result<Membership, HandleError> {
-        let (reply, answer) = oneshot::channel();
-        let addr = addr.into();
-        self.request(Command::AddNode { id, addr, reply }, answer)
+        self.add_node_with_metadata(id, addr, NodeMetadata::new())
             .await
     }
 
@@ -473,7 +478,7 @@ impl NodeHandle {
 
     /// Sends `command` and waits for its answer, which carries its own
     /// [`HandleError`].
-    async fn request<T>(
+    pub(super) async fn request<T>(
         &self,
         command: Command,
         answer: oneshot::Receiver<Result<T, HandleError>>,

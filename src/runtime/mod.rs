@@ -7,7 +7,9 @@
 //!
 //! The membership can change while the cluster runs: on the Goose,
 //! [`NodeHandle::add_node`] adds a node (a learner, promoted to voter once it
-//! keeps up) and [`NodeHandle::remove_node`] removes one; any member can
+//! keeps up; [`NodeHandle::add_node_with_metadata`] with what it says about
+//! itself, such as its application URL) and [`NodeHandle::remove_node`]
+//! removes one; any member can
 //! [`leave`](NodeHandle::leave). Each node keeps the newest membership it
 //! holds in its storage and restarts with it; a node that joins starts from
 //! [`NodeConfig::from_membership`].
@@ -40,6 +42,7 @@ mod changes;
 mod config;
 mod driver;
 mod error;
+mod goose;
 mod handle;
 mod latency;
 mod peers;
@@ -52,6 +55,7 @@ use tracing::Instrument;
 
 pub use config::{NodeConfig, NodeConfigError};
 pub use error::{FatalError, HandleError, MissingAddresses, StartError, WaitError};
+pub use goose::GooseInfo;
 pub use handle::{Lease, NodeHandle, NodeStatus};
 pub use latency::{LatencyHistogram, PERSIST_LATENCY_BUCKETS};
 pub use peers::PeerStatus;

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use super::plan::{CommandPlan, FaultPlan, PartitionPlan, PartitionShapes};
 use super::schedule::{Action, LinkFaults, PersistSide, Schedule, Target};
 use super::trace::SimCommand;
-use crate::core::{Membership, MembershipId, Message, NodeId, Term};
+use crate::core::{Membership, MembershipId, Message, NodeId, NodeMetadata, Term};
 
 /// Any [`FaultPlan`] with every fault kind in ranges that suit the default
 /// timing (10 ms ticks, 50 ms heartbeats, 300–600 ms election timeouts):
@@ -380,10 +380,19 @@ impl MembershipParts {
             .with_learners(learners.iter().copied())
             .with_addresses(addressed.map(|(id, (host, port))| (*id, address(host, port))));
         // Adding a member again changes nothing: then there is no joining
-        // learner.
+        // learner. Half the joiners bring metadata, so that codecs see it.
         let (joins, id, (host, port)) = self.joining;
+        let metadata = if port % 2 == 1 {
+            NodeMetadata::new()
+                .with("http", format!("http://{}", address(host, port)))
+                .unwrap_or_default()
+        } else {
+            NodeMetadata::new()
+        };
         let membership = joins
-            .then(|| membership.adding(self.term, id, &address(host, port)))
+            .then(|| {
+                membership.adding_with_metadata(self.term, id, &address(host, port), &metadata)
+            })
             .and_then(|added| added.ok().flatten())
             .unwrap_or(membership);
         membership.reissued(self.term)

@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use crate::core::{Membership, NodeId};
+use crate::core::{Membership, NodeId, NodeMetadata};
 
 /// A node outside the membership asks to be added.
 #[derive(Debug)]
@@ -24,6 +24,9 @@ pub struct JoinRequest {
     pub id: NodeId,
     /// Where the members can reach it (`"HOST:PORT"`).
     pub addr: String,
+    /// What it says about itself (its application URL, ...), recorded in
+    /// the membership with its address; empty if it says nothing.
+    pub metadata: NodeMetadata,
     /// Where the answer goes. Answer every request, promptly: the
     /// transport waits a bounded time (TCP:
     /// `TcpConfig::join_timeout`) and then refuses the joiner itself.
@@ -47,7 +50,8 @@ pub enum JoinReply {
         /// The Goose's address, if known.
         leader_addr: Option<String>,
     },
-    /// Refused, with the reason (an id already in use at another address, a
-    /// change already in progress, ...). Nothing changed.
+    /// Refused, with the reason (an id already in use at another address or
+    /// with other metadata, invalid metadata, a change already in progress,
+    /// ...). Nothing changed.
     Refused(String),
 }

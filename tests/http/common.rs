@@ -8,11 +8,12 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use duckduckgoose::NodeId;
+use duckduckgoose::core::NodeMetadata;
 use duckduckgoose::http::router;
 use duckduckgoose::runtime::{Node, NodeConfig, NodeHandle};
 use duckduckgoose::storage::Storage;
 use duckduckgoose::transport::MemoryNetwork;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::time::{Instant, sleep};
 use tower::ServiceExt;
 
@@ -32,7 +33,8 @@ pub fn ids() -> Vec<NodeId> {
 }
 
 /// The default timing divided by two: tick 5 ms, heartbeat 25 ms, election
-/// timeout 150–300 ms, so a 125 ms lease. Node 3 has no display address.
+/// timeout 150–300 ms, so a 125 ms lease. Node 3 has no display address
+/// and no metadata; the others have both ([`meta_json`]).
 pub fn config(id: NodeId, members: &[NodeId]) -> NodeConfig {
     let mut config = NodeConfig::new(id, members.iter().copied());
     fast_with_addresses(&mut config);
@@ -47,7 +49,8 @@ pub fn fast(config: &mut NodeConfig) {
     config.rng_seed = Some(500 + config.id.0);
 }
 
-/// [`fast`], and the display address of every voter but node 3.
+/// [`fast`], and the display address and metadata of every voter but
+/// node 3.
 fn fast_with_addresses(config: &mut NodeConfig) {
     fast(config);
     let members = config.members.clone();
@@ -55,6 +58,32 @@ fn fast_with_addresses(config: &mut NodeConfig) {
         config
             .addresses
             .insert(*member, format!("127.0.0.1:{}", 7000 + member.0));
+        let app = NodeMetadata::new()
+            .with("http", app_url(*member))
+            .expect("valid metadata");
+        config.metadata.insert(*member, app);
+    }
+}
+
+/// Where voter `id`'s application serves, in its metadata.
+pub fn app_url(id: NodeId) -> String {
+    format!("http://127.0.0.1:{}", 8000 + id.0)
+}
+
+/// The metadata of member `id` as JSON: `{"http": ...}` for voters 1 and 2,
+/// `{}` otherwise.
+pub fn meta_json(id: NodeId) -> Value {
+    match id.0 {
+        1 | 2 => json!({ "http": app_url(id) }),
+        _ => json!({}),
+    }
+}
+
+/// The display address of member `id` as JSON: `null` for node 3.
+pub fn addr_json(id: NodeId) -> Value {
+    match id.0 {
+        3 => Value::Null,
+        n => json!(format!("127.0.0.1:{}", 7000 + n)),
     }
 }
 

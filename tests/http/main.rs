@@ -11,6 +11,7 @@
 
 mod common;
 mod members;
+mod metadata;
 mod metrics;
 mod serving;
 mod status;

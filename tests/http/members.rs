@@ -21,7 +21,12 @@ use crate::common::{
 };
 
 /// A request with `Content-Type: application/json` and `body`.
-async fn send_json(app: &Router, method: Method, path: &str, body: &str) -> (StatusCode, Value) {
+pub async fn send_json(
+    app: &Router,
+    method: Method,
+    path: &str,
+    body: &str,
+) -> (StatusCode, Value) {
     let request = Request::builder()
         .method(method)
         .uri(path)
@@ -50,7 +55,7 @@ fn try_again(code: StatusCode, body: &Value) -> bool {
 /// Sends a membership request to the Goose, found again (after a pause)
 /// as long as the answer says to try again; returns the Goose that
 /// answered and its answer.
-async fn on_the_goose(
+pub async fn on_the_goose(
     cluster: &Cluster,
     method: Method,
     path: &str,
@@ -79,7 +84,10 @@ fn member_rows(body: &Value) -> Vec<(u64, bool, bool, Value)> {
         .expect("an array of members")
         .iter()
         .map(|member| {
-            assert_eq!(keys(member), set(&["id", "addr", "voter", "joining"]));
+            assert_eq!(
+                keys(member),
+                set(&["id", "addr", "voter", "joining", "meta"])
+            );
             (
                 member["id"].as_u64().expect("an id"),
                 member["voter"].as_bool().expect("a bool"),
@@ -101,7 +109,12 @@ fn membership_version(body: &Value) -> u64 {
         .expect("a version number")
 }
 
-const ADD_4: &str = r#"{"id": 4, "addr": "127.0.0.1:7004"}"#;
+pub const ADD_4: &str = r#"{"id": 4, "addr": "127.0.0.1:7004"}"#;
+
+/// Node 1 as it is configured: adding it changes nothing, and answers `200`
+/// once the Goose may make changes.
+pub const READD_1: &str =
+    r#"{"id": 1, "addr": "127.0.0.1:7001", "meta": {"http": "http://127.0.0.1:8001"}}"#;
 
 #[tokio::test]
 async fn adding_a_member_answers_the_committed_membership_and_it_becomes_a_voter() {
@@ -206,11 +219,7 @@ async fn membership_changes_on_a_duck_answer_409_naming_the_goose() {
     // Requests that change nothing even if the Duck has become the Goose
     // meanwhile: re-adding a member at its address, removing a non-member.
     let requests = [
-        (
-            Method::POST,
-            "/members",
-            r#"{"id": 1, "addr": "127.0.0.1:7001"}"#,
-        ),
+        (Method::POST, "/members", READD_1),
         (Method::DELETE, "/members/99", ""),
     ];
     for (method, path, body) in requests {
@@ -250,13 +259,7 @@ async fn membership_changes_on_a_duck_answer_409_naming_the_goose() {
 async fn bad_membership_requests_answer_400_404_415_and_change_nothing() {
     let cluster = start_cluster(23).await;
     // Wait until the new Goose can make changes (its re-issue committed).
-    let (goose, code, _) = on_the_goose(
-        &cluster,
-        Method::POST,
-        "/members",
-        r#"{"id": 1, "addr": "127.0.0.1:7001"}"#,
-    )
-    .await;
+    let (goose, code, _) = on_the_goose(&cluster, Method::POST, "/members", READD_1).await;
     assert_eq!(code, StatusCode::OK);
     let before = cluster.node(goose).membership();
 
@@ -275,6 +278,14 @@ async fn bad_membership_requests_answer_400_404_415_and_change_nothing() {
             "unknown field `address`",
         ),
         (r#"[4, "127.0.0.1:7004"]"#, "not a JSON object"),
+        (
+            r#"{"id": 4, "addr": "127.0.0.1:7004", "meta": ["http"]}"#,
+            "invalid type",
+        ),
+        (
+            r#"{"id": 4, "addr": "127.0.0.1:7004", "meta": {"http": 80}}"#,
+            "invalid type",
+        ),
     ] {
         let (code, answer) =
             send_json(&cluster.router(goose), Method::POST, "/members", body).await;
@@ -511,13 +522,7 @@ async fn a_goose_cut_off_before_its_change_commits_answers_503() {
     let cluster = start_cluster(27).await;
     for round in 0..u64::try_from(ATTEMPTS).expect("small") {
         // A Goose whose re-issue is committed, so that it may change things.
-        let (goose, code, _) = on_the_goose(
-            &cluster,
-            Method::POST,
-            "/members",
-            r#"{"id": 1, "addr": "127.0.0.1:7001"}"#,
-        )
-        .await;
+        let (goose, code, _) = on_the_goose(&cluster, Method::POST, "/members", READD_1).await;
         assert_eq!(code, StatusCode::OK);
         // Cut off, it cannot commit, and its lease runs out.
         cluster.network().isolate(goose);

@@ -13,14 +13,14 @@ use serde_json::{Value, json};
 use tokio::time::{Instant, sleep};
 
 use crate::common::{
-    ATTEMPTS, ELECTION_WAIT, call_json, config, get_json, ids, keys, lone_goose, set,
-    start_cluster, start_cluster_with_learner,
+    ATTEMPTS, ELECTION_WAIT, addr_json, call_json, config, get_json, ids, keys, lone_goose,
+    meta_json, set, start_cluster, start_cluster_with_learner,
 };
 
 #[tokio::test]
 async fn status_reports_the_goose_and_the_ducks_with_exact_keys() {
     let cluster = start_cluster(1).await;
-    let status_keys = set(&["id", "role", "term", "leader", "lease_ms"]);
+    let status_keys = set(&["id", "role", "term", "leader", "lease_ms", "goose"]);
 
     // The Goose: retried if its lease lapses between finding and asking.
     let mut goose_seen = None;
@@ -36,6 +36,16 @@ async fn status_reports_the_goose_and_the_ducks_with_exact_keys() {
             assert!(term >= 1);
             let lease_ms = body["lease_ms"].as_u64().expect("a Goose has a lease");
             assert!(lease_ms <= 125, "the lease is 25 ticks of 5 ms: {lease_ms}");
+            // Where to forward to: itself, with its address and metadata.
+            assert_eq!(
+                body["goose"],
+                json!({
+                    "id": goose.0,
+                    "term": term,
+                    "addr": addr_json(goose),
+                    "meta": meta_json(goose),
+                })
+            );
             goose_seen = Some((goose, term));
             break;
         }
@@ -55,7 +65,18 @@ async fn status_reports_the_goose_and_the_ducks_with_exact_keys() {
         assert_eq!(body["role"], "Duck");
         assert_eq!(body["lease_ms"], Value::Null);
         let follows = body["leader"].as_u64().map(NodeId);
-        if follows == cluster.node(duck).status().leader && follows.is_some() {
+        // The Goose it names, with what the membership records of it.
+        let goose_body = match follows {
+            Some(leader) => json!({
+                "id": leader.0,
+                "term": body["term"],
+                "addr": addr_json(leader),
+                "meta": meta_json(leader),
+            }),
+            None => Value::Null,
+        };
+        assert_eq!(body["goose"], goose_body);
+        if follows.is_some() && follows == cluster.node(duck).status().leader {
             assert!(body["term"].as_u64() >= Some(term));
             break;
         }
@@ -70,6 +91,7 @@ async fn status_reports_the_goose_and_the_ducks_with_exact_keys() {
     assert_eq!(body["role"], "Duck");
     assert_eq!(body["leader"], Value::Null);
     assert_eq!(body["lease_ms"], Value::Null);
+    assert_eq!(body["goose"], Value::Null);
 }
 
 #[tokio::test]
@@ -118,9 +140,10 @@ async fn cluster_lists_every_member_with_its_address_and_last_contact() {
     for (member, id) in members.iter().zip(ids()) {
         assert_eq!(
             keys(member),
-            set(&["id", "addr", "voter", "joining", "last_contact_ms"])
+            set(&["id", "addr", "voter", "joining", "last_contact_ms", "meta"])
         );
         assert_eq!(member["id"], json!(id.0));
+        assert_eq!(member["meta"], meta_json(id), "member {id}");
         assert_eq!(member["voter"], json!(true));
         assert_eq!(member["joining"], json!(false));
         let address = if id.0 == 3 {
@@ -237,13 +260,15 @@ async fn a_learner_is_a_non_voter_on_cluster_and_a_duck_naming_the_goose_on_stat
         assert_eq!(code, StatusCode::OK);
         assert_eq!(
             keys(&body),
-            set(&["id", "role", "term", "leader", "lease_ms"])
+            set(&["id", "role", "term", "leader", "lease_ms", "goose"])
         );
         assert_eq!(body["id"], json!(learner.0));
         assert_eq!(body["role"], "Duck");
         assert_eq!(body["lease_ms"], Value::Null);
         if body["leader"] == json!(goose.0) {
             assert!(body["term"].as_u64() >= Some(1));
+            assert_eq!(body["goose"]["id"], json!(goose.0));
+            assert_eq!(body["goose"]["meta"], meta_json(goose));
             break goose;
         }
         assert!(
@@ -276,7 +301,7 @@ async fn a_learner_is_a_non_voter_on_cluster_and_a_duck_naming_the_goose_on_stat
         .map(|member| {
             assert_eq!(
                 keys(member),
-                set(&["id", "addr", "voter", "joining", "last_contact_ms"])
+                set(&["id", "addr", "voter", "joining", "last_contact_ms", "meta"])
             );
             assert_eq!(
                 member["joining"],

@@ -149,7 +149,7 @@ fn bad_arguments_exit_2_and_a_taken_port_exits_1() {
         "--data-dir",
         &data_dir,
     ];
-    let usage_errors: [(&[&str], &str); 8] = [
+    let usage_errors: [(&[&str], &str); 11] = [
         (&["--peer", "1=127.0.0.1:9"], "own id"),
         (
             &["--join", "127.0.0.1:9", "--peer", "2=127.0.0.1:9"],
@@ -164,6 +164,9 @@ fn bad_arguments_exit_2_and_a_taken_port_exits_1() {
         (&["--peer", "2:127.0.0.1:9"], "ID=HOST:PORT"),
         (&["--election-timeout-ms", "300"], "MIN..MAX"),
         (&["--heartbeat-ms", "15"], "whole number"),
+        (&["--meta", "http"], "expected KEY=VALUE"),
+        (&["--meta", "Http=x"], "must start with a lower-case letter"),
+        (&["--meta", "http=a", "--meta", "http=b"], "more than once"),
     ];
     for (extra, expected) in usage_errors {
         let args: Vec<&str> = base.iter().chain(extra).copied().collect();

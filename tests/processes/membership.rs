@@ -29,10 +29,27 @@ fn grow_shrink_and_restart_through_membership_changes() {
     // Grow: two nodes join through the Duck, one after the other (the
     // second may meet the first one's promotion in progress, and try
     // again).
-    cluster.spawn_joiner(4, duck, FAST);
+    // Node 4 brings metadata with its request.
+    let with_meta: Vec<&str> = FAST
+        .iter()
+        .copied()
+        .chain(["--meta", "http=http://127.0.0.1:9004", "--meta", "zone=b"])
+        .collect();
+    cluster.spawn_joiner(4, duck, &with_meta);
     cluster.spawn_joiner(5, duck, FAST);
     let all = [1, 2, 3, 4, 5];
     cluster.wait_for_membership(&mut observer, &all, &all);
+    let port = cluster.node(duck).http_port;
+    let members = get_cluster(port).expect("the Duck answers")["members"].clone();
+    let meta: Vec<&serde_json::Value> = members
+        .as_array()
+        .expect("an array of members")
+        .iter()
+        .map(|member| &member["meta"])
+        .collect();
+    let none = serde_json::json!({});
+    let four = serde_json::json!({ "http": "http://127.0.0.1:9004", "zone": "b" });
+    assert_eq!(meta, [&none, &none, &none, &four, &none], "{members}");
     let (goose, _) = cluster.wait_for_agreement(&mut observer);
     eprintln!(
         "{:.1?}: five voters, node {goose} the Goose",

@@ -23,6 +23,7 @@ mod lease;
 mod membership_adoption;
 mod membership_leave;
 mod membership_liveness;
+mod membership_metadata;
 mod membership_promotion;
 mod membership_proposals;
 mod membership_removal;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use duckduckgoose::core::NodeMetadata;
 use duckduckgoose::runtime::{NodeConfig, NodeHandle, StartError};
 use duckduckgoose::transport::{
     Inbound, JoinReply, JoinRequest, MemoryTransport, Transport, TransportError,
@@ -98,13 +99,24 @@ impl JoiningNode {
         })
     }
 
-    /// Sends a join request for `id` at `addr` and returns where the answer
-    /// will come.
+    /// Sends a join request for `id` at `addr`, with its [`app_url`]
+    /// metadata, and returns where the answer will come.
     pub async fn ask_to_join(&self, id: NodeId, addr: &str) -> oneshot::Receiver<JoinReply> {
+        self.ask_to_join_with(id, addr, app_url(id)).await
+    }
+
+    /// Sends a join request for `id` at `addr` with `metadata`.
+    async fn ask_to_join_with(
+        &self,
+        id: NodeId,
+        addr: &str,
+        metadata: NodeMetadata,
+    ) -> oneshot::Receiver<JoinReply> {
         let (reply, answer) = oneshot::channel();
         let request = JoinRequest {
             id,
             addr: addr.to_owned(),
+            metadata,
             reply,
         };
         self.joins
@@ -121,6 +133,13 @@ impl JoiningNode {
             .last()
             .cloned()
     }
+}
+
+/// What joiner `id` says about itself: where its application serves.
+fn app_url(id: NodeId) -> NodeMetadata {
+    NodeMetadata::new()
+        .with("http", format!("http://n{id}.test:8080"))
+        .expect("valid metadata")
 }
 
 /// The peer map of the members `ids`: the membership's addresses, as the
@@ -183,10 +202,13 @@ async fn join_requests_are_answered_by_the_goose_at_the_commit_and_pointed_there
         panic!("the first join was not accepted");
     };
     assert!(with_four.is_joining(four));
+    assert_eq!(with_four.metadata(four), Some(&app_url(four)));
     let JoinReply::Accepted(with_five) = second.await.expect("answered") else {
         panic!("the second join was not accepted");
     };
     assert!(with_five.is_joining(five) && with_five.contains(four));
+    assert_eq!(with_five.metadata(four), Some(&app_url(four)));
+    assert_eq!(with_five.metadata(five), Some(&app_url(five)));
     assert!(with_five.id() > with_four.id());
     // The Goose's transport now reaches both.
     assert_eq!(
@@ -200,6 +222,18 @@ async fn join_requests_are_answered_by_the_goose_at_the_commit_and_pointed_there
         panic!("a conflicting join was accepted");
     };
     assert!(reason.contains("already a member"), "{reason}");
+    // So is the same id at its address with other metadata.
+    let conflict = nodes[goose_index]
+        .ask_to_join_with(four, &addr(four), NodeMetadata::new())
+        .await;
+    assert_eq!(
+        conflict.await.expect("answered"),
+        JoinReply::Refused(
+            "node 4 is already a member with other metadata; remove it and add it again to \
+             change it"
+                .to_owned()
+        )
+    );
 
     // The joiners start from the membership they were given and are
     // promoted.

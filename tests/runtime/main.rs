@@ -19,6 +19,7 @@ mod failures;
 mod joins;
 mod learners;
 mod membership;
+mod metadata;
 mod observe;
 #[path = "../support/mod.rs"]
 mod support;

@@ -20,7 +20,7 @@ use crate::proxy::{FIRST_DATA_KEYED, FIRST_DATA_UNKEYED, Plan, Step, message_fra
 type Seen = Arc<Mutex<Vec<(NodeId, String)>>>;
 
 /// A started node that takes join requests; the test answers them.
-async fn joinable(config: TcpConfig) -> (Node, mpsc::Receiver<JoinRequest>) {
+pub async fn joinable(config: TcpConfig) -> (Node, mpsc::Receiver<JoinRequest>) {
     let mut transport = TcpTransport::new(config, bind_local().await).expect("valid config");
     let requests = transport.take_join_requests().expect("first take");
     assert!(transport.take_join_requests().is_none(), "taken once only");
@@ -70,7 +70,7 @@ async fn joinable_answering(
     (node, answering(requests, answer))
 }
 
-fn joiner(id: u64, key: Option<&[u8]>) -> JoinParams {
+pub fn joiner(id: u64, key: Option<&[u8]>) -> JoinParams {
     let mut params = JoinParams::new(NodeId(id), format!("10.0.0.{id}:7000"), CLUSTER);
     params.cluster_key = key.map(<[u8]>::to_vec);
     params.timeout = PATIENCE;
@@ -78,7 +78,7 @@ fn joiner(id: u64, key: Option<&[u8]>) -> JoinParams {
 }
 
 /// The membership a Goose of {1, 2} hands a joiner.
-fn with_joiner(id: NodeId, addr: &str) -> Membership {
+pub fn with_joiner(id: NodeId, addr: &str) -> Membership {
     Membership::new([NodeId(1), NodeId(2)])
         .with_learners([id])
         .with_addresses([
@@ -97,7 +97,7 @@ fn seen(seen: &Seen) -> Vec<(NodeId, String)> {
 }
 
 /// Nothing a join connection carried reached the protocol side.
-fn assert_no_protocol_traffic(node: &mut Node) {
+pub fn assert_no_protocol_traffic(node: &mut Node) {
     node.assert_nothing_received();
     let stats = node.stats();
     assert_eq!(stats.frames_received, 0, "{stats:?}");

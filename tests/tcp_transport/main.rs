@@ -11,6 +11,7 @@
 mod common;
 mod delivery;
 mod join;
+mod join_metadata;
 mod lifecycle;
 mod peers;
 mod proxy;

@@ -20,6 +20,7 @@ use rand::rngs::StdRng;
 use super::config::{Config, ConfigError};
 use super::membership::{Membership, MembershipError, MembershipId};
 use super::message::Message;
+use super::metadata::NodeMetadata;
 use super::output::{CommandError, Counters, DropReason, Event, Output, RoleChangeReason};
 use super::status::Status;
 use super::types::{HardState, NodeId, Role, Term};
@@ -405,16 +406,35 @@ impl Election {
     /// names it. Adding a member again at its own address changes nothing
     /// and returns the membership in force.
     pub fn propose_add(&mut self, id: NodeId, addr: &str) -> Result<MembershipId, MembershipError> {
-        if matches!(self.state, State::Leader(_))
-            && self.membership.contains(id)
-            && self.membership.address(id) == Some(addr)
-        {
+        self.propose_add_with_metadata(id, addr, &NodeMetadata::new())
+    }
+
+    /// [`propose_add`](Self::propose_add) of a node that brings
+    /// `metadata` (what it says about itself, such as its application URL),
+    /// recorded in the membership with its address. A member's address and
+    /// metadata are fixed while it is a member: adding it again with the same
+    /// ones changes nothing, with others is refused
+    /// ([`MembershipError::AddressConflict`],
+    /// [`MembershipError::MetadataConflict`]). Refused too when all
+    /// members' metadata together would exceed
+    /// [`MAX_MEMBERSHIP_METADATA_LEN`](crate::core::MAX_MEMBERSHIP_METADATA_LEN)
+    /// ([`MembershipError::Metadata`]).
+    pub fn propose_add_with_metadata(
+        &mut self,
+        id: NodeId,
+        addr: &str,
+        metadata: &NodeMetadata,
+    ) -> Result<MembershipId, MembershipError> {
+        if matches!(self.state, State::Leader(_)) && self.membership.records(id, addr, metadata) {
             // Already in (perhaps by the pending change itself: a joiner
             // asking twice): the caller waits for this id to commit.
             return Ok(self.membership.id());
         }
         let term = self.ready_for_change()?;
-        match self.membership.adding(term, id, addr)? {
+        match self
+            .membership
+            .adding_with_metadata(term, id, addr, metadata)?
+        {
             Some(next) => Ok(self.propose(next)),
             None => Ok(self.membership.id()),
         }

@@ -5,21 +5,25 @@
 
 use thiserror::Error;
 
-use crate::core::{HardState, Membership, NodeId, Term};
+use crate::core::{
+    HardState, LegacyMembership, Membership, MembershipRepr, MetadataError, NodeId, Term,
+};
 
 const MAGIC: [u8; 4] = *b"DDGS";
 /// Magic, version, payload length.
 const HEADER_LEN: usize = 4 + 2 + 4;
 const CHECKSUM_LEN: usize = 4;
 /// Term, vote presence byte, voted-for id: all of a version-1 payload, and
-/// the start of a version-2 one.
+/// the start of a version-2 or -3 one.
 const HARD_STATE_LEN: usize = 8 + 1 + 8;
-/// Version 2's membership length field.
+/// Versions 2 and 3's membership length field.
 const MEMBERSHIP_LEN_LEN: usize = 4;
 /// The largest encoded membership a state file may hold. A member costs a
-/// few bytes plus its address, so this is room for tens of thousands of
-/// members; a length field above it is damage, and is reported before
-/// anything is decoded.
+/// few bytes plus its address, and all members' metadata together is at
+/// most [`MAX_MEMBERSHIP_METADATA_LEN`](crate::core::MAX_MEMBERSHIP_METADATA_LEN)
+/// (16 KiB), so this is room for tens of thousands of members, far more
+/// than a heartbeat (64 KiB) carries; a length field above it is damage,
+/// and is reported before anything is decoded.
 pub(super) const MAX_MEMBERSHIP_LEN: usize = 1 << 20;
 /// Anything bigger is not a state file, and reading it whole could exhaust
 /// memory.
@@ -28,8 +32,12 @@ pub(super) const MAX_FILE_LEN: usize =
 
 /// The first format: the hard state alone. Still read, never written.
 pub(super) const VERSION_1: u16 = 1;
-/// The format this build writes: the hard state and the membership.
+/// The hard state and the membership without metadata. Still read, never
+/// written.
 pub(super) const VERSION_2: u16 = 2;
+/// The format this build writes: the hard state and the membership with
+/// each member's metadata.
+pub(super) const VERSION_3: u16 = 3;
 
 const NO_VOTE: u8 = 0;
 const VOTE: u8 = 1;
@@ -37,8 +45,8 @@ const VOTE: u8 = 1;
 /// The contents of a state file; both halves `None` when there is none.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct Record {
-    /// `Some` for every file that exists (version 2 always stores a hard
-    /// state, term 0 and no vote if none was saved).
+    /// `Some` for every file that exists (versions 2 and 3 always store a
+    /// hard state, term 0 and no vote if none was saved).
     pub(super) state: Option<HardState>,
     pub(super) membership: Option<Membership>,
 }
@@ -82,10 +90,10 @@ pub(super) enum DecodeError {
     #[error("payload is {len} bytes, format version {VERSION_1} has {HARD_STATE_LEN}")]
     V1PayloadLength { len: usize },
     #[error(
-        "payload is {len} bytes, shorter than the {} bytes of format version {VERSION_2}'s fixed fields",
+        "payload is {len} bytes, shorter than the {} bytes of format version {version}'s fixed fields",
         HARD_STATE_LEN + MEMBERSHIP_LEN_LEN
     )]
-    V2PayloadTooShort { len: usize },
+    PayloadTooShort { version: u16, len: usize },
     #[error(
         "membership length field says {field} bytes, more than the maximum {MAX_MEMBERSHIP_LEN}"
     )]
@@ -98,6 +106,9 @@ pub(super) enum DecodeError {
     MembershipUnusedBytes { count: usize },
     #[error("membership is not in canonical form (it decodes, but re-encodes differently)")]
     NonCanonicalMembership,
+    /// The membership decodes, but a member's metadata breaks a bound.
+    #[error("membership holds invalid metadata: {0}")]
+    InvalidMetadata(MetadataError),
     #[error("bad vote presence byte {0:#04x}")]
     BadVotePresence(u8),
     #[error("vote presence byte says no vote but the node id is {0}")]
@@ -107,7 +118,7 @@ pub(super) enum DecodeError {
     FieldTruncated,
 }
 
-/// The version-2 encoding of `record`.
+/// The version-3 encoding of `record`.
 pub(super) fn encode(record: &Record) -> Result<Vec<u8>, EncodeError> {
     let membership = postcard::to_allocvec(&record.membership).map_err(EncodeError::Membership)?;
     if membership.len() > MAX_MEMBERSHIP_LEN {
@@ -118,7 +129,7 @@ pub(super) fn encode(record: &Record) -> Result<Vec<u8>, EncodeError> {
     let payload_len = HARD_STATE_LEN + MEMBERSHIP_LEN_LEN + membership.len();
     let mut bytes = Vec::with_capacity(HEADER_LEN + payload_len + CHECKSUM_LEN);
     bytes.extend_from_slice(&MAGIC);
-    bytes.extend_from_slice(&VERSION_2.to_le_bytes());
+    bytes.extend_from_slice(&VERSION_3.to_le_bytes());
     bytes.extend_from_slice(&len_u32(payload_len).to_le_bytes());
     let state = record.state.unwrap_or_default();
     bytes.extend_from_slice(&state.term.0.to_le_bytes());
@@ -183,7 +194,8 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
     let payload = &covered[HEADER_LEN..];
     match version {
         VERSION_1 => decode_v1(payload),
-        VERSION_2 => decode_v2(payload),
+        VERSION_2 => decode_with_membership(payload, VERSION_2),
+        VERSION_3 => decode_with_membership(payload, VERSION_3),
         other => Err(DecodeError::UnsupportedVersion(other)),
     }
 }
@@ -200,10 +212,14 @@ fn decode_v1(payload: &[u8]) -> Result<Record, DecodeError> {
     })
 }
 
-/// The hard state, then the length-prefixed membership.
-fn decode_v2(payload: &[u8]) -> Result<Record, DecodeError> {
+/// The hard state, then the length-prefixed membership: without metadata
+/// in version 2, with it in version 3.
+fn decode_with_membership(payload: &[u8], version: u16) -> Result<Record, DecodeError> {
     if payload.len() < HARD_STATE_LEN + MEMBERSHIP_LEN_LEN {
-        return Err(DecodeError::V2PayloadTooShort { len: payload.len() });
+        return Err(DecodeError::PayloadTooShort {
+            version,
+            len: payload.len(),
+        });
     }
     let mut reader = Reader(payload);
     let state = decode_hard_state(&mut reader)?;
@@ -220,14 +236,31 @@ fn decode_v2(payload: &[u8]) -> Result<Record, DecodeError> {
             actual: encoded.len(),
         });
     }
-    let (membership, rest) = postcard::take_from_bytes::<Option<Membership>>(encoded)
-        .map_err(DecodeError::MembershipUndecodable)?;
+    let (membership, rest) = if version == VERSION_2 {
+        let (legacy, rest) = postcard::take_from_bytes::<Option<LegacyMembership>>(encoded)
+            .map_err(DecodeError::MembershipUndecodable)?;
+        (legacy.map(Membership::from), rest)
+    } else {
+        // Decoded unchecked first, so a broken bound is named.
+        let (repr, rest) = postcard::take_from_bytes::<Option<MembershipRepr>>(encoded)
+            .map_err(DecodeError::MembershipUndecodable)?;
+        let membership = repr
+            .map(Membership::try_from)
+            .transpose()
+            .map_err(DecodeError::InvalidMetadata)?;
+        (membership, rest)
+    };
     if !rest.is_empty() {
         return Err(DecodeError::MembershipUnusedBytes { count: rest.len() });
     }
     // One encoding per membership, as for the hard state: sets in ascending
-    // order without repeats, minimal varints.
-    match postcard::to_allocvec(&membership) {
+    // order without repeats, minimal varints, no empty metadata.
+    let canonical = if version == VERSION_2 {
+        postcard::to_allocvec(&membership.as_ref().map(LegacyMembership::from))
+    } else {
+        postcard::to_allocvec(&membership)
+    };
+    match canonical {
         Ok(canonical) if canonical == encoded => {}
         _ => return Err(DecodeError::NonCanonicalMembership),
     }

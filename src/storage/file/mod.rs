@@ -77,14 +77,14 @@ const LOCK_FILE_NAME: &str = "lock";
 /// (intact, unknown version), and report each as such. All integers are
 /// little-endian.
 ///
-/// ## Version 2 (written by this build)
+/// ## Version 3 (written by this build)
 ///
 /// `M` is the length of the encoded membership, at most 1 MiB (1 048 576):
 ///
 /// | offset | size | field                                                   |
 /// |-------:|-----:|---------------------------------------------------------|
 /// |      0 |    4 | magic `b"DDGS"`                                         |
-/// |      4 |    2 | format version, `u16` = 2                               |
+/// |      4 |    2 | format version, `u16` = 3                               |
 /// |      6 |    4 | payload length in bytes, `u32` = 21 + `M`               |
 /// |     10 |    8 | payload: term, `u64`                                    |
 /// |     18 |    1 | payload: vote presence, `0` = no vote, `1` = vote       |
@@ -97,17 +97,28 @@ const LOCK_FILE_NAME: &str = "lock";
 /// (wire format 1): a tag byte, `0` = none (never saved), `1` = some, then
 /// the membership id's term and version, the voters, the learners, the
 /// joining learners (each set a varint count, then its ids as varints in
-/// ascending order) and the addresses (a varint count, then id and address
+/// ascending order), the addresses (a varint count, then id and address
 /// pairs in ascending id order, an address being a varint byte length and
-/// UTF-8). Varints are LEB128, least significant group first.
+/// UTF-8) and the metadata (a varint count, then, in ascending id order, an
+/// id and its [`NodeMetadata`](crate::core::NodeMetadata): a varint count,
+/// then key and value strings in ascending key order; a node without
+/// metadata has no entry). Varints are LEB128, least significant group
+/// first. Metadata that breaks a bound of `NodeMetadata` is refused as
+/// damage ([`StorageError::Corrupt`]).
+///
+/// ## Version 2 (read only)
+///
+/// Version 3 without the metadata: the same layout with version 2, the
+/// membership ending after the addresses. It loads with no metadata; the
+/// next save writes version 3.
 ///
 /// ## Version 1 (read only)
 ///
-/// A version-1 file is 31 bytes: the first 27 bytes of version 2 (with
+/// A version-1 file is 31 bytes: the first 27 bytes of version 3 (with
 /// version 1 and payload length 17), then the CRC-32 of them. It holds no
 /// membership: [`load_membership`](Storage::load_membership) returns `None`.
 /// Data directories of older builds therefore load as they were; the next
-/// save writes version 2.
+/// save writes version 3.
 ///
 /// ## Canonical encoding
 ///
@@ -202,7 +213,7 @@ struct Directory {
 
 impl FileStorage {
     /// The format version this build writes. It also reads version 1.
-    pub const FORMAT_VERSION: u16 = format::VERSION_2;
+    pub const FORMAT_VERSION: u16 = format::VERSION_3;
 
     /// Opens the storage kept in directory `dir`, creating the directory
     /// (and its missing parents, durably) if needed, and locks it.

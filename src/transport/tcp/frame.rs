@@ -17,9 +17,13 @@ pub const LEN_PREFIX_LEN: usize = 4;
 /// The largest frame body accepted or produced: 64 KiB.
 ///
 /// Most frames are a few dozen bytes. The largest are heartbeats carrying a
-/// membership (and join replies): about 5 bytes per member plus its address,
-/// so a frame holds some 1,400 members with 40-byte addresses, or some 240
-/// with the longest DNS names. A message that would not fit is dropped at
+/// membership (and join replies): about 5 bytes per member plus its address
+/// and its metadata, which for all members together is at most
+/// [`MAX_MEMBERSHIP_METADATA_LEN`](crate::core::MAX_MEMBERSHIP_METADATA_LEN)
+/// (16 KiB). So a frame holds some 1,400 members with 40-byte addresses and
+/// no metadata, or some 240 with the longest DNS names; with the metadata
+/// bound used up, still some 160 with the longest DNS names. A message that
+/// would not fit is dropped at
 /// sending and counted
 /// ([`TransportStats::dropped_oversized`](super::TransportStats::dropped_oversized)).
 /// The cap bounds what a broken or hostile peer can make a node allocate.

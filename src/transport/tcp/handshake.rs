@@ -44,9 +44,12 @@ use crate::core::NodeId;
 /// Opens every hello, so a stray client is recognised at once.
 pub(crate) const MAGIC: [u8; 4] = *b"DDGO";
 /// Bumped on any incompatible change of the handshake, the frame format or
-/// the messages' encoding. Version 2: messages carry membership ids, and
+/// the messages' encoding, so that nodes of different versions refuse each
+/// other at the handshake. Version 2: messages carry membership ids, and
 /// heartbeats a whole membership; hellos carry a purpose (join mode).
-pub(crate) const PROTOCOL_VERSION: u16 = 2;
+/// Version 3: memberships carry each node's metadata, and join requests the
+/// joiner's.
+pub(crate) const PROTOCOL_VERSION: u16 = 3;
 /// Handshake frames are a few dozen bytes plus the cluster id; the limit
 /// keeps what an unauthenticated client can make us reserve small.
 pub(crate) const MAX_HANDSHAKE_FRAME_LEN: usize = 1024;

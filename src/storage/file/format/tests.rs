@@ -3,6 +3,7 @@
 //! hand, so a valid checksum lets each test reach the check it is after.
 
 use super::*;
+use crate::core::{MAX_MEMBERSHIP_METADATA_LEN, MAX_METADATA_KEY_LEN, NodeMetadata};
 
 fn hs(term: u64, voted_for: Option<u64>) -> HardState {
     HardState {
@@ -22,6 +23,37 @@ fn sample_membership() -> Membership {
     Membership::new([NodeId(1), NodeId(2), NodeId(300)])
         .with_learners([NodeId(4)])
         .with_addresses([(NodeId(1), "127.0.0.1:7001"), (NodeId(4), "[::1]:7004")])
+}
+
+fn meta(entries: &[(&str, &str)]) -> NodeMetadata {
+    entries.iter().fold(NodeMetadata::new(), |meta, (k, v)| {
+        meta.with(*k, *v).expect("valid metadata")
+    })
+}
+
+/// The sample with metadata for two members.
+fn sample_with_metadata() -> Membership {
+    sample_membership()
+        .with_metadata(NodeId(1), meta(&[("http", "http://10.0.0.1:8080")]))
+        .with_metadata(
+            NodeId(4),
+            meta(&[("http", "http://[::1]:8084"), ("zone", "b")]),
+        )
+}
+
+/// A version-2 file of `state` and `membership` (its metadata left out), as
+/// builds before version 3 wrote it.
+fn encode_v2(state: HardState, membership: Option<&Membership>) -> Vec<u8> {
+    let legacy = membership.map(LegacyMembership::from);
+    let encoded = postcard::to_allocvec(&legacy).expect("encodes");
+    let (presence, id) = match state.voted_for {
+        Some(NodeId(id)) => (VOTE, id),
+        None => (NO_VOTE, 0),
+    };
+    let mut payload = hard_state_payload(state.term.0, presence, id);
+    payload.extend_from_slice(&(encoded.len() as u32).to_le_bytes());
+    payload.extend_from_slice(&encoded);
+    envelope(VERSION_2, &payload)
 }
 
 /// Magic, version, payload length, payload, CRC-32 of all of it.
@@ -50,24 +82,189 @@ fn payload_v2(field: u32, membership: &[u8]) -> Vec<u8> {
     payload
 }
 
-fn valid_v2() -> Vec<u8> {
-    encode(&record(hs(9, Some(2)), Some(sample_membership()))).expect("encodes")
+fn valid_v3() -> Vec<u8> {
+    encode(&record(hs(9, Some(2)), Some(sample_with_metadata()))).expect("encodes")
 }
 
 #[test]
-fn version_2_round_trips() {
+fn version_3_round_trips() {
     let records = [
         record(hs(0, None), None),
         record(hs(42, Some(3)), None),
         record(hs(u64::MAX, Some(u64::MAX)), None),
         record(hs(u64::MAX, None), Some(Membership::new([NodeId(1)]))),
         record(hs(1 << 40, Some(0)), Some(sample_membership())),
+        record(hs(7, Some(1)), Some(sample_with_metadata())),
     ];
     for record in records {
         let bytes = encode(&record).expect("encodes");
-        assert_eq!(&bytes[4..6], &VERSION_2.to_le_bytes());
+        assert_eq!(&bytes[4..6], &VERSION_3.to_le_bytes());
         assert_eq!(decode(&bytes), Ok(record.clone()), "{record:?}");
     }
+}
+
+#[test]
+fn version_2_files_load_without_metadata() {
+    for (state, membership) in [
+        (hs(0, None), None),
+        (hs(42, Some(3)), Some(sample_membership())),
+        (hs(5, None), Some(Membership::new([NodeId(1)]))),
+    ] {
+        let bytes = encode_v2(state, membership.as_ref());
+        assert_eq!(&bytes[4..6], &VERSION_2.to_le_bytes());
+        assert_eq!(decode(&bytes), Ok(record(state, membership)));
+    }
+    // What a version-2 file held is what the next save writes, as version 3.
+    let upgraded = decode(&encode_v2(hs(3, Some(1)), Some(&sample_membership()))).unwrap();
+    let bytes = encode(&upgraded).unwrap();
+    assert_eq!(&bytes[4..6], &VERSION_3.to_le_bytes());
+    assert_eq!(decode(&bytes), Ok(upgraded));
+}
+
+#[test]
+fn a_version_3_membership_in_a_version_2_file_is_refused() {
+    // The version-3 bytes with metadata, under version 2: the metadata is
+    // left over after the addresses.
+    let v3 = valid_v3();
+    let payload = &v3[HEADER_LEN..v3.len() - CHECKSUM_LEN];
+    assert!(matches!(
+        decode(&envelope(VERSION_2, payload)),
+        Err(DecodeError::MembershipUnusedBytes { .. })
+    ));
+}
+
+/// Postcard of `Some` membership `1 voter, id 0@t0`, then the metadata
+/// entries given as raw (node, key, value) strings, unchecked.
+fn raw_v3_membership(metadata: &[(u64, &[(&str, &str)])]) -> Vec<u8> {
+    // Some, id term 0 version 0, voters [1], no learners, no joining, no
+    // addresses.
+    let mut bytes = vec![1, 0, 0, 1, 1, 0, 0, 0];
+    bytes.push(metadata.len() as u8);
+    for (node, entries) in metadata {
+        bytes.push(*node as u8);
+        bytes.push(entries.len() as u8);
+        for (key, value) in *entries {
+            for text in [key, value] {
+                bytes.push(text.len() as u8);
+                bytes.extend_from_slice(text.as_bytes());
+            }
+        }
+    }
+    bytes
+}
+
+fn payload_v3(membership: &[u8]) -> Vec<u8> {
+    payload_v2(membership.len() as u32, membership)
+}
+
+#[test]
+fn the_raw_encoding_is_what_a_save_writes() {
+    let membership = Membership::new([NodeId(1)]).with_metadata(NodeId(1), meta(&[("k", "v")]));
+    let expected = encode(&record(hs(4, Some(1)), Some(membership))).unwrap();
+    let raw = raw_v3_membership(&[(1, &[("k", "v")])]);
+    assert_eq!(envelope(VERSION_3, &payload_v3(&raw)), expected);
+}
+
+#[test]
+fn invalid_metadata_is_refused_with_the_bound_it_breaks() {
+    let long_key = "k".repeat(MAX_METADATA_KEY_LEN + 1);
+    let cases: [(&[(&str, &str)], MetadataError); 3] = [
+        (
+            &[("Bad", "v")],
+            MetadataError::KeyStart { key: "Bad".into() },
+        ),
+        (
+            &[("k", "a\nb")],
+            MetadataError::ValueControlCharacter {
+                key: "k".into(),
+                character: '\n',
+            },
+        ),
+        (
+            &[(&long_key, "v")],
+            MetadataError::KeyTooLong {
+                key: long_key.clone(),
+                len: MAX_METADATA_KEY_LEN + 1,
+                max: MAX_METADATA_KEY_LEN,
+            },
+        ),
+    ];
+    for (entries, error) in cases {
+        let raw = raw_v3_membership(&[(1, entries)]);
+        assert_eq!(
+            decode(&envelope(VERSION_3, &payload_v3(&raw))),
+            Err(DecodeError::InvalidMetadata(error))
+        );
+    }
+}
+
+#[test]
+fn all_members_metadata_together_is_bounded_on_load() {
+    // 17 nodes of 1017 bytes each: over the 16 KiB bound. Built by hand,
+    // since no membership holding it can be made.
+    let value = "v".repeat(250);
+    let full: Vec<(&str, &str)> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|k| (*k, value.as_str()))
+        .collect();
+    let nodes: Vec<(u64, &[(&str, &str)])> = (1..=17).map(|n| (n, full.as_slice())).collect();
+    let raw = raw_v3_membership(&nodes);
+    // The 250-byte values' lengths are two-byte varints, which the one-byte
+    // helper cannot write: patch them in.
+    let raw = fix_two_byte_lengths(raw, 250);
+    assert_eq!(
+        decode(&envelope(VERSION_3, &payload_v3(&raw))),
+        Err(DecodeError::InvalidMetadata(
+            MetadataError::MembershipTooLarge {
+                len: 17 * 1017,
+                max: MAX_MEMBERSHIP_METADATA_LEN,
+            }
+        ))
+    );
+}
+
+/// Replaces each one-byte length `len as u8` written before a run of `len`
+/// bytes `v` with its two-byte varint.
+fn fix_two_byte_lengths(raw: Vec<u8>, len: usize) -> Vec<u8> {
+    let run = vec![b'v'; len];
+    let mut out = Vec::with_capacity(raw.len() + 64);
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == len as u8 && raw[i + 1..].starts_with(&run) {
+            out.extend_from_slice(&[(len as u8 & 0x7f) | 0x80, (len >> 7) as u8]);
+            out.extend_from_slice(&run);
+            i += 1 + len;
+        } else {
+            out.push(raw[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn empty_metadata_entries_are_not_canonical() {
+    let raw = raw_v3_membership(&[(1, &[])]);
+    assert_eq!(
+        decode(&envelope(VERSION_3, &payload_v3(&raw))),
+        Err(DecodeError::NonCanonicalMembership)
+    );
+}
+
+#[test]
+fn the_largest_membership_metadata_is_far_below_the_file_bound() {
+    let value = "v".repeat(250);
+    let full = meta(&[("a", &value), ("b", &value), ("c", &value), ("d", &value)]);
+    let nodes = (MAX_MEMBERSHIP_METADATA_LEN / full.encoded_len()) as u64;
+    let mut membership = Membership::new((1..=nodes).map(NodeId))
+        .with_addresses((1..=nodes).map(|n| (NodeId(n), format!("{}:7000", "h".repeat(253)))));
+    for n in 1..=nodes {
+        membership = membership.with_metadata(NodeId(n), full.clone());
+    }
+    assert_eq!(membership.check_metadata_len(), Ok(()));
+    let bytes = encode(&record(hs(1, None), Some(membership.clone()))).expect("encodes");
+    assert!(bytes.len() < MAX_MEMBERSHIP_LEN / 16, "{}", bytes.len());
+    assert_eq!(decode(&bytes), Ok(record(hs(1, None), Some(membership))));
 }
 
 #[test]
@@ -169,7 +366,7 @@ fn the_envelope_checks_name_what_is_wrong() {
 
 #[test]
 fn unknown_versions_are_reported_as_such_not_as_damage() {
-    for version in [0, 3, u16::MAX] {
+    for version in [0, 4, u16::MAX] {
         assert_eq!(
             decode(&envelope(version, &payload_v2(1, &[0]))),
             Err(DecodeError::UnsupportedVersion(version))
@@ -193,7 +390,8 @@ fn the_hard_state_has_one_encoding() {
         let mut v2 = payload;
         v2.extend_from_slice(&1u32.to_le_bytes());
         v2.push(0);
-        assert_eq!(decode(&envelope(VERSION_2, &v2)), Err(expected));
+        assert_eq!(decode(&envelope(VERSION_2, &v2)), Err(expected.clone()));
+        assert_eq!(decode(&envelope(VERSION_3, &v2)), Err(expected));
     }
 }
 
@@ -208,10 +406,12 @@ fn payload_lengths_are_checked_per_version() {
         decode(&envelope(VERSION_1, &[v1.clone(), vec![0]].concat())),
         Err(DecodeError::V1PayloadLength { len: 18 })
     );
-    assert_eq!(
-        decode(&envelope(VERSION_2, &v1)),
-        Err(DecodeError::V2PayloadTooShort { len: 17 })
-    );
+    for version in [VERSION_2, VERSION_3] {
+        assert_eq!(
+            decode(&envelope(version, &v1)),
+            Err(DecodeError::PayloadTooShort { version, len: 17 })
+        );
+    }
 }
 
 #[test]
@@ -256,6 +456,22 @@ fn the_membership_field_is_checked_before_it_is_decoded() {
     for (payload, expected) in cases {
         assert_eq!(decode(&envelope(VERSION_2, &payload)), Err(expected));
     }
+    // Version 3 the same, its membership ending with the metadata count.
+    assert_eq!(
+        decode(&envelope(
+            VERSION_3,
+            &payload_v2(10, &[1, 0, 0, 2, 2, 1, 0, 0, 0, 0])
+        )),
+        Err(DecodeError::NonCanonicalMembership)
+    );
+    assert_eq!(
+        decode(&envelope(
+            VERSION_3,
+            &payload_v2(9, &[1, 0, 0, 1, 1, 0, 0, 0, 0])
+        ))
+        .map(|r| r.membership),
+        Ok(Some(Membership::new([NodeId(1)])))
+    );
     // A tag byte that is neither none nor some.
     assert!(matches!(
         decode(&envelope(VERSION_2, &payload_v2(1, &[7]))),
@@ -268,7 +484,8 @@ fn every_truncation_and_bit_flip_is_refused() {
     let files = [
         envelope(VERSION_1, &hard_state_payload(42, VOTE, 3)),
         encode(&record(hs(7, None), None)).expect("encodes"),
-        valid_v2(),
+        encode_v2(hs(9, Some(2)), Some(&sample_membership())),
+        valid_v3(),
     ];
     for valid in files {
         for len in 0..valid.len() {

@@ -23,7 +23,7 @@ use super::super::fresh_rng;
 use super::super::handshake::{self, HandshakeError, Local, Purpose};
 use super::super::sealed::{self, SealError};
 use super::{MAX_JOIN_ADDR_LEN, REQUEST_MAGIC, RequestFrame};
-use crate::core::{Membership, NodeId};
+use crate::core::{Membership, NodeId, NodeMetadata};
 use crate::transport::JoinReply;
 
 /// What [`request_join`] needs: who the joiner is, where it listens, and the
@@ -36,6 +36,9 @@ pub struct JoinParams {
     /// Where the members will reach the joining node's transport
     /// (`"HOST:PORT"`, a DNS name or an IP address).
     pub addr: String,
+    /// What the joining node says about itself (its application URL, ...),
+    /// recorded in the membership with its address. Empty by default.
+    pub metadata: NodeMetadata,
     /// The cluster's id, as in [`TcpConfig::cluster_id`].
     pub cluster_id: String,
     /// The cluster's pre-shared key, as in [`TcpConfig::cluster_key`];
@@ -53,6 +56,7 @@ impl fmt::Debug for JoinParams {
         f.debug_struct("JoinParams")
             .field("id", &self.id)
             .field("addr", &self.addr)
+            .field("metadata", &self.metadata)
             .field("cluster_id", &self.cluster_id)
             .field(
                 "cluster_key",
@@ -74,10 +78,18 @@ impl JoinParams {
         JoinParams {
             id,
             addr: addr.into(),
+            metadata: NodeMetadata::new(),
             cluster_id: cluster_id.into(),
             cluster_key: None,
             timeout: Self::DEFAULT_TIMEOUT,
         }
+    }
+
+    /// Sets the joining node's metadata (see [`metadata`](Self::metadata)).
+    #[must_use]
+    pub fn with_metadata(mut self, metadata: NodeMetadata) -> Self {
+        self.metadata = metadata;
+        self
     }
 
     /// Sets the cluster's pre-shared key.
@@ -235,7 +247,8 @@ fn no_goose(leader: Option<NodeId>, leader_addr: Option<&str>) -> String {
 /// joins as a learner and is promoted to voter once it has kept up with the
 /// Goose for an election timeout. Build the node from the membership
 /// returned (its addresses included). Asking again after a success returns
-/// the membership in force, as long as the address is the same.
+/// the membership in force, as long as the address and the metadata are the
+/// same.
 ///
 /// Errors are typed: [`JoinError::Refused`] and [`JoinError::NoGoose`] are
 /// the cluster's answers; the others are about reaching `target`, and name
@@ -249,6 +262,7 @@ pub async fn request_join(target: &str, params: &JoinParams) -> Result<Membershi
             key: key.as_ref(),
         },
         addr: &params.addr,
+        metadata: &params.metadata,
         forwarded: false,
         timeout: params.timeout,
     };
@@ -270,6 +284,7 @@ pub(super) struct Ask<'a> {
     /// The joiner's id (also the hello's sender), the cluster and its key.
     pub(super) local: Local<'a>,
     pub(super) addr: &'a str,
+    pub(super) metadata: &'a NodeMetadata,
     pub(super) forwarded: bool,
     pub(super) timeout: Duration,
 }
@@ -310,12 +325,13 @@ impl Ask<'_> {
             .await
             .map_err(|e| handshake_error(target, e))?;
 
-        let mut out = Vec::with_capacity(64 + self.addr.len());
+        let mut out = Vec::with_capacity(64 + self.addr.len() + self.metadata.encoded_len());
         let request = RequestFrame {
             magic: REQUEST_MAGIC,
             id: self.local.id,
             addr: self.addr,
             forwarded: self.forwarded,
+            metadata: self.metadata.iter().collect(),
         };
         sealed::encode(&request, &mut out, auth.as_mut()).map_err(|e| JoinError::Protocol {
             target: named(),

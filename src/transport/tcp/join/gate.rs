@@ -18,7 +18,7 @@ use super::super::frame::{FrameError, FrameReader, ReadError};
 use super::super::handshake;
 use super::super::sealed::{self, SealError};
 use super::super::stats::{Counters, bump};
-use super::{REQUEST_MAGIC, Request, RequestFrame};
+use super::{MAX_REQUEST_FRAME_LEN, REQUEST_MAGIC, Request, RequestFrame};
 use crate::core::NodeId;
 
 /// Reasons the transport gives when it refuses a request as busy.
@@ -151,6 +151,9 @@ pub(super) async fn receive_request(
     auth: Option<&mut FrameAuth>,
     handshake_timeout: Duration,
 ) -> Result<Request, Violation> {
+    // The request may carry up to 1 KiB of metadata: more than a handshake
+    // frame.
+    reader.set_max_len(MAX_REQUEST_FRAME_LEN);
     let read = timeout(handshake_timeout, read_request(stream, reader, auth))
         .await
         .unwrap_or(Err(Violation::Timeout));
@@ -185,6 +188,11 @@ async fn read_request(
         id: frame.id,
         addr: frame.addr.to_owned(),
         forwarded: frame.forwarded,
+        metadata: frame
+            .metadata
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .collect(),
     })
 }
 
@@ -216,6 +224,7 @@ mod tests {
             id,
             addr: "10.0.0.4:7000",
             forwarded: false,
+            metadata: BTreeMap::from([("http", "http://10.0.0.4:8080")]),
         };
         let mut out = Vec::new();
         sealed::encode(&frame, &mut out, auth).expect("fits");
@@ -244,6 +253,10 @@ mod tests {
             (JOINER, "10.0.0.4:7000")
         );
         assert!(!request.forwarded);
+        assert_eq!(
+            request.metadata,
+            BTreeMap::from([("http".to_owned(), "http://10.0.0.4:8080".to_owned())])
+        );
 
         let key = ClusterKey::new(b"horse").expect("any length");
         let sealed = request_with(&key);

@@ -18,7 +18,7 @@ use super::super::stats::bump;
 use super::Request;
 use super::client::Ask;
 use super::gate::{self, Violation};
-use crate::core::NodeId;
+use crate::core::{NodeId, NodeMetadata};
 use crate::transport::{JoinReply, JoinRequest};
 
 /// Reasons the transport gives when it refuses a request itself.
@@ -58,14 +58,16 @@ pub(crate) async fn serve(
     debug!(joiner = %request.id, addr = %request.addr, forwarded = request.forwarded, "join request");
 
     let admitted = shared.join.admit();
-    let reply = match &admitted {
-        Err(busy) => {
+    let metadata = NodeMetadata::try_from(request.metadata.clone());
+    let reply = match (&admitted, metadata) {
+        (Err(busy), _) => {
             debug!(joiner = %request.id, reason = busy, "join request refused");
             JoinReply::Refused((*busy).to_owned())
         }
-        Ok(_slot) => {
+        (Ok(_slot), Err(invalid)) => JoinReply::Refused(format!("invalid metadata: {invalid}")),
+        (Ok(_slot), Ok(metadata)) => {
             tokio::select! {
-                reply = answer(shared, &request) => reply,
+                reply = answer(shared, &request, metadata) => reply,
                 // Nothing may follow the request; the joiner hanging up
                 // ends the wait too.
                 read = reader.next_frame(stream) => {
@@ -93,18 +95,18 @@ pub(crate) async fn serve(
 
 /// The answer: the runtime's, or, when it names the Goose's address for a
 /// request not forwarded yet, the Goose's.
-async fn answer(shared: &Shared, request: &Request) -> JoinReply {
-    let reply = ask_runtime(shared, request).await;
+async fn answer(shared: &Shared, request: &Request, metadata: NodeMetadata) -> JoinReply {
+    let reply = ask_runtime(shared, request, metadata.clone()).await;
     match reply {
         JoinReply::NotGoose {
             leader,
             leader_addr: Some(goose),
-        } if !request.forwarded => forward(shared, request, leader, goose).await,
+        } if !request.forwarded => forward(shared, request, &metadata, leader, goose).await,
         other => other,
     }
 }
 
-async fn ask_runtime(shared: &Shared, request: &Request) -> JoinReply {
+async fn ask_runtime(shared: &Shared, request: &Request, metadata: NodeMetadata) -> JoinReply {
     let Some(requests) = shared.join_requests.get() else {
         return JoinReply::Refused(NOT_ACCEPTING.to_owned());
     };
@@ -112,6 +114,7 @@ async fn ask_runtime(shared: &Shared, request: &Request) -> JoinReply {
     let sent = requests.try_send(JoinRequest {
         id: request.id,
         addr: request.addr.clone(),
+        metadata,
         reply,
     });
     match sent {
@@ -137,6 +140,7 @@ async fn ask_runtime(shared: &Shared, request: &Request) -> JoinReply {
 async fn forward(
     shared: &Shared,
     request: &Request,
+    metadata: &NodeMetadata,
     leader: Option<NodeId>,
     goose: String,
 ) -> JoinReply {
@@ -149,6 +153,7 @@ async fn forward(
             key: shared.key.as_ref(),
         },
         addr: &request.addr,
+        metadata,
         forwarded: true,
         timeout: shared.config.join_timeout,
     };
