@@ -14,8 +14,10 @@
 mod common;
 mod config;
 mod election;
+mod events;
 mod failures;
 mod joins;
+mod leadership;
 mod learners;
 mod membership;
 mod observe;
