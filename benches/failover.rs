@@ -296,7 +296,9 @@ async fn trial(
         .map(|node| {
             let found = found.clone();
             tokio::spawn(async move {
-                if let Ok(status) = node.wait_for_role(Role::Goose, PATIENCE).await {
+                if let Ok(Ok(status)) =
+                    tokio::time::timeout(PATIENCE, node.wait_for_role(Role::Goose)).await
+                {
                     let _ = found.send((Instant::now(), status.id, status.term)).await;
                 }
             })

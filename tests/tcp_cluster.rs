@@ -31,6 +31,7 @@ mod support;
 
 use support::cluster::loopback;
 use support::cluster::{Cluster, eventually, first_goose};
+use support::runs::Runs;
 
 const CLUSTER: &str = "tcp-cluster-test";
 const KEY: &[u8] = b"the cluster's pre-shared key";
@@ -216,6 +217,39 @@ async fn graceful_shutdown_of_the_goose_hands_over_well_inside_an_election_timeo
     .await;
     assert!(new.is_goose());
     assert!(!restarted.is_goose());
+    cluster.watch().check();
+}
+
+/// Over TCP too, a run of `run_while_goose` is cancelled when its Goose
+/// steps down, and the next leader's own task starts a run of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_while_goose_is_cancelled_on_a_step_down() {
+    let cluster = start(3).await;
+    let goose = cluster.settled(PATIENCE).await;
+    let runs = Runs::default();
+    let task = runs.start(&goose);
+    eventually(PATIENCE, "the run to start", || runs.len() == 1).await;
+
+    let stepped_at = Instant::now();
+    let led = goose.step_down().await.expect("the Goose steps down");
+    eventually(PATIENCE, "the run to end", || runs.get(0).ended.is_some()).await;
+    let run = runs.get(0);
+    assert_eq!(run.term, led);
+    assert!(
+        run.token_cancelled,
+        "the token is cancelled before the drop"
+    );
+    let ended = run.ended.expect("ended");
+    assert!(ended >= stepped_at);
+    eprintln!(
+        "the run ended {:?} after the step-down began",
+        ended - stepped_at
+    );
+    assert!(!goose.is_goose());
+    assert_eq!(runs.len(), 1, "no new run while a Duck");
+
+    task.stop().await;
+    cluster.shutdown().await;
     cluster.watch().check();
 }
 

@@ -106,7 +106,7 @@
 //! let mut config = NodeConfig::new(NodeId(1), [NodeId(1)]);
 //! config.addresses.insert(NodeId(1), "10.0.0.1:7001".to_owned());
 //! let node = Node::start(config, network.transport(NodeId(1)), MemStorage::new()).await?;
-//! node.wait_for_role(Role::Goose, Duration::from_secs(5)).await?;
+//! tokio::time::timeout(Duration::from_secs(5), node.wait_for_role(Role::Goose)).await??;
 //!
 //! let app: Router = Router::new()
 //!     .route("/", get(|| async { "my service" }))

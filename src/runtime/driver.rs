@@ -12,6 +12,7 @@ use super::Observed;
 use super::admission::peer_addresses;
 use super::changes::Waiters;
 use super::error::FatalError;
+use super::events::EventSender;
 use super::handle::{Command, NodeStatus};
 use crate::core::{
     CommandError, Counters, Election, Event, Membership, MembershipId, NodeId, Output, Role, Term,
@@ -63,6 +64,11 @@ pub(crate) struct Driver<T, S> {
     transport_peers: Option<BTreeMap<NodeId, String>>,
     /// Membership requests not answered yet.
     waiters: Waiters,
+    /// Every role and Goose change, to the handles' event streams.
+    events: EventSender,
+    /// Whether the lease is checked in real time (check-quorum on): as the
+    /// handles judge it, to count reigns the same way.
+    lease_checked: bool,
 }
 
 /// The parts of [`NodeStatus`] that change while the node runs. All `Copy`:
@@ -77,13 +83,24 @@ struct Published {
     counters: Counters,
     membership: MembershipId,
     membership_pending: Option<bool>,
+    /// See [`NodeStatus::reign`].
+    reign: u64,
 }
 
 impl Published {
+    /// Whether this shows a Goose holding its lease at `now`, as the
+    /// handles judge it.
+    fn holds_lease_at(&self, now: Instant, lease_checked: bool) -> bool {
+        self.role == Role::Goose
+            && (!lease_checked || self.lease_deadline.is_some_and(|deadline| now < deadline))
+    }
+
     /// Whether going from `self` to `next` is worth waking watchers for: a
-    /// renewed lease deadline or a grown counter alone is not.
+    /// renewed lease deadline or a grown counter alone is not, but a lease
+    /// renewed after it lapsed is a new reign.
     fn notable_change(&self, next: &Published) -> bool {
-        self.role != next.role
+        self.reign != next.reign
+            || self.role != next.role
             || self.term != next.term
             || self.leader != next.leader
             || self.voted_for != next.voted_for
@@ -98,7 +115,9 @@ pub(crate) fn initial_status(election: &Election) -> NodeStatus {
     let membership = election.membership();
     NodeStatus {
         id: election.id(),
-        role: election.role(),
+        // No lease yet: whatever the core says, the node does not lead.
+        role: Role::Duck,
+        core_role: election.role(),
         term: election.term(),
         leader: election.leader(),
         voted_for: election.hard_state().voted_for,
@@ -112,6 +131,7 @@ pub(crate) fn initial_status(election: &Election) -> NodeStatus {
         running: true,
         fatal_error: None,
         full_membership: Arc::new(membership.clone()),
+        reign: 0,
     }
 }
 
@@ -123,6 +143,7 @@ pub(crate) struct Channels {
     pub(crate) joins: Option<mpsc::Receiver<JoinRequest>>,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) status: watch::Sender<NodeStatus>,
+    pub(crate) events: EventSender,
     pub(crate) observed: Arc<Observed>,
     /// The peers `Node::start` gave the transport, if any.
     pub(crate) transport_peers: Option<BTreeMap<NodeId, String>>,
@@ -154,8 +175,11 @@ impl<T: Transport, S: Storage> Driver<T, S> {
             counters: *election.counters(),
             membership: election.membership().id(),
             membership_pending: election.membership_pending(),
+            reign: 0,
         };
         Driver {
+            lease_checked: election.config().check_quorum,
+            events: channels.events,
             held: Arc::new(election.membership().clone()),
             member: election.membership().contains(election.id()),
             committed: None,
@@ -294,7 +318,9 @@ impl<T: Transport, S: Storage> Driver<T, S> {
                 Output::Send { to, msg } => self.transport.send(to, msg),
                 Output::Event(
                     event @ Event::RoleChanged {
-                        role: Role::Goose, ..
+                        role: Role::Goose,
+                        term,
+                        reason,
                     },
                 ) => {
                     // Said at once: the term is durable (the core announces a
@@ -303,17 +329,20 @@ impl<T: Transport, S: Storage> Driver<T, S> {
                     // membership follows its lease).
                     self.log_event(event);
                     self.publish();
+                    self.events.role_changed(term, Role::Goose, reason);
                 }
-                Output::Event(event @ Event::RoleChanged { .. }) => {
+                Output::Event(event @ Event::RoleChanged { role, term, reason }) => {
                     // A Goose that steps down no longer answers for the
                     // peers its change was removing.
                     self.log_event(event);
+                    self.events.role_changed(term, role, reason);
                     self.sync_transport_peers();
                 }
                 Output::Event(Event::MembershipChanged { .. }) => self.membership_changed(),
-                Output::Event(event @ Event::LeaderChanged { .. }) => {
+                Output::Event(event @ Event::LeaderChanged { leader, term }) => {
                     // A Duck admits the Goose it follows, member or not.
                     self.log_event(event);
+                    self.events.goose_changed(leader, term);
                     self.sync_transport_peers();
                 }
                 Output::Event(Event::MembershipCommitted { id }) => {
@@ -429,7 +458,7 @@ impl<T: Transport, S: Storage> Driver<T, S> {
     /// Brings the watched status up to date; wakes watchers only for a
     /// notable change.
     fn publish(&mut self) {
-        let next = Published {
+        let mut next = Published {
             role: self.election.role(),
             term: self.election.term(),
             leader: self.election.leader(),
@@ -438,9 +467,19 @@ impl<T: Transport, S: Storage> Driver<T, S> {
             counters: *self.election.counters(),
             membership: self.held.id(),
             membership_pending: self.election.membership_pending(),
+            reign: self.published.reign,
         };
         if next == self.published {
             return;
+        }
+        // A new reign whenever the node goes from not leading to leading as
+        // the handles judge it, now: a new term, or a lease renewed after
+        // it lapsed in real time (a stalled driver that caught up), which a
+        // `Leadership` of the lapsed reign must not take for its own.
+        let now = Instant::now();
+        let holds = next.holds_lease_at(now, self.lease_checked);
+        if holds && !self.published.holds_lease_at(now, self.lease_checked) {
+            next.reign += 1;
         }
         let notify = self.published.notable_change(&next);
         let membership_changed = self.published.membership != next.membership;
@@ -456,7 +495,11 @@ impl<T: Transport, S: Storage> Driver<T, S> {
             }
             status.membership = next.membership;
             status.membership_pending = next.membership_pending;
-            status.role = next.role;
+            // Judged now, as the handles judge it; read later, a snapshot
+            // is not judged again.
+            status.role = if holds { Role::Goose } else { Role::Duck };
+            status.core_role = next.role;
+            status.reign = next.reign;
             status.term = next.term;
             status.leader = next.leader;
             status.voted_for = next.voted_for;
@@ -488,8 +531,10 @@ impl<T: Transport, S: Storage> Driver<T, S> {
         }
         let counters = *self.election.counters();
         let fatal = fatal.map(Arc::new);
+        self.events.stopped();
         self.status.send_modify(|status| {
             status.role = Role::Duck;
+            status.core_role = Role::Duck;
             status.lease_deadline = None;
             status.counters = counters;
             status.running = false;

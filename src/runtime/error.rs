@@ -1,12 +1,10 @@
 //! The runtime's error types, one per boundary: starting a node, asking it
 //! to do something, waiting on it, and what stopped it.
 
-use std::time::Duration;
-
 use thiserror::Error;
 
 use super::config::NodeConfigError;
-use crate::core::{CommandError, MembershipError, NodeId, Role};
+use crate::core::{CommandError, MembershipError, NodeId};
 use crate::storage::StorageError;
 use crate::transport::TransportError;
 
@@ -91,19 +89,13 @@ pub enum HandleError {
 }
 
 /// Why [`NodeHandle::wait_for_role`](crate::runtime::NodeHandle::wait_for_role)
-/// gave up.
+/// or [`NodeHandle::leadership`](crate::runtime::NodeHandle::leadership)
+/// gave up. Neither has a timeout of its own: wrap them in
+/// [`tokio::time::timeout`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum WaitError {
-    /// The node did not take the role in time.
-    #[error("node did not become {role} within {waited:?}")]
-    Timeout {
-        /// The role waited for.
-        role: Role,
-        /// How long was waited.
-        waited: Duration,
-    },
-    /// The node stopped before taking the role.
-    #[error("the node stopped while waiting for a role")]
+    /// The node stopped before taking the role (or the lead) waited for.
+    #[error("the node stopped while it was waited on")]
     Stopped,
 }

@@ -1,35 +1,55 @@
 //! What a service holds on to: the node's status and the levers to move it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::Observed;
 use super::changes::NewMember;
 use super::error::{FatalError, HandleError, WaitError};
+use super::events::NodeEvent;
 use super::latency::LatencyHistogram;
 use super::peers::PeerStatus;
+use super::view::StatusView;
 use crate::core::{
     CommandError, Counters, Membership, MembershipId, NodeId, NodeMetadata, Role, Term,
 };
 
 /// A snapshot of a running node, published by its driver task.
 ///
-/// `role` is the core's answer as of the driver's last input. A driver that
-/// stalls (a blocked thread, a starved runtime) stops updating it, so do not
-/// act on `role` alone: ask [`NodeHandle::is_goose`], which also checks the
-/// lease deadline against the clock.
+/// Which to use for "am I the Goose":
+///
+/// * Now, once: [`NodeHandle::is_goose`] (or [`NodeHandle::fencing_token`]),
+///   or `role` in a snapshot from [`NodeHandle::status`]. Both judge the
+///   lease against the monotonic clock at the moment they are called, the
+///   same way, so they never disagree at one instant.
+/// * To react to every change: [`NodeHandle::leadership`] (a scope that
+///   ends at the lease's real-time deadline even if the driver stalls) and
+///   [`NodeHandle::events`] (every transition, none coalesced).
+///
+/// Snapshots from [`NodeHandle::subscribe`] were judged when the driver
+/// published them and are never judged again: a lease that runs out while
+/// the driver is stalled leaves them saying Goose.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct NodeStatus {
     /// This node.
     pub id: NodeId,
-    /// Goose or Duck, as the core last reported it.
+    /// Goose only while this node holds its lease, judged against the
+    /// clock: Goose exactly when [`NodeHandle::is_goose`] would say so at
+    /// the moment the snapshot was taken (see the type's docs for watch
+    /// snapshots). A Goose whose real-time lease deadline has passed is a
+    /// Duck here even if its driver has not noticed yet (`core_role`).
     pub role: Role,
+    /// The role as the core last reported it, without the real-time lease
+    /// check: it stays Goose while a stalled driver has not noticed that its
+    /// lease ran out. For diagnostics; act on `role`. Duck once the node has
+    /// stopped.
+    pub core_role: Role,
     /// The current term; while Goose, the fencing token.
     pub term: Term,
     /// The Goose this node follows (itself when it leads), if known.
@@ -74,6 +94,12 @@ pub struct NodeStatus {
     pub fatal_error: Option<Arc<FatalError>>,
     /// The membership `membership` names, for [`NodeHandle::membership`].
     pub(crate) full_membership: Arc<Membership>,
+    /// Which uninterrupted stretch of leadership the node is in: the driver
+    /// counts one more each time it publishes a Goose holding its lease
+    /// after a status that did not (a new term, or a lease renewed after it
+    /// had lapsed in real time), so a [`Leadership`](super::Leadership) that
+    /// saw its lease lapse stays lost.
+    pub(crate) reign: u64,
 }
 
 impl NodeStatus {
@@ -82,7 +108,7 @@ impl NodeStatus {
     /// alone decides.
     pub(crate) fn holds_lease_at(&self, now: Instant, lease_checked: bool) -> bool {
         self.running
-            && self.role == Role::Goose
+            && self.core_role == Role::Goose
             && (!lease_checked || self.lease_deadline.is_some_and(|deadline| now < deadline))
     }
 }
@@ -98,6 +124,15 @@ pub struct Lease {
     /// heartbeat round; `None` without the check-quorum lease, which voids
     /// lease safety.
     pub remaining: Option<Duration>,
+}
+
+/// The channels a handle talks to the driver through.
+pub(crate) struct HandleChannels {
+    pub(crate) commands: mpsc::Sender<Command>,
+    /// Set to `true` to ask the driver to stop.
+    pub(crate) shutdown: watch::Sender<bool>,
+    /// A weak end of the driver's event channel.
+    pub(crate) events: broadcast::WeakSender<NodeEvent>,
 }
 
 /// A request to the driver task, answered on `reply` once its outputs have
@@ -145,18 +180,17 @@ pub struct NodeHandle {
 #[derive(Debug)]
 struct Inner {
     id: NodeId,
-    /// With check-quorum off there is no lease, and `is_goose` trusts the role.
-    lease_checked: bool,
-    status: watch::Receiver<NodeStatus>,
+    /// The published status, judged against the clock.
+    view: StatusView,
     commands: mpsc::Sender<Command>,
     /// Set to `true` to ask the driver to stop; dropping it does the same.
     shutdown: watch::Sender<bool>,
     task: AbortHandle,
-    /// `abort` was called: the task may take a moment to be dropped, but the
-    /// node must stop answering "Goose" at once.
-    aborted: AtomicBool,
     /// Contact times and persist latencies, written by the driver.
     observed: Arc<Observed>,
+    /// Where the driver sends every transition, for [`NodeHandle::events`];
+    /// weak, so that it closes when the driver ends.
+    events: broadcast::WeakSender<NodeEvent>,
 }
 
 impl NodeHandle {
@@ -164,23 +198,33 @@ impl NodeHandle {
         id: NodeId,
         lease_checked: bool,
         status: watch::Receiver<NodeStatus>,
-        commands: mpsc::Sender<Command>,
-        shutdown: watch::Sender<bool>,
+        channels: HandleChannels,
         task: AbortHandle,
         observed: Arc<Observed>,
     ) -> Self {
+        let aborted = Arc::new(AtomicBool::new(false));
         NodeHandle {
             inner: Arc::new(Inner {
                 id,
-                lease_checked,
-                status,
-                commands,
-                shutdown,
+                view: StatusView::new(status, lease_checked, aborted),
+                commands: channels.commands,
+                shutdown: channels.shutdown,
                 task,
-                aborted: AtomicBool::new(false),
                 observed,
+                events: channels.events,
             }),
         }
+    }
+
+    /// The judging view of the status, for tasks that must not keep the
+    /// node running.
+    pub(crate) fn view(&self) -> &StatusView {
+        &self.inner.view
+    }
+
+    /// The driver's event channel, if the driver still runs.
+    pub(crate) fn event_sender(&self) -> Option<broadcast::Sender<NodeEvent>> {
+        self.inner.events.upgrade()
     }
 
     // ----- getters ----------------------------------------------------------
@@ -190,29 +234,42 @@ impl NodeHandle {
         self.inner.id
     }
 
-    /// The latest status the driver published. `running` is `false` once
-    /// the driver task has ended, however it ended.
+    /// The latest status the driver published, judged now: `role` is Goose
+    /// exactly when [`is_goose`](Self::is_goose) is (the core's own answer
+    /// is `core_role`), and `running` is `false` once the driver task has
+    /// ended, however it ended.
     pub fn status(&self) -> NodeStatus {
-        let mut status = self.inner.status.borrow().clone();
-        status.running &= self.is_running();
-        status
+        self.inner.view.judged_at(Instant::now())
     }
 
     /// A receiver that wakes whenever the role, term, leader, vote,
-    /// membership (or whether it is pending) or running state changes. The lease deadline and the counters are
-    /// refreshed in place without waking it, so a healthy Goose does not wake
-    /// every watcher at every heartbeat.
+    /// membership (or whether it is pending) or running state changes. The
+    /// lease deadline and the counters are refreshed in place without waking
+    /// it, so a healthy Goose does not wake every watcher at every heartbeat.
+    ///
+    /// Changes coalesce: a receiver that looks only now and then sees the
+    /// latest value, and may miss a Goose→Duck→Goose flip into a new term.
+    /// A snapshot is judged when the driver publishes it and never again,
+    /// so one read after a stalled Goose's lease ran out still says Goose.
+    /// To react to leadership use [`leadership`](Self::leadership) or
+    /// [`run_while_goose`](Self::run_while_goose); to see every transition,
+    /// [`events`](Self::events); to ask now, [`is_goose`](Self::is_goose).
     pub fn subscribe(&self) -> watch::Receiver<NodeStatus> {
-        self.inner.status.clone()
+        self.inner.view.receiver().clone()
     }
 
     /// Whether this node is the Goose **now**: the core says so and its
-    /// lease deadline has not passed on the monotonic clock.
+    /// lease deadline has not passed on the monotonic clock. The one truth
+    /// for "am I the Goose": [`status`](Self::status)`().role` judges the
+    /// same way.
     ///
     /// The deadline check is what makes this answer safe even when the
     /// driver task is stalled and has not noticed that its lease ran out
-    /// (its tick count lags real time). A pause of the whole process can still outlast any lease;
-    /// guard shared resources with the [fencing token](Self::fencing_token).
+    /// (its tick count lags real time). A pause of the whole process can
+    /// still outlast any lease; guard shared resources with the
+    /// [fencing token](Self::fencing_token). To run work only while this
+    /// node leads, use [`run_while_goose`](Self::run_while_goose) rather than
+    /// polling this.
     pub fn is_goose(&self) -> bool {
         self.fencing_token().is_some()
     }
@@ -228,24 +285,13 @@ impl NodeHandle {
     /// lease still runs, both read at the same instant (so a status page
     /// never shows a Goose without a lease). `None` for a Duck.
     pub fn lease(&self) -> Option<Lease> {
-        if !self.is_running() {
-            return None;
-        }
         let now = Instant::now();
-        let status = self.inner.status.borrow();
-        if !status.holds_lease_at(now, self.inner.lease_checked) {
-            return None;
-        }
-        let remaining = if self.inner.lease_checked {
-            status
-                .lease_deadline
-                .map(|deadline| deadline.saturating_duration_since(now))
-        } else {
-            None
-        };
+        let reign = self.inner.view.reign_at(now)?;
         Some(Lease {
-            term: status.term,
-            remaining,
+            term: reign.term,
+            remaining: reign
+                .deadline
+                .map(|deadline| deadline.saturating_duration_since(now)),
         })
     }
 
@@ -273,7 +319,7 @@ impl NodeHandle {
     /// `false`): it stays a Duck and never campaigns, unless the Goose adds
     /// it back.
     pub fn membership(&self) -> Membership {
-        Membership::clone(&self.inner.status.borrow().full_membership)
+        Membership::clone(&self.inner.view.receiver().borrow().full_membership)
     }
 
     /// How long the node's `storage.save` calls have taken (every attempt,
@@ -284,70 +330,28 @@ impl NodeHandle {
 
     /// Why the node stopped by itself, if it did.
     pub fn fatal_error(&self) -> Option<Arc<FatalError>> {
-        self.inner.status.borrow().fatal_error.clone()
+        self.inner.view.receiver().borrow().fatal_error.clone()
     }
 
     /// Whether the driver task is still running.
     pub fn is_running(&self) -> bool {
-        !self.inner.aborted.load(Ordering::Acquire)
-            && self.inner.status.has_changed().is_ok()
-            && self.inner.status.borrow().running
+        self.inner.view.is_running()
     }
 
     /// Waits until this node is `role` (for [`Role::Goose`], as
-    /// [`is_goose`](Self::is_goose) counts it) and returns the status then.
+    /// [`is_goose`](Self::is_goose) counts it) and returns the status then
+    /// (judged, as [`status`](Self::status) gives it).
     ///
+    /// It has no timeout of its own: wrap it in [`tokio::time::timeout`].
     /// A learner never becomes the Goose: waiting for [`Role::Goose`] on one
-    /// always ends in [`WaitError::Timeout`].
-    pub async fn wait_for_role(
-        &self,
-        role: Role,
-        timeout: Duration,
-    ) -> Result<NodeStatus, WaitError> {
-        let mut receiver = self.inner.status.clone();
-        let wait = async {
-            loop {
-                if !self.is_running() {
-                    return Err(WaitError::Stopped);
-                }
-                let (status, lease_deadline) = {
-                    let status = receiver.borrow_and_update();
-                    (status.clone(), status.lease_deadline)
-                };
-                let goose = status.holds_lease_at(Instant::now(), self.inner.lease_checked);
-                if (role == Role::Goose) == goose {
-                    return Ok(status);
-                }
-                // A stalled Goose's status does not change when its lease
-                // runs out, so waiting for a Duck also wakes at the deadline.
-                let deadline = match (role, lease_deadline) {
-                    (Role::Duck, Some(deadline)) if goose => Some(deadline),
-                    _ => None,
-                };
-                tokio::select! {
-                    changed = receiver.changed() => {
-                        if changed.is_err() {
-                            return Err(WaitError::Stopped);
-                        }
-                    }
-                    () = sleep_until_some(deadline) => {}
-                }
-            }
-        };
-        tokio::time::timeout(timeout, wait)
-            .await
-            .unwrap_or(Err(WaitError::Timeout {
-                role,
-                waited: timeout,
-            }))
+    /// waits until the node stops, then fails with [`WaitError::Stopped`].
+    pub async fn wait_for_role(&self, role: Role) -> Result<NodeStatus, WaitError> {
+        self.inner.view.wait_for_role(role).await
     }
 
     /// Waits until the driver task has ended, however it ends.
     pub async fn stopped(&self) {
-        let mut receiver = self.inner.status.clone();
-        // `changed` fails once the driver has dropped its sender, which it
-        // does as the task ends (or is aborted).
-        while receiver.changed().await.is_ok() {}
+        self.inner.view.stopped().await;
     }
 
     // ----- commands ---------------------------------------------------------
@@ -460,7 +464,7 @@ impl NodeHandle {
     /// resumes its term and vote. [`is_goose`](Self::is_goose) is `false`
     /// from the moment this returns.
     pub fn abort(&self) {
-        self.inner.aborted.store(true, Ordering::Release);
+        self.inner.view.mark_aborted();
         self.inner.task.abort();
     }
 
@@ -498,13 +502,5 @@ impl NodeHandle {
             .await
             .map_err(|_| HandleError::Stopped)?
             .map_err(HandleError::Rejected)
-    }
-}
-
-/// Sleeps until `deadline`, or forever when there is none.
-async fn sleep_until_some(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }

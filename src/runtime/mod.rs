@@ -5,6 +5,12 @@
 //! service keeps a [`NodeHandle`] to ask "am I the Goose?", watch the
 //! status, hand leadership over and shut down.
 //!
+//! Leader-only work belongs in [`NodeHandle::run_while_goose`] (or a
+//! [`Leadership`] from [`NodeHandle::leadership`]): it is cancelled when the
+//! leadership ends, at the lease's real-time deadline at the latest, even if
+//! the driver task is stalled. [`NodeHandle::events`] reports every role and
+//! Goose change, none coalesced.
+//!
 //! The membership can change while the cluster runs: on the Goose,
 //! [`NodeHandle::add_node`] adds a node (a learner, promoted to voter once it
 //! keeps up; [`NodeHandle::add_node_with_metadata`] with what it says about
@@ -29,7 +35,10 @@
 //! let node = Node::start(config, network.transport(NodeId(1)), MemStorage::new())
 //!     .await
 //!     .unwrap();
-//! node.wait_for_role(Role::Goose, Duration::from_secs(5)).await.unwrap();
+//! tokio::time::timeout(Duration::from_secs(5), node.wait_for_role(Role::Goose))
+//!     .await
+//!     .expect("elected within 5 s")
+//!     .unwrap();
 //! // Present the fencing token to whatever the Goose guards.
 //! assert_eq!(node.fencing_token(), Some(node.status().term));
 //! node.shutdown().await;
@@ -42,10 +51,13 @@ mod changes;
 mod config;
 mod driver;
 mod error;
+mod events;
 mod goose;
 mod handle;
 mod latency;
+mod leadership;
 mod peers;
+mod view;
 
 use std::sync::Arc;
 
@@ -55,9 +67,11 @@ use tracing::Instrument;
 
 pub use config::{NodeConfig, NodeConfigError};
 pub use error::{FatalError, HandleError, MissingAddresses, StartError, WaitError};
+pub use events::{EVENTS_CAPACITY, Events, EventsError, NodeEvent, RoleReason};
 pub use goose::GooseInfo;
 pub use handle::{Lease, NodeHandle, NodeStatus};
 pub use latency::{LatencyHistogram, PERSIST_LATENCY_BUCKETS};
+pub use leadership::{GooseTask, Leadership};
 pub use peers::PeerStatus;
 
 use crate::core::Election;
@@ -183,6 +197,7 @@ impl Node {
         let (command_sender, commands) = mpsc::channel(COMMAND_QUEUE_CAPACITY);
         let (shutdown_sender, shutdown) = watch::channel(false);
         let (status_sender, status) = watch::channel(driver::initial_status(&election));
+        let (events, weak_events) = events::EventSender::new();
 
         let id = config.id;
         let span = tracing::info_span!("duckduckgoose", node = %id);
@@ -219,6 +234,7 @@ impl Node {
             joins,
             shutdown,
             status: status_sender,
+            events,
             observed: Arc::clone(&observed),
             transport_peers,
         };
@@ -228,8 +244,11 @@ impl Node {
             id,
             config.check_quorum,
             status,
-            command_sender,
-            shutdown_sender,
+            handle::HandleChannels {
+                commands: command_sender,
+                shutdown: shutdown_sender,
+                events: weak_events,
+            },
             task.abort_handle(),
             observed,
         ))

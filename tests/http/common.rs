@@ -98,9 +98,13 @@ pub async fn lone_goose<S: Storage>(network: &MemoryNetwork, storage: S) -> Node
     )
     .await
     .expect("start");
-    node.wait_for_role(duckduckgoose::Role::Goose, ELECTION_WAIT)
-        .await
-        .expect("a cluster of one elects itself");
+    tokio::time::timeout(
+        ELECTION_WAIT,
+        node.wait_for_role(duckduckgoose::Role::Goose),
+    )
+    .await
+    .expect("a cluster of one elects itself")
+    .expect("the node runs");
     node
 }
 

@@ -174,9 +174,10 @@ async fn step_down_and_transfer_through_the_handle() {
         .await
         .expect("transfer to a voter");
     assert!(!goose.is_goose());
-    duck.wait_for_role(Role::Goose, HANDOVER_BOUND)
+    tokio::time::timeout(HANDOVER_BOUND, duck.wait_for_role(Role::Goose))
         .await
-        .expect("the target takes over within the handover bound");
+        .expect("the target takes over within the handover bound")
+        .expect("the target runs");
     assert!(started.elapsed() < HANDOVER_BOUND);
     assert!(duck.status().term > old_term);
 
@@ -201,10 +202,10 @@ async fn dropping_every_handle_shuts_the_node_down() {
     )
     .await
     .expect("start");
-    let status = node
-        .wait_for_role(Role::Goose, ELECTION_WAIT)
+    let status = tokio::time::timeout(ELECTION_WAIT, node.wait_for_role(Role::Goose))
         .await
-        .expect("a one-node cluster elects itself");
+        .expect("a one-node cluster elects itself")
+        .expect("the node runs");
     assert_eq!(status.members.as_ref(), &[NodeId(1)]);
     let mut watcher = node.subscribe();
     drop(node);

@@ -14,23 +14,44 @@ use duckduckgoose::{HardState, Message, NodeId, Role};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::common::{ELECTION_WAIT, cluster, config, geese, ids, others, single_goose, wait_until};
+use crate::common::{
+    Cluster, ELECTION_WAIT, cluster, config, geese, ids, others, single_goose, wait_until,
+};
 
 /// Wraps a transport so that a test can block the driver's thread inside
 /// `send`, as a long GC-like pause, a blocking call in the wrong place or a
 /// starved executor would: the driver then processes no ticks and no acks,
 /// and its status keeps saying Goose.
-struct StallingTransport<T> {
+pub struct StallingTransport<T> {
     inner: T,
     gate: Arc<StallGate>,
 }
 
 #[derive(Default)]
-struct StallGate {
+pub struct StallGate {
     /// Set by the test: the next `send` blocks until it is cleared.
-    stall: AtomicBool,
+    pub stall: AtomicBool,
     /// Set by the transport while a `send` is blocked.
-    stalled: AtomicBool,
+    pub stalled: AtomicBool,
+}
+
+/// Starts voters `1..=count` of `cluster`, each on a stalling transport;
+/// returns their gates, in id order.
+pub async fn start_stallable(cluster: &mut Cluster, count: u64) -> Vec<Arc<StallGate>> {
+    let mut gates = Vec::new();
+    for id in ids(count) {
+        let gate = Arc::new(StallGate::default());
+        let transport = StallingTransport {
+            inner: cluster.network().transport(id),
+            gate: Arc::clone(&gate),
+        };
+        cluster
+            .start_node_on(cluster.config(id), transport)
+            .await
+            .expect("a valid node starts");
+        gates.push(gate);
+    }
+    gates
 }
 
 #[async_trait]
@@ -65,19 +86,8 @@ impl<T: Transport> Transport for StallingTransport<T> {
 /// after the checks, so the test does not depend on how long anything takes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn is_goose_turns_false_at_the_lease_deadline_while_the_driver_is_stalled() {
-    let members = ids(3);
     let mut cluster = cluster(5).voters(3).build().await;
-    let gates: Vec<Arc<StallGate>> = members.iter().map(|_| Arc::default()).collect();
-    for &id in &members {
-        let transport = StallingTransport {
-            inner: cluster.network().transport(id),
-            gate: Arc::clone(&gates[(id.0 - 1) as usize]),
-        };
-        cluster
-            .start_node_on(cluster.config(id), transport)
-            .await
-            .expect("a valid node starts");
-    }
+    let gates = start_stallable(&mut cluster, 3).await;
     let nodes = cluster.nodes().to_vec();
     let goose = single_goose(&nodes).await;
     let gate = Arc::clone(&gates[(goose.id().0 - 1) as usize]);
@@ -99,10 +109,16 @@ async fn is_goose_turns_false_at_the_lease_deadline_while_the_driver_is_stalled(
         gate.stalled.load(Ordering::Acquire),
         "still stalled: only the deadline check can have turned is_goose false"
     );
+    let status = goose.status();
     assert_eq!(
-        goose.status().role,
+        status.core_role,
         Role::Goose,
         "the stalled driver never noticed"
+    );
+    assert_eq!(
+        status.role,
+        Role::Duck,
+        "status() judges the lease as is_goose does"
     );
     assert_eq!(goose.fencing_token(), None);
 
@@ -153,9 +169,7 @@ async fn a_storage_failure_stops_the_node_and_the_handle_reports_it() {
     assert!(status.fatal_error.is_some());
     assert_eq!(target.step_down().await, Err(HandleError::Stopped));
     assert!(matches!(
-        target
-            .wait_for_role(Role::Goose, Duration::from_secs(1))
-            .await,
+        target.wait_for_role(Role::Goose).await,
         Err(WaitError::Stopped)
     ));
     // Nothing that depended on the unsaved vote left the node.

@@ -2,3 +2,4 @@
 //! includes [`cluster`] by path.
 
 pub mod cluster;
+pub mod runs;

@@ -82,7 +82,9 @@ pub async fn first_goose(nodes: &[NodeHandle], timeout: Duration) -> (NodeHandle
         .map(|node| {
             let found = found.clone();
             tokio::spawn(async move {
-                if node.wait_for_role(Role::Goose, timeout).await.is_ok() {
+                if let Ok(Ok(_)) =
+                    tokio::time::timeout(timeout, node.wait_for_role(Role::Goose)).await
+                {
                     let _ = found.send((node, Instant::now())).await;
                 }
             })
