@@ -1,7 +1,6 @@
 //! Joining with metadata: a joiner's metadata, near its bound, travels in
 //! its request and through a forward to the Goose.
 
-
 use duckduckgoose::NodeId;
 use duckduckgoose::core::NodeMetadata;
 use duckduckgoose::transport::tcp::request_join;
