@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::WaitError;
 use super::handle::NodeHandle;
-use super::view::{Reign, StatusView};
+use super::view::{LOSS_LEAD, Reign, StatusView};
 use crate::core::Term;
 
 /// One stretch of leadership of this node, from [`NodeHandle::leadership`]:
@@ -16,7 +16,10 @@ use crate::core::Term;
 /// first of:
 ///
 /// * the lease's real-time deadline, **even if the driver task is stalled**
-///   (a blocked thread, a starved runtime) and never noticed;
+///   (a blocked thread, a starved runtime) and never noticed. It is aimed 2 ms
+///   early (a sleep wakes a millisecond or two late), so that the loss is
+///   seen at most about a millisecond after the deadline, and usually up to
+///   2 ms before it: the safe side;
 /// * a step-down, a hand-over, the Goose removing itself, a higher term;
 /// * the node stopping: shutdown, [`abort`](NodeHandle::abort), a fatal
 ///   error.
@@ -89,7 +92,11 @@ impl Leadership {
         if self.lost.is_cancelled() {
             return true;
         }
-        if self.view.continuing(&self.reign, Instant::now()).is_none() {
+        if self
+            .view
+            .continuing(&self.reign, Instant::now() + LOSS_LEAD)
+            .is_none()
+        {
             self.lost.cancel();
             return true;
         }
@@ -103,7 +110,10 @@ impl Leadership {
         if self.lost.is_cancelled() {
             return None;
         }
-        match self.view.continuing(&self.reign, Instant::now()) {
+        match self
+            .view
+            .continuing(&self.reign, Instant::now() + LOSS_LEAD)
+        {
             Some(reign) => reign.deadline,
             None => {
                 self.lost.cancel();

@@ -73,6 +73,7 @@ pub use handle::{Lease, NodeHandle, NodeStatus};
 pub use latency::{LatencyHistogram, PERSIST_LATENCY_BUCKETS};
 pub use leadership::{GooseTask, Leadership};
 pub use peers::PeerStatus;
+pub use view::LOSS_LEAD;
 
 use crate::core::Election;
 use crate::storage::Storage;

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -11,6 +12,17 @@ use tokio::time::Instant;
 use super::error::WaitError;
 use super::handle::NodeStatus;
 use crate::core::{Role, Term};
+
+/// How long before the lease's real-time deadline a
+/// [`Leadership`](crate::runtime::Leadership) counts as lost (its `lost()`
+/// completes, its token is cancelled), and a node about to lose its lease
+/// this soon is given no new one. A sleep wakes late by up to a millisecond from tokio's timer wheel
+/// and up to another from the OS's millisecond wait; aiming this far ahead
+/// makes `Leadership::lost` complete no later than about a millisecond after
+/// the deadline and usually before it (measured by
+/// `benches/leadership_lost.rs`): ending leader-only work a little early is
+/// the safe side.
+pub const LOSS_LEAD: Duration = Duration::from_millis(2);
 
 /// A read-only view of a node's published status that judges the lease in
 /// real time. Holding one does not keep the node running (only a
@@ -105,13 +117,23 @@ impl StatusView {
                 return Err(WaitError::Stopped);
             }
             receiver.borrow_and_update();
-            if let Some(reign) = self.reign_at(Instant::now()) {
+            let now = Instant::now();
+            // A reign within `LOSS_LEAD` of its deadline is one its
+            // leadership would count as lost at once: wait until its lease
+            // is renewed or runs out.
+            if let Some(reign) = self.reign_at(now + LOSS_LEAD) {
                 return Ok(reign);
             }
+            let ending = self.reign_at(now).and_then(|reign| reign.deadline);
             // A lease that lapsed and is renewed starts a new reign, which
-            // the driver announces: waiting for a change is enough.
-            if receiver.changed().await.is_err() {
-                return Err(WaitError::Stopped);
+            // the driver announces: waiting for a change is enough then.
+            tokio::select! {
+                changed = receiver.changed() => {
+                    if changed.is_err() {
+                        return Err(WaitError::Stopped);
+                    }
+                }
+                () = sleep_until_some(ending) => {}
             }
         }
     }
@@ -120,13 +142,18 @@ impl StatusView {
     /// (even if the driver is stalled and publishes nothing), or when the
     /// published status shows another role, term or reign, or the node
     /// stopped.
+    ///
+    /// It aims [`LOSS_LEAD`] ahead of the deadline: a sleep never wakes
+    /// early but often a millisecond or two late, so aiming at the deadline
+    /// itself would leave leader-only work running past the lease.
     pub(crate) async fn reign_ended(&self, held: &Reign) {
         let mut receiver = self.status.clone();
         loop {
             receiver.borrow_and_update();
-            let Some(reign) = self.continuing(held, Instant::now()) else {
+            let Some(reign) = self.continuing(held, Instant::now() + LOSS_LEAD) else {
                 return;
             };
+            let wake_at = reign.deadline.map(|deadline| deadline - LOSS_LEAD);
             tokio::select! {
                 changed = receiver.changed() => {
                     if changed.is_err() {
@@ -135,7 +162,7 @@ impl StatusView {
                 }
                 // The deadline may have moved later meanwhile: the loop
                 // re-reads it.
-                () = sleep_until_some(reign.deadline) => {}
+                () = sleep_until_some(wake_at) => {}
             }
         }
     }

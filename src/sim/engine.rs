@@ -439,6 +439,7 @@ impl Simulation {
 
     /// A message arrives: handed to its node, queued while the node's
     /// process is paused, or lost if the node is down.
+    #[inline]
     fn deliver(&mut self, from: usize, to: usize, msg: Message) -> Result<(), Violation> {
         let (from_id, to_id) = (node_id(from), node_id(to));
         let node = &mut self.nodes[to];

@@ -57,6 +57,7 @@ impl Network {
     /// Routes one message: through the plan's faults during the fault phase
     /// (`plan` is `Some`), with `healed_latency_us` after it; a scripted
     /// cut or a link's own faults apply in both phases.
+    #[inline]
     pub(crate) fn route(
         &self,
         from: usize,
@@ -233,6 +234,7 @@ impl Network {
 
 /// A message's fate on a link of base latency `base_us`: lost, or
 /// delivered once or twice, each copy with its own jitter.
+#[inline]
 fn draw_route(
     base_us: u64,
     jitter_us: u64,

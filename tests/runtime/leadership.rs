@@ -3,10 +3,10 @@
 //! lease's real-time deadline (even with the driver stalled) or as soon as
 //! the node steps down or stops.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use duckduckgoose::runtime::{NodeEvent, RoleReason, WaitError};
+use duckduckgoose::runtime::{LOSS_LEAD, NodeEvent, RoleReason, WaitError};
 use duckduckgoose::{NodeId, Role};
 use tokio::time::{Instant, sleep, timeout};
 
@@ -53,7 +53,11 @@ async fn a_run_ends_at_the_lease_deadline_when_the_goose_is_cut_off() {
 
     let run = runs.get(0);
     assert_eq!(run.term, term);
-    assert_eq!(run.ended, Some(deadline), "dropped at the deadline itself");
+    assert_eq!(
+        run.ended,
+        Some(deadline - LOSS_LEAD),
+        "dropped as aimed, just ahead of the deadline"
+    );
     assert!(
         run.token_cancelled,
         "the token is cancelled before the drop"
@@ -158,6 +162,9 @@ async fn lost_completes_at_the_lease_deadline_while_the_driver_is_stalled() {
     let gate = &gates[(goose.id().0 - 1) as usize];
 
     gate.stall.store(true, Ordering::Release);
+    // A failed assertion must not leave the driver blocked: the runtime
+    // could never shut down and the test would hang instead of failing.
+    let _release = Unstall(&gate.stall);
     wait_until(&nodes, ELECTION_WAIT, "the driver to stall", |_| {
         gate.stalled.load(Ordering::Acquire)
     })
@@ -167,7 +174,7 @@ async fn lost_completes_at_the_lease_deadline_while_the_driver_is_stalled() {
         .await
         .expect("lost at the deadline");
 
-    assert!(Instant::now() >= deadline);
+    assert!(Instant::now() >= deadline - LOSS_LEAD, "aimed just ahead");
     assert!(
         gate.stalled.load(Ordering::Acquire),
         "still stalled: only the deadline can have ended it"
@@ -235,11 +242,12 @@ async fn a_lease_renewed_after_it_lapsed_is_a_new_leadership_in_the_same_term() 
     let gate = &gates[0];
 
     gate.stall.store(true, Ordering::Release);
+    let release = Unstall(&gate.stall);
     timeout(ELECTION_WAIT, first.lost())
         .await
         .expect("lost at the deadline");
     assert!(gate.stalled.load(Ordering::Acquire));
-    gate.stall.store(false, Ordering::Release);
+    drop(release);
 
     let second = timeout(ELECTION_WAIT, goose.leadership())
         .await
@@ -345,4 +353,13 @@ async fn without_check_quorum_leadership_ends_only_with_the_role() {
         .expect("a higher term ends it");
     assert!(goose.status().term > leadership.fencing_token());
     cluster.shutdown().await;
+}
+
+/// Releases a stalled driver when dropped, on every exit path.
+struct Unstall<'a>(&'a AtomicBool);
+
+impl Drop for Unstall<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }

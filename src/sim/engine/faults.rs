@@ -18,6 +18,7 @@ impl Simulation {
     /// loss, duplication and partitions during the fault phase, with the
     /// healed latency after it; scripted cuts and link faults apply in both
     /// phases.
+    #[inline]
     pub(super) fn send(&mut self, from: usize, to_id: NodeId, msg: Message) {
         self.stats.messages_sent += 1;
         let from_id = node_id(from);

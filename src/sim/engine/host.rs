@@ -166,6 +166,7 @@ impl Simulation {
     }
 
     /// Plays the host for one output.
+    #[inline]
     pub(super) fn handle_output(&mut self, index: usize, output: &Output) -> Result<(), Violation> {
         let node = node_id(index);
         match output {
