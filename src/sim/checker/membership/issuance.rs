@@ -129,6 +129,7 @@ impl Memberships {
         if id > self.latest_committed.id() {
             self.latest_committed = membership;
         }
+        self.update_removed();
         Ok(())
     }
 }

@@ -13,7 +13,7 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::invariant::{CommandOutcome, Invariant, NodeView};
-use super::{PerNode, Violation};
+use super::{PerNode, Violation, node_id};
 use crate::core::{Event, Membership, MembershipId, Message, NodeId, Output, Role, Term};
 
 /// Every membership ever issued and committed, and what each node holds,
@@ -35,6 +35,9 @@ pub(crate) struct Memberships {
     latest_committed: Membership,
     /// Every node that was a member of some committed membership.
     ever_committed_members: BTreeSet<NodeId>,
+    /// [`is_removed`](Self::is_removed) of each node, kept up to date at
+    /// every commit: the sweep asks it of every Goose after every event.
+    removed: PerNode<bool>,
     /// Each node's membership as of its latest output (in memory, lost
     /// outputs included); `None` before a spare joins.
     held: PerNode<Option<Membership>>,
@@ -61,6 +64,7 @@ impl Memberships {
             committed: BTreeSet::from([initial.id()]),
             latest_committed: initial.clone(),
             ever_committed_members: initial.members().collect(),
+            removed: PerNode::from(vec![false; nodes]),
             held: PerNode::from(held),
             durable: PerNode::from(vec![initial.id(); nodes]),
             exposed: PerNode::from(vec![MembershipId::default(); nodes]),
@@ -72,7 +76,16 @@ impl Memberships {
     /// committed membership and is not one of the newest. (The simulator
     /// never adds a removed node again.)
     pub(crate) fn is_removed(&self, node: NodeId) -> bool {
-        self.ever_committed_members.contains(&node) && !self.latest_committed.contains(node)
+        self.removed.get(node).copied().unwrap_or(false)
+    }
+
+    /// Brings [`removed`](Self::removed) up to date after a commit.
+    fn update_removed(&mut self) {
+        for (index, removed) in self.removed.0.iter_mut().enumerate() {
+            let node = node_id(index);
+            *removed = self.ever_committed_members.contains(&node)
+                && !self.latest_committed.contains(node);
+        }
     }
 
     /// The membership issued under `id`, if any node ever held it.
