@@ -127,13 +127,8 @@ impl StatusView {
             let ending = self.reign_at(now).and_then(|reign| reign.deadline);
             // A lease that lapsed and is renewed starts a new reign, which
             // the driver announces: waiting for a change is enough then.
-            tokio::select! {
-                changed = receiver.changed() => {
-                    if changed.is_err() {
-                        return Err(WaitError::Stopped);
-                    }
-                }
-                () = sleep_until_some(ending) => {}
+            if !changed_or_until(&mut receiver, ending).await {
+                return Err(WaitError::Stopped);
             }
         }
     }
@@ -154,15 +149,10 @@ impl StatusView {
                 return;
             };
             let wake_at = reign.deadline.map(|deadline| deadline - LOSS_LEAD);
-            tokio::select! {
-                changed = receiver.changed() => {
-                    if changed.is_err() {
-                        return;
-                    }
-                }
-                // The deadline may have moved later meanwhile: the loop
-                // re-reads it.
-                () = sleep_until_some(wake_at) => {}
+            // The deadline may have moved later meanwhile: the loop re-reads
+            // it.
+            if !changed_or_until(&mut receiver, wake_at).await {
+                return;
             }
         }
     }
@@ -184,13 +174,8 @@ impl StatusView {
             // A stalled Goose's status does not change when its lease runs
             // out, so waiting for a Duck also wakes at the deadline.
             let deadline = reign.and_then(|reign| reign.deadline);
-            tokio::select! {
-                changed = receiver.changed() => {
-                    if changed.is_err() {
-                        return Err(WaitError::Stopped);
-                    }
-                }
-                () = sleep_until_some(deadline) => {}
+            if !changed_or_until(&mut receiver, deadline).await {
+                return Err(WaitError::Stopped);
             }
         }
     }
@@ -219,6 +204,19 @@ fn reign_of(status: &NodeStatus, now: Instant, lease_checked: bool) -> Option<Re
         number: status.reign,
         deadline: status.lease_deadline.filter(|_| lease_checked),
     })
+}
+
+/// Waits until the published status changes or `deadline` (if any)
+/// passes, whichever comes first; `false` once the driver has ended (its
+/// sender is gone), so nothing will change again.
+async fn changed_or_until(
+    receiver: &mut watch::Receiver<NodeStatus>,
+    deadline: Option<Instant>,
+) -> bool {
+    tokio::select! {
+        changed = receiver.changed() => changed.is_ok(),
+        () = sleep_until_some(deadline) => true,
+    }
 }
 
 /// Sleeps until `deadline`, or forever when there is none.
