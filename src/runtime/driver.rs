@@ -13,7 +13,7 @@ use super::admission::peer_addresses;
 use super::changes::Waiters;
 use super::error::FatalError;
 use super::events::EventSender;
-use super::handle::{Command, NodeStatus};
+use super::handle::{Command, NodeStatus, leads_at};
 use crate::core::{
     CommandError, Counters, Election, Event, Membership, MembershipId, NodeId, Output, Role, Term,
 };
@@ -91,8 +91,7 @@ impl Published {
     /// Whether this shows a Goose holding its lease at `now`, as the
     /// handles judge it.
     fn holds_lease_at(&self, now: Instant, lease_checked: bool) -> bool {
-        self.role == Role::Goose
-            && (!lease_checked || self.lease_deadline.is_some_and(|deadline| now < deadline))
+        leads_at(self.role, self.lease_deadline, now, lease_checked)
     }
 
     /// Whether going from `self` to `next` is worth waking watchers for: a

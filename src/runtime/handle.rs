@@ -107,10 +107,21 @@ impl NodeStatus {
     /// Without the check-quorum lease (`lease_checked == false`) the role
     /// alone decides.
     pub(crate) fn holds_lease_at(&self, now: Instant, lease_checked: bool) -> bool {
-        self.running
-            && self.core_role == Role::Goose
-            && (!lease_checked || self.lease_deadline.is_some_and(|deadline| now < deadline))
+        self.running && leads_at(self.core_role, self.lease_deadline, now, lease_checked)
     }
+}
+
+/// Whether a node whose core says `role`, with this real-time lease
+/// `deadline`, is the Goose at `now`: the one judgement behind `is_goose`,
+/// the published status and the driver's count of reigns. Without the
+/// check-quorum lease (`lease_checked == false`) the role alone decides.
+pub(crate) fn leads_at(
+    role: Role,
+    deadline: Option<Instant>,
+    now: Instant,
+    lease_checked: bool,
+) -> bool {
+    role == Role::Goose && (!lease_checked || deadline.is_some_and(|deadline| now < deadline))
 }
 
 /// This node's lease as the Goose, from [`NodeHandle::lease`]: the fencing
