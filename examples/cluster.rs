@@ -24,6 +24,7 @@
 //! Exit codes: 0 after Ctrl-C, 2 for bad arguments, 1 when a port is taken
 //! or a node cannot start.
 
+#[path = "../src/bin/duckduckgoose/common.rs"]
 mod common;
 
 use std::collections::BTreeMap;
@@ -166,7 +167,7 @@ impl Slot {
         let handle = Node::start(settings.node_config(self.id), transport, storage)
             .await
             .map_err(|e| common::describe_start_error(&e))?;
-        let router = common::status_router(handle.clone());
+        let router = duckduckgoose::http::router(handle.clone());
         let http = tokio::spawn(async move {
             if let Err(error) = axum::serve(http, router).await {
                 tracing::warn!(%error, "HTTP server failed");
