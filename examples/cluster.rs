@@ -2,15 +2,17 @@
 //! quickest way to watch leader election happen.
 //!
 //! ```text
-//! cargo run --example cluster --features http              # 3 nodes
-//! cargo run --example cluster --features http -- --chaos   # kill the Goose every 3 s
-//! curl 127.0.0.1:4001/status                               # while it runs
+//! cargo run --example cluster --features cli              # 3 nodes
+//! cargo run --example cluster --features cli -- --chaos   # kill the Goose every 3 s
+//! duckduckgoose status --node 127.0.0.1:4001              # while it runs (or curl /status)
 //! ```
 //!
 //! Each node is a real [`Node`] with its own TCP transport on 127.0.0.1 (the
 //! nodes talk over real sockets, not in memory), its own state directory in
-//! a temporary directory, and its own HTTP status pages on port 4001, 4002,
-//! ... (`--http-base-port`).
+//! a temporary directory, and its own HTTP API on port 4001, 4002, ...
+//! (`--http-base-port`), the one `duckduckgoose run` serves, so the
+//! binary's client subcommands (`status`, `step-down`, `members`) work
+//! against it. To run nodes as separate processes, use the binary itself.
 //!
 //! On a terminal the view is a table redrawn in place; otherwise (piped to
 //! a file, say) it is one line per change. Every failover is reported with
@@ -529,8 +531,10 @@ impl View {
             cluster_ports.join(", ")
         );
         println!(
-            "Try: curl 127.0.0.1:{first}/status | curl 127.0.0.1:{first}/cluster | curl -X POST 127.0.0.1:<goose port>/step-down \
-             | curl -X DELETE 127.0.0.1:<goose port>/members/<id>"
+            "Try the binary's client (cargo install duckduckgoose --features cli, or cargo run --features cli --):\n  \
+             duckduckgoose status --node 127.0.0.1:{first}\n  \
+             duckduckgoose step-down --node 127.0.0.1:<the Goose's port>\n  \
+             duckduckgoose members remove <id> --node 127.0.0.1:<the Goose's port>"
         );
         if args.chaos {
             println!(
