@@ -98,10 +98,7 @@ struct AddRequest {
 /// joining learner (promoted to voter once it keeps up with the Goose), and
 /// answers with the committed membership. Metadata that breaks a bound of
 /// [`NodeMetadata`] is refused with `400` and `"reason": "invalid_metadata"`.
-pub(super) async fn add(
-    State(handle): State<NodeHandle>,
-    body: Bytes,
-) -> Response {
+pub(super) async fn add(State(handle): State<NodeHandle>, body: Bytes) -> Response {
     // The content type was checked before any admin handler runs.
     let request = match parse_add(&body) {
         Ok(request) => request,

@@ -206,7 +206,9 @@ use axum::routing::get;
 
 use crate::runtime::NodeHandle;
 
-pub use auth::{AdminAuth, AdminToken, AdminTokenError, AdminTokenFileError, MAX_ADMIN_TOKEN_BYTES};
+pub use auth::{
+    AdminAuth, AdminToken, AdminTokenError, AdminTokenFileError, MAX_ADMIN_TOKEN_BYTES,
+};
 pub use members::MEMBERSHIP_TIMEOUT;
 
 /// The largest request body accepted, in bytes; larger ones answer `413`.

@@ -130,17 +130,29 @@ async fn admin_requests_without_the_right_bearer_token_answer_401_and_change_not
     let right = format!("Bearer {ADMIN_TOKEN}");
     let cases = refused
         .into_iter()
-        .chain(wrong_tokens.iter().map(|value| (vec![value.as_str()], WRONG_TOKEN)))
+        .chain(
+            wrong_tokens
+                .iter()
+                .map(|value| (vec![value.as_str()], WRONG_TOKEN)),
+        )
         // Two headers, even both right: which one counts is not guessed.
         .chain([(vec![right.as_str(), right.as_str()], MISSING)]);
     for (authorizations, message) in cases {
         for request in ADMIN_REQUESTS {
             let mut headers = vec![(header::CONTENT_TYPE, JSON)];
-            headers.extend(authorizations.iter().map(|value| (header::AUTHORIZATION, *value)));
+            headers.extend(
+                authorizations
+                    .iter()
+                    .map(|value| (header::AUTHORIZATION, *value)),
+            );
             let (code, challenge, body) = send(&app, request, &headers).await;
             assert_eq!(
                 (code, challenge.as_deref(), body),
-                (StatusCode::UNAUTHORIZED, Some("Bearer"), unauthorized(message)),
+                (
+                    StatusCode::UNAUTHORIZED,
+                    Some("Bearer"),
+                    unauthorized(message)
+                ),
                 "{request:?} with {authorizations:?}"
             );
         }
@@ -242,7 +254,8 @@ async fn admin_requests_without_a_json_content_type_answer_415_after_authenticat
 async fn open_admin_routes_need_no_token_but_still_json() {
     let node = goose(34).await;
     let app = router(node.clone(), AdminAuth::Open);
-    let (code, challenge, body) = send(&app, ADMIN_REQUESTS[2], &[(header::CONTENT_TYPE, JSON)]).await;
+    let (code, challenge, body) =
+        send(&app, ADMIN_REQUESTS[2], &[(header::CONTENT_TYPE, JSON)]).await;
     assert_eq!(
         (code, challenge, body),
         (
@@ -285,9 +298,15 @@ async fn the_read_router_serves_no_admin_path_and_the_admin_router_no_read_path(
     ];
     for (request, expected) in [
         (ADMIN_REQUESTS[0], (StatusCode::NOT_FOUND, &not_found)),
-        (ADMIN_REQUESTS[1], (StatusCode::METHOD_NOT_ALLOWED, &not_allowed)),
+        (
+            ADMIN_REQUESTS[1],
+            (StatusCode::METHOD_NOT_ALLOWED, &not_allowed),
+        ),
         (ADMIN_REQUESTS[2], (StatusCode::NOT_FOUND, &not_found)),
-        (("DELETE", "/members/1", ""), (StatusCode::NOT_FOUND, &not_found)),
+        (
+            ("DELETE", "/members/1", ""),
+            (StatusCode::NOT_FOUND, &not_found),
+        ),
     ] {
         let (code, _, body) = send(&read, request, &headers).await;
         assert_eq!((code, &body), expected, "{request:?}");
@@ -320,7 +339,10 @@ async fn the_read_router_serves_no_admin_path_and_the_admin_router_no_read_path(
     let (code, _) = get_json(&both, "/members").await;
     assert_eq!(code, StatusCode::OK);
     let (code, _, body) = send(&both, ADMIN_REQUESTS[1], &[(header::CONTENT_TYPE, JSON)]).await;
-    assert_eq!((code, body), (StatusCode::UNAUTHORIZED, unauthorized(MISSING)));
+    assert_eq!(
+        (code, body),
+        (StatusCode::UNAUTHORIZED, unauthorized(MISSING))
+    );
     node.shutdown().await;
 }
 
@@ -364,7 +386,10 @@ fn token_files_that_hold_no_token_are_typed_errors() {
         let path = dir.path().join("token");
         std::fs::write(&path, contents).expect("write");
         match AdminToken::from_file(&path) {
-            Err(AdminTokenFileError::Invalid { path: named, source }) => {
+            Err(AdminTokenFileError::Invalid {
+                path: named,
+                source,
+            }) => {
                 assert_eq!(named, path);
                 source
             }
@@ -420,6 +445,9 @@ fn token_files_that_hold_no_token_are_typed_errors() {
     std::fs::write(&path, "").expect("write");
     assert_eq!(
         AdminToken::from_file(&path).expect_err("empty").to_string(),
-        format!("admin token file {}: the admin token is empty", path.display())
+        format!(
+            "admin token file {}: the admin token is empty",
+            path.display()
+        )
     );
 }

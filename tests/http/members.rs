@@ -296,8 +296,8 @@ async fn bad_membership_requests_answer_400_404_415_and_change_nothing() {
         Some("text/plain"),
         Some("application/x-www-form-urlencoded"),
     ] {
-        let mut request =
-            Request::post("/members").header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"));
+        let mut request = Request::post("/members")
+            .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"));
         if let Some(content_type) = content_type {
             request = request.header(header::CONTENT_TYPE, content_type);
         }

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use tokio::time::{Instant, sleep};
 
 use crate::common::{
-    ATTEMPTS, ELECTION_WAIT, addr_json, app, config, get_json, ids, keys, lone_goose,
-    meta_json, send_json, set, start_cluster, start_cluster_with_learner,
+    ATTEMPTS, ELECTION_WAIT, addr_json, app, config, get_json, ids, keys, lone_goose, meta_json,
+    send_json, set, start_cluster, start_cluster_with_learner,
 };
 
 #[tokio::test]
