@@ -39,6 +39,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use duckduckgoose::core::MembershipId;
+use duckduckgoose::http::AdminAuth;
 use duckduckgoose::runtime::{Node, NodeConfig, NodeHandle};
 use duckduckgoose::storage::FileStorage;
 use duckduckgoose::transport::tcp::{TcpConfig, TcpTransport};
@@ -169,7 +170,8 @@ impl Slot {
         let handle = Node::start(settings.node_config(self.id), transport, storage)
             .await
             .map_err(|e| common::describe_start_error(&e))?;
-        let router = duckduckgoose::http::router(handle.clone());
+        // Loopback only: no admin token (the JSON content type is still needed).
+        let router = duckduckgoose::http::router(handle.clone(), AdminAuth::Open);
         let http = tokio::spawn(async move {
             if let Err(error) = axum::serve(http, router).await {
                 tracing::warn!(%error, "HTTP server failed");
