@@ -14,7 +14,9 @@ use thiserror::Error;
 
 use crate::core::{HardState, Membership};
 
+mod identity;
 mod mem;
+pub use identity::{NodeIdentity, NodeIdentityError};
 pub use mem::MemStorage;
 
 /// Where a node keeps its [`HardState`] and its [`Membership`].
@@ -74,6 +76,19 @@ pub enum StorageError {
         found: u16,
         /// The version this build writes (it also reads the older ones).
         supported: u16,
+    },
+    /// The data directory belongs to another node or cluster than the one
+    /// opening it with [`FileStorage::open_as`]: using it could make this
+    /// node vote again in a term the other node already voted in. Nothing
+    /// in the directory was changed.
+    #[error("{path}: the data directory belongs to {found}, not {expected}")]
+    IdentityMismatch {
+        /// The state file that records the identity.
+        path: PathBuf,
+        /// The identity the directory was opened as.
+        expected: NodeIdentity,
+        /// The identity the state file records.
+        found: NodeIdentity,
     },
     /// A simulated or injected failure (used by [`MemStorage`] in tests).
     #[error("storage failure: {0}")]

@@ -1,9 +1,12 @@
 //! Round trips of every format version, and each kind of damage the decoder
 //! must refuse, named by its typed error. The envelope is rebuilt here by
 //! hand, so a valid checksum lets each test reach the check it is after.
+//! The identity of version 4 has its own module.
 
 use super::*;
 use crate::core::{MAX_MEMBERSHIP_METADATA_LEN, MAX_METADATA_KEY_LEN, NodeMetadata};
+
+mod identity;
 
 fn hs(term: u64, voted_for: Option<u64>) -> HardState {
     HardState {
@@ -16,7 +19,12 @@ fn record(state: HardState, membership: Option<Membership>) -> Record {
     Record {
         state: Some(state),
         membership,
+        identity: None,
     }
+}
+
+fn identity(cluster_id: &str, node_id: u64) -> NodeIdentity {
+    NodeIdentity::new(cluster_id, NodeId(node_id)).expect("a valid identity")
 }
 
 fn sample_membership() -> Membership {
@@ -46,14 +54,27 @@ fn sample_with_metadata() -> Membership {
 fn encode_v2(state: HardState, membership: Option<&Membership>) -> Vec<u8> {
     let legacy = membership.map(LegacyMembership::from);
     let encoded = postcard::to_allocvec(&legacy).expect("encodes");
+    envelope(VERSION_2, &state_and_membership(state, &encoded))
+}
+
+/// A version-3 file of `state` and `membership`, as builds before version 4
+/// wrote it.
+fn encode_v3(state: HardState, membership: Option<&Membership>) -> Vec<u8> {
+    let encoded = postcard::to_allocvec(&membership).expect("encodes");
+    envelope(VERSION_3, &state_and_membership(state, &encoded))
+}
+
+/// A version-2 or -3 payload: the hard state, then `membership` with its
+/// length.
+fn state_and_membership(state: HardState, membership: &[u8]) -> Vec<u8> {
     let (presence, id) = match state.voted_for {
         Some(NodeId(id)) => (VOTE, id),
         None => (NO_VOTE, 0),
     };
     let mut payload = hard_state_payload(state.term.0, presence, id);
-    payload.extend_from_slice(&(encoded.len() as u32).to_le_bytes());
-    payload.extend_from_slice(&encoded);
-    envelope(VERSION_2, &payload)
+    payload.extend_from_slice(&(membership.len() as u32).to_le_bytes());
+    payload.extend_from_slice(membership);
+    payload
 }
 
 /// Magic, version, payload length, payload, CRC-32 of all of it.
@@ -83,11 +104,18 @@ fn payload_v2(field: u32, membership: &[u8]) -> Vec<u8> {
 }
 
 fn valid_v3() -> Vec<u8> {
-    encode(&record(hs(9, Some(2)), Some(sample_with_metadata()))).expect("encodes")
+    encode_v3(hs(9, Some(2)), Some(&sample_with_metadata()))
+}
+
+/// A version-4 file with an identity and a membership with metadata.
+fn valid_v4() -> Vec<u8> {
+    let mut record = record(hs(9, Some(2)), Some(sample_with_metadata()));
+    record.identity = Some(identity("prod-eu", 2));
+    encode(&record).expect("encodes")
 }
 
 #[test]
-fn version_3_round_trips() {
+fn version_4_round_trips() {
     let records = [
         record(hs(0, None), None),
         record(hs(42, Some(3)), None),
@@ -96,10 +124,48 @@ fn version_3_round_trips() {
         record(hs(1 << 40, Some(0)), Some(sample_membership())),
         record(hs(7, Some(1)), Some(sample_with_metadata())),
     ];
+    let identities = [
+        None,
+        Some(identity("a", 1)),
+        Some(identity("prod-eu", 0)),
+        Some(identity("zoné ☃", u64::MAX)),
+        Some(identity(&"c".repeat(255), 3)),
+    ];
     for record in records {
-        let bytes = encode(&record).expect("encodes");
+        for identity in identities.clone() {
+            let record = Record {
+                identity,
+                ..record.clone()
+            };
+            let bytes = encode(&record).expect("encodes");
+            assert_eq!(&bytes[4..6], &VERSION_4.to_le_bytes());
+            assert_eq!(decode(&bytes), Ok(record.clone()), "{record:?}");
+        }
+    }
+}
+
+#[test]
+fn version_3_files_load_without_an_identity_and_upgrade() {
+    for (state, membership) in [
+        (hs(0, None), None),
+        (hs(42, Some(3)), Some(sample_membership())),
+        (hs(u64::MAX, Some(1)), Some(sample_with_metadata())),
+    ] {
+        let bytes = encode_v3(state, membership.as_ref());
         assert_eq!(&bytes[4..6], &VERSION_3.to_le_bytes());
-        assert_eq!(decode(&bytes), Ok(record.clone()), "{record:?}");
+        let loaded = decode(&bytes);
+        assert_eq!(loaded, Ok(record(state, membership.clone())));
+        // What it held is what the next save writes, as version 4, and an
+        // identity recorded with it changes nothing else.
+        let mut upgraded = loaded.unwrap();
+        upgraded.identity = Some(identity("a", 1));
+        let bytes = encode(&upgraded).unwrap();
+        assert_eq!(&bytes[4..6], &VERSION_4.to_le_bytes());
+        let reloaded = decode(&bytes).unwrap();
+        assert_eq!(
+            (reloaded.state, reloaded.membership, reloaded.identity),
+            (Some(state), membership, Some(identity("a", 1)))
+        );
     }
 }
 
@@ -114,10 +180,10 @@ fn version_2_files_load_without_metadata() {
         assert_eq!(&bytes[4..6], &VERSION_2.to_le_bytes());
         assert_eq!(decode(&bytes), Ok(record(state, membership)));
     }
-    // What a version-2 file held is what the next save writes, as version 3.
+    // What a version-2 file held is what the next save writes, as version 4.
     let upgraded = decode(&encode_v2(hs(3, Some(1)), Some(&sample_membership()))).unwrap();
     let bytes = encode(&upgraded).unwrap();
-    assert_eq!(&bytes[4..6], &VERSION_3.to_le_bytes());
+    assert_eq!(&bytes[4..6], &VERSION_4.to_le_bytes());
     assert_eq!(decode(&bytes), Ok(upgraded));
 }
 
@@ -157,12 +223,30 @@ fn payload_v3(membership: &[u8]) -> Vec<u8> {
     payload_v2(membership.len() as u32, membership)
 }
 
+/// A version-4 payload: term 4 voted for 1, node id `node_id`, the raw
+/// cluster id with its length, then `membership` with its length.
+fn payload_v4(node_id: u64, cluster_id: &[u8], membership: &[u8]) -> Vec<u8> {
+    let mut payload = hard_state_payload(4, VOTE, 1);
+    payload.extend_from_slice(&node_id.to_le_bytes());
+    payload.push(cluster_id.len() as u8);
+    payload.extend_from_slice(cluster_id);
+    payload.extend_from_slice(&(membership.len() as u32).to_le_bytes());
+    payload.extend_from_slice(membership);
+    payload
+}
+
 #[test]
 fn the_raw_encoding_is_what_a_save_writes() {
     let membership = Membership::new([NodeId(1)]).with_metadata(NodeId(1), meta(&[("k", "v")]));
-    let expected = encode(&record(hs(4, Some(1)), Some(membership))).unwrap();
+    let mut with_identity = record(hs(4, Some(1)), Some(membership));
+    let without = encode(&with_identity).unwrap();
+    with_identity.identity = Some(identity("ab", 258));
+    let with = encode(&with_identity).unwrap();
     let raw = raw_v3_membership(&[(1, &[("k", "v")])]);
-    assert_eq!(envelope(VERSION_3, &payload_v3(&raw)), expected);
+    assert_eq!(envelope(VERSION_4, &payload_v4(0, b"", &raw)), without);
+    assert_eq!(envelope(VERSION_4, &payload_v4(258, b"ab", &raw)), with);
+    // Node id 258 at offset 27, the length 2 at 35, the cluster id at 36.
+    assert_eq!(&with[27..38], &[2, 1, 0, 0, 0, 0, 0, 0, 2, b'a', b'b']);
 }
 
 #[test]
@@ -273,6 +357,7 @@ fn a_record_without_a_hard_state_decodes_as_term_zero_without_a_vote() {
     let bytes = encode(&Record {
         state: None,
         membership: membership.clone(),
+        identity: None,
     })
     .expect("encodes");
     assert_eq!(decode(&bytes), Ok(record(HardState::default(), membership)));
@@ -366,7 +451,7 @@ fn the_envelope_checks_name_what_is_wrong() {
 
 #[test]
 fn unknown_versions_are_reported_as_such_not_as_damage() {
-    for version in [0, 4, u16::MAX] {
+    for version in [0, 5, u16::MAX] {
         assert_eq!(
             decode(&envelope(version, &payload_v2(1, &[0]))),
             Err(DecodeError::UnsupportedVersion(version))
@@ -387,11 +472,16 @@ fn the_hard_state_has_one_encoding() {
             decode(&envelope(VERSION_1, &payload)),
             Err(expected.clone())
         );
+        let mut v4 = payload.clone();
+        v4.extend_from_slice(&[0; 9]);
+        v4.extend_from_slice(&1u32.to_le_bytes());
+        v4.push(0);
         let mut v2 = payload;
         v2.extend_from_slice(&1u32.to_le_bytes());
         v2.push(0);
         assert_eq!(decode(&envelope(VERSION_2, &v2)), Err(expected.clone()));
-        assert_eq!(decode(&envelope(VERSION_3, &v2)), Err(expected));
+        assert_eq!(decode(&envelope(VERSION_3, &v2)), Err(expected.clone()));
+        assert_eq!(decode(&envelope(VERSION_4, &v4)), Err(expected));
     }
 }
 
@@ -409,9 +499,23 @@ fn payload_lengths_are_checked_per_version() {
     for version in [VERSION_2, VERSION_3] {
         assert_eq!(
             decode(&envelope(version, &v1)),
-            Err(DecodeError::PayloadTooShort { version, len: 17 })
+            Err(DecodeError::PayloadTooShort {
+                version,
+                len: 17,
+                min: 21
+            })
         );
     }
+    // A version-3 payload is too short for version 4's identity fields.
+    let v3 = payload_v3(&[0]);
+    assert_eq!(
+        decode(&envelope(VERSION_4, &v3)),
+        Err(DecodeError::PayloadTooShort {
+            version: VERSION_4,
+            len: 22,
+            min: 30
+        })
+    );
 }
 
 #[test]
@@ -486,6 +590,7 @@ fn every_truncation_and_bit_flip_is_refused() {
         encode(&record(hs(7, None), None)).expect("encodes"),
         encode_v2(hs(9, Some(2)), Some(&sample_membership())),
         valid_v3(),
+        valid_v4(),
     ];
     for valid in files {
         for len in 0..valid.len() {
