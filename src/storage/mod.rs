@@ -6,6 +6,10 @@
 //! [`Storage::save_membership`] for every
 //! [`Output::PersistMembership`](crate::core::Output::PersistMembership), and
 //! sends nothing until it returns: that is the persist barrier.
+//!
+//! A [`FileStorage`] also records which node of which cluster its directory
+//! belongs to ([`NodeIdentity`]); a node opens it with
+//! [`FileStorage::open_as`], which refuses another node's directory.
 
 use std::path::PathBuf;
 

@@ -193,8 +193,9 @@ mod fs;
 /// if another `FileStorage`, in this process or another, holds it. The lock is held until the
 /// `FileStorage` is dropped and any save or load it started has finished.
 ///
-/// The lock is advisory ([`File::try_lock`]: `flock` on Unix, `LockFileEx`
-/// on Windows): it stops other `FileStorage`s, not other programs. The
+/// The lock is advisory ([`File::try_lock`](std::fs::File::try_lock):
+/// `flock` on Unix, `LockFileEx` on Windows): it stops other
+/// `FileStorage`s, not other programs. The
 /// operating system releases it when the process exits, however it exits,
 /// so the directory of a node killed with `kill -9` can be reopened at once;
 /// there is no stale lock file to delete, and the file's presence means
@@ -257,7 +258,9 @@ impl FileStorage {
     /// (versions 1 to 3, or a file written after [`open`](Self::open)),
     /// adopts `identity`: it is written into the state file before this
     /// returns, with the state and membership the file held, atomically and
-    /// durably like any save. A damaged file is [`StorageError::Corrupt`].
+    /// durably like any save (so for a new directory [`load`](Storage::load)
+    /// then gives term 0 and no vote, not `None`). A damaged file is
+    /// [`StorageError::Corrupt`].
     ///
     /// Opens and locks the directory like [`open`](Self::open), then reads
     /// the state file (and writes it, to adopt) on the calling thread, as
