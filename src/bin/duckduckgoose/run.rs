@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use duckduckgoose::NodeId;
 use duckduckgoose::runtime::{FatalError, Node, NodeConfig, NodeHandle};
-use duckduckgoose::storage::{FileStorage, Storage};
+use duckduckgoose::storage::{FileStorage, NodeIdentity, Storage};
 use duckduckgoose::transport::tcp::{JoinParams, TcpConfig, TcpTransport};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal as UnixSignal, SignalKind, signal};
@@ -33,7 +33,11 @@ pub async fn run(args: RunArgs) -> Result<(), Failure> {
     let plan = Plan::new(&args)?;
     let id = plan.id;
 
-    let mut storage = FileStorage::open(&args.data_dir)
+    // The directory must be this node's of this cluster (a new one becomes
+    // it): another node's term and vote would let this one vote twice.
+    let identity = NodeIdentity::new(args.cluster_id.clone(), id)
+        .map_err(|error| Failure::Usage(format!("--cluster-id: {error}")))?;
+    let mut storage = FileStorage::open_as(&args.data_dir, identity)
         .map_err(|error| Failure::Fatal(common::describe_storage_error(&error)))?;
     let saved = storage
         .load_membership()
