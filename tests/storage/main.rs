@@ -21,6 +21,9 @@ mod identity;
 mod lock;
 mod mem;
 mod membership;
+// proptest comes with the `sim` feature, not as a dev-dependency, so that
+// building an example never compiles it.
+#[cfg(feature = "sim")]
 mod props;
 mod versions;
 
