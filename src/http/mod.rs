@@ -98,7 +98,7 @@
 //! time, once the change is **committed** (a majority of the new voters
 //! hold it). An added node starts as a joining learner (`"voter": false,
 //! "joining": true`) and becomes a voter by itself once it keeps up; a node
-//! started with the `node` example's `--join` asks for this itself, so the
+//! started with `duckduckgoose run --join` asks for this itself, so the
 //! endpoint is for adding nodes that are started from the membership by
 //! other means. Adding a member again at the same address with the same
 //! metadata changes nothing and answers `200`. Removing the Goose itself is allowed: it hands over
