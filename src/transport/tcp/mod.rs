@@ -38,7 +38,16 @@
 //! an IP address or a DNS name resolved at every dial, and the set can
 //! change at any time, before or after `start`: a new peer is dialled, a
 //! peer whose address changed is redialled there with its queue kept, and a
-//! removed peer's queue is dropped and its connections are closed.
+//! removed peer's queue is dropped and its connections are closed. Nothing
+//! is resolved before a dial: a name that does not resolve yet (a pod not
+//! scheduled yet) only delays the dials to that peer, retried with backoff,
+//! and is logged once while it lasts (then at debug level, with a reminder
+//! every ten minutes) and once when the peer is reached. A refused
+//! handshake is logged the same way, on both sides.
+//!
+//! A removed node's transport ([`Transport::set_removed`]) dials a peer
+//! only when it has a message for it, and closes the connection once idle:
+//! a removed node left running takes nothing of the members.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), duckduckgoose::transport::TransportError> {
@@ -492,8 +501,10 @@ impl Transport for TcpTransport {
     /// IP address and port when it is one; otherwise it is a name that the
     /// peer's writer resolves before every dial (so this never blocks, and a
     /// DNS change is picked up at the next reconnect). An address that is
-    /// neither is counted in [`TransportStats::resolve_failures`] at every
-    /// attempt, logged, and retried with backoff.
+    /// neither, or a name that does not resolve (yet), is counted in
+    /// [`TransportStats::resolve_failures`] at every attempt and retried
+    /// with backoff; it is logged as a warning once per run of failures
+    /// (see the [module docs](self)).
     fn set_peers(&mut self, peers: &BTreeMap<NodeId, String>) {
         self.replace_peers(
             peers
