@@ -170,8 +170,9 @@ async fn a_removed_node_says_so_once_dials_nobody_and_follows_when_added_back() 
 
 /// The field case: a node removed while it was down comes back on its old
 /// directory, believes it is a voter, and pre-votes every election timeout.
-/// Each member drops every request (nobody tells it: see the report of
-/// issue #12) and says so once.
+/// Each member drops every request and says so once. (Nothing tells the
+/// node: a member drops a non-member's messages unanswered, and holds no
+/// address for it.)
 #[tokio::test(flavor = "current_thread")]
 async fn a_removed_node_that_missed_its_removal_is_logged_once_by_each_member() {
     let (logs, _capture) = Logs::capture();

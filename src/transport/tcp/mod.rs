@@ -528,8 +528,12 @@ impl Transport for TcpTransport {
             *now = removed;
             changed
         });
-        if changed {
-            debug!(node = %self.shared.config.id, removed, "dialling peers only to deliver: {removed}");
+        match (changed, removed) {
+            (true, true) => {
+                debug!(node = %self.shared.config.id, "removed: dialling peers only to deliver")
+            }
+            (true, false) => debug!(node = %self.shared.config.id, "a member: dialling every peer"),
+            (false, _) => {}
         }
     }
 
