@@ -11,6 +11,8 @@
 
 mod common;
 mod delivery;
+#[cfg(feature = "sim")]
+mod garbage;
 mod join;
 mod join_metadata;
 mod lifecycle;

@@ -134,8 +134,9 @@ pub fn parse_len_prefix(prefix: [u8; LEN_PREFIX_LEN], max_len: usize) -> Result<
 /// Splits one frame off the front of `input`: `Ok(Some((body, consumed)))`
 /// when a whole frame is there, `Ok(None)` when more bytes are needed.
 ///
-/// The one-shot twin of [`FrameDecoder`], against which the tests check it.
-#[cfg(test)]
+/// The one-shot twin of [`FrameDecoder`], against which the property tests
+/// check it.
+#[cfg(all(test, feature = "sim"))]
 pub fn split_frame(input: &[u8]) -> Result<Option<(&[u8], usize)>, FrameError> {
     let Some((prefix, rest)) = input.split_first_chunk::<LEN_PREFIX_LEN>() else {
         return Ok(None);
@@ -322,7 +323,5 @@ impl FrameReader {
     }
 }
 
-// Property tests: proptest comes with the `sim` feature (not as a
-// dev-dependency, so that building an example never compiles it).
-#[cfg(all(test, feature = "sim"))]
+#[cfg(test)]
 mod tests;
