@@ -2,7 +2,7 @@
 //! `handle_message` and `poll_output` on a 5-node cluster, and a cold-start
 //! election.
 //!
-//! Run with `cargo bench --bench core`. Each heartbeat round is 4 heartbeats
+//! Run with `cargo bench -p duckduckgoose-benches --bench core`. Each heartbeat round is 4 heartbeats
 //! and 4 acks, so criterion's "elements" are messages handled.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};

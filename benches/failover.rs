@@ -17,8 +17,8 @@
 //! events, so each trial is also split into phases.
 //!
 //! ```text
-//! cargo bench --all-features --bench failover -- [--trials N] [--scenario crash|handoff|both]
-//! DDG_BENCH_STORAGE=mem cargo bench --all-features --bench failover -- --scenario handoff
+//! cargo bench -p duckduckgoose-benches --bench failover -- [--trials N] [--scenario crash|handoff|both]
+//! DDG_BENCH_STORAGE=mem cargo bench -p duckduckgoose-benches --bench failover -- --scenario handoff
 //! ```
 //!
 //! `DDG_BENCH_STORAGE=mem` swaps `FileStorage` for `MemStorage` (no fsync),

@@ -29,7 +29,7 @@
 //! Goose before the next trial.
 //!
 //! ```text
-//! cargo bench --bench leadership_lost -- [--trials N]
+//! cargo bench -p duckduckgoose-benches --bench leadership_lost -- [--trials N]
 //! ```
 
 use std::sync::{Arc, Mutex, PoisonError};

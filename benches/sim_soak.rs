@@ -5,7 +5,7 @@
 //! larger than the differences worth finding.
 //!
 //! ```text
-//! cargo bench --features sim --bench sim_soak -- 1000
+//! cargo bench -p duckduckgoose-benches --bench sim_soak -- 1000
 //! ```
 
 use std::time::Instant;

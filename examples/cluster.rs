@@ -2,15 +2,17 @@
 //! quickest way to watch leader election happen.
 //!
 //! ```text
-//! cargo run --example cluster --features http              # 3 nodes
-//! cargo run --example cluster --features http -- --chaos   # kill the Goose every 3 s
-//! curl 127.0.0.1:4001/status                               # while it runs
+//! cargo run --example cluster --features cli              # 3 nodes
+//! cargo run --example cluster --features cli -- --chaos   # kill the Goose every 3 s
+//! duckduckgoose status --node 127.0.0.1:4001              # while it runs (or curl /status)
 //! ```
 //!
 //! Each node is a real [`Node`] with its own TCP transport on 127.0.0.1 (the
 //! nodes talk over real sockets, not in memory), its own state directory in
-//! a temporary directory, and its own HTTP status pages on port 4001, 4002,
-//! ... (`--http-base-port`).
+//! a temporary directory, and its own HTTP API on port 4001, 4002, ...
+//! (`--http-base-port`), the one `duckduckgoose run` serves, so the
+//! binary's client subcommands (`status`, `step-down`, `members`) work
+//! against it. To run nodes as separate processes, use the binary itself.
 //!
 //! On a terminal the view is a table redrawn in place; otherwise (piped to
 //! a file, say) it is one line per change. Every failover is reported with
@@ -24,6 +26,7 @@
 //! Exit codes: 0 after Ctrl-C, 2 for bad arguments, 1 when a port is taken
 //! or a node cannot start.
 
+#[path = "../src/bin/duckduckgoose/common.rs"]
 mod common;
 
 use std::collections::BTreeMap;
@@ -166,7 +169,7 @@ impl Slot {
         let handle = Node::start(settings.node_config(self.id), transport, storage)
             .await
             .map_err(|e| common::describe_start_error(&e))?;
-        let router = common::status_router(handle.clone());
+        let router = duckduckgoose::http::router(handle.clone());
         let http = tokio::spawn(async move {
             if let Err(error) = axum::serve(http, router).await {
                 tracing::warn!(%error, "HTTP server failed");
@@ -528,8 +531,10 @@ impl View {
             cluster_ports.join(", ")
         );
         println!(
-            "Try: curl 127.0.0.1:{first}/status | curl 127.0.0.1:{first}/cluster | curl -X POST 127.0.0.1:<goose port>/step-down \
-             | curl -X DELETE 127.0.0.1:<goose port>/members/<id>"
+            "Try the binary's client (cargo install duckduckgoose --features cli, or cargo run --features cli --):\n  \
+             duckduckgoose status --node 127.0.0.1:{first}\n  \
+             duckduckgoose step-down --node 127.0.0.1:<the Goose's port>\n  \
+             duckduckgoose members remove <id> --node 127.0.0.1:<the Goose's port>"
         );
         if args.chaos {
             println!(

@@ -136,4 +136,5 @@ pub use join::{JoinReply, JoinRequest};
 mod memory;
 pub use memory::{MemoryNetwork, MemoryTransport};
 #[cfg(feature = "tcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tcp")))]
 pub mod tcp;

@@ -149,13 +149,29 @@ fn bad_arguments_exit_2_and_a_taken_port_exits_1() {
         "--data-dir",
         &data_dir,
     ];
-    let usage_errors: [(&[&str], &str); 11] = [
-        (&["--peer", "1=127.0.0.1:9"], "own id"),
+    let usage_errors: [(&[&str], &str); 15] = [
+        // No --peer, --join or --bootstrap, and nothing saved: no cluster
+        // is started by accident.
+        (&[], "--bootstrap"),
+        (&["--peer", "1=127.0.0.1:9"], "only this node"),
+        (
+            &[
+                "--peer",
+                "1=127.0.0.1:9",
+                "--peer",
+                "2=127.0.0.1:9",
+                "--advertise",
+                "127.0.0.1:8",
+            ],
+            "disagree",
+        ),
+        (&["--bootstrap", "--peer", "2=127.0.0.1:9"], "do not mix"),
+        (&["--bootstrap", "--join", "127.0.0.1:9"], "do not mix"),
         (
             &["--join", "127.0.0.1:9", "--peer", "2=127.0.0.1:9"],
             "do not mix",
         ),
-        (&["--advertise", "0.0.0.0:7001"], "wildcard"),
+        (&["--bootstrap", "--advertise", "0.0.0.0:7001"], "wildcard"),
         (&["--join", "127.0.0.1"], "HOST:PORT"),
         (
             &["--peer", "2=127.0.0.1:9", "--peer", "2=127.0.0.1:10"],
@@ -185,6 +201,7 @@ fn bad_arguments_exit_2_and_a_taken_port_exits_1() {
     let listen = format!("127.0.0.1:{port}");
     let mut args = base.to_vec();
     args[3] = &listen;
+    args.push("--bootstrap");
     let output = run_node_to_exit(&args);
     assert_eq!(output.code, Some(1), "{}", output.stderr);
     let reason = output.stderr.lines().last().unwrap_or_default();

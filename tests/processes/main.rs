@@ -1,10 +1,9 @@
-//! Real processes: the `node` example binary, started as a cluster on
+//! Real processes: the `duckduckgoose` binary (`run`), started as a cluster on
 //! 127.0.0.1, killed with SIGKILL, stopped with SIGTERM, fed garbage and a
 //! corrupt state file, and watched through its HTTP `/status` page.
 //!
-//! The binary is built once per test run with the same profile and features
-//! as this test (so under `cargo test --all-features`, which already built
-//! the examples, the build is a no-op). Ports are chosen by the OS; each node
+//! Cargo builds the binary for this test target (it requires the `cli`
+//! feature), exactly as `cargo install` would. Ports are chosen by the OS; each node
 //! has its own temporary data directory and a log file there, whose tail is
 //! printed when a test fails.
 //!
@@ -34,6 +33,7 @@
 //! order is counted and reported, not failed.
 
 mod binary;
+mod cli;
 mod cluster;
 mod failover;
 mod failures;

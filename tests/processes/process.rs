@@ -51,6 +51,7 @@ impl NodeProcess {
             .expect("the log file is in a fresh temporary directory");
         let log_too = log.try_clone().expect("a file handle can be duplicated");
         let child = Command::new(node_binary())
+            .arg("run")
             .args(&self.args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -202,13 +203,14 @@ pub struct Finished {
     pub stderr: String,
 }
 
-/// Runs the node binary with `args` and waits for it to exit by itself,
+/// Runs `duckduckgoose run` with `args` and waits for it to exit by itself,
 /// killing it if it does not within [`PATIENCE`].
 pub fn run_node_to_exit(args: &[&str]) -> Finished {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let log_path = dir.path().join("stderr.log");
     let log = File::create(&log_path).expect("create the log");
     let child = Command::new(node_binary())
+        .arg("run")
         .args(args)
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())

@@ -1,7 +1,8 @@
-//! What the `node` and `cluster` examples share: argument parsing, timing,
-//! the status router, logging and one-line error messages.
+//! What the `duckduckgoose` binary and the `cluster` example share:
+//! argument parsing, timing, logging and one-line error messages. The
+//! example includes this file by path, so there is one copy of each rule.
 
-// Each example uses a different subset of these helpers.
+// The binary and the example each use a subset of these helpers.
 #![allow(dead_code)]
 
 use std::io::IsTerminal;
@@ -9,7 +10,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use duckduckgoose::NodeId;
-use duckduckgoose::runtime::{NodeConfig, NodeHandle, StartError};
+use duckduckgoose::core::NodeMetadata;
+use duckduckgoose::runtime::{NodeConfig, StartError};
 use duckduckgoose::storage::StorageError;
 
 /// An election timeout range in milliseconds, as `--election-timeout-ms
@@ -89,6 +91,16 @@ pub fn parse_peer(text: &str) -> Result<Peer, String> {
     })
 }
 
+/// One `--meta KEY=VALUE`, checked against the metadata bounds.
+pub fn parse_meta(text: &str) -> Result<(String, String), String> {
+    NodeMetadata::parse_entry(text).map_err(|error| error.to_string())
+}
+
+/// Ids as `1, 2, 3`.
+pub fn list(ids: impl Iterator<Item = NodeId>) -> String {
+    ids.map(|id| id.to_string()).collect::<Vec<_>>().join(", ")
+}
+
 /// Resolves `HOST:PORT` to its first socket address.
 pub fn resolve(address: &str) -> Result<SocketAddr, String> {
     address
@@ -103,11 +115,6 @@ pub fn apply_timing(config: &mut NodeConfig, heartbeat_ms: u64, election_timeout
     config.heartbeat = Duration::from_millis(heartbeat_ms);
     config.election_timeout = Duration::from_millis(election_timeout.min_ms)
         ..Duration::from_millis(election_timeout.max_ms);
-}
-
-/// The HTTP status pages of one node.
-pub fn status_router(handle: NodeHandle) -> axum::Router {
-    duckduckgoose::http::router(handle)
 }
 
 /// Installs a `fmt` subscriber on stderr, filtered by `RUST_LOG` (or
