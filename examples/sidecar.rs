@@ -29,6 +29,7 @@
 //!
 //! ```text
 //! sidecar [--node HOST:PORT] [--unit-ms N] [--margin-ms N] [--poll-ms N] [--give-up-s N]
+//! (or --flag=value)
 //! ```
 //!
 //! Defaults: `--node 127.0.0.1:8080`, one unit 100 ms, margin 50 ms, a poll
@@ -109,7 +110,10 @@ fn run(settings: &Settings) -> ExitCode {
         // measured what remains after the request was sent.
         let spare = Duration::from_millis(status.lease_ms.unwrap_or(0));
         if status.role != "Goose" || spare < settings.unit + settings.margin {
-            note(&mut was, format!("idle: {} in term {}", status.role, status.term));
+            note(
+                &mut was,
+                format!("idle: {} in term {}", status.role, status.term),
+            );
             sleep(settings.poll);
             continue;
         }
@@ -145,10 +149,15 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Settings, String
         poll: Duration::from_millis(20),
         give_up: Duration::from_secs(10),
     };
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value"))?;
+    while let Some(arg) = args.next() {
+        // `--flag value` or `--flag=value`.
+        let (flag, value) = match arg.split_once('=') {
+            Some((flag, value)) => (flag.to_owned(), value.to_owned()),
+            None => {
+                let value = args.next().ok_or_else(|| format!("{arg} needs a value"))?;
+                (arg, value)
+            }
+        };
         let number = || {
             value
                 .parse::<u64>()
@@ -316,13 +325,20 @@ mod tests {
     fn refuses_what_is_not_a_status_answer() {
         assert_eq!(parse_status("not json"), None);
         assert_eq!(parse_status(r#"{"id":1}"#), None);
-        assert_eq!(parse_status(r#"{"id":1,"role":"Goose","term":"x","lease_ms":null}"#), None);
+        assert_eq!(
+            parse_status(r#"{"id":1,"role":"Goose","term":"x","lease_ms":null}"#),
+            None
+        );
     }
 
     #[test]
     fn parses_flags_and_refuses_unknown_ones() {
-        let settings = parse_args(["--unit-ms", "40", "--node", "10.0.0.2:80"].map(String::from).into_iter())
-            .expect("valid flags");
+        let settings = parse_args(
+            ["--unit-ms", "40", "--node=10.0.0.2:80"]
+                .map(String::from)
+                .into_iter(),
+        )
+        .expect("valid flags");
         assert_eq!(settings.unit, Duration::from_millis(40));
         assert_eq!(settings.node, "10.0.0.2:80");
         assert_eq!(

@@ -31,7 +31,10 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .expect("read the data directory")
         .map(|entry| {
             let entry = entry.expect("a directory entry");
-            assert!(entry.file_type().expect("a file type").is_file(), "{entry:?}");
+            assert!(
+                entry.file_type().expect("a file type").is_file(),
+                "{entry:?}"
+            );
             let name = entry.file_name().to_string_lossy().into_owned();
             (name, fs::read(entry.path()).expect("read a state file"))
         })
@@ -84,13 +87,26 @@ fn a_copied_data_directory_is_refused_with_exit_1() {
     let copy = sandbox.start(
         "three",
         &options,
-        &["run", "--id", "3", "--bootstrap", "--advertise", "three:7000"],
+        &[
+            "run",
+            "--id",
+            "3",
+            "--bootstrap",
+            "--advertise",
+            "three:7000",
+        ],
     );
     let state = wait_exit(&copy, PATIENCE);
     let log = logs(&copy);
-    eprintln!("node 3 on node 1's copied directory: exit {}: {log}", state.exit_code);
+    eprintln!(
+        "node 3 on node 1's copied directory: exit {}: {log}",
+        state.exit_code
+    );
     assert_eq!(state.exit_code, 1, "{log}");
-    assert!(log.contains('1') && log.contains('3'), "names both nodes: {log}");
+    assert!(
+        log.contains('1') && log.contains('3'),
+        "names both nodes: {log}"
+    );
     assert_eq!(snapshot(&three), saved, "the copy is left as it was");
 }
 
@@ -101,7 +117,11 @@ fn a_copied_data_directory_is_refused_with_exit_1() {
 fn a_node_with_no_cluster_to_start_exits_2_naming_bootstrap() {
     let _serial = serial();
     let sandbox = Sandbox::new("boot");
-    let lonely = sandbox.start("lonely", &[], &["run", "--id", "1", "--advertise", "lonely:7000"]);
+    let lonely = sandbox.start(
+        "lonely",
+        &[],
+        &["run", "--id", "1", "--advertise", "lonely:7000"],
+    );
     let state = wait_exit(&lonely, PATIENCE);
     let log = logs(&lonely);
     eprintln!("no peers, no --bootstrap: exit {}: {log}", state.exit_code);
@@ -116,15 +136,29 @@ fn a_node_with_no_cluster_to_start_exits_2_naming_bootstrap() {
 fn a_missing_or_unreadable_admin_token_file_exits_1() {
     let _serial = serial();
     let sandbox = Sandbox::new("token");
-    let base = ["run", "--id", "1", "--bootstrap", "--advertise", "node:7000"];
+    let base = [
+        "run",
+        "--id",
+        "1",
+        "--bootstrap",
+        "--advertise",
+        "node:7000",
+    ];
     let missing = sandbox.start(
         "missing",
         &[],
-        &[&base[..], &["--admin-token-file", "/run/secrets/admin-token"]].concat(),
+        &[
+            &base[..],
+            &["--admin-token-file", "/run/secrets/admin-token"],
+        ]
+        .concat(),
     );
     let state = wait_exit(&missing, PATIENCE);
     let log = logs(&missing);
-    eprintln!("a missing admin token file: exit {}: {log}", state.exit_code);
+    eprintln!(
+        "a missing admin token file: exit {}: {log}",
+        state.exit_code
+    );
     assert_eq!(state.exit_code, 1, "{log}");
     assert!(log.contains("/run/secrets/admin-token"), "{log}");
 
@@ -136,11 +170,18 @@ fn a_missing_or_unreadable_admin_token_file_exits_1() {
     let unreadable = sandbox.start(
         "unreadable",
         &["-v", &mount],
-        &[&base[..], &["--admin-token-file", "/run/secrets/admin-token"]].concat(),
+        &[
+            &base[..],
+            &["--admin-token-file", "/run/secrets/admin-token"],
+        ]
+        .concat(),
     );
     let state = wait_exit(&unreadable, PATIENCE);
     let log = logs(&unreadable);
-    eprintln!("an unreadable admin token file: exit {}: {log}", state.exit_code);
+    eprintln!(
+        "an unreadable admin token file: exit {}: {log}",
+        state.exit_code
+    );
     assert_eq!(state.exit_code, 1, "{log}");
     assert!(log.contains("/run/secrets/admin-token"), "{log}");
 }

@@ -9,7 +9,7 @@ use crate::docker::{container_ip, docker_ok, image, state};
 use crate::http::request;
 use crate::observer::Watch;
 use crate::project::{ADMIN_TOKEN, Project};
-use crate::{ELECTION_TIMEOUT_MAX, ELECTION_TIMEOUT_MIN, PATIENCE, serial};
+use crate::{ELECTION_TIMEOUT_MAX, ELECTION_TIMEOUT_MIN, PATIENCE, SETTLE, serial};
 
 /// The node ids of the compose file's services `node1`…`node3`.
 pub const NODES: [u64; 3] = [1, 2, 3];
@@ -58,12 +58,21 @@ impl Cluster {
     }
 
     /// Starts `node`'s container again unless its restart policy already
-    /// did, and waits until the three agree again.
+    /// did, waits until the three agree again, and lets the cluster settle
+    /// (see [`SETTLE`]).
     pub fn bring_back(&mut self, node: u64) -> (u64, u64) {
         let container = self.container(node).to_owned();
         if state(&container).status != "running" {
             docker_ok(&["start", &container]);
         }
+        self.settle()
+    }
+
+    /// Waits until the three agree, lets the cluster settle (see
+    /// [`SETTLE`]), and returns the Goose and its term then.
+    pub fn settle(&mut self) -> (u64, u64) {
+        self.agreement(now_ns());
+        self.watch.watch_for(SETTLE);
         self.agreement(now_ns())
     }
 }
@@ -88,7 +97,10 @@ fn the_compose_cluster_shows_one_goose_among_three_containers() {
         .filter(|answer| answer.sent >= from)
         .map(|answer| answer.node)
         .collect();
-    assert!(!seen.is_empty() && seen.iter().all(|&node| node == goose), "Geese: {seen:?}");
+    assert!(
+        !seen.is_empty() && seen.iter().all(|&node| node == goose),
+        "Geese: {seen:?}"
+    );
 
     let image_user = docker_ok(&["image", "inspect", "--format", "{{.Config.User}}", image()]);
     assert_eq!(image_user, "65534:65534", "the image runs as nobody");
@@ -106,7 +118,11 @@ fn the_compose_cluster_shows_one_goose_among_three_containers() {
     assert_eq!(code, 401, "no token: {body}");
     let (code, body) = step_down(&["Authorization: Bearer not-the-token"]);
     assert_eq!(code, 401, "a wrong token: {body}");
-    assert_eq!(cluster.agreement(now_ns()), (goose, term), "nothing changed");
+    assert_eq!(
+        cluster.agreement(now_ns()),
+        (goose, term),
+        "nothing changed"
+    );
     let (code, body) = step_down(&[&format!("Authorization: Bearer {ADMIN_TOKEN}")]);
     assert_eq!(code, 202, "the token: {body}");
     let (new_goose, new_term) = cluster.agreement(now_ns());

@@ -47,6 +47,13 @@ const POLL_GAP: Duration = Duration::from_millis(10);
 /// broken (containers start in about a second, elections take less).
 const PATIENCE: Duration = Duration::from_secs(30);
 
+/// How long a restarted container takes to be reachable from every other
+/// node again. While it was down its address answered nobody, so a peer's
+/// dial to it may hang until the transport's connect timeout (1 s) and then
+/// back off (up to 1 s); a hand-over or an election in that window waits
+/// for it. Rounds that fail a node again start from a settled cluster.
+const SETTLE: Duration = Duration::from_millis(2500);
+
 /// One test at a time: they share one Docker engine and time-sensitive
 /// bounds.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -55,5 +62,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// holding it leaves nothing behind (its guards cleaned up), so a poisoned
 /// lock is taken as it is.
 fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

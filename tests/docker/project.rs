@@ -25,7 +25,11 @@ impl Project {
     /// a new project, with freshly written secrets.
     pub fn up(what: &str, services: &[&str]) -> Project {
         let secrets = tempfile::tempdir().expect("a temporary directory");
-        write_secret(secrets.path(), "cluster-key", "test-cluster-key-fedcba9876543210\n");
+        write_secret(
+            secrets.path(),
+            "cluster-key",
+            "test-cluster-key-fedcba9876543210\n",
+        );
         write_secret(secrets.path(), "admin-token", &format!("{ADMIN_TOKEN}\n"));
         let project = Project {
             name: unique_name(what),

@@ -24,7 +24,12 @@ struct Unit {
 fn parse_unit(line: &str) -> Option<Unit> {
     let mut fields = line.strip_prefix("unit ")?.split(' ');
     let mut field = |name: &str| -> Option<u64> {
-        fields.next()?.strip_prefix(name)?.strip_prefix('=')?.parse().ok()
+        fields
+            .next()?
+            .strip_prefix(name)?
+            .strip_prefix('=')?
+            .parse()
+            .ok()
     };
     Some(Unit {
         node: field("node")?,
@@ -115,7 +120,7 @@ fn the_sidecar_works_on_one_container_at_a_time() {
             _ if state(&container).status != "running" => docker_ok(&["start", &container]),
             _ => String::new(),
         };
-        (goose, term) = cluster.agreement(now_ns());
+        (goose, term) = cluster.settle();
         wait_for_work(&sidecars, goose, term);
     }
     cluster.watch.drain();
@@ -129,7 +134,10 @@ fn the_sidecar_works_on_one_container_at_a_time() {
             "OVERLAP: {before:?} ends {:.1} ms after {after:?} starts",
             ms(after.start, before.end)
         );
-        assert!(before.term <= after.term, "terms went back: {before:?} then {after:?}");
+        assert!(
+            before.term <= after.term,
+            "terms went back: {before:?} then {after:?}"
+        );
         if before.node != after.node {
             handoffs.push(ms(before.end, after.start));
         }
