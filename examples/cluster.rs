@@ -39,8 +39,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use duckduckgoose::core::MembershipId;
+use duckduckgoose::http::AdminAuth;
 use duckduckgoose::runtime::{Node, NodeConfig, NodeHandle};
-use duckduckgoose::storage::FileStorage;
+use duckduckgoose::storage::{FileStorage, NodeIdentity};
 use duckduckgoose::transport::tcp::{TcpConfig, TcpTransport};
 use duckduckgoose::{NodeId, Term};
 use tokio::net::TcpListener;
@@ -78,6 +79,16 @@ struct Args {
     /// The randomized election timeout in milliseconds.
     #[arg(long, value_name = "MIN..MAX", default_value = "300..600", value_parser = common::parse_ms_range)]
     election_timeout_ms: MsRange,
+}
+
+/// The name every node of this local cluster gives its transport and its
+/// data directory.
+const CLUSTER_ID: &str = "duckduckgoose-local";
+
+/// Node `id`'s storage, which must be its own (a new directory becomes it).
+fn open_storage(id: NodeId, dir: &std::path::Path) -> Result<FileStorage, String> {
+    let identity = NodeIdentity::new(CLUSTER_ID, id).map_err(|e| e.to_string())?;
+    FileStorage::open_as(dir, identity).map_err(|e| common::describe_storage_error(&e))
 }
 
 /// Why the process ends with a non-zero status.
@@ -164,12 +175,13 @@ impl Slot {
     ) -> Result<(), String> {
         // The runtime hands the transport the members' addresses from the
         // configuration (`Settings::node_config`).
-        let tcp = TcpConfig::new(self.id, "duckduckgoose-local");
+        let tcp = TcpConfig::new(self.id, CLUSTER_ID);
         let transport = TcpTransport::new(tcp, cluster).map_err(|e| e.to_string())?;
         let handle = Node::start(settings.node_config(self.id), transport, storage)
             .await
             .map_err(|e| common::describe_start_error(&e))?;
-        let router = duckduckgoose::http::router(handle.clone());
+        // Loopback only: no admin token (the JSON content type is still needed).
+        let router = duckduckgoose::http::router(handle.clone(), AdminAuth::Open);
         let http = tokio::spawn(async move {
             if let Err(error) = axum::serve(http, router).await {
                 tracing::warn!(%error, "HTTP server failed");
@@ -184,10 +196,7 @@ impl Slot {
     /// moment, so binding and opening are retried briefly.
     async fn restart(&mut self, settings: &Settings) -> Result<(), String> {
         let patience = Duration::from_secs(2);
-        let storage = retry(patience, || {
-            FileStorage::open(&self.data_dir).map_err(|e| common::describe_storage_error(&e))
-        })
-        .await?;
+        let storage = retry(patience, || open_storage(self.id, &self.data_dir)).await?;
         let cluster = bind_retrying(self.cluster_addr, "cluster port", patience).await?;
         let http = bind_retrying(self.http_addr, "HTTP port", patience).await?;
         self.start(settings, cluster, http, storage).await
@@ -315,8 +324,7 @@ async fn run(args: Args) -> Result<(), Failure> {
             data_dir: state_dir.path().join(format!("node-{id}")),
             running: None,
         };
-        let storage = FileStorage::open(&slot.data_dir)
-            .map_err(|e| Failure::Fatal(common::describe_storage_error(&e)))?;
+        let storage = open_storage(slot.id, &slot.data_dir).map_err(Failure::Fatal)?;
         slot.start(&settings, cluster, http, storage)
             .await
             .map_err(|e| Failure::Fatal(format!("node {id}: {e}")))?;

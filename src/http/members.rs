@@ -9,13 +9,13 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::handlers::meta_of;
+use super::refusal;
 use crate::core::{Membership, MembershipError, MembershipId, NodeId, NodeMetadata};
 use crate::runtime::{HandleError, NodeHandle};
 
@@ -98,18 +98,8 @@ struct AddRequest {
 /// joining learner (promoted to voter once it keeps up with the Goose), and
 /// answers with the committed membership. Metadata that breaks a bound of
 /// [`NodeMetadata`] is refused with `400` and `"reason": "invalid_metadata"`.
-pub(super) async fn add(
-    State(handle): State<NodeHandle>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if !is_json(&headers) {
-        return refusal(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "the body must be JSON, sent with Content-Type: application/json",
-        );
-    }
+pub(super) async fn add(State(handle): State<NodeHandle>, body: Bytes) -> Response {
+    // The content type was checked before any admin handler runs.
     let request = match parse_add(&body) {
         Ok(request) => request,
         Err(error) => {
@@ -266,23 +256,6 @@ fn answer(
             refusal(StatusCode::BAD_REQUEST, "invalid_metadata", &message)
         }
     }
-}
-
-/// `status` with `{"error": message, "reason": reason}`.
-fn refusal(status: StatusCode, reason: &str, message: &str) -> Response {
-    (status, Json(json!({ "error": message, "reason": reason }))).into_response()
-}
-
-/// Whether the request says its body is JSON. Requiring it also keeps a web
-/// page from changing the membership with a plain cross-site form post: a
-/// browser sends `application/json` across origins only after a CORS
-/// preflight, which this router never approves.
-fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// Checks that `addr` is a `HOST:PORT` the other members can dial: not a

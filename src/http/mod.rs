@@ -1,17 +1,30 @@
-//! An axum [`Router`] that shows a node to humans and to monitoring, lets
-//! an operator hand leadership over, and grows or shrinks the cluster
-//! (feature `http`).
+//! axum [`Router`]s that show a node to humans and to monitoring, let an
+//! operator hand leadership over, and grow or shrink the cluster (feature
+//! `http`).
 //!
-//! | Request                | Answer |
-//! |------------------------|--------|
-//! | `GET /status`          | `200 {"id": 1, "role": "Goose", "term": 7, "leader": 1, "lease_ms": 240, "goose": {"id": 1, "term": 7, "addr": "10.0.0.1:7001", "meta": {"http": "http://10.0.0.1:8080"}}}` |
-//! | `GET /cluster`         | `200 {"leader": 1, "term": 7, "member": true, "membership": {"term": 7, "version": 3}, "pending": false, "members": [{"id": 1, "addr": "10.0.0.1:7001", "voter": true, "joining": false, "last_contact_ms": 0, "meta": {"http": "http://10.0.0.1:8080"}}, …]}` |
-//! | `POST /step-down`      | `202 {"stepped_down": true, "term": 7}`, or `409 {"error": "not the Goose", "leader": 2}` |
-//! | `GET /members`         | `200 {"membership": {"term": 7, "version": 3}, "members": [{"id": 1, "addr": "10.0.0.1:7001", "voter": true, "joining": false, "meta": {}}, …]}` |
-//! | `POST /members`        | body `{"id": 4, "addr": "10.0.0.4:7001"}`, optionally with `"meta": {"http": "http://10.0.0.4:8080"}`: `200` with the committed membership (as `GET /members`); errors below |
-//! | `DELETE /members/{id}` | `200` with the committed membership; errors below |
-//! | `GET /metrics`         | `200`, Prometheus text format 0.0.4, every name prefixed `duckduckgoose_` |
-//! | `GET /health`          | `200 {"status": "ok"}`; `503 {"status": "failed", "error": "…"}` after a fatal error; `503 {"status": "stopped"}` after shutdown |
+//! Three routers, so that what changes the cluster is never served by
+//! accident:
+//!
+//! * [`read_router`]`(handle)`: the read-only routes (`GET /status`,
+//!   `/cluster`, `/members`, `/metrics`, `/health`), for monitoring and
+//!   clients.
+//! * [`admin_router`]`(handle, auth)`: the admin routes (`POST /step-down`,
+//!   `POST /members`, `DELETE /members/{id}`), each behind an [`AdminAuth`]
+//!   check and a JSON content type ([Admin requests](#admin-requests)).
+//! * [`router`]`(handle, auth)`: both, on one listener. It takes the
+//!   [`AdminAuth`] too, so no router serves the admin routes without the
+//!   caller having chosen who may call them.
+//!
+//! | Request                | Router | Answer |
+//! |------------------------|--------|--------|
+//! | `GET /status`          | read   | `200 {"id": 1, "role": "Goose", "term": 7, "leader": 1, "lease_ms": 240, "goose": {"id": 1, "term": 7, "addr": "10.0.0.1:7001", "meta": {"http": "http://10.0.0.1:8080"}}}` |
+//! | `GET /cluster`         | read   | `200 {"leader": 1, "term": 7, "member": true, "membership": {"term": 7, "version": 3}, "pending": false, "members": [{"id": 1, "addr": "10.0.0.1:7001", "voter": true, "joining": false, "last_contact_ms": 0, "meta": {"http": "http://10.0.0.1:8080"}}, …]}` |
+//! | `GET /members`         | read   | `200 {"membership": {"term": 7, "version": 3}, "members": [{"id": 1, "addr": "10.0.0.1:7001", "voter": true, "joining": false, "meta": {}}, …]}` |
+//! | `GET /metrics`         | read   | `200`, Prometheus text format 0.0.4, every name prefixed `duckduckgoose_` |
+//! | `GET /health`          | read   | `200 {"status": "ok"}`; `503 {"status": "failed", "error": "…"}` after a fatal error; `503 {"status": "stopped"}` after shutdown |
+//! | `POST /step-down`      | admin  | `202 {"stepped_down": true, "term": 7}`, or `409 {"error": "not the Goose", "leader": 2}` |
+//! | `POST /members`        | admin  | body `{"id": 4, "addr": "10.0.0.4:7001"}`, optionally with `"meta": {"http": "http://10.0.0.4:8080"}`: `200` with the committed membership (as `GET /members`); errors below |
+//! | `DELETE /members/{id}` | admin  | `200` with the committed membership; errors below |
 //!
 //! * `role` is `"Goose"` only while [`NodeHandle::is_goose`] holds, the
 //!   real-time lease check, and `lease_ms` is then the lease left; otherwise
@@ -46,8 +59,37 @@
 //!   [`NodeHandle::step_down`]; a node that is not the Goose answers `409`
 //!   with the leader it knows, so a client can retry there.
 //! * Unknown paths answer `404`, known paths with another method `405`, both
-//!   with a JSON body `{"error": "…"}`. Request bodies larger than
-//!   [`BODY_LIMIT_BYTES`] answer `413` before any handler runs.
+//!   with a JSON body `{"error": "…"}`; a path the router does not serve is
+//!   unknown to it (the read router answers `404` to `POST /step-down`,
+//!   `405` to `POST /members`). Request bodies larger than
+//!   [`BODY_LIMIT_BYTES`] answer `413` before anything else.
+//!
+//! # Admin requests
+//!
+//! Every admin request passes one guard, in this order (after the `404`,
+//! `405` and `413` above):
+//!
+//! 1. **Authentication.** With [`AdminAuth::Bearer`], the request needs
+//!    `Authorization: Bearer <token>` (the scheme in any case); otherwise
+//!    it answers `401` with `WWW-Authenticate: Bearer` and
+//!    `{"error": "<why>", "reason": "unauthorized"}`. The token is compared
+//!    in constant time ([`AdminToken`]). [`AdminAuth::Open`] checks nothing:
+//!    only for a listener on loopback, see its risks there.
+//! 2. **A JSON content type**, even on a request without a body
+//!    (`DELETE`, `POST /step-down`): `Content-Type: application/json`,
+//!    parameters such as `; charset=utf-8` allowed; otherwise `415` with
+//!    `{"error": "<why>", "reason": "unsupported_media_type"}`. A browser
+//!    sends that type across origins only after a CORS preflight, which
+//!    this router never approves, so a web page cannot make a visitor's
+//!    browser post a form here, whatever the [`AdminAuth`].
+//!
+//! Authentication comes first, so a client without the token learns nothing
+//! else about the request it would have to send. With curl:
+//!
+//! ```sh
+//! curl -X POST -H "Authorization: Bearer $(cat admin-token)" \
+//!      -H 'Content-Type: application/json' http://127.0.0.1:8080/step-down
+//! ```
 //!
 //! # Changing the membership
 //!
@@ -56,15 +98,14 @@
 //! time, once the change is **committed** (a majority of the new voters
 //! hold it). An added node starts as a joining learner (`"voter": false,
 //! "joining": true`) and becomes a voter by itself once it keeps up; a node
-//! started with the `node` example's `--join` asks for this itself, so the
+//! started with `duckduckgoose run --join` asks for this itself, so the
 //! endpoint is for adding nodes that are started from the membership by
 //! other means. Adding a member again at the same address with the same
 //! metadata changes nothing and answers `200`. Removing the Goose itself is allowed: it hands over
 //! when the removal commits.
 //!
-//! `POST /members` needs `Content-Type: application/json` (which also keeps
-//! a web page from posting a form to it across origins). Every refusal has
-//! the body `{"error": "<why>", "reason": "<code>"}`, and changes nothing:
+//! Every refusal has the body `{"error": "<why>", "reason": "<code>"}`, and
+//! changes nothing:
 //!
 //! | Status | `reason` | When |
 //! |--------|----------|------|
@@ -72,27 +113,29 @@
 //! | `400`  | `invalid_address` | `addr` is not `HOST:PORT`, its port is 0, or its host is a wildcard (`0.0.0.0`, `[::]`): the other members must be able to dial it |
 //! | `400`  | `invalid_metadata` | `meta` breaks a bound of [`NodeMetadata`](crate::core::NodeMetadata) (the error names it), or all members' metadata together would exceed [`MAX_MEMBERSHIP_METADATA_LEN`](crate::core::MAX_MEMBERSHIP_METADATA_LEN) |
 //! | `400`  | `last_voter` | the node is the only voter; a cluster needs one |
+//! | `401`  | `unauthorized` | no `Authorization: Bearer` header, or the wrong token ([Admin requests](#admin-requests)) |
 //! | `404`  | `not_a_member` | `DELETE` of a node that is not a member |
 //! | `409`  | `not_goose` | this node is not the Goose; the body's `"goose"` is the Goose it knows (`null` if none): retry there |
 //! | `409`  | `change_in_progress` | another change is not committed yet (the body's `"pending"` is its id); retry shortly |
 //! | `409`  | `address_conflict` | the id is already a member at another address |
 //! | `409`  | `metadata_conflict` | the id is already a member with other metadata (remove it and add it again to change it) |
-//! | `415`  | `unsupported_media_type` | `POST` without `Content-Type: application/json` |
+//! | `415`  | `unsupported_media_type` | no `Content-Type: application/json` ([Admin requests](#admin-requests)) |
 //! | `503`  | `leadership_lost` | this node stopped being the Goose before the change committed; it **may still commit**: look at `/members` on the new Goose before retrying |
 //! | `503`  | `stopped` | the node is not running |
 //! | `504`  | `timeout` | the change did not commit within [`MEMBERSHIP_TIMEOUT`]; it may still commit |
 //!
 //! # Mounting it in your service
 //!
-//! The router carries its own state, so it merges into (or nests under) any
-//! `axum::Router`, next to your own routes:
+//! The routers carry their own state, so they merge into (or nest under)
+//! any `axum::Router`, next to your own routes:
 //!
 //! ```
 //! use std::time::Duration;
 //! use axum::Router;
 //! use axum::body::Body;
-//! use axum::http::{Request, StatusCode};
+//! use axum::http::{Request, StatusCode, header};
 //! use axum::routing::get;
+//! use duckduckgoose::http::{AdminAuth, AdminToken};
 //! use duckduckgoose::{NodeId, Role};
 //! use duckduckgoose::runtime::{Node, NodeConfig};
 //! use duckduckgoose::storage::MemStorage;
@@ -108,16 +151,25 @@
 //! let node = Node::start(config, network.transport(NodeId(1)), MemStorage::new()).await?;
 //! tokio::time::timeout(Duration::from_secs(5), node.wait_for_role(Role::Goose)).await??;
 //!
+//! // In production, `AdminAuth::bearer_from_file(path)?`.
+//! let auth = AdminAuth::Bearer(AdminToken::new("5e0f6b2c9a1d4e8f")?);
 //! let app: Router = Router::new()
 //!     .route("/", get(|| async { "my service" }))
 //!     // Or `.nest("/election", …)` to keep the paths apart.
-//!     .merge(duckduckgoose::http::router(node.clone()));
+//!     .merge(duckduckgoose::http::router(node.clone(), auth));
 //!
 //! let request = Request::get("/status").body(Body::empty())?;
 //! let response = app.clone().oneshot(request).await?;
 //! assert_eq!(response.status(), StatusCode::OK);
 //! let body = axum::body::to_bytes(response.into_body(), 4096).await?;
 //! assert!(std::str::from_utf8(&body)?.contains(r#""role":"Goose""#));
+//!
+//! // An admin request without the token is refused.
+//! let request = Request::post("/step-down")
+//!     .header(header::CONTENT_TYPE, "application/json")
+//!     .body(Body::empty())?;
+//! let response = app.clone().oneshot(request).await?;
+//! assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 //!
 //! // Serving it: your listener, your shutdown signal.
 //! async fn serve(app: Router) -> std::io::Result<()> {
@@ -130,11 +182,16 @@
 //! # }
 //! ```
 //!
-//! The router has a JSON fallback for unknown paths. axum refuses to
-//! `merge` two routers that both have a fallback: if your app has its own,
-//! nest this router under a prefix, or merge
-//! `router(handle).reset_fallback()` to keep yours.
+//! Each router has a JSON fallback for unknown paths. axum refuses to
+//! `merge` two routers that both have a fallback: merge [`router`] rather
+//! than [`read_router`] and [`admin_router`] together; if your app has its
+//! own fallback, nest a router under a prefix, or merge
+//! `router(handle, auth).reset_fallback()` to keep yours. To keep the admin
+//! routes off the network, serve [`read_router`] on the public listener and
+//! [`admin_router`] on one bound to loopback.
 
+mod admin;
+mod auth;
 mod body;
 mod handlers;
 mod members;
@@ -145,10 +202,13 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::get;
 
 use crate::runtime::NodeHandle;
 
+pub use auth::{
+    AdminAuth, AdminToken, AdminTokenError, AdminTokenFileError, MAX_ADMIN_TOKEN_BYTES,
+};
 pub use members::MEMBERSHIP_TIMEOUT;
 
 /// The largest request body accepted, in bytes; larger ones answer `413`.
@@ -156,17 +216,44 @@ pub use members::MEMBERSHIP_TIMEOUT;
 /// client from making the server buffer an unbounded one.
 pub const BODY_LIMIT_BYTES: usize = 4096;
 
-/// The router for one node: `/status`, `/cluster`, `/step-down`, `/members`,
-/// `/metrics` and `/health` (see the [module docs](self)).
-pub fn router(handle: NodeHandle) -> Router {
+/// Every route of one node: those of [`read_router`] and those of
+/// [`admin_router`], the admin ones behind `auth` (see the
+/// [module docs](self)). Serve it on one listener; to serve the two sets
+/// apart (the admin routes on a loopback-only listener, say), build them
+/// separately instead.
+pub fn router(handle: NodeHandle, auth: AdminAuth) -> Router {
+    finish(read_routes().merge(admin::routes(auth)), handle)
+}
+
+/// The read-only routes of one node, safe to expose to monitoring:
+/// `GET /status`, `/cluster`, `/members`, `/metrics` and `/health`. Nothing
+/// it serves changes anything; the admin paths answer `404` (or `405` for
+/// `POST /members`).
+pub fn read_router(handle: NodeHandle) -> Router {
+    finish(read_routes(), handle)
+}
+
+/// The admin routes of one node: `POST /step-down`, `POST /members` and
+/// `DELETE /members/{id}`, each answered only to a request that `auth`
+/// admits (else `401`) and that declares a JSON body (else `415`). Every
+/// other path answers `404` (`GET /members` `405`).
+pub fn admin_router(handle: NodeHandle, auth: AdminAuth) -> Router {
+    finish(admin::routes(auth), handle)
+}
+
+fn read_routes() -> Router<NodeHandle> {
     Router::new()
         .route("/status", get(handlers::status))
         .route("/cluster", get(handlers::cluster))
-        .route("/step-down", post(handlers::step_down))
-        .route("/members", get(members::list).post(members::add))
-        .route("/members/{id}", delete(members::remove))
+        .route("/members", get(members::list))
         .route("/metrics", get(handlers::metrics))
         .route("/health", get(handlers::health))
+}
+
+/// `routes` with what every router answers the same way: JSON `404` and
+/// `405`, and the body limit, checked before anything else.
+fn finish(routes: Router<NodeHandle>, handle: NodeHandle) -> Router {
+    routes
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(middleware::from_fn(body::limit))
@@ -178,6 +265,16 @@ pub fn router(handle: NodeHandle) -> Router {
 /// An error answer: `status` with the body `{"error": message}`.
 fn error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+/// A refused request: `status` with the body `{"error": message, "reason":
+/// reason}`, `reason` a stable code for programs to match.
+fn refusal(status: StatusCode, reason: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({ "error": message, "reason": reason })),
+    )
+        .into_response()
 }
 
 async fn not_found() -> Response {

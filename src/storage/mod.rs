@@ -6,6 +6,10 @@
 //! [`Storage::save_membership`] for every
 //! [`Output::PersistMembership`](crate::core::Output::PersistMembership), and
 //! sends nothing until it returns: that is the persist barrier.
+//!
+//! A [`FileStorage`] also records which node of which cluster its directory
+//! belongs to ([`NodeIdentity`]); a node opens it with
+//! [`FileStorage::open_as`], which refuses another node's directory.
 
 use std::path::PathBuf;
 
@@ -14,7 +18,9 @@ use thiserror::Error;
 
 use crate::core::{HardState, Membership};
 
+mod identity;
 mod mem;
+pub use identity::{NodeIdentity, NodeIdentityError};
 pub use mem::MemStorage;
 
 /// Where a node keeps its [`HardState`] and its [`Membership`].
@@ -74,6 +80,19 @@ pub enum StorageError {
         found: u16,
         /// The version this build writes (it also reads the older ones).
         supported: u16,
+    },
+    /// The data directory belongs to another node or cluster than the one
+    /// opening it with [`FileStorage::open_as`]: using it could make this
+    /// node vote again in a term the other node already voted in. Nothing
+    /// in the directory was changed.
+    #[error("{path}: the data directory belongs to {found}, not {expected}")]
+    IdentityMismatch {
+        /// The state file that records the identity.
+        path: PathBuf,
+        /// The identity the directory was opened as.
+        expected: NodeIdentity,
+        /// The identity the state file records.
+        found: NodeIdentity,
     },
     /// A simulated or injected failure (used by [`MemStorage`] in tests).
     #[error("storage failure: {0}")]

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use duckduckgoose::NodeId;
 use duckduckgoose::core::NodeMetadata;
-use duckduckgoose::http::router;
+use duckduckgoose::http::{AdminAuth, AdminToken, router};
 use duckduckgoose::runtime::{Node, NodeConfig, NodeHandle};
 use duckduckgoose::storage::Storage;
 use duckduckgoose::transport::MemoryNetwork;
@@ -132,11 +132,26 @@ pub async fn start_cluster_with_learner(seed: u64) -> Cluster {
         .await
 }
 
+/// The admin token of the router tests' routers.
+pub const ADMIN_TOKEN: &str = "router-tests-admin-token-5f3a";
+
+/// Admin requests need [`ADMIN_TOKEN`].
+pub fn admin_auth() -> AdminAuth {
+    AdminAuth::Bearer(AdminToken::new(ADMIN_TOKEN).expect("a valid token"))
+}
+
+/// The router of `handle`, both route sets, the admin ones behind
+/// [`ADMIN_TOKEN`].
+pub fn app(handle: NodeHandle) -> Router {
+    router(handle, admin_auth())
+}
+
 /// The router tests' own views of the shared cluster.
 impl Cluster {
-    /// The router of node `id`.
+    /// The router of node `id`, both route sets, the admin ones behind
+    /// [`ADMIN_TOKEN`].
     pub fn router(&self, id: NodeId) -> Router {
-        router(self.node(id))
+        app(self.node(id))
     }
 
     /// Waits until exactly one node is the Goose, checking at every sample
@@ -197,6 +212,28 @@ pub async fn call_request(
 /// A request whose answer must be JSON.
 pub async fn call_json(app: &Router, method: Method, path: &str) -> (StatusCode, Value) {
     let (status, content_type, body) = call(app, method, path, Body::empty()).await;
+    assert_eq!(content_type.as_deref(), Some("application/json"), "{path}");
+    let json = serde_json::from_slice(&body).expect("the body is JSON");
+    (status, json)
+}
+
+/// An admin request as a client that may make it sends it: with
+/// [`ADMIN_TOKEN`], `Content-Type: application/json` and `body`. Its answer
+/// must be JSON.
+pub async fn send_json(
+    app: &Router,
+    method: Method,
+    path: &str,
+    body: &str,
+) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_owned()))
+        .expect("a valid request");
+    let (status, content_type, body) = call_request(app, request).await;
     assert_eq!(content_type.as_deref(), Some("application/json"), "{path}");
     let json = serde_json::from_slice(&body).expect("the body is JSON");
     (status, json)

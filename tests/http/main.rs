@@ -9,6 +9,7 @@
 //! machine), the test finds the Goose again and retries.
 #![cfg(feature = "http")]
 
+mod admin;
 mod common;
 mod members;
 mod metadata;

@@ -3,11 +3,9 @@
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use duckduckgoose::core::Membership;
-use duckduckgoose::http::router;
 use duckduckgoose::runtime::NodeConfig;
 use duckduckgoose::storage::{MemStorage, Storage, StorageError};
 use duckduckgoose::transport::MemoryTransport;
@@ -16,28 +14,9 @@ use serde_json::{Value, json};
 use tokio::time::{Instant, sleep};
 
 use crate::common::{
-    ATTEMPTS, Cluster, ELECTION_WAIT, call_json, call_request, fast, get_json, ids, keys,
-    lone_goose, set, start_cluster,
+    ADMIN_TOKEN, ATTEMPTS, Cluster, ELECTION_WAIT, app, call_json, call_request, fast, get_json,
+    ids, keys, lone_goose, send_json, set, start_cluster,
 };
-
-/// A request with `Content-Type: application/json` and `body`.
-pub async fn send_json(
-    app: &Router,
-    method: Method,
-    path: &str,
-    body: &str,
-) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_owned()))
-        .expect("a valid request");
-    let (status, content_type, body) = call_request(app, request).await;
-    assert_eq!(content_type.as_deref(), Some("application/json"), "{path}");
-    let json = serde_json::from_slice(&body).expect("the body is JSON");
-    (status, json)
-}
 
 /// Whether an answer says to ask again, maybe elsewhere: the node was not
 /// the Goose (or stopped being it), or a new Goose has not yet committed
@@ -317,7 +296,8 @@ async fn bad_membership_requests_answer_400_404_415_and_change_nothing() {
         Some("text/plain"),
         Some("application/x-www-form-urlencoded"),
     ] {
-        let mut request = Request::post("/members");
+        let mut request = Request::post("/members")
+            .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"));
         if let Some(content_type) = content_type {
             request = request.header(header::CONTENT_TYPE, content_type);
         }
@@ -335,7 +315,7 @@ async fn bad_membership_requests_answer_400_404_415_and_change_nothing() {
         "/members/%ff",
         "/members/99999999999999999999",
     ] {
-        let (code, answer) = call_json(&cluster.router(goose), Method::DELETE, path).await;
+        let (code, answer) = send_json(&cluster.router(goose), Method::DELETE, path, "").await;
         assert_eq!(code, StatusCode::BAD_REQUEST, "{path}: {answer}");
         assert_eq!(answer["reason"], "bad_request", "{path}");
     }
@@ -373,7 +353,7 @@ async fn bad_membership_requests_answer_400_404_415_and_change_nothing() {
 async fn removing_the_last_voter_answers_400() {
     let network = MemoryTransport::network(24);
     let node = lone_goose(&network, MemStorage::new()).await;
-    let app = router(node.clone());
+    let app = app(node.clone());
     let deadline = Instant::now() + ELECTION_WAIT;
     let answer = loop {
         let (code, answer) = send_json(&app, Method::DELETE, "/members/1", "").await;
@@ -588,7 +568,7 @@ async fn a_change_that_does_not_commit_in_time_answers_504() {
         hang: Default::default(),
     };
     let node = lone_goose(&network, storage.clone()).await;
-    let app = router(node.clone());
+    let app = app(node.clone());
     // Past the re-issue: a change that commits at once in a cluster of one.
     let deadline = Instant::now() + ELECTION_WAIT;
     loop {

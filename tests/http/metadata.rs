@@ -9,8 +9,8 @@ use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::time::{Instant, sleep};
 
-use crate::common::{ELECTION_WAIT, get_json, ids, start_cluster};
-use crate::members::{ADD_4, READD_1, on_the_goose, send_json};
+use crate::common::{ELECTION_WAIT, get_json, ids, send_json, start_cluster};
+use crate::members::{ADD_4, READD_1, on_the_goose};
 
 #[tokio::test]
 async fn a_member_added_with_metadata_shows_it_and_other_metadata_conflicts() {

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use duckduckgoose::NodeId;
-use duckduckgoose::http::{BODY_LIMIT_BYTES, router};
+use duckduckgoose::http::BODY_LIMIT_BYTES;
 use duckduckgoose::runtime::Node;
 use duckduckgoose::storage::MemStorage;
 use duckduckgoose::transport::MemoryTransport;
@@ -16,7 +16,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 
-use crate::common::{call, call_json, call_request, config, get_json, ids, start_cluster};
+use crate::common::{
+    ADMIN_TOKEN, app, call, call_json, call_request, config, get_json, ids, start_cluster,
+};
 
 #[tokio::test]
 async fn unknown_paths_wrong_methods_and_large_bodies_answer_json_errors() {
@@ -28,7 +30,7 @@ async fn unknown_paths_wrong_methods_and_large_bodies_answer_json_errors() {
     )
     .await
     .expect("start");
-    let app = router(node.clone());
+    let app = app(node.clone());
 
     for path in [
         "/nope",
@@ -63,8 +65,12 @@ async fn unknown_paths_wrong_methods_and_large_bodies_answer_json_errors() {
 
     // Bodies: at the limit a request goes through (a Duck refuses to step
     // down); over it, with or without a declared length, it is 413.
-    let at_limit = vec![b'x'; BODY_LIMIT_BYTES];
-    let (code, _, _) = call(&app, Method::POST, "/step-down", Body::from(at_limit)).await;
+    let at_limit = Request::post("/step-down")
+        .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(vec![b'x'; BODY_LIMIT_BYTES]))
+        .expect("a valid request");
+    let (code, _, _) = call_request(&app, at_limit).await;
     assert_eq!(code, StatusCode::CONFLICT);
     let over = vec![b'x'; BODY_LIMIT_BYTES + 1];
     let (code, content_type, body) = call(&app, Method::POST, "/step-down", Body::from(over)).await;
@@ -208,7 +214,7 @@ async fn the_router_mounts_next_to_a_users_own_routes() {
     let own = || Router::new().route("/hello", axum::routing::get(|| async { "hi" }));
 
     // Merged: both sets of routes, and the JSON 404 for the rest.
-    let merged = own().merge(router(node.clone()));
+    let merged = own().merge(app(node.clone()));
     let (code, _, body) = call(&merged, Method::GET, "/hello", Body::empty()).await;
     assert_eq!((code, body.as_slice()), (StatusCode::OK, &b"hi"[..]));
     let (code, _) = get_json(&merged, "/status").await;
@@ -219,7 +225,7 @@ async fn the_router_mounts_next_to_a_users_own_routes() {
     // Nested under a prefix, next to an app with its own fallback.
     let nested = own()
         .fallback(|| async { (StatusCode::NOT_FOUND, "mine") })
-        .nest("/election", router(node.clone()));
+        .nest("/election", app(node.clone()));
     let (code, _) = get_json(&nested, "/election/health").await;
     assert_eq!(code, StatusCode::OK);
     let (code, body) = get_json(&nested, "/election/nope").await;
@@ -234,7 +240,7 @@ async fn the_router_mounts_next_to_a_users_own_routes() {
     // Merged into an app with its own fallback, after dropping ours.
     let merged = own()
         .fallback(|| async { (StatusCode::NOT_FOUND, "mine") })
-        .merge(router(node.clone()).reset_fallback());
+        .merge(app(node.clone()).reset_fallback());
     let (code, _) = get_json(&merged, "/cluster").await;
     assert_eq!(code, StatusCode::OK);
     node.shutdown().await;

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use duckduckgoose::NodeId;
-use duckduckgoose::http::router;
 use duckduckgoose::runtime::Node;
 use duckduckgoose::storage::MemStorage;
 use duckduckgoose::transport::MemoryTransport;
@@ -13,8 +12,8 @@ use serde_json::{Value, json};
 use tokio::time::{Instant, sleep};
 
 use crate::common::{
-    ATTEMPTS, ELECTION_WAIT, addr_json, call_json, config, get_json, ids, keys, lone_goose,
-    meta_json, set, start_cluster, start_cluster_with_learner,
+    ATTEMPTS, ELECTION_WAIT, addr_json, app, config, get_json, ids, keys, lone_goose, meta_json,
+    send_json, set, start_cluster, start_cluster_with_learner,
 };
 
 #[tokio::test]
@@ -172,7 +171,7 @@ async fn a_node_that_never_heard_from_a_peer_shows_a_null_contact() {
     )
     .await
     .expect("start");
-    let (code, body) = get_json(&router(node.clone()), "/cluster").await;
+    let (code, body) = get_json(&app(node.clone()), "/cluster").await;
     assert_eq!(code, StatusCode::OK);
     assert_eq!(body["leader"], Value::Null);
     let contacts: Vec<&Value> = body["members"]
@@ -193,7 +192,7 @@ async fn step_down_hands_over_and_a_duck_answers_409() {
     for _ in 0..ATTEMPTS {
         let goose = cluster.goose().await;
         let term = cluster.node(goose).status().term;
-        let (code, body) = call_json(&cluster.router(goose), Method::POST, "/step-down").await;
+        let (code, body) = send_json(&cluster.router(goose), Method::POST, "/step-down", "").await;
         if code == StatusCode::ACCEPTED {
             assert_eq!(keys(&body), set(&["stepped_down", "term"]));
             assert_eq!(body["stepped_down"], json!(true));
@@ -213,7 +212,7 @@ async fn step_down_hands_over_and_a_duck_answers_409() {
     for _ in 0..ATTEMPTS {
         let goose = cluster.goose().await;
         let duck = ids().into_iter().find(|&id| id != goose).expect("3 nodes");
-        let (code, body) = call_json(&cluster.router(duck), Method::POST, "/step-down").await;
+        let (code, body) = send_json(&cluster.router(duck), Method::POST, "/step-down", "").await;
         if code == StatusCode::ACCEPTED {
             // It became the Goose meanwhile and handed over; try again.
             continue;
@@ -236,7 +235,7 @@ async fn step_down_hands_over_and_a_duck_answers_409() {
 async fn step_down_in_a_cluster_of_one_is_refused() {
     let network = MemoryTransport::network(5);
     let node = lone_goose(&network, MemStorage::new()).await;
-    let (code, body) = call_json(&router(node.clone()), Method::POST, "/step-down").await;
+    let (code, body) = send_json(&app(node.clone()), Method::POST, "/step-down", "").await;
     assert_eq!(code, StatusCode::CONFLICT);
     assert_eq!(body["error"], "no other voter to hand over to");
     assert_eq!(body["leader"], json!(1));
@@ -342,7 +341,7 @@ async fn a_learner_is_a_non_voter_on_cluster_and_a_duck_naming_the_goose_on_stat
     assert_eq!(body["member"], json!(true), "a learner is a member");
 
     // A learner has nothing to step down from; it points at the Goose.
-    let (code, body) = call_json(&app, Method::POST, "/step-down").await;
+    let (code, body) = send_json(&app, Method::POST, "/step-down", "").await;
     assert_eq!(code, StatusCode::CONFLICT);
     assert_eq!(body["error"], "not the Goose");
     let leader = &body["leader"];

@@ -77,8 +77,28 @@ fn client_subcommands_show_and_change_the_cluster() {
     let output = client(&["health", "--node", &duck_http]);
     assert!(output.status.success(), "{}", text(&output.stderr));
 
+    // Admin changes need the token: none, or a wrong one, is refused.
+    let token = cluster.dir.path().join("admin-token").display().to_string();
+    let wrong = cluster.dir.path().join("wrong-token");
+    std::fs::write(&wrong, "not-the-token\n").expect("write a token");
+    let wrong = wrong.display().to_string();
+    for extra in [&[][..], &["--token-file", &wrong][..]] {
+        let args: Vec<&str> = ["step-down", "--node", &goose_http]
+            .iter()
+            .chain(extra)
+            .copied()
+            .collect();
+        let output = client(&args);
+        assert_eq!(output.status.code(), Some(1), "{extra:?}");
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains("401") && stderr.contains("--token-file"),
+            "{stderr}"
+        );
+    }
+
     // A Duck refuses a step-down and names the Goose.
-    let output = client(&["step-down", "--node", &duck_http]);
+    let output = client(&["step-down", "--node", &duck_http, "--token-file", &token]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
     assert!(
@@ -86,7 +106,7 @@ fn client_subcommands_show_and_change_the_cluster() {
         "{stderr}"
     );
 
-    let output = client(&["step-down", "--node", &goose_http]);
+    let output = client(&["step-down", "--node", &goose_http, "--token-file", &token]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     let deadline = Instant::now() + PATIENCE;
     loop {
@@ -117,6 +137,43 @@ fn client_failures_have_exit_codes() {
     assert_eq!(output.status.code(), Some(2));
     let output = client(&["members", "remove", "x"]);
     assert_eq!(output.status.code(), Some(2));
+}
+
+/// An admin token file that cannot be read is fatal (exit 1); one that
+/// holds no usable token is a usage error (exit 2); both name the file.
+#[test]
+fn bad_admin_token_files_are_refused_at_start() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data_dir = dir.path().join("data").display().to_string();
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "\n").expect("write");
+    let spaced = dir.path().join("spaced");
+    std::fs::write(&spaced, "two words\n").expect("write");
+    let missing = dir.path().join("missing");
+    let cases = [
+        (&missing, 1, "fatal:"),
+        (&empty, 2, "error:"),
+        (&spaced, 2, "error:"),
+    ];
+    for (file, code, prefix) in cases {
+        let file = file.display().to_string();
+        let output = crate::process::run_node_to_exit(&[
+            "--id",
+            "1",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--data-dir",
+            &data_dir,
+            "--bootstrap",
+            "--admin-token-file",
+            &file,
+        ]);
+        assert_eq!(output.code, Some(code), "{file}: {}", output.stderr);
+        let line = output.stderr.lines().last().unwrap_or_default();
+        assert!(line.starts_with(prefix) && line.contains(&file), "{line}");
+    }
 }
 
 /// A node restarted with flags that disagree with its saved membership

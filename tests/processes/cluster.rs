@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::http::{Answer, Status, get_cluster, get_status, http_exchange, voters_and_learners};
+use crate::http::{
+    Answer, Status, admin_token_flag, get_cluster, get_status, http_exchange, voters_and_learners,
+};
 use crate::observer::Observer;
 use crate::process::NodeProcess;
 use crate::{PATIENCE, POLL_GAP};
@@ -77,6 +79,7 @@ impl Cluster {
                 "--data-dir".to_owned(),
                 data_dir.display().to_string(),
             ];
+            args.extend(admin_token_flag(dir.path()));
             for peer in (1..=size).filter(|peer| *peer != id) {
                 args.push("--peer".to_owned());
                 args.push(format!("{peer}=127.0.0.1:{}", ports[(peer - 1) as usize].0));
@@ -123,6 +126,7 @@ impl Cluster {
             .iter()
             .map(|arg| (*arg).to_owned())
             .collect();
+            args.extend(admin_token_flag(self.dir.path()));
             args.extend(extra.iter().map(|flag| (*flag).to_owned()));
             let mut node = NodeProcess::new(id, ports, self.dir.path(), args);
             let spawned = Instant::now();

@@ -210,3 +210,79 @@ fn bad_arguments_exit_2_and_a_taken_port_exits_1() {
         "{reason:?}"
     );
 }
+
+/// A copy of node 1's data directory given to node 3, or node 1's directory
+/// started under another cluster id, is refused with status 1 and a reason
+/// naming both identities; the directory is left byte for byte as it was.
+#[test]
+fn another_nodes_data_directory_is_refused() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let original = dir.path().join("node-1");
+    let copy = dir.path().join("copy");
+    let node = |id: &str, data_dir: &std::path::Path, extra: &[&str]| {
+        let data_dir = data_dir.display().to_string();
+        let mut args = vec![
+            "--id",
+            id,
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--data-dir",
+        ];
+        args.push(&data_dir);
+        args.extend(extra);
+        run_node_to_exit(&args)
+    };
+    // Node 1 bootstraps on its directory, which records it, and stops.
+    let mut first = crate::process::NodeProcess::new(1, (0, 0), dir.path(), Vec::new());
+    first.args = [
+        "--id",
+        "1",
+        "--listen",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--bootstrap",
+        "--data-dir",
+    ]
+    .iter()
+    .map(|arg| (*arg).to_owned())
+    .chain([original.display().to_string()])
+    .collect();
+    first.spawn();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !original.join("hardstate").exists() {
+        assert!(std::time::Instant::now() < deadline, "{}", first.log_tail());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    first.sigterm();
+    first.wait_exit(PATIENCE);
+
+    fs::create_dir(&copy).expect("create the copy");
+    fs::copy(original.join("hardstate"), copy.join("hardstate")).expect("copy the state file");
+    let before = fs::read(copy.join("hardstate")).expect("read the copy");
+
+    let output = node("3", &copy, &[]);
+    assert_eq!(output.code, Some(1), "{}", output.stderr);
+    let reason = output.stderr.lines().last().unwrap_or_default();
+    eprintln!("copied directory: {reason}");
+    assert!(
+        reason.starts_with("fatal:")
+            && reason.contains(r#"belongs to node 1 of cluster "duckduckgoose", not node 3 of cluster "duckduckgoose""#),
+        "{reason:?}"
+    );
+    let output = node("1", &original, &["--cluster-id", "other"]);
+    assert_eq!(output.code, Some(1), "{}", output.stderr);
+    let reason = output.stderr.lines().last().unwrap_or_default();
+    assert!(
+        reason.contains(
+            r#"belongs to node 1 of cluster "duckduckgoose", not node 1 of cluster "other""#
+        ),
+        "{reason:?}"
+    );
+    assert_eq!(
+        fs::read(copy.join("hardstate")).expect("read the copy"),
+        before
+    );
+}

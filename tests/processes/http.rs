@@ -51,6 +51,20 @@ pub fn get_status(port: u16) -> io::Result<Status> {
     })
 }
 
+/// The admin token every test node is started with (`--admin-token-file`).
+pub const ADMIN_TOKEN: &str = "process-test-admin-token";
+
+/// Writes [`ADMIN_TOKEN`] to `dir/admin-token` once, as an operator would
+/// (with a trailing newline), and returns the flag pointing at it. Never
+/// rewritten: a node starting meanwhile could read it half-written.
+pub fn admin_token_flag(dir: &std::path::Path) -> [String; 2] {
+    let path = dir.join("admin-token");
+    if !path.exists() {
+        std::fs::write(&path, format!("{ADMIN_TOKEN}\n")).expect("write the admin token");
+    }
+    ["--admin-token-file".to_owned(), path.display().to_string()]
+}
+
 /// Sends one request with `Connection: close` and returns the status code
 /// and the body.
 pub fn http_request(port: u16, method: &str, path: &str) -> io::Result<(u16, String)> {
@@ -71,14 +85,16 @@ pub fn http_exchange(
     stream.set_read_timeout(Some(patience))?;
     stream.set_write_timeout(Some(Duration::from_secs(2)))?;
     let body = json.unwrap_or("");
-    let content_type = if json.is_some() {
-        "Content-Type: application/json\r\n"
+    // State changes need the admin token and a JSON content type, body or
+    // not; reads need neither.
+    let admin = if method == "GET" {
+        String::new()
     } else {
-        ""
+        format!("Authorization: Bearer {ADMIN_TOKEN}\r\nContent-Type: application/json\r\n")
     };
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n{content_type}Content-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n{admin}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )?;
     let mut response = Vec::new();

@@ -132,7 +132,7 @@ fn grow_shrink_and_restart_through_membership_changes() {
         cluster.wait_for_agreement(&mut observer);
         let log = cluster.node(id).log_text();
         assert!(
-            log.contains("starting from the membership saved in the data directory"),
+            log.contains("starting from the membership saved in"),
             "{}",
             cluster.node(id).log_tail()
         );

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::Args;
 use duckduckgoose::NodeId;
 use duckduckgoose::core::{Membership, NodeMetadata};
+use duckduckgoose::http::{AdminAuth, AdminTokenFileError};
 use duckduckgoose::runtime::NodeConfig;
 use duckduckgoose::transport::tcp::TcpConfig;
 
@@ -131,6 +132,9 @@ pub struct Plan {
     pub intent: Intent,
     pub metadata: NodeMetadata,
     pub key: Option<Vec<u8>>,
+    /// Who may call the admin routes: the `--admin-token-file` token, or
+    /// anyone (the node warns when that is not loopback only).
+    pub admin: AdminAuth,
     pub listen: SocketAddr,
     pub http: SocketAddr,
 }
@@ -152,6 +156,16 @@ impl Plan {
             Some(path) => Some(read_secret_file(path, "--cluster-key-file")?),
             None => None,
         };
+        let admin = match &args.admin_token_file {
+            Some(path) => AdminAuth::bearer_from_file(path).map_err(|error| match error {
+                // The file is there but holds no usable token: fix the file.
+                AdminTokenFileError::Invalid { .. } => {
+                    Failure::Usage(format!("--admin-token-file: {error}"))
+                }
+                other => Failure::Fatal(format!("--admin-token-file: {other}")),
+            })?,
+            None => AdminAuth::Open,
+        };
         // Only this host's own addresses are resolved at start; peers'
         // names are resolved at each dial, so a peer whose name does not
         // resolve yet (a pod not scheduled yet) delays nothing.
@@ -168,6 +182,7 @@ impl Plan {
             intent,
             metadata,
             key,
+            admin,
             listen,
             http,
         })

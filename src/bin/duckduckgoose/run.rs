@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use duckduckgoose::NodeId;
 use duckduckgoose::runtime::{FatalError, Node, NodeConfig, NodeHandle};
-use duckduckgoose::storage::{FileStorage, Storage};
+use duckduckgoose::storage::{FileStorage, NodeIdentity, Storage};
 use duckduckgoose::transport::tcp::{JoinParams, TcpConfig, TcpTransport};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal as UnixSignal, SignalKind, signal};
@@ -25,7 +25,7 @@ use crate::Failure;
 use crate::common::{self, list};
 use crate::join::{join, leave};
 pub use crate::plan::RunArgs;
-use crate::plan::{Plan, Source, advertised_address};
+use crate::plan::{Intent, Plan, Source, advertised_address};
 use crate::saved::differences;
 
 /// Runs the node until a signal, a fatal error or the HTTP server's end.
@@ -33,7 +33,11 @@ pub async fn run(args: RunArgs) -> Result<(), Failure> {
     let plan = Plan::new(&args)?;
     let id = plan.id;
 
-    let mut storage = FileStorage::open(&args.data_dir)
+    // The directory must be this node's of this cluster (a new one becomes
+    // it): another node's term and vote would let this one vote twice.
+    let identity = NodeIdentity::new(args.cluster_id.clone(), id)
+        .map_err(|error| Failure::Usage(format!("--cluster-id: {error}")))?;
+    let mut storage = FileStorage::open_as(&args.data_dir, identity)
         .map_err(|error| Failure::Fatal(common::describe_storage_error(&error)))?;
     let saved = storage
         .load_membership()
@@ -63,6 +67,15 @@ pub async fn run(args: RunArgs) -> Result<(), Failure> {
                      (change members with `duckduckgoose members add|remove`):\n  {}",
                     args.data_dir.display(),
                     lines.join("\n  ")
+                );
+            } else if plan.intent != Intent::Unspecified {
+                // A restart with its first command line: expected, but say
+                // why --join or --bootstrap did nothing.
+                tracing::info!(
+                    membership = %saved.id(),
+                    "starting from the membership saved in {}; --peer, --join and --bootstrap \
+                     only matter for a node's first start",
+                    args.data_dir.display()
                 );
             }
             NodeConfig::from_membership(id, saved)
@@ -104,7 +117,7 @@ pub async fn run(args: RunArgs) -> Result<(), Failure> {
     announce(&handle, listen_addr, &advertise, http_addr, &args);
 
     let (stop_http, http_stopped) = watch::channel(false);
-    let router = duckduckgoose::http::router(handle.clone());
+    let router = duckduckgoose::http::router(handle.clone(), plan.admin.clone());
     let mut http = tokio::spawn(serve_http(http_listener, router, http_stopped));
     tokio::spawn(log_changes(handle.clone()));
 

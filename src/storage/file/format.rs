@@ -8,15 +8,18 @@ use thiserror::Error;
 use crate::core::{
     HardState, LegacyMembership, Membership, MembershipRepr, MetadataError, NodeId, Term,
 };
+use crate::storage::identity::{MAX_CLUSTER_ID_LEN, NodeIdentity, NodeIdentityError};
 
 const MAGIC: [u8; 4] = *b"DDGS";
 /// Magic, version, payload length.
 const HEADER_LEN: usize = 4 + 2 + 4;
 const CHECKSUM_LEN: usize = 4;
 /// Term, vote presence byte, voted-for id: all of a version-1 payload, and
-/// the start of a version-2 or -3 one.
+/// the start of every later one.
 const HARD_STATE_LEN: usize = 8 + 1 + 8;
-/// Versions 2 and 3's membership length field.
+/// Version 4's node id and cluster id length fields, before the cluster id.
+const IDENTITY_FIXED_LEN: usize = 8 + 1;
+/// The membership length field of versions 2 and later.
 const MEMBERSHIP_LEN_LEN: usize = 4;
 /// The largest encoded membership a state file may hold. A member costs a
 /// few bytes plus its address, and all members' metadata together is at
@@ -27,28 +30,39 @@ const MEMBERSHIP_LEN_LEN: usize = 4;
 pub(super) const MAX_MEMBERSHIP_LEN: usize = 1 << 20;
 /// Anything bigger is not a state file, and reading it whole could exhaust
 /// memory.
-pub(super) const MAX_FILE_LEN: usize =
-    HEADER_LEN + HARD_STATE_LEN + MEMBERSHIP_LEN_LEN + MAX_MEMBERSHIP_LEN + CHECKSUM_LEN;
+pub(super) const MAX_FILE_LEN: usize = HEADER_LEN
+    + HARD_STATE_LEN
+    + IDENTITY_FIXED_LEN
+    + MAX_CLUSTER_ID_LEN
+    + MEMBERSHIP_LEN_LEN
+    + MAX_MEMBERSHIP_LEN
+    + CHECKSUM_LEN;
 
 /// The first format: the hard state alone. Still read, never written.
 pub(super) const VERSION_1: u16 = 1;
 /// The hard state and the membership without metadata. Still read, never
 /// written.
 pub(super) const VERSION_2: u16 = 2;
-/// The format this build writes: the hard state and the membership with
-/// each member's metadata.
+/// The hard state and the membership with each member's metadata. Still
+/// read, never written.
 pub(super) const VERSION_3: u16 = 3;
+/// The format this build writes: version 3 with the identity of the node the
+/// directory belongs to.
+pub(super) const VERSION_4: u16 = 4;
 
 const NO_VOTE: u8 = 0;
 const VOTE: u8 = 1;
 
-/// The contents of a state file; both halves `None` when there is none.
+/// The contents of a state file; all `None` when there is none.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct Record {
-    /// `Some` for every file that exists (versions 2 and 3 always store a
-    /// hard state, term 0 and no vote if none was saved).
+    /// `Some` for every file that exists (versions 2 and later always store
+    /// a hard state, term 0 and no vote if none was saved).
     pub(super) state: Option<HardState>,
     pub(super) membership: Option<Membership>,
+    /// `None` in files of versions 1 to 3, and in version-4 files written by
+    /// a `FileStorage` that was not opened with an identity.
+    pub(super) identity: Option<NodeIdentity>,
 }
 
 /// Why a [`Record`] has no encoding: only a membership too big for the
@@ -90,10 +104,23 @@ pub(super) enum DecodeError {
     #[error("payload is {len} bytes, format version {VERSION_1} has {HARD_STATE_LEN}")]
     V1PayloadLength { len: usize },
     #[error(
-        "payload is {len} bytes, shorter than the {} bytes of format version {version}'s fixed fields",
-        HARD_STATE_LEN + MEMBERSHIP_LEN_LEN
+        "payload is {len} bytes, shorter than the {min} bytes of format version {version}'s fixed fields"
     )]
-    PayloadTooShort { version: u16, len: usize },
+    PayloadTooShort {
+        version: u16,
+        len: usize,
+        min: usize,
+    },
+    #[error("cluster id length field says {field} bytes, but the payload has room for {room}")]
+    ClusterIdLength { field: u8, room: usize },
+    #[error("cluster id is not UTF-8: {0}")]
+    ClusterIdNotUtf8(std::str::Utf8Error),
+    #[error("cluster id length is 0 (no identity recorded) but the node id is {0}")]
+    NodeIdWithoutIdentity(u64),
+    /// Only if the length byte's bounds and [`NodeIdentity`]'s disagree: a
+    /// bug, still not a panic.
+    #[error("identity is invalid: {0}")]
+    InvalidIdentity(NodeIdentityError),
     #[error(
         "membership length field says {field} bytes, more than the maximum {MAX_MEMBERSHIP_LEN}"
     )]
@@ -118,7 +145,7 @@ pub(super) enum DecodeError {
     FieldTruncated,
 }
 
-/// The version-3 encoding of `record`.
+/// The version-4 encoding of `record`.
 pub(super) fn encode(record: &Record) -> Result<Vec<u8>, EncodeError> {
     let membership = postcard::to_allocvec(&record.membership).map_err(EncodeError::Membership)?;
     if membership.len() > MAX_MEMBERSHIP_LEN {
@@ -126,10 +153,22 @@ pub(super) fn encode(record: &Record) -> Result<Vec<u8>, EncodeError> {
             len: membership.len(),
         });
     }
-    let payload_len = HARD_STATE_LEN + MEMBERSHIP_LEN_LEN + membership.len();
+    // No identity is node id 0 and an empty cluster id, which no identity
+    // has, so each record has one encoding.
+    let (node_id, cluster_id) = match &record.identity {
+        Some(identity) => (identity.node_id().0, identity.cluster_id().as_bytes()),
+        None => (0, &[][..]),
+    };
+    let cluster_id_len = u8::try_from(cluster_id.len())
+        .expect("NodeIdentity bounds a cluster id to MAX_CLUSTER_ID_LEN, at most u8::MAX");
+    let payload_len = HARD_STATE_LEN
+        + IDENTITY_FIXED_LEN
+        + cluster_id.len()
+        + MEMBERSHIP_LEN_LEN
+        + membership.len();
     let mut bytes = Vec::with_capacity(HEADER_LEN + payload_len + CHECKSUM_LEN);
     bytes.extend_from_slice(&MAGIC);
-    bytes.extend_from_slice(&VERSION_3.to_le_bytes());
+    bytes.extend_from_slice(&VERSION_4.to_le_bytes());
     bytes.extend_from_slice(&len_u32(payload_len).to_le_bytes());
     let state = record.state.unwrap_or_default();
     bytes.extend_from_slice(&state.term.0.to_le_bytes());
@@ -143,6 +182,9 @@ pub(super) fn encode(record: &Record) -> Result<Vec<u8>, EncodeError> {
             bytes.extend_from_slice(&0u64.to_le_bytes());
         }
     }
+    bytes.extend_from_slice(&node_id.to_le_bytes());
+    bytes.push(cluster_id_len);
+    bytes.extend_from_slice(cluster_id);
     bytes.extend_from_slice(&len_u32(membership.len()).to_le_bytes());
     bytes.extend_from_slice(&membership);
     let checksum = crc32fast::hash(&bytes);
@@ -196,6 +238,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
         VERSION_1 => decode_v1(payload),
         VERSION_2 => decode_with_membership(payload, VERSION_2),
         VERSION_3 => decode_with_membership(payload, VERSION_3),
+        VERSION_4 => decode_with_membership(payload, VERSION_4),
         other => Err(DecodeError::UnsupportedVersion(other)),
     }
 }
@@ -209,20 +252,72 @@ fn decode_v1(payload: &[u8]) -> Result<Record, DecodeError> {
     Ok(Record {
         state: Some(state),
         membership: None,
+        identity: None,
     })
 }
 
-/// The hard state, then the length-prefixed membership: without metadata
-/// in version 2, with it in version 3.
+/// The hard state, in version 4 the identity, then the length-prefixed
+/// membership: without metadata in version 2, with it in versions 3 and 4.
 fn decode_with_membership(payload: &[u8], version: u16) -> Result<Record, DecodeError> {
-    if payload.len() < HARD_STATE_LEN + MEMBERSHIP_LEN_LEN {
+    let min = if version >= VERSION_4 {
+        HARD_STATE_LEN + IDENTITY_FIXED_LEN + MEMBERSHIP_LEN_LEN
+    } else {
+        HARD_STATE_LEN + MEMBERSHIP_LEN_LEN
+    };
+    if payload.len() < min {
         return Err(DecodeError::PayloadTooShort {
             version,
             len: payload.len(),
+            min,
         });
     }
     let mut reader = Reader(payload);
     let state = decode_hard_state(&mut reader)?;
+    let identity = if version >= VERSION_4 {
+        decode_identity(&mut reader)?
+    } else {
+        None
+    };
+    let membership = decode_membership(reader, version)?;
+    Ok(Record {
+        state: Some(state),
+        membership,
+        identity,
+    })
+}
+
+/// Node id, cluster id length, cluster id; the caller has checked that the
+/// fixed fields and the membership length field are there.
+fn decode_identity(reader: &mut Reader<'_>) -> Result<Option<NodeIdentity>, DecodeError> {
+    let node_id = u64::from_le_bytes(reader.take()?);
+    let [field] = reader.take()?;
+    let room = reader.0.len().saturating_sub(MEMBERSHIP_LEN_LEN);
+    if usize::from(field) > room {
+        return Err(DecodeError::ClusterIdLength { field, room });
+    }
+    let (cluster_id, rest) = reader
+        .0
+        .split_at_checked(usize::from(field))
+        .ok_or(DecodeError::FieldTruncated)?;
+    reader.0 = rest;
+    if cluster_id.is_empty() {
+        return match node_id {
+            0 => Ok(None),
+            id => Err(DecodeError::NodeIdWithoutIdentity(id)),
+        };
+    }
+    let cluster_id = std::str::from_utf8(cluster_id).map_err(DecodeError::ClusterIdNotUtf8)?;
+    NodeIdentity::new(cluster_id, NodeId(node_id))
+        .map(Some)
+        .map_err(DecodeError::InvalidIdentity)
+}
+
+/// The membership length field and the membership it announces, which end
+/// the payload.
+fn decode_membership(
+    mut reader: Reader<'_>,
+    version: u16,
+) -> Result<Option<Membership>, DecodeError> {
     let field = u32::from_le_bytes(reader.take()?);
     // Checked before the bytes are touched; the decoder below then works on
     // a slice of the (already bounded) file, never on the length alone.
@@ -261,13 +356,9 @@ fn decode_with_membership(payload: &[u8], version: u16) -> Result<Record, Decode
         postcard::to_allocvec(&membership)
     };
     match canonical {
-        Ok(canonical) if canonical == encoded => {}
-        _ => return Err(DecodeError::NonCanonicalMembership),
+        Ok(canonical) if canonical == encoded => Ok(membership),
+        _ => Err(DecodeError::NonCanonicalMembership),
     }
-    Ok(Record {
-        state: Some(state),
-        membership,
-    })
 }
 
 /// Term, vote presence byte, voted-for id; the caller has checked that the

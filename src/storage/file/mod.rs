@@ -1,36 +1,32 @@
 //! Crash-safe file storage of the hard state and the membership: a save
 //! returns once it is durable, and a crash leaves the old state or the new
 //! one, never a mix. The protocol and the file format are documented on
-//! [`FileStorage`]; this module does the filesystem part (atomic replace,
-//! fsync, the directory lock), `format` the bytes.
+//! [`FileStorage`]; this module orders the saves and checks whose directory
+//! it is, `fs` does the filesystem part (atomic replace, fsync, the
+//! directory lock), `format` the bytes.
 
-use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use self::format::{DecodeError, MAX_FILE_LEN, Record};
-use super::{Storage, StorageError};
+use self::format::Record;
+use self::fs::{Directory, read_record, write_state};
+use super::{NodeIdentity, Storage, StorageError};
 use crate::core::{HardState, Membership};
 
 mod format;
-
-/// The name of the state file inside the storage directory.
-const STATE_FILE_NAME: &str = "hardstate";
-/// The name of the file each save writes before renaming it into place.
-const TEMP_FILE_NAME: &str = "hardstate.tmp";
-/// The name of the file whose lock claims the directory for one `FileStorage`.
-const LOCK_FILE_NAME: &str = "lock";
+mod fs;
 
 /// Keeps the hard state and the membership in `DIR/hardstate`, replaced
 /// atomically and fsync'd on every save.
 ///
 /// # Files
 ///
-/// [`open`](FileStorage::open) takes a directory it owns. The state lives in
-/// `DIR/hardstate` ([`path`](FileStorage::path)); every save first writes
+/// [`open_as`](FileStorage::open_as) (or [`open`](FileStorage::open)) takes
+/// a directory it owns. The state lives in `DIR/hardstate`
+/// ([`path`](FileStorage::path)); every save first writes
 /// `DIR/hardstate.tmp`; `DIR/lock` ([`lock_path`](FileStorage::lock_path))
 /// claims the directory (see below). Nothing else in the directory is
 /// touched.
@@ -54,7 +50,8 @@ const LOCK_FILE_NAME: &str = "lock";
 ///
 /// The file holds both the [`HardState`] and the [`Membership`], so that
 /// one rename replaces them together and no crash can pair a term with a
-/// membership it was never saved with. Every save writes both halves:
+/// membership it was never saved with. Every save writes both halves (and
+/// the identity the file records, see [Whose directory](#whose-directory)):
 /// [`save`](Storage::save) writes the new hard state next to the membership
 /// the file already holds, and [`save_membership`](Storage::save_membership)
 /// the other way round. The `FileStorage` remembers the file's contents from
@@ -69,6 +66,30 @@ const LOCK_FILE_NAME: &str = "lock";
 /// any `save` holds term 0 and no vote, which `load` returns as such (the
 /// state a node that never saved starts from anyway).
 ///
+/// # Whose directory
+///
+/// The state file also records the [`NodeIdentity`] (cluster id and node
+/// id) of the node the directory belongs to, so that a node pointed at a
+/// copy of another node's directory does not start with that node's term
+/// and vote, and vote a second time in a term. A node opens its directory
+/// with [`open_as`](FileStorage::open_as):
+///
+/// | the state file                                | `open_as(dir, identity)`                             |
+/// |-----------------------------------------------|------------------------------------------------------|
+/// | missing (a new directory)                     | records `identity` (with term 0 and no vote)         |
+/// | version 1 to 3, or version 4 without identity | records `identity`, keeping state and membership     |
+/// | records `identity`                            | opens, writes nothing                                |
+/// | records another cluster id or node id         | [`StorageError::IdentityMismatch`], writes nothing   |
+/// | damaged, or of an unknown version             | [`StorageError::Corrupt`] or [`StorageError::UnsupportedVersion`], writes nothing |
+///
+/// Recording is a save like any other (same atomic replace and fsyncs), and
+/// done before `open_as` returns, so the claim is durable before the node
+/// can vote. Every later read checks the identity again, in case the file
+/// is replaced behind the node's back. [`open`](FileStorage::open) checks
+/// nothing and records nothing: its saves keep whatever identity the file
+/// holds (none in a file it creates). It is for tools and tests, which can
+/// show the identity with [`load_identity`](FileStorage::load_identity).
+///
 /// # Format
 ///
 /// Every version shares one envelope: magic, version, payload length,
@@ -77,21 +98,33 @@ const LOCK_FILE_NAME: &str = "lock";
 /// (intact, unknown version), and report each as such. All integers are
 /// little-endian.
 ///
-/// ## Version 3 (written by this build)
+/// ## Version 4 (written by this build)
 ///
-/// `M` is the length of the encoded membership, at most 1 MiB (1 048 576):
+/// `C` is the length of the cluster id, at most 255 (0 when no identity is
+/// recorded); `M` is the length of the encoded membership, at most 1 MiB
+/// (1 048 576). `X` = 36 + `C`:
 ///
 /// | offset | size | field                                                   |
 /// |-------:|-----:|---------------------------------------------------------|
 /// |      0 |    4 | magic `b"DDGS"`                                         |
-/// |      4 |    2 | format version, `u16` = 3                               |
-/// |      6 |    4 | payload length in bytes, `u32` = 21 + `M`               |
+/// |      4 |    2 | format version, `u16` = 4                               |
+/// |      6 |    4 | payload length in bytes, `u32` = 30 + `C` + `M`         |
 /// |     10 |    8 | payload: term, `u64`                                    |
 /// |     18 |    1 | payload: vote presence, `0` = no vote, `1` = vote       |
 /// |     19 |    8 | payload: voted-for node id, `u64` (`0` if no vote)      |
-/// |     27 |    4 | payload: membership length `M`, `u32`                   |
-/// |     31 |  `M` | payload: the membership, postcard `Option<Membership>`  |
-/// | 31+`M` |    4 | CRC-32 (IEEE, `crc32fast`) of bytes `0..31+M`, `u32`    |
+/// |     27 |    8 | payload: the directory's node id, `u64` (`0` if none)   |
+/// |     35 |    1 | payload: cluster id length `C`, `u8` (`0` = no identity)|
+/// |     36 |  `C` | payload: the directory's cluster id, UTF-8              |
+/// |    `X` |    4 | payload: membership length `M`, `u32`                   |
+/// |  `X`+4 |  `M` | payload: the membership, postcard `Option<Membership>`  |
+/// | `X`+4+`M` |  4 | CRC-32 (IEEE, `crc32fast`) of bytes `0..X+4+M`, `u32`   |
+///
+/// The identity is the node id and the cluster id together; a cluster id
+/// follows [`NodeIdentity`]'s bounds (1 to 255 bytes, those of the TCP
+/// transport's `TcpConfig::cluster_id`), so a length of 0 means no identity
+/// is recorded, and then the node id must be 0. A cluster id that is not
+/// UTF-8, or a length that runs past the membership length field, is
+/// damage ([`StorageError::Corrupt`]), like any other bad field.
 ///
 /// The membership is [postcard](https://postcard.jamesmunns.com/wire-format)
 /// (wire format 1): a tag byte, `0` = none (never saved), `1` = some, then
@@ -106,11 +139,18 @@ const LOCK_FILE_NAME: &str = "lock";
 /// first. Metadata that breaks a bound of `NodeMetadata` is refused as
 /// damage ([`StorageError::Corrupt`]).
 ///
+/// ## Version 3 (read only)
+///
+/// Version 4 without the identity: the same layout with version 3 and
+/// payload length 21 + `M`, the membership length field at offset 27 and
+/// the membership at 31. It loads with no identity; the next save, or
+/// [`open_as`](FileStorage::open_as) at once, writes version 4.
+///
 /// ## Version 2 (read only)
 ///
 /// Version 3 without the metadata: the same layout with version 2, the
-/// membership ending after the addresses. It loads with no metadata; the
-/// next save writes version 3.
+/// membership ending after the addresses. It loads with no metadata and no
+/// identity; the next save writes version 4.
 ///
 /// ## Version 1 (read only)
 ///
@@ -118,12 +158,13 @@ const LOCK_FILE_NAME: &str = "lock";
 /// version 1 and payload length 17), then the CRC-32 of them. It holds no
 /// membership: [`load_membership`](Storage::load_membership) returns `None`.
 /// Data directories of older builds therefore load as they were; the next
-/// save writes version 3.
+/// save writes version 4.
 ///
 /// ## Canonical encoding
 ///
 /// Each state has exactly one valid encoding (the id bytes are zero when
-/// there is no vote; the membership must re-encode to the same bytes, which
+/// there is no vote, the node id is zero when there is no identity; the
+/// membership must re-encode to the same bytes, which
 /// rules out unsorted or repeated ids and overlong varints), so a load gives
 /// back exactly what was saved, or fails. Lengths are checked against the
 /// file and the maxima before anything is decoded.
@@ -145,15 +186,16 @@ const LOCK_FILE_NAME: &str = "lock";
 /// # One node per directory
 ///
 /// Two nodes sharing a directory would each overwrite the other's vote, so
-/// one of them could vote twice in a term. [`open`](FileStorage::open)
-/// therefore takes an exclusive lock on `DIR/lock` without waiting, and fails
-/// with [`StorageError::Io`] naming that file (its source of kind
-/// [`WouldBlock`](io::ErrorKind::WouldBlock)) if another `FileStorage`, in
-/// this process or another, holds it. The lock is held until the
+/// one of them could vote twice in a term. [`open`](FileStorage::open) and
+/// [`open_as`](FileStorage::open_as) therefore take an exclusive lock on
+/// `DIR/lock` without waiting, and fail with [`StorageError::Io`] naming
+/// that file (its source of kind [`WouldBlock`](io::ErrorKind::WouldBlock))
+/// if another `FileStorage`, in this process or another, holds it. The lock is held until the
 /// `FileStorage` is dropped and any save or load it started has finished.
 ///
-/// The lock is advisory ([`File::try_lock`]: `flock` on Unix, `LockFileEx`
-/// on Windows): it stops other `FileStorage`s, not other programs. The
+/// The lock is advisory ([`File::try_lock`](std::fs::File::try_lock):
+/// `flock` on Unix, `LockFileEx` on Windows): it stops other
+/// `FileStorage`s, not other programs. The
 /// operating system releases it when the process exits, however it exits,
 /// so the directory of a node killed with `kill -9` can be reopened at once;
 /// there is no stale lock file to delete, and the file's presence means
@@ -166,15 +208,17 @@ const LOCK_FILE_NAME: &str = "lock";
 /// they must be called from within a tokio runtime.
 ///
 /// ```
-/// use duckduckgoose::HardState;
 /// use duckduckgoose::core::Membership;
-/// use duckduckgoose::storage::{FileStorage, Storage, StorageError};
+/// use duckduckgoose::storage::{FileStorage, NodeIdentity, Storage, StorageError};
+/// use duckduckgoose::{HardState, NodeId};
 ///
 /// async fn restore(
 ///     dir: &str,
 ///     configured: Membership,
 /// ) -> Result<(HardState, Membership), StorageError> {
-///     let mut storage = FileStorage::open(dir)?;
+///     let me = NodeIdentity::new("prod-eu", NodeId(3)).expect("a valid cluster id");
+///     // Refused if `dir` belongs to another node or cluster.
+///     let mut storage = FileStorage::open_as(dir, me)?;
 ///     // `None` only for a node that never saved; damage is an error.
 ///     let state = storage.load().await?.unwrap_or_default();
 ///     let membership = storage.load_membership().await?.unwrap_or(configured);
@@ -193,30 +237,58 @@ pub struct FileStorage {
     /// Sequence number of the latest save started.
     next_seq: u64,
     /// What the file holds once every save started so far has landed: both
-    /// halves, so that a save of one can write the other unchanged. `None`
-    /// until the first load or save reads the file.
+    /// halves and the identity, so that a save of one half writes the rest
+    /// unchanged. `None` until the first load or save reads the file.
     known: Option<Record>,
-}
-
-/// The storage directory: where its files are, and the lock that makes it
-/// this `FileStorage`'s alone.
-#[derive(Debug)]
-struct Directory {
-    dir: PathBuf,
-    state: PathBuf,
-    temp: PathBuf,
-    lock: PathBuf,
-    /// Never read: holding the open file holds the lock, and dropping it
-    /// (or the process dying) releases it.
-    _lock_file: File,
+    /// The identity given to [`open_as`](FileStorage::open_as): every read
+    /// refuses a file that records another one.
+    claimed: Option<NodeIdentity>,
 }
 
 impl FileStorage {
-    /// The format version this build writes. It also reads version 1.
-    pub const FORMAT_VERSION: u16 = format::VERSION_3;
+    /// The format version this build writes. It also reads versions 1 to 3.
+    pub const FORMAT_VERSION: u16 = format::VERSION_4;
+
+    /// Opens the storage kept in directory `dir` as the node `identity`:
+    /// what a node should call. Refuses a directory that belongs to another
+    /// node or cluster with [`StorageError::IdentityMismatch`], changing
+    /// nothing; see [Whose directory](FileStorage#whose-directory).
+    ///
+    /// A directory without a state file, or whose file records no identity
+    /// (versions 1 to 3, or a file written after [`open`](Self::open)),
+    /// adopts `identity`: it is written into the state file before this
+    /// returns, with the state and membership the file held, atomically and
+    /// durably like any save (so for a new directory [`load`](Storage::load)
+    /// then gives term 0 and no vote, not `None`). A damaged file is
+    /// [`StorageError::Corrupt`].
+    ///
+    /// Opens and locks the directory like [`open`](Self::open), then reads
+    /// the state file (and writes it, to adopt) on the calling thread, as
+    /// `open` creates directories there: call it once at startup.
+    pub fn open_as(
+        dir: impl AsRef<Path>,
+        identity: NodeIdentity,
+    ) -> Result<FileStorage, StorageError> {
+        let mut storage = FileStorage::open(dir)?;
+        let mut record = read_record(&storage.paths)?;
+        match &record.identity {
+            Some(found) => check_identity(&storage.paths.state, &identity, found)?,
+            None => {
+                record.identity = Some(identity.clone());
+                let bytes = encode(&storage.paths.state, &record)?;
+                write_state(&storage.paths, &bytes)?;
+            }
+        }
+        storage.known = Some(record);
+        storage.claimed = Some(identity);
+        Ok(storage)
+    }
 
     /// Opens the storage kept in directory `dir`, creating the directory
-    /// (and its missing parents, durably) if needed, and locks it.
+    /// (and its missing parents, durably) if needed, and locks it, without
+    /// checking whose directory it is: for tools and tests. A node should
+    /// use [`open_as`](Self::open_as). Saves keep whatever identity the
+    /// file records, and record none in a new file.
     ///
     /// Opening reads nothing; call [`load`](Storage::load) for the state.
     /// If another `FileStorage` has the directory open, in this process or
@@ -225,34 +297,12 @@ impl FileStorage {
     /// A relative `dir` is made absolute against the current directory now,
     /// so error messages name the file unambiguously.
     pub fn open(dir: impl AsRef<Path>) -> Result<FileStorage, StorageError> {
-        let dir = dir.as_ref();
-        let dir = std::path::absolute(dir).map_err(|source| StorageError::Io {
-            path: dir.to_path_buf(),
-            operation: "resolve path",
-            source,
-        })?;
-        create_dir_durably(&dir)?;
-        let lock = dir.join(LOCK_FILE_NAME);
-        // Locked before anything else in the directory is looked at, so an
-        // open that is refused has read and changed nothing.
-        let lock_file = lock_dir(&lock)?;
-        let paths = Directory {
-            state: dir.join(STATE_FILE_NAME),
-            temp: dir.join(TEMP_FILE_NAME),
-            lock,
-            dir,
-            _lock_file: lock_file,
-        };
-        if paths.temp.exists() {
-            // A save was interrupted before its rename; the state file still
-            // holds the state before it, and the next save overwrites this.
-            tracing::debug!(path = %paths.temp.display(), "ignoring leftover temporary state file");
-        }
         Ok(FileStorage {
-            paths: Arc::new(paths),
+            paths: Arc::new(Directory::open(dir.as_ref())?),
             written_seq: Arc::new(Mutex::new(0)),
             next_seq: 0,
             known: None,
+            claimed: None,
         })
     }
 
@@ -266,6 +316,15 @@ impl FileStorage {
         &self.paths.lock
     }
 
+    /// The identity the state file records, read anew: `None` if there is
+    /// no file or it records none. [`open_as`](Self::open_as) leaves its
+    /// identity recorded; this lets tools show it.
+    ///
+    /// As with [`load`](Storage::load), damage is an error, never `None`.
+    pub async fn load_identity(&mut self) -> Result<Option<NodeIdentity>, StorageError> {
+        Ok(self.read().await?.identity)
+    }
+
     /// Reads the state file. The first read also tells this `FileStorage`
     /// what the file holds.
     async fn read(&mut self) -> Result<Record, StorageError> {
@@ -276,6 +335,11 @@ impl FileStorage {
             read_record(&paths)
         })
         .await?;
+        // The directory is locked, but the file could still be replaced
+        // from outside (a restored backup of another node).
+        if let (Some(claimed), Some(found)) = (&self.claimed, &record.identity) {
+            check_identity(&self.paths.state, claimed, found)?;
+        }
         // Later reads never replace it: by then it holds every save started
         // since, including any that has not reached the file (one that
         // failed, or one abandoned while still queued on the blocking pool).
@@ -296,11 +360,7 @@ impl FileStorage {
 
     /// Replaces the state file with `record`.
     async fn write(&mut self, record: Record) -> Result<(), StorageError> {
-        let bytes = format::encode(&record).map_err(|problem| StorageError::Io {
-            path: self.paths.state.clone(),
-            operation: "encode",
-            source: io::Error::new(io::ErrorKind::InvalidInput, problem),
-        })?;
+        let bytes = encode(&self.paths.state, &record)?;
         // Remembered before the write: even if it fails or is abandoned,
         // the caller's state has moved on, and the next save must carry it.
         self.known = Some(record);
@@ -368,164 +428,37 @@ async fn run_blocking<T: Send + 'static>(
     }
 }
 
+/// Refuses a directory whose state file records `found` to a node opening
+/// it as `claimed`.
+fn check_identity(
+    path: &Path,
+    claimed: &NodeIdentity,
+    found: &NodeIdentity,
+) -> Result<(), StorageError> {
+    if claimed == found {
+        return Ok(());
+    }
+    Err(StorageError::IdentityMismatch {
+        path: path.to_path_buf(),
+        expected: claimed.clone(),
+        found: found.clone(),
+    })
+}
+
+/// The bytes of `record`, or why it has none (a membership too big for the
+/// format), as an error naming the state file it was meant for.
+fn encode(path: &Path, record: &Record) -> Result<Vec<u8>, StorageError> {
+    format::encode(record).map_err(|problem| StorageError::Io {
+        path: path.to_path_buf(),
+        operation: "encode",
+        source: io::Error::new(io::ErrorKind::InvalidInput, problem),
+    })
+}
+
 fn lock(written_seq: &Mutex<u64>) -> MutexGuard<'_, u64> {
     // Only this file's code runs under the lock and a panic there is
     // re-raised by `run_blocking`; the counter itself is always valid.
     written_seq
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn io_error(path: &Path, operation: &'static str) -> impl FnOnce(io::Error) -> StorageError {
-    let path = path.to_path_buf();
-    move |source| StorageError::Io {
-        path,
-        operation,
-        source,
-    }
-}
-
-// ----- file operations (blocking) -------------------------------------------
-
-fn read_record(paths: &Directory) -> Result<Record, StorageError> {
-    let file = match File::open(&paths.state) {
-        Ok(file) => file,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            // No state file is a fresh node, but only if the directory is
-            // still there: a vanished directory (deleted, unmounted) must
-            // not pass for a node that never voted.
-            return match fs::metadata(&paths.dir) {
-                Ok(metadata) if metadata.is_dir() => Ok(Record::default()),
-                Ok(_) => Err(StorageError::Io {
-                    path: paths.dir.clone(),
-                    operation: "read directory",
-                    source: io::Error::other("not a directory"),
-                }),
-                Err(source) => Err(StorageError::Io {
-                    path: paths.dir.clone(),
-                    operation: "read directory",
-                    source,
-                }),
-            };
-        }
-        Err(source) => {
-            return Err(StorageError::Io {
-                path: paths.state.clone(),
-                operation: "open",
-                source,
-            });
-        }
-    };
-    let mut bytes = Vec::new();
-    // One byte past the limit tells "at the limit" from "too big".
-    file.take(MAX_FILE_LEN as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io_error(&paths.state, "read"))?;
-    format::decode(&bytes).map_err(|error| match error {
-        DecodeError::UnsupportedVersion(found) => StorageError::UnsupportedVersion {
-            path: paths.state.clone(),
-            found,
-            supported: FileStorage::FORMAT_VERSION,
-        },
-        damage => StorageError::Corrupt {
-            path: paths.state.clone(),
-            problem: damage.to_string(),
-        },
-    })
-}
-
-fn write_state(paths: &Directory, bytes: &[u8]) -> Result<(), StorageError> {
-    let mut temp = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&paths.temp)
-        .map_err(io_error(&paths.temp, "create"))?;
-    temp.write_all(bytes)
-        .map_err(io_error(&paths.temp, "write"))?;
-    temp.sync_all().map_err(io_error(&paths.temp, "fsync"))?;
-    drop(temp);
-    fs::rename(&paths.temp, &paths.state).map_err(io_error(&paths.state, "rename"))?;
-    sync_dir(&paths.dir)
-}
-
-/// Opens (creating if needed) the lock file and takes its exclusive lock
-/// without waiting.
-fn lock_dir(path: &Path) -> Result<File, StorageError> {
-    // Never truncated or written: its contents mean nothing, only the lock.
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(io_error(path, "open lock file"))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(StorageError::Io {
-            path: path.to_path_buf(),
-            operation: "lock",
-            source: io::Error::new(
-                io::ErrorKind::WouldBlock,
-                "already held by another FileStorage, in this or another process; \
-                 is another node using this directory?",
-            ),
-        }),
-        Err(TryLockError::Error(source)) => Err(StorageError::Io {
-            path: path.to_path_buf(),
-            operation: "lock",
-            source,
-        }),
-    }
-}
-
-/// Creates `dir` and any missing parents, then fsyncs the parent of each
-/// directory it created, so the new directory survives a power cut too.
-fn create_dir_durably(dir: &Path) -> Result<(), StorageError> {
-    let mut created = Vec::new();
-    let mut missing = Some(dir);
-    while let Some(candidate) = missing {
-        match fs::metadata(candidate) {
-            Ok(_) => break,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                created.push(candidate);
-                missing = candidate.parent();
-            }
-            Err(source) => {
-                return Err(StorageError::Io {
-                    path: candidate.to_path_buf(),
-                    operation: "inspect directory",
-                    source,
-                });
-            }
-        }
-    }
-    fs::create_dir_all(dir).map_err(io_error(dir, "create directory"))?;
-    let metadata = fs::metadata(dir).map_err(io_error(dir, "inspect directory"))?;
-    if !metadata.is_dir() {
-        return Err(StorageError::Io {
-            path: dir.to_path_buf(),
-            operation: "open storage directory",
-            source: io::Error::other("not a directory"),
-        });
-    }
-    for new_dir in created {
-        if let Some(parent) = new_dir.parent() {
-            sync_dir(parent)?;
-        }
-    }
-    Ok(())
-}
-
-/// Makes the directory's entries (a rename, a new file) durable.
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> Result<(), StorageError> {
-    File::open(dir)
-        .and_then(|handle| handle.sync_all())
-        .map_err(io_error(dir, "fsync directory"))
-}
-
-/// Directories cannot be opened as files here; see the module docs.
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> Result<(), StorageError> {
-    Ok(())
 }

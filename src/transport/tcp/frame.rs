@@ -322,5 +322,7 @@ impl FrameReader {
     }
 }
 
-#[cfg(test)]
+// Property tests: proptest comes with the `sim` feature (not as a
+// dev-dependency, so that building an example never compiles it).
+#[cfg(all(test, feature = "sim"))]
 mod tests;

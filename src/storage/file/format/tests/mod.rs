@@ -1,9 +1,13 @@
 //! Round trips of every format version, and each kind of damage the decoder
 //! must refuse, named by its typed error. The envelope is rebuilt here by
 //! hand, so a valid checksum lets each test reach the check it is after.
+//! Members' metadata and version 4's identity have their own modules.
 
 use super::*;
-use crate::core::{MAX_MEMBERSHIP_METADATA_LEN, MAX_METADATA_KEY_LEN, NodeMetadata};
+use crate::core::NodeMetadata;
+
+mod identity;
+mod metadata;
 
 fn hs(term: u64, voted_for: Option<u64>) -> HardState {
     HardState {
@@ -16,7 +20,12 @@ fn record(state: HardState, membership: Option<Membership>) -> Record {
     Record {
         state: Some(state),
         membership,
+        identity: None,
     }
+}
+
+fn identity(cluster_id: &str, node_id: u64) -> NodeIdentity {
+    NodeIdentity::new(cluster_id, NodeId(node_id)).expect("a valid identity")
 }
 
 fn sample_membership() -> Membership {
@@ -46,14 +55,27 @@ fn sample_with_metadata() -> Membership {
 fn encode_v2(state: HardState, membership: Option<&Membership>) -> Vec<u8> {
     let legacy = membership.map(LegacyMembership::from);
     let encoded = postcard::to_allocvec(&legacy).expect("encodes");
+    envelope(VERSION_2, &state_and_membership(state, &encoded))
+}
+
+/// A version-3 file of `state` and `membership`, as builds before version 4
+/// wrote it.
+fn encode_v3(state: HardState, membership: Option<&Membership>) -> Vec<u8> {
+    let encoded = postcard::to_allocvec(&membership).expect("encodes");
+    envelope(VERSION_3, &state_and_membership(state, &encoded))
+}
+
+/// A version-2 or -3 payload: the hard state, then `membership` with its
+/// length.
+fn state_and_membership(state: HardState, membership: &[u8]) -> Vec<u8> {
     let (presence, id) = match state.voted_for {
         Some(NodeId(id)) => (VOTE, id),
         None => (NO_VOTE, 0),
     };
     let mut payload = hard_state_payload(state.term.0, presence, id);
-    payload.extend_from_slice(&(encoded.len() as u32).to_le_bytes());
-    payload.extend_from_slice(&encoded);
-    envelope(VERSION_2, &payload)
+    payload.extend_from_slice(&(membership.len() as u32).to_le_bytes());
+    payload.extend_from_slice(membership);
+    payload
 }
 
 /// Magic, version, payload length, payload, CRC-32 of all of it.
@@ -83,11 +105,18 @@ fn payload_v2(field: u32, membership: &[u8]) -> Vec<u8> {
 }
 
 fn valid_v3() -> Vec<u8> {
-    encode(&record(hs(9, Some(2)), Some(sample_with_metadata()))).expect("encodes")
+    encode_v3(hs(9, Some(2)), Some(&sample_with_metadata()))
+}
+
+/// A version-4 file with an identity and a membership with metadata.
+fn valid_v4() -> Vec<u8> {
+    let mut record = record(hs(9, Some(2)), Some(sample_with_metadata()));
+    record.identity = Some(identity("prod-eu", 2));
+    encode(&record).expect("encodes")
 }
 
 #[test]
-fn version_3_round_trips() {
+fn version_4_round_trips() {
     let records = [
         record(hs(0, None), None),
         record(hs(42, Some(3)), None),
@@ -96,10 +125,48 @@ fn version_3_round_trips() {
         record(hs(1 << 40, Some(0)), Some(sample_membership())),
         record(hs(7, Some(1)), Some(sample_with_metadata())),
     ];
+    let identities = [
+        None,
+        Some(identity("a", 1)),
+        Some(identity("prod-eu", 0)),
+        Some(identity("zoné ☃", u64::MAX)),
+        Some(identity(&"c".repeat(255), 3)),
+    ];
     for record in records {
-        let bytes = encode(&record).expect("encodes");
+        for identity in identities.clone() {
+            let record = Record {
+                identity,
+                ..record.clone()
+            };
+            let bytes = encode(&record).expect("encodes");
+            assert_eq!(&bytes[4..6], &VERSION_4.to_le_bytes());
+            assert_eq!(decode(&bytes), Ok(record.clone()), "{record:?}");
+        }
+    }
+}
+
+#[test]
+fn version_3_files_load_without_an_identity_and_upgrade() {
+    for (state, membership) in [
+        (hs(0, None), None),
+        (hs(42, Some(3)), Some(sample_membership())),
+        (hs(u64::MAX, Some(1)), Some(sample_with_metadata())),
+    ] {
+        let bytes = encode_v3(state, membership.as_ref());
         assert_eq!(&bytes[4..6], &VERSION_3.to_le_bytes());
-        assert_eq!(decode(&bytes), Ok(record.clone()), "{record:?}");
+        let loaded = decode(&bytes);
+        assert_eq!(loaded, Ok(record(state, membership.clone())));
+        // What it held is what the next save writes, as version 4, and an
+        // identity recorded with it changes nothing else.
+        let mut upgraded = loaded.unwrap();
+        upgraded.identity = Some(identity("a", 1));
+        let bytes = encode(&upgraded).unwrap();
+        assert_eq!(&bytes[4..6], &VERSION_4.to_le_bytes());
+        let reloaded = decode(&bytes).unwrap();
+        assert_eq!(
+            (reloaded.state, reloaded.membership, reloaded.identity),
+            (Some(state), membership, Some(identity("a", 1)))
+        );
     }
 }
 
@@ -114,10 +181,10 @@ fn version_2_files_load_without_metadata() {
         assert_eq!(&bytes[4..6], &VERSION_2.to_le_bytes());
         assert_eq!(decode(&bytes), Ok(record(state, membership)));
     }
-    // What a version-2 file held is what the next save writes, as version 3.
+    // What a version-2 file held is what the next save writes, as version 4.
     let upgraded = decode(&encode_v2(hs(3, Some(1)), Some(&sample_membership()))).unwrap();
     let bytes = encode(&upgraded).unwrap();
-    assert_eq!(&bytes[4..6], &VERSION_3.to_le_bytes());
+    assert_eq!(&bytes[4..6], &VERSION_4.to_le_bytes());
     assert_eq!(decode(&bytes), Ok(upgraded));
 }
 
@@ -133,138 +200,20 @@ fn a_version_3_membership_in_a_version_2_file_is_refused() {
     ));
 }
 
-/// Postcard of `Some` membership `1 voter, id 0@t0`, then the metadata
-/// entries given as raw (node, key, value) strings, unchecked.
-fn raw_v3_membership(metadata: &[(u64, &[(&str, &str)])]) -> Vec<u8> {
-    // Some, id term 0 version 0, voters [1], no learners, no joining, no
-    // addresses.
-    let mut bytes = vec![1, 0, 0, 1, 1, 0, 0, 0];
-    bytes.push(metadata.len() as u8);
-    for (node, entries) in metadata {
-        bytes.push(*node as u8);
-        bytes.push(entries.len() as u8);
-        for (key, value) in *entries {
-            for text in [key, value] {
-                bytes.push(text.len() as u8);
-                bytes.extend_from_slice(text.as_bytes());
-            }
-        }
-    }
-    bytes
-}
-
 fn payload_v3(membership: &[u8]) -> Vec<u8> {
     payload_v2(membership.len() as u32, membership)
 }
 
-#[test]
-fn the_raw_encoding_is_what_a_save_writes() {
-    let membership = Membership::new([NodeId(1)]).with_metadata(NodeId(1), meta(&[("k", "v")]));
-    let expected = encode(&record(hs(4, Some(1)), Some(membership))).unwrap();
-    let raw = raw_v3_membership(&[(1, &[("k", "v")])]);
-    assert_eq!(envelope(VERSION_3, &payload_v3(&raw)), expected);
-}
-
-#[test]
-fn invalid_metadata_is_refused_with_the_bound_it_breaks() {
-    let long_key = "k".repeat(MAX_METADATA_KEY_LEN + 1);
-    let cases: [(&[(&str, &str)], MetadataError); 3] = [
-        (
-            &[("Bad", "v")],
-            MetadataError::KeyStart { key: "Bad".into() },
-        ),
-        (
-            &[("k", "a\nb")],
-            MetadataError::ValueControlCharacter {
-                key: "k".into(),
-                character: '\n',
-            },
-        ),
-        (
-            &[(&long_key, "v")],
-            MetadataError::KeyTooLong {
-                key: long_key.clone(),
-                len: MAX_METADATA_KEY_LEN + 1,
-                max: MAX_METADATA_KEY_LEN,
-            },
-        ),
-    ];
-    for (entries, error) in cases {
-        let raw = raw_v3_membership(&[(1, entries)]);
-        assert_eq!(
-            decode(&envelope(VERSION_3, &payload_v3(&raw))),
-            Err(DecodeError::InvalidMetadata(error))
-        );
-    }
-}
-
-#[test]
-fn all_members_metadata_together_is_bounded_on_load() {
-    // 17 nodes of 1017 bytes each: over the 16 KiB bound. Built by hand,
-    // since no membership holding it can be made.
-    let value = "v".repeat(250);
-    let full: Vec<(&str, &str)> = ["a", "b", "c", "d"]
-        .iter()
-        .map(|k| (*k, value.as_str()))
-        .collect();
-    let nodes: Vec<(u64, &[(&str, &str)])> = (1..=17).map(|n| (n, full.as_slice())).collect();
-    let raw = raw_v3_membership(&nodes);
-    // The 250-byte values' lengths are two-byte varints, which the one-byte
-    // helper cannot write: patch them in.
-    let raw = fix_two_byte_lengths(raw, 250);
-    assert_eq!(
-        decode(&envelope(VERSION_3, &payload_v3(&raw))),
-        Err(DecodeError::InvalidMetadata(
-            MetadataError::MembershipTooLarge {
-                len: 17 * 1017,
-                max: MAX_MEMBERSHIP_METADATA_LEN,
-            }
-        ))
-    );
-}
-
-/// Replaces each one-byte length `len as u8` written before a run of `len`
-/// bytes `v` with its two-byte varint.
-fn fix_two_byte_lengths(raw: Vec<u8>, len: usize) -> Vec<u8> {
-    let run = vec![b'v'; len];
-    let mut out = Vec::with_capacity(raw.len() + 64);
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == len as u8 && raw[i + 1..].starts_with(&run) {
-            out.extend_from_slice(&[(len as u8 & 0x7f) | 0x80, (len >> 7) as u8]);
-            out.extend_from_slice(&run);
-            i += 1 + len;
-        } else {
-            out.push(raw[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
-#[test]
-fn empty_metadata_entries_are_not_canonical() {
-    let raw = raw_v3_membership(&[(1, &[])]);
-    assert_eq!(
-        decode(&envelope(VERSION_3, &payload_v3(&raw))),
-        Err(DecodeError::NonCanonicalMembership)
-    );
-}
-
-#[test]
-fn the_largest_membership_metadata_is_far_below_the_file_bound() {
-    let value = "v".repeat(250);
-    let full = meta(&[("a", &value), ("b", &value), ("c", &value), ("d", &value)]);
-    let nodes = (MAX_MEMBERSHIP_METADATA_LEN / full.encoded_len()) as u64;
-    let mut membership = Membership::new((1..=nodes).map(NodeId))
-        .with_addresses((1..=nodes).map(|n| (NodeId(n), format!("{}:7000", "h".repeat(253)))));
-    for n in 1..=nodes {
-        membership = membership.with_metadata(NodeId(n), full.clone());
-    }
-    assert_eq!(membership.check_metadata_len(), Ok(()));
-    let bytes = encode(&record(hs(1, None), Some(membership.clone()))).expect("encodes");
-    assert!(bytes.len() < MAX_MEMBERSHIP_LEN / 16, "{}", bytes.len());
-    assert_eq!(decode(&bytes), Ok(record(hs(1, None), Some(membership))));
+/// A version-4 payload: term 4 voted for 1, node id `node_id`, the raw
+/// cluster id with its length, then `membership` with its length.
+fn payload_v4(node_id: u64, cluster_id: &[u8], membership: &[u8]) -> Vec<u8> {
+    let mut payload = hard_state_payload(4, VOTE, 1);
+    payload.extend_from_slice(&node_id.to_le_bytes());
+    payload.push(cluster_id.len() as u8);
+    payload.extend_from_slice(cluster_id);
+    payload.extend_from_slice(&(membership.len() as u32).to_le_bytes());
+    payload.extend_from_slice(membership);
+    payload
 }
 
 #[test]
@@ -273,6 +222,7 @@ fn a_record_without_a_hard_state_decodes_as_term_zero_without_a_vote() {
     let bytes = encode(&Record {
         state: None,
         membership: membership.clone(),
+        identity: None,
     })
     .expect("encodes");
     assert_eq!(decode(&bytes), Ok(record(HardState::default(), membership)));
@@ -366,7 +316,7 @@ fn the_envelope_checks_name_what_is_wrong() {
 
 #[test]
 fn unknown_versions_are_reported_as_such_not_as_damage() {
-    for version in [0, 4, u16::MAX] {
+    for version in [0, 5, u16::MAX] {
         assert_eq!(
             decode(&envelope(version, &payload_v2(1, &[0]))),
             Err(DecodeError::UnsupportedVersion(version))
@@ -387,11 +337,16 @@ fn the_hard_state_has_one_encoding() {
             decode(&envelope(VERSION_1, &payload)),
             Err(expected.clone())
         );
+        let mut v4 = payload.clone();
+        v4.extend_from_slice(&[0; 9]);
+        v4.extend_from_slice(&1u32.to_le_bytes());
+        v4.push(0);
         let mut v2 = payload;
         v2.extend_from_slice(&1u32.to_le_bytes());
         v2.push(0);
         assert_eq!(decode(&envelope(VERSION_2, &v2)), Err(expected.clone()));
-        assert_eq!(decode(&envelope(VERSION_3, &v2)), Err(expected));
+        assert_eq!(decode(&envelope(VERSION_3, &v2)), Err(expected.clone()));
+        assert_eq!(decode(&envelope(VERSION_4, &v4)), Err(expected));
     }
 }
 
@@ -409,9 +364,23 @@ fn payload_lengths_are_checked_per_version() {
     for version in [VERSION_2, VERSION_3] {
         assert_eq!(
             decode(&envelope(version, &v1)),
-            Err(DecodeError::PayloadTooShort { version, len: 17 })
+            Err(DecodeError::PayloadTooShort {
+                version,
+                len: 17,
+                min: 21
+            })
         );
     }
+    // A version-3 payload is too short for version 4's identity fields.
+    let v3 = payload_v3(&[0]);
+    assert_eq!(
+        decode(&envelope(VERSION_4, &v3)),
+        Err(DecodeError::PayloadTooShort {
+            version: VERSION_4,
+            len: 22,
+            min: 30
+        })
+    );
 }
 
 #[test]
@@ -486,6 +455,7 @@ fn every_truncation_and_bit_flip_is_refused() {
         encode(&record(hs(7, None), None)).expect("encodes"),
         encode_v2(hs(9, Some(2)), Some(&sample_membership())),
         valid_v3(),
+        valid_v4(),
     ];
     for valid in files {
         for len in 0..valid.len() {
