@@ -118,12 +118,18 @@ fn the_compose_cluster_shows_one_goose_among_three_containers() {
     assert_eq!(code, 401, "no token: {body}");
     let (code, body) = step_down(&["Authorization: Bearer not-the-token"]);
     assert_eq!(code, 401, "a wrong token: {body}");
+    let bearer = format!("Authorization: Bearer {ADMIN_TOKEN}");
+    let (code, body) = request(ip, "POST", "/step-down", &[&bearer], None).expect("an answer");
+    assert_eq!(
+        code, 415,
+        "the token, but not declared JSON (a browser form): {body}"
+    );
     assert_eq!(
         cluster.agreement(now_ns()),
         (goose, term),
         "nothing changed"
     );
-    let (code, body) = step_down(&[&format!("Authorization: Bearer {ADMIN_TOKEN}")]);
+    let (code, body) = step_down(&[&bearer]);
     assert_eq!(code, 202, "the token: {body}");
     let (new_goose, new_term) = cluster.agreement(now_ns());
     assert!(
