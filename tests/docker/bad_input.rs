@@ -43,9 +43,9 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     files
 }
 
-/// Node 1 runs on a directory; a node 3 started on a copy of it refuses
-/// with exit status 1 and a message naming both ids, and the copy is left
-/// byte for byte as it was.
+/// Node 1 runs on a directory; a node 3 started on a copy of it, and a node
+/// of another cluster started on it, refuse with exit status 1 and a message
+/// naming both identities, and leave the directory byte for byte as it was.
 #[test]
 fn a_copied_data_directory_is_refused_with_exit_1() {
     let _serial = serial();
@@ -108,6 +108,36 @@ fn a_copied_data_directory_is_refused_with_exit_1() {
         "names both nodes: {log}"
     );
     assert_eq!(snapshot(&three), saved, "the copy is left as it was");
+
+    // Node 1's own directory, given to a node of another cluster.
+    let volume = data_volume(&one);
+    let options: Vec<&str> = volume.iter().map(String::as_str).collect();
+    let foreign = sandbox.start(
+        "foreign",
+        &options,
+        &[
+            "run",
+            "--id",
+            "1",
+            "--bootstrap",
+            "--advertise",
+            "foreign:7000",
+            "--cluster-id",
+            "another",
+        ],
+    );
+    let state = wait_exit(&foreign, PATIENCE);
+    let log = logs(&foreign);
+    eprintln!(
+        "node 1 of cluster \"another\" on its directory: exit {}: {log}",
+        state.exit_code
+    );
+    assert_eq!(state.exit_code, 1, "{log}");
+    assert!(
+        log.contains("another") && log.contains("duckduckgoose"),
+        "names both clusters: {log}"
+    );
+    assert_eq!(snapshot(&one), saved, "the directory is left as it was");
 }
 
 /// No `--peer`, no `--join`, no saved membership: exit status 2 and a
