@@ -104,7 +104,7 @@ fn a_copied_data_directory_is_refused_with_exit_1() {
     );
     assert_eq!(state.exit_code, 1, "{log}");
     assert!(
-        log.contains('1') && log.contains('3'),
+        log.contains("node 1") && log.contains("node 3"),
         "names both nodes: {log}"
     );
     assert_eq!(snapshot(&three), saved, "the copy is left as it was");
