@@ -116,32 +116,29 @@ impl Drop for Watch {
     }
 }
 
-/// One container's poller.
+/// One container's poller: asks its `/status` every [`POLL_GAP`] while it
+/// knows the container's address, and looks the address up again (at most
+/// every [`RELOOKUP_GAP`]) while it gets no answer.
 fn poll(node: u64, container: &str, stop: &AtomicBool, inbox: &Mutex<Vec<Answer>>) {
     let mut ip: Option<IpAddr> = None;
     let mut looked_up: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
-        let answered_at = ip.map(|ip| {
+        let mut answered = false;
+        if let Some(ip) = ip {
             let sent = now_ns();
             let status = get_status(ip).ok();
-            (sent, status, now_ns())
-        });
-        let status = match answered_at {
-            Some((sent, status, received)) => {
-                let answered = status.is_some();
-                if let Ok(mut inbox) = inbox.lock() {
-                    inbox.push(Answer {
-                        node,
-                        status,
-                        sent,
-                        received,
-                    });
-                }
-                answered
+            let received = now_ns();
+            answered = status.is_some();
+            if let Ok(mut inbox) = inbox.lock() {
+                inbox.push(Answer {
+                    node,
+                    status,
+                    sent,
+                    received,
+                });
             }
-            None => false,
-        };
-        if !status && looked_up.is_none_or(|at| at.elapsed() >= RELOOKUP_GAP) {
+        }
+        if !answered && looked_up.is_none_or(|at| at.elapsed() >= RELOOKUP_GAP) {
             ip = container_ip(container);
             looked_up = Some(Instant::now());
         }
