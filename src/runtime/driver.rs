@@ -14,8 +14,10 @@ use super::changes::Waiters;
 use super::error::FatalError;
 use super::events::EventSender;
 use super::handle::{Command, NodeStatus, leads_at};
+use super::peers::Outsiders;
 use crate::core::{
-    CommandError, Counters, Election, Event, Membership, MembershipId, NodeId, Output, Role, Term,
+    CommandError, Counters, DropReason, Election, Event, Membership, MembershipId, NodeId, Output,
+    Role, Term,
 };
 use crate::storage::Storage;
 use crate::tick_clock::TickClock;
@@ -52,8 +54,10 @@ pub(crate) struct Driver<T, S> {
     /// table follow.
     held: Arc<Membership>,
     /// Whether `held` holds this node, as of the last membership change:
-    /// leaving it and coming back are both logged.
+    /// leaving it and coming back are both logged, and the transport told.
     member: bool,
+    /// Non-members whose dropped messages were logged.
+    outsiders: Outsiders,
     /// The membership of the last `MembershipCommitted` event of the current
     /// drain.
     committed: Option<Arc<Membership>>,
@@ -176,11 +180,15 @@ impl<T: Transport, S: Storage> Driver<T, S> {
             membership_pending: election.membership_pending(),
             reign: 0,
         };
+        // `Node::start` told the transport before starting it; the driver
+        // tells it of every change after.
+        let member = election.membership().contains(election.id());
         Driver {
             lease_checked: election.config().check_quorum,
             events: channels.events,
             held: Arc::new(election.membership().clone()),
-            member: election.membership().contains(election.id()),
+            member,
+            outsiders: Outsiders::default(),
             committed: None,
             transport_peers: channels.transport_peers,
             waiters: Waiters::new(transport.needs_peer_addresses()),
@@ -366,7 +374,7 @@ impl<T: Transport, S: Storage> Driver<T, S> {
         Ok(())
     }
 
-    fn log_event(&self, event: Event) {
+    fn log_event(&mut self, event: Event) {
         let id = self.election.id();
         match event {
             Event::RoleChanged { role, term, reason } => {
@@ -380,6 +388,19 @@ impl<T: Transport, S: Storage> Driver<T, S> {
             }
             // Handled by `drain`.
             Event::MembershipChanged { .. } | Event::MembershipCommitted { .. } => {}
+            Event::MessageDropped {
+                from,
+                reason: DropReason::NotMember,
+            } if self.outsiders.dropped(from) => {
+                tracing::info!(
+                    %id,
+                    %from,
+                    membership = %self.election.membership().id(),
+                    "dropping the messages of node {from}, which is not a member here (logged once per \
+                     node; a removed node that missed its removal keeps campaigning until it is \
+                     stopped or added back)"
+                );
+            }
             Event::MessageDropped { from, reason } => {
                 tracing::debug!(%id, %from, ?reason, "message dropped");
             }
@@ -402,9 +423,16 @@ impl<T: Transport, S: Storage> Driver<T, S> {
         );
         let member = held.contains(id);
         if self.member && !member {
-            tracing::info!(%id, "this node was removed from the cluster; it no longer campaigns");
+            tracing::info!(
+                %id,
+                "this node was removed from the cluster; it no longer campaigns, and dials the \
+                 members only to answer them"
+            );
         } else if !self.member && member {
             tracing::info!(%id, "this node is a member again: the Goose added it back");
+        }
+        if self.member != member {
+            self.transport.set_removed(!member);
         }
         self.member = member;
         self.observed.peers.replace(held);
@@ -421,6 +449,7 @@ impl<T: Transport, S: Storage> Driver<T, S> {
     /// leaves before the persist barrier anyway.
     fn sync_transport_peers(&mut self) {
         let admitted = self.election.admitted_peers();
+        self.outsiders.admitted(&admitted);
         let membership = self.election.membership();
         let me = self.election.id();
         match peer_addresses(&admitted, membership, me, self.transport_peers.as_ref()) {

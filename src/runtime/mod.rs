@@ -189,6 +189,9 @@ impl Node {
         if let Some(peers) = &transport_peers {
             transport.set_peers(peers);
         }
+        // Before its writers run: a removed node must not dial the members
+        // even once.
+        transport.set_removed(!election.membership().contains(config.id));
         let joins = transport.take_join_requests();
         let (inbound_sender, inbound) = mpsc::channel(INBOUND_QUEUE_CAPACITY);
         transport

@@ -1,10 +1,12 @@
-//! When this node last heard from each member, for status pages.
+//! When this node last heard from each member, for status pages; and which
+//! non-members it has heard from, for the logs.
 //!
 //! The driver records a contact for every inbound message; handles read the
 //! table on demand. Recording is one atomic store into a table built when
 //! the membership changes, under a read lock that only a membership change
 //! ever contends for: it never allocates and never wakes status watchers.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};
 use std::time::Duration;
@@ -161,9 +163,58 @@ impl Peers {
     }
 }
 
+/// How many non-members [`Outsiders`] remembers: without a cluster key a
+/// sender's id is only what it claims, so the set must not grow without
+/// bound. Beyond it, drops are logged at debug level only.
+pub(crate) const MAX_OUTSIDERS_LOGGED: usize = 64;
+
+/// The nodes whose messages the election dropped for not being members
+/// ([`DropReason::NotMember`](crate::core::DropReason::NotMember)), as
+/// logged: once per node until it is admitted again. A removed node that
+/// missed its removal (it was down, or the change committed before the
+/// heartbeat telling it arrived) still holds the old membership and
+/// campaigns every election timeout for ever; each member would otherwise
+/// log every one of its requests.
+#[derive(Debug, Default)]
+pub(crate) struct Outsiders {
+    logged: BTreeSet<NodeId>,
+}
+
+impl Outsiders {
+    /// Records a message from `from` dropped for not being a member; true
+    /// the first time, when it is worth a line.
+    pub(crate) fn dropped(&mut self, from: NodeId) -> bool {
+        self.logged.len() < MAX_OUTSIDERS_LOGGED && self.logged.insert(from)
+    }
+
+    /// Forgets the nodes in `admitted`: dropped again after a later
+    /// removal, they are logged again.
+    pub(crate) fn admitted(&mut self, admitted: &BTreeSet<NodeId>) {
+        self.logged.retain(|id| !admitted.contains(id));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_outsider_is_logged_once_until_admitted_and_the_memory_is_bounded() {
+        let mut outsiders = Outsiders::default();
+        assert!(outsiders.dropped(NodeId(3)));
+        assert!(!outsiders.dropped(NodeId(3)));
+        assert!(outsiders.dropped(NodeId(4)));
+        outsiders.admitted(&BTreeSet::from([NodeId(1), NodeId(3)]));
+        assert!(outsiders.dropped(NodeId(3)), "admitted, then dropped again");
+        assert!(!outsiders.dropped(NodeId(4)));
+
+        let mut outsiders = Outsiders::default();
+        let cap = MAX_OUTSIDERS_LOGGED as u64;
+        assert!((0..cap).all(|id| outsiders.dropped(NodeId(100 + id))));
+        assert!(!outsiders.dropped(NodeId(1)), "full: not logged");
+        outsiders.admitted(&BTreeSet::from([NodeId(100)]));
+        assert!(outsiders.dropped(NodeId(1)), "room again");
+    }
 
     fn ids(peers: &[PeerStatus]) -> Vec<u64> {
         peers.iter().map(|peer| peer.id.0).collect()

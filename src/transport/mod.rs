@@ -100,6 +100,23 @@ pub trait Transport: Send + 'static {
         let _ = peers;
     }
 
+    /// Tells the transport whether this node is outside its own membership
+    /// (removed): the runtime calls it before the node's first message and
+    /// whenever that changes.
+    ///
+    /// A removed node still has a little to say: it answers vote requests,
+    /// so that the others can undo a removal that has not committed, and
+    /// the heartbeats of a Goose that adds it back. It has nothing else to
+    /// send, and the members no longer count it as a peer, so a transport
+    /// that keeps connections open to its peers should open them only to
+    /// deliver a message, and let them go once idle: otherwise a removed
+    /// node left running would redial the members for ever and hold one of
+    /// the few slots each keeps for nodes outside its peer set. The default
+    /// does nothing, for transports without connections.
+    fn set_removed(&mut self, removed: bool) {
+        let _ = removed;
+    }
+
     /// The join requests this transport receives from nodes outside the
     /// membership, if it accepts any. The runtime takes the receiver once,
     /// at start, and answers every request. The default accepts none.

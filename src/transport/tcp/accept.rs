@@ -1,7 +1,8 @@
 //! The acceptor task and the reader task of each inbound connection.
 
+use std::mem::{Discriminant, discriminant};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rand::RngExt;
@@ -10,7 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
-use tokio::time::{sleep, timeout};
+use tokio::time::{Instant, sleep, timeout};
 use tracing::{Instrument, debug, debug_span, warn};
 
 use super::Shared;
@@ -19,6 +20,7 @@ use super::frame::{FrameError, FrameReader, MAX_FRAME_LEN, ReadError};
 use super::handshake::{self, Accepted, HandshakeError, MAX_HANDSHAKE_FRAME_LEN, Purpose};
 use super::join;
 use super::members::Registration;
+use super::quiet::{Loudness, Repeats};
 use super::sealed::{self, SealError};
 use super::stats::{TaskGuard, bump};
 use crate::core::{Message, NodeId};
@@ -27,6 +29,33 @@ use crate::transport::Inbound;
 /// Pause after a failed `accept` (out of file descriptors, say), so the loop
 /// does not spin while the condition lasts.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(10);
+
+/// The refused inbound handshakes that are worth a warning (a node
+/// configured with another key, cluster or version knocks every second),
+/// as logged: one run per kind of refusal (see `quiet`), so that two
+/// misconfigured nodes do not keep each other's warnings coming. Bounded
+/// by the number of kinds.
+#[derive(Debug, Default)]
+pub(crate) struct Refusals {
+    runs: Mutex<Vec<(Discriminant<HandshakeError>, Repeats<()>)>>,
+}
+
+impl Refusals {
+    /// Records `error`, a misconfiguration, and says how to log it.
+    fn loudness(&self, error: &HandshakeError) -> Loudness {
+        let kind = discriminant(error);
+        // Nothing panics under the lock; the runs stay valid.
+        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        let index = match runs.iter().position(|(k, _)| *k == kind) {
+            Some(index) => index,
+            None => {
+                runs.push((kind, Repeats::default()));
+                runs.len() - 1
+            }
+        };
+        runs[index].1.failed((), Instant::now())
+    }
+}
 
 /// Everything the acceptor task owns.
 pub(crate) struct Acceptor {
@@ -138,12 +167,18 @@ async fn serve(
         Ok(accepted) => accepted,
         Err(e) => {
             e.count(&shared.counters);
-            if e.is_misconfiguration() {
-                warn!(error = %e, "inbound handshake refused");
-            } else {
-                // Probes, garbage and dropped connections: not worth a
-                // warning each, and a scanner could flood the log.
-                debug!(error = %e, "inbound handshake refused");
+            // Probes, garbage and dropped connections are not worth a
+            // warning each (a scanner could flood the log); a node
+            // configured differently is, once per run.
+            match e
+                .is_misconfiguration()
+                .then(|| shared.refusals.loudness(&e))
+            {
+                Some(Loudness::Warn { repeats }) => warn!(
+                    error = %e, refused_since_last_warning = repeats,
+                    "inbound handshake refused (further refusals like it are logged at debug level)"
+                ),
+                _ => debug!(error = %e, "inbound handshake refused"),
             }
             return;
         }

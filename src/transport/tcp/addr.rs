@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -31,25 +32,60 @@ impl PeerAddr {
         }
     }
 
-    /// The addresses to dial, in the resolver's order; waits at most
-    /// `patience` for a name to resolve.
+    /// The addresses to dial, in the system resolver's order; waits at
+    /// most `patience` for a name to resolve.
     pub(crate) async fn resolve(
         &self,
+        patience: Duration,
+    ) -> Result<Vec<SocketAddr>, ResolveError> {
+        self.resolve_with(&Resolver::System, patience).await
+    }
+
+    /// The same, asking `resolver`.
+    pub(crate) async fn resolve_with(
+        &self,
+        resolver: &Resolver,
         patience: Duration,
     ) -> Result<Vec<SocketAddr>, ResolveError> {
         let host = match self {
             PeerAddr::Socket(addr) => return Ok(vec![*addr]),
             PeerAddr::Host(host) => host.as_str(),
         };
-        let addrs: Vec<SocketAddr> = match timeout(patience, lookup_host(host)).await {
-            Ok(Ok(addrs)) => addrs.collect(),
-            Ok(Err(e)) => return Err(ResolveError::Lookup(e)),
-            Err(_) => return Err(ResolveError::Timeout),
+        let addrs: Vec<SocketAddr> = match resolver {
+            Resolver::System => match timeout(patience, lookup_host(host)).await {
+                Ok(Ok(addrs)) => addrs.collect(),
+                Ok(Err(e)) => return Err(ResolveError::Lookup(e)),
+                Err(_) => return Err(ResolveError::Timeout),
+            },
+            Resolver::Custom(resolve) => resolve(host).map_err(ResolveError::Lookup)?,
         };
         if addrs.is_empty() {
             return Err(ResolveError::NoAddress);
         }
         Ok(addrs)
+    }
+}
+
+/// What a resolver stand-in does: `"HOST:PORT"` in, addresses out.
+pub(crate) type ResolveFn = dyn Fn(&str) -> std::io::Result<Vec<SocketAddr>> + Send + Sync;
+
+/// Who turns a peer's name into addresses: the system, or a stand-in that
+/// tests install to make a name resolve only from some moment on.
+#[derive(Clone, Default)]
+pub(crate) enum Resolver {
+    /// The system's resolver (`getaddrinfo`, through tokio).
+    #[default]
+    System,
+    /// A function answering for every name.
+    Custom(Arc<ResolveFn>),
+}
+
+impl fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Resolver::System => f.write_str("System"),
+            Resolver::Custom(_) => f.write_str("Custom"),
+        }
     }
 }
 
@@ -136,6 +172,33 @@ mod tests {
                 .await
                 .expect("no lookup"),
             vec![addr]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stand_in_resolver_answers_for_names_and_its_errors_are_lookups() {
+        let addr: SocketAddr = "127.0.0.1:7000".parse().expect("valid");
+        let resolver = Resolver::Custom(Arc::new(move |host: &str| {
+            if host == "late.test:7000" {
+                Ok(vec![addr])
+            } else {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("no such host: {host}"),
+                ))
+            }
+        }));
+        let patience = Duration::from_secs(5);
+        let found = PeerAddr::parse("late.test:7000")
+            .resolve_with(&resolver, patience)
+            .await;
+        assert_eq!(found.expect("resolved"), vec![addr]);
+        let missing = PeerAddr::parse("other.test:7000")
+            .resolve_with(&resolver, patience)
+            .await;
+        assert_eq!(
+            missing.expect_err("unknown").to_string(),
+            "no such host: other.test:7000"
         );
     }
 }

@@ -30,7 +30,8 @@ use crate::core::NodeId;
 /// Small and fixed: a lagging member needs one, from the Goose it does not
 /// know yet (and perhaps from a few other new members), until it adopts the
 /// membership that names them and they become peers. A removed node left
-/// running holds one on each member it still knows until it is shut down.
+/// running dials only to answer, and lets its connection go once idle (see
+/// [`Transport::set_removed`](crate::transport::Transport::set_removed)).
 /// Without a cluster key a stranger's id is only what its hello claims, so
 /// the cap is also what an unauthenticated client can hold of this node.
 pub const MAX_STRANGER_CONNECTIONS: usize = 4;

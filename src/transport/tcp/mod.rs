@@ -38,7 +38,16 @@
 //! an IP address or a DNS name resolved at every dial, and the set can
 //! change at any time, before or after `start`: a new peer is dialled, a
 //! peer whose address changed is redialled there with its queue kept, and a
-//! removed peer's queue is dropped and its connections are closed.
+//! removed peer's queue is dropped and its connections are closed. Nothing
+//! is resolved before a dial: a name that does not resolve yet (a pod not
+//! scheduled yet) only delays the dials to that peer, retried with backoff,
+//! and is logged once while it lasts (then at debug level, with a reminder
+//! every ten minutes) and once when the peer is reached. A refused
+//! handshake is logged the same way, on both sides.
+//!
+//! A removed node's transport ([`Transport::set_removed`]) dials a peer
+//! only when it has a message for it, and closes the connection once idle:
+//! a removed node left running takes nothing of the members.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), duckduckgoose::transport::TransportError> {
@@ -66,20 +75,19 @@ mod join;
 mod members;
 mod peer;
 mod queue;
+mod quiet;
+mod rng;
 mod sealed;
 mod stats;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::hash::{BuildHasher, Hasher, RandomState};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use rand::SeedableRng;
-use rand::rngs::{StdRng, SysRng};
+use rand::rngs::StdRng;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{AbortHandle, JoinError as TaskJoinError, JoinSet};
@@ -91,13 +99,14 @@ pub use members::MAX_STRANGER_CONNECTIONS;
 pub use stats::{TcpStatsHandle, TransportStats};
 
 use self::accept::Acceptor;
-use self::addr::PeerAddr;
+use self::addr::{PeerAddr, Resolver};
 use self::auth::ClusterKey;
 use self::handshake::Local;
 use self::join::JoinGate;
 use self::members::Members;
 use self::peer::Writer;
 use self::queue::PeerQueue;
+use self::rng::fresh_rng;
 use self::stats::{Counters, TaskGuard, add, bump};
 use super::{Inbound, JoinRequest, Transport, TransportError};
 use crate::core::{Message, NodeId};
@@ -116,6 +125,8 @@ struct Shared {
     join: JoinGate,
     /// Where join requests go, once the runtime has taken the receiver.
     join_requests: OnceLock<mpsc::Sender<JoinRequest>>,
+    /// Refused inbound handshakes as logged: once per run of each kind.
+    refusals: accept::Refusals,
 }
 
 impl Shared {
@@ -160,6 +171,11 @@ pub struct TcpTransport {
     /// The peers now (never this node itself).
     peers: BTreeMap<NodeId, Peer>,
     shutdown: watch::Sender<bool>,
+    /// Whether this node is removed: its writers then dial only to deliver
+    /// (see [`Transport::set_removed`]).
+    removed: watch::Sender<bool>,
+    /// Who resolves peers' names for the writers.
+    resolver: Resolver,
     tasks: JoinSet<()>,
     phase: Phase,
     /// Seeds the tasks' generators (nonces and jitter).
@@ -195,11 +211,13 @@ impl TcpTransport {
             None => None,
         };
         let (shutdown, _) = watch::channel(false);
+        let (removed, _) = watch::channel(false);
         Ok(TcpTransport {
             shared: Arc::new(Shared {
                 members: Members::new(BTreeSet::new()),
                 join: JoinGate::new(&config),
                 join_requests: OnceLock::new(),
+                refusals: accept::Refusals::default(),
                 config,
                 key,
                 counters: Arc::default(),
@@ -208,6 +226,8 @@ impl TcpTransport {
             listener: Some(listener),
             peers: BTreeMap::new(),
             shutdown,
+            removed,
+            resolver: Resolver::System,
             tasks: JoinSet::new(),
             phase: Phase::Created,
             rng: fresh_rng(),
@@ -225,6 +245,20 @@ impl TcpTransport {
                 source,
             })?;
         Self::new(config, listener)
+    }
+
+    /// The same transport resolving peers' names with `resolve` instead of
+    /// the system's resolver, for writers started from now on: a test's way
+    /// to make a name resolve only from some moment on. `resolve` gets the
+    /// `"HOST:PORT"` as given and must return at once. Not part of the API.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_resolver(
+        mut self,
+        resolve: impl Fn(&str) -> std::io::Result<Vec<SocketAddr>> + Send + Sync + 'static,
+    ) -> Self {
+        self.resolver = Resolver::Custom(Arc::new(resolve));
+        self
     }
 
     /// The address the transport accepts connections on.
@@ -387,6 +421,8 @@ impl TcpTransport {
             addr: peer.addr.clone(),
             queue: Arc::clone(&peer.queue),
             shutdown: self.shutdown.subscribe(),
+            removed: self.removed.subscribe(),
+            resolver: self.resolver.clone(),
             rng: StdRng::from_rng(&mut self.rng),
         };
         let handle = self.spawn_task(writer.run());
@@ -465,8 +501,10 @@ impl Transport for TcpTransport {
     /// IP address and port when it is one; otherwise it is a name that the
     /// peer's writer resolves before every dial (so this never blocks, and a
     /// DNS change is picked up at the next reconnect). An address that is
-    /// neither is counted in [`TransportStats::resolve_failures`] at every
-    /// attempt, logged, and retried with backoff.
+    /// neither, or a name that does not resolve (yet), is counted in
+    /// [`TransportStats::resolve_failures`] at every attempt and retried
+    /// with backoff; it is logged as a warning once per run of failures
+    /// (see the [module docs](self)).
     fn set_peers(&mut self, peers: &BTreeMap<NodeId, String>) {
         self.replace_peers(
             peers
@@ -474,6 +512,29 @@ impl Transport for TcpTransport {
                 .map(|(id, addr)| (*id, PeerAddr::parse(addr)))
                 .collect(),
         );
+    }
+
+    /// While `removed`, each peer's writer dials only when a message waits
+    /// for that peer, and closes its connection once nothing has been sent
+    /// on it for a few seconds (a member that no longer counts this node
+    /// closes it earlier); a message it cannot deliver at the first attempt
+    /// is dropped, counted in [`TransportStats::dropped_write_failed`]: it
+    /// answered a member that asked just now, and would be stale by the
+    /// time a retry got through. Back to not removed, every writer dials at
+    /// once, as at start. Changing nothing is free.
+    fn set_removed(&mut self, removed: bool) {
+        let changed = self.removed.send_if_modified(|now| {
+            let changed = *now != removed;
+            *now = removed;
+            changed
+        });
+        match (changed, removed) {
+            (true, true) => {
+                debug!(node = %self.shared.config.id, "removed: dialling peers only to deliver")
+            }
+            (true, false) => debug!(node = %self.shared.config.id, "a member: dialling every peer"),
+            (false, _) => {}
+        }
     }
 
     /// Stops accepting, gives queued messages up to
@@ -504,38 +565,6 @@ fn log_panic(joined: Result<(), TaskJoinError>) {
     {
         warn!(error = %e, "transport task panicked");
     }
-}
-
-/// A generator for nonces and jitter, seeded from the OS's generator; if it
-/// cannot answer (early boot, a locked-down sandbox), hashed entropy still
-/// gives unique, unguessable nonces.
-fn fresh_rng() -> StdRng {
-    StdRng::try_from_rng(&mut SysRng).unwrap_or_else(|_| StdRng::from_seed(entropy_seed()))
-}
-
-/// A fallback seed for the transport's generator, for when the OS generator
-/// fails; it differs across processes and calls.
-///
-/// It draws on the entropy std has: `RandomState` keys its hasher from the OS generator once per
-/// thread (and steps the key per call); hashing a counter and the time
-/// through fresh keyed hashers yields unpredictable, non-repeating seeds.
-/// Nonces need to be unique and unguessable, not secret keys.
-fn entropy_seed() -> [u8; 32] {
-    static CALLS: AtomicU64 = AtomicU64::new(0);
-    let call = CALLS.fetch_add(1, Ordering::Relaxed);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let mut seed = [0u8; 32];
-    for (i, chunk) in seed.chunks_exact_mut(8).enumerate() {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u64(call);
-        hasher.write_usize(i);
-        hasher.write_u128(now);
-        hasher.write_u32(std::process::id());
-        chunk.copy_from_slice(&hasher.finish().to_le_bytes());
-    }
-    seed
 }
 
 #[cfg(test)]

@@ -4,8 +4,15 @@
 //! A writer serves one address for its whole life: when the peer's address
 //! changes or the peer leaves, the transport aborts it (and starts a new
 //! one on the same queue for a new address).
+//!
+//! While this node is removed (see
+//! [`Transport::set_removed`](crate::transport::Transport::set_removed)), a
+//! writer dials only when a message waits, drops what it could not deliver
+//! at the first attempt, and lets its connection go once idle for
+//! [`REMOVED_IDLE_CLOSE`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rand::RngExt;
 use rand::rngs::StdRng;
@@ -13,19 +20,26 @@ use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio::time::{sleep, timeout};
-use tracing::{debug, warn};
+use tokio::time::{Instant, sleep, timeout};
+use tracing::{debug, info, warn};
 
 use super::Shared;
-use super::addr::{PeerAddr, ResolveError};
+use super::addr::{PeerAddr, ResolveError, Resolver};
 use super::auth::{AuthError, FrameAuth};
 use super::backoff::Backoff;
 use super::frame::FrameError;
 use super::handshake::{self, HandshakeError, Purpose};
 use super::queue::PeerQueue;
+use super::quiet::{Loudness, Repeats};
 use super::sealed::{self, SealError};
 use super::stats::{add, bump};
 use crate::core::{Message, NodeId};
+
+/// How long a removed node keeps a connection that carries nothing: long
+/// enough for one exchange to reuse it (a pre-vote and its vote a moment
+/// apart, a Goose's heartbeats while the removal is pending), short enough
+/// to give the member's slot for nodes outside its peer set back soon.
+pub(crate) const REMOVED_IDLE_CLOSE: Duration = Duration::from_secs(5);
 
 /// Why an outbound connection could not be set up.
 #[derive(Debug, Error)]
@@ -38,6 +52,24 @@ enum ConnectError {
     ConnectTimeout,
     #[error("handshake failed: {0}")]
     Handshake(#[from] HandshakeError),
+}
+
+/// The dial failures worth a warning, each logged once per run (see
+/// `quiet`); a peer that refuses connections or does not answer is down or
+/// restarting, which is routine and logged at debug level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Failure {
+    Resolve,
+    Handshake,
+}
+
+/// How an established outbound connection ended, when not by an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ended {
+    /// The transport is shutting down, and the queue was flushed.
+    Stopped,
+    /// This node is removed and the connection was idle: closed.
+    Idle,
 }
 
 /// Why an established outbound connection ended.
@@ -64,6 +96,9 @@ pub(crate) struct Writer {
     pub(crate) addr: PeerAddr,
     pub(crate) queue: Arc<PeerQueue>,
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// Whether this node is removed: dial only to deliver.
+    pub(crate) removed: watch::Receiver<bool>,
+    pub(crate) resolver: Resolver,
     /// Draws the backoff jitter and the hello nonces.
     pub(crate) rng: StdRng,
 }
@@ -74,27 +109,37 @@ impl Writer {
         *self.shutdown.borrow() || self.shutdown.has_changed().is_err()
     }
 
+    /// Whether this node is removed now.
+    fn removed(&self) -> bool {
+        *self.removed.borrow()
+    }
+
     pub(crate) async fn run(mut self) {
         let config = &self.shared.config;
         let mut backoff = Backoff::new(config.reconnect_backoff_min, config.reconnect_backoff_max);
         let mut connected_before = false;
-        // Warn when resolution starts failing, not at every retry.
-        let mut resolve_failing = false;
+        let mut failures = Repeats::default();
         loop {
             // At shutdown, one last attempt is made only if something waits
             // to be flushed (a hand-over's `TimeoutNow`, say).
             if self.stopping() && self.queue.is_empty() {
                 return;
             }
+            if self.removed() && self.queue.is_empty() {
+                if !self.wait_for_work().await {
+                    return;
+                }
+                continue;
+            }
             // A dial can take a while (a peer that accepts but never
             // answers holds it for the handshake timeout); at shutdown with
             // nothing to flush, stop waiting for it.
             let idle_stop = stopped_idle(self.shutdown.clone(), Arc::clone(&self.queue));
+            bump(&self.shared.counters.dials);
             let attempt = tokio::select! {
                 attempt = self.connect() => attempt,
                 () = idle_stop => return,
             };
-            let unresolved = matches!(attempt, Err(ConnectError::Resolve(_)));
             match attempt {
                 Ok((stream, auth)) => {
                     if connected_before {
@@ -102,26 +147,29 @@ impl Writer {
                     }
                     connected_before = true;
                     backoff.reset();
-                    debug!(peer = %self.peer, addr = %self.addr, "connected");
+                    match failures.recovered() {
+                        Some(failed) => {
+                            info!(peer = %self.peer, addr = %self.addr, failed_attempts = failed, "peer reached");
+                        }
+                        None => debug!(peer = %self.peer, addr = %self.addr, "connected"),
+                    }
                     match self.pump(stream, auth).await {
-                        Ok(()) => return,
+                        Ok(Ended::Stopped) => return,
+                        Ok(Ended::Idle) => {
+                            debug!(peer = %self.peer, "idle connection closed: this node is removed");
+                            continue;
+                        }
                         Err(e) => debug!(peer = %self.peer, error = %e, "connection lost"),
                     }
                 }
-                Err(ConnectError::Handshake(e)) => {
-                    warn!(peer = %self.peer, addr = %self.addr, error = %e, "handshake failed");
-                }
-                Err(ConnectError::Resolve(e)) => {
-                    bump(&self.shared.counters.resolve_failures);
-                    if resolve_failing {
-                        debug!(peer = %self.peer, addr = %self.addr, error = %e, "cannot resolve");
-                    } else {
-                        warn!(peer = %self.peer, addr = %self.addr, error = %e, "cannot resolve; retrying");
+                Err(e) => {
+                    self.log_failure(&e, &mut failures);
+                    if self.removed() {
+                        let dropped = self.queue.clear();
+                        add(&self.shared.counters.dropped_write_failed, dropped as u64);
                     }
                 }
-                Err(e) => debug!(peer = %self.peer, addr = %self.addr, error = %e, "dial failed"),
             }
-            resolve_failing = unresolved;
             if self.stopping() {
                 return;
             }
@@ -129,7 +177,55 @@ impl Writer {
             tokio::select! {
                 () = sleep(delay) => {}
                 _ = self.shutdown.changed() => {}
+                // Added back: dial now rather than at the end of a backoff.
+                _ = self.removed.changed() => {}
             }
+        }
+    }
+
+    /// Waits, while removed with nothing queued, until a message is queued,
+    /// this node is no longer removed or the transport stops; false when
+    /// the transport is gone.
+    async fn wait_for_work(&mut self) -> bool {
+        tokio::select! {
+            () = self.queue.ready() => true,
+            changed = self.removed.changed() => changed.is_ok(),
+            changed = self.shutdown.changed() => changed.is_ok(),
+        }
+    }
+
+    /// Logs a failed dial: a name that does not resolve or a refused
+    /// handshake as a warning once per run of them (see `quiet`), anything
+    /// else at debug level.
+    fn log_failure(&self, error: &ConnectError, failures: &mut Repeats<Failure>) {
+        let (peer, addr) = (self.peer, &self.addr);
+        let failure = match error {
+            ConnectError::Resolve(_) => {
+                bump(&self.shared.counters.resolve_failures);
+                Failure::Resolve
+            }
+            ConnectError::Handshake(_) => Failure::Handshake,
+            ConnectError::Connect(_) | ConnectError::ConnectTimeout => {
+                debug!(%peer, %addr, %error, "dial failed");
+                return;
+            }
+        };
+        let repeats = match failures.failed(failure, Instant::now()) {
+            Loudness::Warn { repeats } => repeats,
+            Loudness::Quiet => {
+                debug!(%peer, %addr, %error, "dial failed");
+                return;
+            }
+        };
+        match failure {
+            Failure::Resolve => warn!(
+                %peer, %addr, %error, failed_since_last_warning = repeats,
+                "cannot resolve the peer's address; retrying with backoff (further failures are logged at debug level)"
+            ),
+            Failure::Handshake => warn!(
+                %peer, %addr, %error, failed_since_last_warning = repeats,
+                "handshake with the peer failed; retrying with backoff (further failures are logged at debug level)"
+            ),
         }
     }
 
@@ -137,7 +233,10 @@ impl Writer {
         let config = &self.shared.config;
         // Resolved afresh at every dial, so a DNS change shows at the next
         // reconnect.
-        let addrs = self.addr.resolve(config.connect_timeout).await?;
+        let addrs = self
+            .addr
+            .resolve_with(&self.resolver, config.connect_timeout)
+            .await?;
         // Tries each address in the resolver's order.
         let dial = TcpStream::connect(addrs.as_slice());
         let mut stream = match timeout(config.connect_timeout, dial).await {
@@ -170,13 +269,14 @@ impl Writer {
         }
     }
 
-    /// Writes queued messages until the connection breaks (`Err`) or the
-    /// transport shuts down with the queue flushed (`Ok`).
+    /// Writes queued messages until the connection breaks (`Err`), the
+    /// transport shuts down with the queue flushed, or, on a removed node,
+    /// the connection has been idle for [`REMOVED_IDLE_CLOSE`].
     async fn pump(
         &mut self,
         mut stream: TcpStream,
         mut auth: Option<FrameAuth>,
-    ) -> Result<(), PumpError> {
+    ) -> Result<Ended, PumpError> {
         let (mut rd, mut wr) = stream.split();
         let mut batch = Vec::with_capacity(self.shared.config.queue_capacity);
         let mut buf = Vec::with_capacity(256);
@@ -192,11 +292,18 @@ impl Writer {
                 if self.stopping() {
                     // A clean close; the peer's reader just sees the end.
                     let _ = wr.shutdown().await;
-                    return Ok(());
+                    return Ok(Ended::Stopped);
                 }
+                let idle_close = idle_timer(self.removed());
                 tokio::select! {
                     () = self.queue.ready() => {}
                     _ = self.shutdown.changed() => {}
+                    // Re-armed (or disarmed) with the mode.
+                    _ = self.removed.changed() => {}
+                    () = idle_close => {
+                        let _ = wr.shutdown().await;
+                        return Ok(Ended::Idle);
+                    }
                     // Nothing flows back after the handshake, so a read
                     // completing means the peer closed (or misbehaves):
                     // redial now rather than lose the next message to a
@@ -240,6 +347,15 @@ impl Writer {
             }
             add(&self.shared.counters.frames_sent, frames);
         }
+    }
+}
+
+/// Resolves after [`REMOVED_IDLE_CLOSE`] when `removed`; never otherwise.
+async fn idle_timer(removed: bool) {
+    if removed {
+        sleep(REMOVED_IDLE_CLOSE).await;
+    } else {
+        std::future::pending::<()>().await;
     }
 }
 

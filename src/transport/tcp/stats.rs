@@ -21,7 +21,9 @@ pub struct TransportStats {
     pub frames_received: u64,
     /// Messages dropped because a peer's queue was full.
     pub dropped_queue_full: u64,
-    /// Messages lost because writing them to a socket failed.
+    /// Messages lost because writing them to a socket failed, or, on a
+    /// removed node, because their peer could not be reached at the first
+    /// attempt (see [`Transport::set_removed`](crate::transport::Transport::set_removed)).
     pub dropped_write_failed: u64,
     /// Messages dropped at sending because their frame would exceed the
     /// 64 KiB frame limit: a heartbeat carrying a membership too large for
@@ -70,6 +72,11 @@ pub struct TransportStats {
     pub strangers_refused: u64,
     /// Inbound connections closed at once because too many were open.
     pub connections_rejected: u64,
+    /// Attempts to open a connection to a peer for messages, successful or
+    /// not (a name that did not resolve counts too). A member dials each
+    /// peer once and again, with backoff, whenever the connection is lost;
+    /// a removed node only when it has something to send.
+    pub dials: u64,
     /// Outbound connections established again after a peer's first one.
     pub reconnects: u64,
     /// Transport tasks (acceptor, per-peer writers, per-connection readers)
@@ -127,6 +134,7 @@ pub(crate) struct Counters {
     pub(crate) stranger_connections: AtomicU64,
     pub(crate) strangers_refused: AtomicU64,
     pub(crate) connections_rejected: AtomicU64,
+    pub(crate) dials: AtomicU64,
     pub(crate) reconnects: AtomicU64,
     pub(crate) tasks_running: AtomicU64,
     pub(crate) join_requests: AtomicU64,
@@ -170,6 +178,7 @@ impl Counters {
             stranger_connections: get(&self.stranger_connections),
             strangers_refused: get(&self.strangers_refused),
             connections_rejected: get(&self.connections_rejected),
+            dials: get(&self.dials),
             reconnects: get(&self.reconnects),
             tasks_running: get(&self.tasks_running),
             join_requests: get(&self.join_requests),
