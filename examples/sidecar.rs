@@ -12,14 +12,20 @@
 //!    work plus a safety margin, the node is the Goose until at least
 //!    `t0 + lease_ms`: do one unit that ends before then, tagged with the
 //!    `term` (the fencing token, which only grows);
-//! 3. otherwise wait a poll interval and ask again.
+//! 3. but in a term not seen as the Goose before, first wait until
+//!    `t0 + lease_ms` of the first such answer (a *lock delay*, as Chubby
+//!    calls it);
+//! 4. otherwise wait a poll interval and ask again.
 //!
 //! Nobody else is elected before a lost lease ends, so units on different
 //! nodes never overlap when the Goose crashes, freezes or is cut off. A
 //! graceful **hand-over** (`POST /step-down`, or `SIGTERM` to the Goose)
-//! gives the lease up at once: the old Goose's app may still be finishing a
-//! unit when the new Goose's app starts one. Keep units short, and hand the
-//! term to whatever the work writes to, so that it can refuse a stale one.
+//! gives the lease up at once, so the cluster has a new Goose within
+//! milliseconds, while the old Goose's app may still be finishing a unit it
+//! started inside its lease. Step 3 waits that out: a unit never outlasts
+//! the lease it started in, and the new Goose's first lease is at least as
+//! long as whatever the old one had left. Hand the term to whatever the
+//! work writes to as well, so that it can refuse a stale one.
 //!
 //! Each unit is logged on stdout as one line,
 //! `unit node=ID term=T start_ns=S end_ns=E`, with `CLOCK_MONOTONIC`
@@ -87,6 +93,9 @@ fn main() -> ExitCode {
 fn run(settings: &Settings) -> ExitCode {
     let mut last_answer = monotonic_ns();
     let mut was = String::new();
+    // The term this node was first seen as the Goose in, and when its first
+    // unit may start.
+    let mut delay: Option<(u64, u64)> = None;
     loop {
         let asked = monotonic_ns();
         let status = match get_status(&settings.node) {
@@ -117,6 +126,29 @@ fn run(settings: &Settings) -> ExitCode {
             sleep(settings.poll);
             continue;
         }
+        // The lock delay: a new term's first unit waits one lease, for a
+        // unit the previous Goose's app may have started before it handed
+        // over.
+        let ready_ns = match delay {
+            Some((term, ready_ns)) if term == status.term => ready_ns,
+            _ => {
+                let ready_ns = asked.saturating_add(nanos(spare));
+                delay = Some((status.term, ready_ns));
+                ready_ns
+            }
+        };
+        let now = monotonic_ns();
+        if now < ready_ns {
+            note(
+                &mut was,
+                format!(
+                    "lock delay: Goose in term {}, waiting one lease",
+                    status.term
+                ),
+            );
+            sleep(Duration::from_nanos(ready_ns - now).min(settings.poll));
+            continue;
+        }
         note(&mut was, format!("working: Goose in term {}", status.term));
         let start_ns = monotonic_ns();
         work(settings.unit);
@@ -126,6 +158,10 @@ fn run(settings: &Settings) -> ExitCode {
             status.id, status.term
         );
     }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// One unit of "work": here, just time passing.
