@@ -8,9 +8,9 @@ use thiserror::Error;
 
 use crate::core::NodeId;
 
-/// The longest cluster id, in bytes: the TCP transport's bound
-/// (`transport::tcp::MAX_CLUSTER_ID_LEN`), so every cluster id it accepts
-/// can be recorded. The state file stores the length in one byte.
+/// The longest cluster id, in bytes, for every layer that names a cluster:
+/// the state file stores the length in one byte, and the TCP transport's
+/// handshake carries it (`transport::tcp::MAX_CLUSTER_ID_LEN` is this).
 pub(crate) const MAX_CLUSTER_ID_LEN: usize = 255;
 
 const _: () = assert!(MAX_CLUSTER_ID_LEN <= u8::MAX as usize);
@@ -40,15 +40,7 @@ impl NodeIdentity {
         node_id: NodeId,
     ) -> Result<NodeIdentity, NodeIdentityError> {
         let cluster_id = cluster_id.into();
-        if cluster_id.is_empty() {
-            return Err(NodeIdentityError::EmptyClusterId);
-        }
-        if cluster_id.len() > MAX_CLUSTER_ID_LEN {
-            return Err(NodeIdentityError::ClusterIdTooLong {
-                len: cluster_id.len(),
-                max: MAX_CLUSTER_ID_LEN,
-            });
-        }
+        check_cluster_id(&cluster_id)?;
         Ok(NodeIdentity {
             cluster_id,
             node_id,
@@ -64,6 +56,21 @@ impl NodeIdentity {
     pub fn node_id(&self) -> NodeId {
         self.node_id
     }
+}
+
+/// The one rule for a cluster id, wherever one is given: 1 to
+/// [`MAX_CLUSTER_ID_LEN`] bytes, any characters.
+pub(crate) fn check_cluster_id(cluster_id: &str) -> Result<(), NodeIdentityError> {
+    if cluster_id.is_empty() {
+        return Err(NodeIdentityError::EmptyClusterId);
+    }
+    if cluster_id.len() > MAX_CLUSTER_ID_LEN {
+        return Err(NodeIdentityError::ClusterIdTooLong {
+            len: cluster_id.len(),
+            max: MAX_CLUSTER_ID_LEN,
+        });
+    }
+    Ok(())
 }
 
 impl fmt::Display for NodeIdentity {
@@ -131,14 +138,5 @@ mod tests {
         assert_eq!(identity.to_string(), "node 1 of cluster \"a\"");
         let odd = NodeIdentity::new("a\"\nb", NodeId(2)).expect("valid");
         assert_eq!(odd.to_string(), "node 2 of cluster \"a\\\"\\nb\"");
-    }
-
-    #[cfg(feature = "tcp")]
-    #[test]
-    fn the_bound_is_the_tcp_transports() {
-        assert_eq!(
-            MAX_CLUSTER_ID_LEN,
-            crate::transport::tcp::MAX_CLUSTER_ID_LEN
-        );
     }
 }

@@ -18,7 +18,7 @@ use thiserror::Error;
 
 use crate::core::{HardState, Membership};
 
-mod identity;
+pub(crate) mod identity;
 mod mem;
 pub use identity::{NodeIdentity, NodeIdentityError};
 pub use mem::MemStorage;

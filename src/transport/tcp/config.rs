@@ -6,9 +6,12 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::core::NodeId;
+use crate::storage::NodeIdentityError;
+use crate::storage::identity::check_cluster_id;
 
-/// The longest cluster id, in bytes; it travels in every handshake.
-pub const MAX_CLUSTER_ID_LEN: usize = 255;
+/// The longest cluster id, in bytes; it travels in every handshake, and the
+/// state file records it.
+pub const MAX_CLUSTER_ID_LEN: usize = crate::storage::identity::MAX_CLUSTER_ID_LEN;
 
 /// How the TCP transport talks to its peers and what it accepts from them.
 ///
@@ -305,15 +308,12 @@ impl TcpConfig {
 
     /// Checks the configuration.
     pub fn validate(&self) -> Result<(), TcpConfigError> {
-        if self.cluster_id.is_empty() {
-            return Err(TcpConfigError::EmptyClusterId);
-        }
-        if self.cluster_id.len() > MAX_CLUSTER_ID_LEN {
-            return Err(TcpConfigError::ClusterIdTooLong {
-                len: self.cluster_id.len(),
-                max: MAX_CLUSTER_ID_LEN,
-            });
-        }
+        check_cluster_id(&self.cluster_id).map_err(|error| match error {
+            NodeIdentityError::EmptyClusterId => TcpConfigError::EmptyClusterId,
+            NodeIdentityError::ClusterIdTooLong { len, max } => {
+                TcpConfigError::ClusterIdTooLong { len, max }
+            }
+        })?;
         if self.cluster_key.as_ref().is_some_and(Vec::is_empty) {
             return Err(TcpConfigError::EmptyClusterKey);
         }
