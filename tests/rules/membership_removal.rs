@@ -194,3 +194,55 @@ fn membership_a_goose_that_removed_itself_steps_down_at_commit_and_hands_over() 
     }
     assert_eq!(node.campaign(), Err(CommandError::NotAVoter(id(1))));
 }
+
+// A removed peer that has not said it holds the membership removing it gets
+// one last heartbeat carrying it when the change commits, so that a removed
+// node left running learns it and stops campaigning; one that holds it
+// already gets nothing.
+#[test]
+fn membership_a_removed_peer_that_never_acked_the_removal_gets_one_last_heartbeat() {
+    let mut node = settled_goose(addressed(1, 3));
+    node.propose_remove(id(3)).unwrap();
+    let removed = node.membership().clone();
+    drain(&mut node);
+    for _ in 0..HEARTBEAT {
+        node.tick();
+    }
+    let round = ELECTED_AT + HEARTBEAT;
+    drain(&mut node);
+    node.handle_message(id(2), ack(1, round, membership_id(1, 2)));
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            send(3, heartbeat_carrying(1, round, &removed)),
+            membership_committed(membership_id(1, 2)),
+        ]
+    );
+    for _ in 0..HEARTBEAT {
+        node.tick();
+    }
+    assert_eq!(
+        drain(&mut node),
+        vec![send(2, heartbeat(1, round + HEARTBEAT))],
+        "one last heartbeat, not one more each round"
+    );
+}
+
+// Down to one voter, a removal commits as it is proposed, before any
+// heartbeat carried it: the last heartbeat is the only news of it.
+#[test]
+fn membership_a_removal_down_to_one_voter_still_tells_the_removed_peer() {
+    let mut node = settled_goose(addressed(1, 2));
+    assert_eq!(node.propose_remove(id(2)), Ok(membership_id(1, 2)));
+    let removed = node.membership().clone();
+    assert_eq!(ids(removed.voters()), [1]);
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            persist_membership(&removed),
+            membership_changed(membership_id(1, 2)),
+            send(2, heartbeat_carrying(1, ELECTED_AT, &removed)),
+            membership_committed(membership_id(1, 2)),
+        ]
+    );
+}

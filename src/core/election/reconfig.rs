@@ -139,8 +139,20 @@ impl Election {
             return;
         }
         leader.pending = false;
+        let mut farewells = Vec::new();
         if leader.previous.take().is_some() {
-            // Members removed by the change get no more heartbeats.
+            // Members removed by the change get no more heartbeats, but one
+            // last one carrying the committed membership goes to each that
+            // has not said it holds it (a change down to one voter commits
+            // before any heartbeat carried it): without it a removed node
+            // left running would never learn, and would campaign for ever.
+            farewells.extend(
+                leader
+                    .progress
+                    .iter()
+                    .filter(|peer| !self.membership.contains(peer.id) && peer.membership < current)
+                    .map(|peer| peer.id),
+            );
             leader
                 .progress
                 .retain(|peer| self.membership.contains(peer.id));
@@ -148,6 +160,21 @@ impl Election {
                 peer.voter_before = peer.voter;
             }
         }
+        let sent_tick = leader.last_round_tick;
+        for to in farewells {
+            self.outbox.counters.heartbeats_sent += 1;
+            self.send(
+                to,
+                Message::Heartbeat {
+                    term: self.hard.term,
+                    sent_tick,
+                    membership: Some(Box::new(self.membership.clone())),
+                },
+            );
+        }
+        let State::Leader(leader) = &mut self.state else {
+            return;
+        };
         // A Goose that is no longer a voter leads nobody (a learner cannot
         // lead): it steps down now that the change is safe, and hands over
         // to the most responsive voter holding the change (which still
