@@ -101,6 +101,9 @@ async fn removed_while_down(cluster: &mut Cluster) -> (NodeHandle, NodeId, Membe
     cluster.crash(removed).await;
     let without = change("remove the Duck", || goose.remove_node(removed)).await;
     assert!(!without.contains(removed), "{without:?}");
+    // The Goose's last heartbeat to it, carrying the removal, waits for it
+    // only the flush timeout: past that, the node has missed its removal.
+    sleep(TcpConfig::DEFAULT_FLUSH_TIMEOUT * 3).await;
     (goose, removed, without)
 }
 
@@ -168,11 +171,11 @@ async fn a_removed_node_says_so_once_dials_nobody_and_follows_when_added_back() 
     cluster.watch().check();
 }
 
-/// The field case: a node removed while it was down comes back on its old
-/// directory, believes it is a voter, and pre-votes every election timeout.
-/// Each member drops every request and says so once. (Nothing tells the
-/// node: a member drops a non-member's messages unanswered, and holds no
-/// address for it.)
+/// A node removed while it was down, and back only after the Goose's last
+/// heartbeat to it gave up, comes back on its old directory, believes it is
+/// a voter, and pre-votes every election timeout. Each member drops every
+/// request and says so once. (Nothing tells the node then: a member drops a
+/// non-member's messages unanswered, and holds no address for it.)
 #[tokio::test(flavor = "current_thread")]
 async fn a_removed_node_that_missed_its_removal_is_logged_once_by_each_member() {
     let (logs, _capture) = Logs::capture();
@@ -206,6 +209,47 @@ async fn a_removed_node_that_missed_its_removal_is_logged_once_by_each_member() 
     // Pre-voting into silence, it disturbs nobody.
     assert!(goose.is_goose());
     assert_eq!(goose.status().term, term);
+    cluster.watch().check();
+}
+
+/// A running node removed by a change down to one voter, which commits
+/// before any heartbeat carried it, still learns it from the Goose's last
+/// heartbeat: it goes quiet instead of campaigning, and nobody drops its
+/// messages.
+#[tokio::test(flavor = "current_thread")]
+async fn a_running_node_removed_down_to_one_voter_learns_it_and_goes_quiet() {
+    let (logs, _capture) = Logs::capture();
+    let cluster = cluster(2).start().await;
+    let goose = cluster.settled(PATIENCE).await;
+    ready_for_a_change(&goose).await;
+    let removed = cluster.others(goose.id())[0].clone();
+    change("remove the Duck", || goose.remove_node(removed.id())).await;
+    eventually(PATIENCE, "the removed node to learn it", || {
+        !removed.status().member
+    })
+    .await;
+    // Its ack of that last heartbeat may still be on its way.
+    sleep(WATCHED / 4).await;
+    let dials = cluster.stats(removed.id()).dials;
+    let dropped = goose.status().counters.dropped_not_member;
+    assert!(
+        dropped <= 1,
+        "at most its ack of the last heartbeat: {dropped}"
+    );
+    sleep(WATCHED).await;
+    assert_eq!(
+        cluster.stats(removed.id()).dials,
+        dials,
+        "no dial once removed"
+    );
+    assert_eq!(
+        goose.status().counters.dropped_not_member,
+        dropped,
+        "no campaign once removed"
+    );
+    let line = format!("dropping the messages of node {}", removed.id());
+    assert!(logs.count("INFO", &[&line]) <= 1, "{:#?}", logs.lines());
+    assert!(goose.is_goose());
     cluster.watch().check();
 }
 

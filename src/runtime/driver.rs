@@ -9,7 +9,6 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::Observed;
-use super::admission::peer_addresses;
 use super::changes::Waiters;
 use super::error::FatalError;
 use super::events::EventSender;
@@ -22,6 +21,8 @@ use crate::core::{
 use crate::storage::Storage;
 use crate::tick_clock::TickClock;
 use crate::transport::{Inbound, JoinRequest, Transport};
+
+mod membership;
 
 /// Where a command's answer goes: the term the node led and handed over.
 type Reply = oneshot::Sender<Result<Term, CommandError>>;
@@ -66,6 +67,12 @@ pub(crate) struct Driver<T, S> {
     /// knew every member's address. Where a departing peer's address comes
     /// from once the membership no longer has it.
     transport_peers: Option<BTreeMap<NodeId, String>>,
+    /// A peer the core no longer admits stays the transport's until the
+    /// drain that dropped it ends, so that what the same step sent it (the
+    /// last heartbeat telling a removed node of its removal) still leaves.
+    removals_deferred: bool,
+    /// Inside [`drain`](Self::drain).
+    draining: bool,
     /// Membership requests not answered yet.
     waiters: Waiters,
     /// Every role and Goose change, to the handles' event streams.
@@ -191,6 +198,8 @@ impl<T: Transport, S: Storage> Driver<T, S> {
             outsiders: Outsiders::default(),
             committed: None,
             transport_peers: channels.transport_peers,
+            removals_deferred: false,
+            draining: false,
             waiters: Waiters::new(transport.needs_peer_addresses()),
             joins: channels.joins,
             clock: TickClock::new(started, lease_ticks),
@@ -305,6 +314,18 @@ impl<T: Transport, S: Storage> Driver<T, S> {
         if self.published.role == Role::Goose && self.election.role() != Role::Goose {
             self.publish();
         }
+        self.draining = true;
+        let drained = self.drain_outputs().await;
+        self.draining = false;
+        if std::mem::take(&mut self.removals_deferred) {
+            self.sync_transport_peers();
+        }
+        drained
+    }
+
+    /// [`drain`](Self::drain)'s loop; peers leaving the transport wait for
+    /// its end (see `removals_deferred`).
+    async fn drain_outputs(&mut self) -> Result<(), FatalError> {
         while let Some(output) = self.election.poll_output() {
             match output {
                 Output::Persist(hard_state) => {
@@ -404,71 +425,6 @@ impl<T: Transport, S: Storage> Driver<T, S> {
             Event::MessageDropped { from, reason } => {
                 tracing::debug!(%id, %from, ?reason, "message dropped");
             }
-        }
-    }
-
-    /// The node holds a new membership, durably (`held`): the peers table
-    /// and the transport follow it.
-    fn membership_changed(&mut self) {
-        let id = self.election.id();
-        let held = &self.held;
-        tracing::info!(
-            %id,
-            membership = %held.id(),
-            voters = ?id_list(held.voters()),
-            learners = ?id_list(held.learners()),
-            joining = ?id_list(held.joining()),
-            member = held.contains(id),
-            "membership changed"
-        );
-        let member = held.contains(id);
-        if self.member && !member {
-            tracing::info!(
-                %id,
-                "this node was removed from the cluster; it no longer campaigns, and dials the \
-                 members only to answer them"
-            );
-        } else if !self.member && member {
-            tracing::info!(%id, "this node is a member again: the Goose added it back");
-        }
-        if self.member != member {
-            self.transport.set_removed(!member);
-        }
-        self.member = member;
-        self.observed.peers.replace(held);
-        self.sync_transport_peers();
-    }
-
-    /// Hands the transport the peers the core admits now, with their
-    /// addresses, if they changed. Called after every output that may change
-    /// them (a membership change or commit, a new leader, a role change);
-    /// the core alone decides who they are.
-    ///
-    /// It may run before the drain's `Persist` of a new term (a heartbeat
-    /// that names a new Goose): the transport only carries, and no message
-    /// leaves before the persist barrier anyway.
-    fn sync_transport_peers(&mut self) {
-        let admitted = self.election.admitted_peers();
-        self.outsiders.admitted(&admitted);
-        let membership = self.election.membership();
-        let me = self.election.id();
-        match peer_addresses(&admitted, membership, me, self.transport_peers.as_ref()) {
-            Some(peers) if self.transport_peers.as_ref() != Some(&peers) => {
-                self.transport.set_peers(&peers);
-                self.transport_peers = Some(peers);
-            }
-            Some(_) => {}
-            // `Node::start` and the Goose's changes require every address;
-            // a membership without them came from a Goose that does not.
-            None if self.transport.needs_peer_addresses() => {
-                tracing::error!(
-                    id = %me,
-                    membership = %membership.id(),
-                    "the membership lacks the address of some members; the transport keeps the peers \
-                     it had (record every member's address: add_node with a member's id and address)"
-                );
-            }
-            None => {}
         }
     }
 

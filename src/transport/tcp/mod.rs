@@ -74,6 +74,7 @@ mod handshake;
 mod join;
 mod members;
 mod peer;
+mod peer_set;
 mod queue;
 mod quiet;
 mod rng;
@@ -91,7 +92,7 @@ use rand::rngs::StdRng;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{AbortHandle, JoinError as TaskJoinError, JoinSet};
-use tracing::{Instrument, debug, debug_span, info, warn};
+use tracing::{Instrument, debug, debug_span, warn};
 
 pub use config::{MAX_CLUSTER_ID_LEN, TcpConfig, TcpConfigError};
 pub use join::{JoinError, JoinParams, MAX_JOIN_ADDR_LEN, request_join};
@@ -107,7 +108,7 @@ use self::members::Members;
 use self::peer::Writer;
 use self::queue::PeerQueue;
 use self::rng::fresh_rng;
-use self::stats::{Counters, TaskGuard, add, bump};
+use self::stats::{Counters, TaskGuard, bump};
 use super::{Inbound, JoinRequest, Transport, TransportError};
 use crate::core::{Message, NodeId};
 
@@ -293,9 +294,12 @@ impl TcpTransport {
     /// - a peer whose address changed is redialled at the new one, keeping
     ///   the messages queued for it (one batch being written to the old
     ///   address when it changes may be lost, as on any broken connection);
-    /// - a removed peer's queued messages are dropped (counted in
-    ///   [`TransportStats::dropped_peer_removed`]), its outbound and inbound
-    ///   connections are closed, and from then on messages for it are
+    /// - a removed peer's queued messages (the last heartbeat telling it of
+    ///   its removal, say) get [`TcpConfig::flush_timeout`] to leave, and
+    ///   what is left then is dropped (counted in
+    ///   [`TransportStats::dropped_peer_removed`]); its outbound connection
+    ///   closes once they are sent, its inbound ones at once, and from then
+    ///   on messages for it are
     ///   dropped, counted as [`unknown_peer`](TransportStats::unknown_peer).
     ///   It may connect again only as a stranger, within
     ///   [`MAX_STRANGER_CONNECTIONS`];
@@ -309,71 +313,6 @@ impl TcpTransport {
                 .map(|(id, addr)| (id, PeerAddr::parse(&addr.to_string())))
                 .collect(),
         );
-    }
-
-    fn replace_peers(&mut self, mut wanted: BTreeMap<NodeId, PeerAddr>) {
-        wanted.remove(&self.shared.config.id);
-        // Inbound first: a new peer's hello may arrive as soon as it learns
-        // about this node, and a removed one's connections close now.
-        self.shared
-            .members
-            .replace(wanted.keys().copied().collect::<BTreeSet<_>>());
-
-        let removed: Vec<NodeId> = self
-            .peers
-            .keys()
-            .filter(|id| !wanted.contains_key(id))
-            .copied()
-            .collect();
-        for id in removed {
-            let Some(peer) = self.peers.remove(&id) else {
-                continue;
-            };
-            if let Some(writer) = peer.writer {
-                writer.abort();
-            }
-            let dropped = peer.queue.clear();
-            add(&self.shared.counters.dropped_peer_removed, dropped as u64);
-            info!(peer = %id, addr = %peer.addr, dropped, "peer removed");
-        }
-
-        let mut to_dial = Vec::new();
-        for (id, addr) in wanted {
-            match self.peers.get_mut(&id) {
-                Some(peer) if peer.addr == addr => {}
-                Some(peer) => {
-                    info!(peer = %id, from = %peer.addr, to = %addr, "peer address changed");
-                    if let Some(writer) = peer.writer.take() {
-                        writer.abort();
-                    }
-                    peer.addr = addr;
-                    to_dial.push(id);
-                }
-                None => {
-                    info!(peer = %id, %addr, "peer added");
-                    let queue = Arc::new(PeerQueue::new(self.shared.config.queue_capacity));
-                    self.peers.insert(
-                        id,
-                        Peer {
-                            addr,
-                            queue,
-                            writer: None,
-                        },
-                    );
-                    to_dial.push(id);
-                }
-            }
-        }
-        if self.phase == Phase::Started {
-            for id in to_dial {
-                self.spawn_writer(id);
-            }
-        }
-        // Aborted writers linger in the set until joined; reap them so that
-        // a long run of membership changes does not grow it.
-        while let Some(joined) = self.tasks.try_join_next() {
-            log_panic(joined);
-        }
     }
 
     /// The counters now.

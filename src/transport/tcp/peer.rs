@@ -104,9 +104,10 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Whether the transport is shutting down (or gone).
+    /// Whether the transport is shutting down (or gone), or this peer left
+    /// the peer set: either way, send what is queued and end.
     fn stopping(&self) -> bool {
-        *self.shutdown.borrow() || self.shutdown.has_changed().is_err()
+        *self.shutdown.borrow() || self.shutdown.has_changed().is_err() || self.queue.is_retired()
     }
 
     /// Whether this node is removed now.

@@ -1,6 +1,7 @@
 //! The bounded per-peer outbound queue.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::Notify;
@@ -81,6 +82,9 @@ pub(crate) struct PeerQueue {
     /// Wakes the writer; `notify_one` keeps a permit when it is not waiting,
     /// so a push between its check and its wait is not lost.
     ready: Notify,
+    /// The peer left the peer set: its writer sends what is queued, then
+    /// ends.
+    retired: AtomicBool,
 }
 
 impl PeerQueue {
@@ -88,6 +92,7 @@ impl PeerQueue {
         PeerQueue {
             queue: Mutex::new(OutboundQueue::new(capacity)),
             ready: Notify::new(),
+            retired: AtomicBool::new(false),
         }
     }
 
@@ -125,6 +130,16 @@ impl PeerQueue {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.lock().is_empty()
+    }
+
+    /// Tells the writer its peer is gone: send what is queued, then end.
+    pub(crate) fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+        self.ready.notify_one();
+    }
+
+    pub(crate) fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
     }
 
     /// Resolves after the next push (or at once if one happened since the
