@@ -7,6 +7,7 @@ use std::time::Instant;
 use crate::PATIENCE;
 use crate::binary::node_binary;
 use crate::cluster::Cluster;
+use crate::http::get_cluster;
 use crate::observer::Observer;
 use crate::{FAST, POLL_GAP};
 
@@ -188,6 +189,18 @@ fn restart_warns_about_flags_that_disagree_with_the_saved_membership() {
         .find(|id| *id != goose && *id != victim)
         .expect("another Duck");
 
+    // The Goose's first membership change (its term's) must be saved by
+    // the victim, or the restart would find no saved membership to warn
+    // about.
+    let port = cluster.node(victim).http_port;
+    let deadline = Instant::now() + PATIENCE;
+    while get_cluster(port).map_or(true, |c| c["membership"]["version"].as_u64() < Some(1)) {
+        assert!(
+            Instant::now() < deadline,
+            "node {victim} never saved a membership"
+        );
+        std::thread::sleep(POLL_GAP);
+    }
     let node = cluster.node(victim);
     node.sigterm();
     node.wait_exit(PATIENCE);

@@ -20,6 +20,7 @@ mod logs;
 mod peers;
 mod proxy;
 mod quiet;
+mod redial;
 mod refusals;
 mod removed;
 mod strangers;

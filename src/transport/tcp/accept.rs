@@ -203,6 +203,9 @@ async fn serve(
     bump(&shared.counters.connections_accepted);
     if stranger {
         bump(&shared.counters.stranger_connections);
+    } else {
+        // It is up: if we are backing off from it, dial now.
+        shared.heard.heard(from);
     }
     reader.set_max_len(MAX_FRAME_LEN);
     debug!(peer = %from, stranger, "inbound connection established");

@@ -71,6 +71,7 @@ mod backoff;
 mod config;
 pub(crate) mod frame;
 mod handshake;
+mod heard;
 mod join;
 mod members;
 mod peer;
@@ -128,6 +129,8 @@ struct Shared {
     join_requests: OnceLock<mpsc::Sender<JoinRequest>>,
     /// Refused inbound handshakes as logged: once per run of each kind.
     refusals: accept::Refusals,
+    /// Wakes a peer's writer when the peer connects in.
+    heard: heard::HeardFrom,
 }
 
 impl Shared {
@@ -219,6 +222,7 @@ impl TcpTransport {
                 join: JoinGate::new(&config),
                 join_requests: OnceLock::new(),
                 refusals: accept::Refusals::default(),
+                heard: heard::HeardFrom::default(),
                 config,
                 key,
                 counters: Arc::default(),
@@ -361,6 +365,7 @@ impl TcpTransport {
             queue: Arc::clone(&peer.queue),
             shutdown: self.shutdown.subscribe(),
             removed: self.removed.subscribe(),
+            heard: self.shared.heard.signal(id),
             resolver: self.resolver.clone(),
             rng: StdRng::from_rng(&mut self.rng),
         };

@@ -19,7 +19,7 @@ use rand::rngs::StdRng;
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::time::{Instant, sleep, timeout};
 use tracing::{debug, info, warn};
 
@@ -98,6 +98,8 @@ pub(crate) struct Writer {
     pub(crate) shutdown: watch::Receiver<bool>,
     /// Whether this node is removed: dial only to deliver.
     pub(crate) removed: watch::Receiver<bool>,
+    /// Rung when the peer connects in: it is up, dial now.
+    pub(crate) heard: Arc<Notify>,
     pub(crate) resolver: Resolver,
     /// Draws the backoff jitter and the hello nonces.
     pub(crate) rng: StdRng,
@@ -120,6 +122,8 @@ impl Writer {
         let mut backoff = Backoff::new(config.reconnect_backoff_min, config.reconnect_backoff_max);
         let mut connected_before = false;
         let mut failures = Repeats::default();
+        // Whether the last dial failed.
+        let mut retrying = false;
         loop {
             // At shutdown, one last attempt is made only if something waits
             // to be flushed (a hand-over's `TimeoutNow`, say).
@@ -136,11 +140,26 @@ impl Writer {
             // answers holds it for the handshake timeout); at shutdown with
             // nothing to flush, stop waiting for it.
             let idle_stop = stopped_idle(self.shutdown.clone(), Arc::clone(&self.queue));
+            let heard = Arc::clone(&self.heard);
+            // A retry may hang on an address the peer no longer has; once
+            // the peer connects in, it is up, so dial again (resolving
+            // afresh). A first dial is never cut short: two peers dialling
+            // each other at once would otherwise cut each other's dials for
+            // ever.
+            let peer_up = async {
+                if retrying {
+                    heard.notified().await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            };
             bump(&self.shared.counters.dials);
             let attempt = tokio::select! {
                 attempt = self.connect() => attempt,
                 () = idle_stop => return,
+                () = peer_up => continue,
             };
+            retrying = attempt.is_err();
             match attempt {
                 Ok((stream, auth)) => {
                     if connected_before {
@@ -180,6 +199,8 @@ impl Writer {
                 _ = self.shutdown.changed() => {}
                 // Added back: dial now rather than at the end of a backoff.
                 _ = self.removed.changed() => {}
+                // The peer connected in: it is up again.
+                () = self.heard.notified() => backoff.reset(),
             }
         }
     }

@@ -61,6 +61,7 @@ impl TcpTransport {
             };
             // What is queued (a removed node's last heartbeat, carrying the
             // membership that removes it) gets the flush timeout to leave.
+            self.shared.heard.forget(id);
             let queued = peer.queue.len();
             peer.queue.retire();
             self.abort_after_flush_timeout(peer.writer, Arc::clone(&peer.queue));
