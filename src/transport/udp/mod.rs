@@ -140,7 +140,14 @@ const BIND_ATTEMPTS: usize = 8;
 /// both halves. Dropping it without `shutdown` aborts its tasks.
 pub struct UdpTransport {
     tcp: TcpTransport,
+    /// The receiving side, read by the receiver task.
     socket: Arc<UdpSocket>,
+    /// The same socket (a second descriptor), non-blocking, for sending.
+    /// Tokio's `try_send_to` refuses to send until its reactor has seen the
+    /// socket writable, which drops the first datagrams after start; the
+    /// kernel answers at once, and says WouldBlock only when its buffer is
+    /// really full.
+    sender: std::net::UdpSocket,
     local_addr: SocketAddr,
     codec: Codec,
     /// This boot's epoch, in every datagram's header.
@@ -193,13 +200,15 @@ impl UdpTransport {
                 udp: local_addr,
             });
         }
+        let (socket, sender) = split(udp_socket)?;
         let config = tcp.config();
         let codec = Codec::new(config.id, &config.cluster_id, config.cluster_key.as_deref())
             .map_err(|_| TcpConfigError::UnusableClusterKey)?;
         let (shutdown, _) = watch::channel(false);
         Ok(UdpTransport {
             tcp,
-            socket: Arc::new(udp_socket),
+            socket: Arc::new(socket),
+            sender,
             local_addr,
             codec,
             epoch: boot_epoch(),
@@ -306,6 +315,22 @@ impl UdpTransport {
     }
 }
 
+/// `socket` as a tokio socket to receive on and a non-blocking std socket
+/// (the same socket, another descriptor) to send on.
+fn split(socket: UdpSocket) -> Result<(UdpSocket, std::net::UdpSocket), TransportError> {
+    let io = |context: &str| {
+        let context = context.to_owned();
+        move |source| TransportError::Io { context, source }
+    };
+    // `into_std` leaves the socket non-blocking, and its clone shares that.
+    let std_socket = socket.into_std().map_err(io("take the UDP socket"))?;
+    let sender = std_socket
+        .try_clone()
+        .map_err(io("clone the UDP socket for sending"))?;
+    let receiver = UdpSocket::from_std(std_socket).map_err(io("register the UDP socket"))?;
+    Ok((receiver, sender))
+}
+
 #[async_trait]
 impl Transport for UdpTransport {
     /// Starts the TCP half, the datagram receiver and the name resolver.
@@ -372,7 +397,7 @@ impl Transport for UdpTransport {
                 return;
             }
         }
-        match self.socket.try_send_to(&self.buf, target) {
+        match self.sender.send_to(&self.buf, target) {
             Ok(_) => bump(&self.counters.datagrams_sent),
             Err(e) => {
                 bump(&self.counters.send_failures);
