@@ -18,7 +18,7 @@ use duckduckgoose::{Message, NodeId, Term};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::time::{Instant, timeout};
 
-use crate::common::{PATIENCE, capture, config_in, transport, CLUSTER};
+use crate::common::{CLUSTER, PATIENCE, capture, config_in, transport};
 
 /// Offset of the message in a datagram (the header's length).
 const MESSAGE_AT: usize = 45;
@@ -108,7 +108,10 @@ async fn every_reply_is_at_most_as_long_as_its_request() {
         one.set_peer_addrs([(NodeId(2), two_addr)]);
         one.send(NodeId(2), request.clone());
         let reply_len = reply_of_kind(&reader, reply_kind).await.len();
-        println!("{}: request {request_len} bytes, {reply_kind} {reply_len} bytes", request.kind());
+        println!(
+            "{}: request {request_len} bytes, {reply_kind} {reply_len} bytes",
+            request.kind()
+        );
         assert!(
             reply_len <= request_len,
             "{reply_kind} ({reply_len} bytes) is longer than the {} ({request_len} bytes)",

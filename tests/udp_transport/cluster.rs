@@ -19,19 +19,22 @@ async fn single_goose(nodes: &[NodeHandle]) -> NodeHandle {
     loop {
         let geese: Vec<&NodeHandle> = nodes.iter().filter(|n| n.is_goose()).collect();
         if let [goose] = geese[..]
-            && nodes
-                .iter()
-                .all(|n| n.status().leader == Some(goose.id()))
+            && nodes.iter().all(|n| n.status().leader == Some(goose.id()))
         {
             return goose.clone();
         }
-        assert!(Instant::now() < deadline, "no single Goose within the patience");
+        assert!(
+            Instant::now() < deadline,
+            "no single Goose within the patience"
+        );
         sleep(Duration::from_millis(10)).await;
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_nodes_elect_a_goose_over_udp_and_fail_over_when_it_stops() {
+/// Three keyed nodes elect a Goose; it stops (`crash`: aborted, no
+/// hand-over; otherwise a graceful shutdown, whose `TimeoutNow` travels as
+/// a datagram) and the other two elect a new one.
+async fn elect_and_fail_over(crash: bool) {
     let mut transports: Vec<UdpTransport> = Vec::new();
     for id in 1..=3 {
         transports.push(transport(id, Some(KEY)).await);
@@ -71,17 +74,34 @@ async fn three_nodes_elect_a_goose_over_udp_and_fail_over_when_it_stops() {
     }
 
     let stopped = Instant::now();
-    goose.shutdown().await;
+    if crash {
+        goose.abort();
+    } else {
+        goose.shutdown().await;
+    }
     let others: Vec<NodeHandle> = nodes
         .iter()
         .filter(|n| n.id() != goose.id())
         .cloned()
         .collect();
     let next = single_goose(&others).await;
-    println!("failover over UDP took {:?}", stopped.elapsed());
+    println!(
+        "failover over UDP (crash: {crash}) took {:?}",
+        stopped.elapsed()
+    );
     assert_ne!(next.id(), goose.id());
     assert!(next.status().term > term);
     for node in &others {
         node.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_elect_a_goose_over_udp_and_fail_over_when_it_crashes() {
+    elect_and_fail_over(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_elect_a_goose_over_udp_and_hand_over_when_it_stops() {
+    elect_and_fail_over(false).await;
 }

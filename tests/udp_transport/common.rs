@@ -106,7 +106,10 @@ pub async fn stats_until(stats: &UdpStatsHandle, done: impl Fn(&UdpStats) -> boo
         if done(&now) {
             return now;
         }
-        assert!(Instant::now() < deadline, "counters never got there: {now:?}");
+        assert!(
+            Instant::now() < deadline,
+            "counters never got there: {now:?}"
+        );
         sleep(Duration::from_millis(5)).await;
     }
 }

@@ -20,7 +20,11 @@ async fn both_ways(key: Option<&[u8]>) {
     for (node, sent) in [(&a, 1), (&b, 1)] {
         let stats = node.stats.snapshot();
         assert_eq!(
-            (stats.datagrams_sent, stats.datagrams_received, stats.sent_over_tcp),
+            (
+                stats.datagrams_sent,
+                stats.datagrams_received,
+                stats.sent_over_tcp
+            ),
             (sent, 1, 0)
         );
         assert_eq!(stats.tcp.frames_sent + stats.tcp.frames_received, 0);

@@ -12,4 +12,5 @@ mod cluster;
 mod common;
 mod delivery;
 mod epochs;
+mod lifecycle;
 mod refusals;

@@ -8,9 +8,7 @@ use duckduckgoose::transport::udp::MAX_DATAGRAM_LEN;
 use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
 
-use crate::common::{
-    KEY, Node, capture, hb, peers, raw, raw_on, refused, transport, transport_in,
-};
+use crate::common::{KEY, Node, capture, hb, peers, raw, raw_on, refused, transport, transport_in};
 
 #[tokio::test]
 async fn a_replayed_datagram_is_dropped_and_counted() {
@@ -61,7 +59,11 @@ async fn another_key_is_an_auth_failure_and_another_cluster_is_told_apart() {
     }
     let stats = b.stats_until(|s| refused(s) == 3).await;
     assert_eq!(
-        (stats.auth_failures, stats.other_cluster, stats.datagrams_received),
+        (
+            stats.auth_failures,
+            stats.other_cluster,
+            stats.datagrams_received
+        ),
         (2, 1, 0)
     );
     b.transport.shutdown().await;
@@ -123,13 +125,17 @@ async fn garbage_is_counted_and_the_node_keeps_working() {
             attacker.send_to(&bytes, b.addr).await.expect("sent");
             // Paced, so the socket's receive buffer never overflows.
             if i % 50 == 0 {
-                b.stats_until(|s| refused(s) + s.datagrams_received > i).await;
+                b.stats_until(|s| refused(s) + s.datagrams_received > i)
+                    .await;
             }
         }
         let stats = b
             .stats_until(|s| refused(s) + s.datagrams_received == count)
             .await;
-        println!("{count} garbage datagrams (key: {}): {stats:?}", key.is_some());
+        println!(
+            "{count} garbage datagrams (key: {}): {stats:?}",
+            key.is_some()
+        );
         if key.is_some() {
             assert_eq!(stats.datagrams_received, 0, "no garbage was delivered");
         }

@@ -15,7 +15,7 @@ use rand::{Rng, RngExt, SeedableRng};
 
 use super::replay::{Replay, Verdict};
 use super::wire::{Codec, DecodeError, Header, MAX_DATAGRAM_LEN};
-use crate::core::{Message, MembershipId, NodeId, Term};
+use crate::core::{MembershipId, Message, NodeId, Term};
 
 const CLUSTER: &str = "fuzz-cluster";
 const KEY: &[u8] = b"the fuzz corpus key";
@@ -268,8 +268,17 @@ fn ten_million_inputs_never_panic_and_each_is_accepted_or_a_typed_error() {
     println!("{INPUTS} fuzz inputs in {elapsed:?}: {tally:?}");
     // The loop reached past the cheap checks: every stage refused some
     // inputs and some were accepted, with and without the key.
-    for stage in ["bad_magic", "other_cluster", "bad_tag", "malformed", "bad_padding"] {
-        assert!(tally.refused.contains_key(stage), "no input reached {stage}");
+    for stage in [
+        "bad_magic",
+        "other_cluster",
+        "bad_tag",
+        "malformed",
+        "bad_padding",
+    ] {
+        assert!(
+            tally.refused.contains_key(stage),
+            "no input reached {stage}"
+        );
     }
     assert!(tally.accepted > 0 && tally.fresh > 0);
 }

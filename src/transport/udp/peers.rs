@@ -141,11 +141,7 @@ pub(crate) async fn resolve_names(
             });
         }
         for (id, schedule) in schedules.iter_mut().filter(|(_, s)| s.due <= now) {
-            match schedule
-                .addr
-                .resolve_with(&resolver, RESOLVE_TIMEOUT)
-                .await
-            {
+            match schedule.addr.resolve_with(&resolver, RESOLVE_TIMEOUT).await {
                 Ok(resolved) => {
                     debug!(peer = %id, addr = %schedule.addr, ?resolved, "peer name resolved");
                     peers.set_resolved(*id, &schedule.addr, resolved);

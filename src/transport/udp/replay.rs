@@ -129,7 +129,11 @@ impl Window {
         }
         if counter > self.highest {
             let shift = counter - self.highest;
-            self.seen = if shift >= WINDOW { 0 } else { self.seen << shift };
+            self.seen = if shift >= WINDOW {
+                0
+            } else {
+                self.seen << shift
+            };
             self.seen |= 1;
             self.highest = counter;
             return Verdict::Fresh;
@@ -206,7 +210,15 @@ mod tests {
     fn the_window_holds_64_counters_and_older_ones_are_below_it() {
         // Highest 100: 37 is the oldest in the window (100 - 63), 36 is below.
         assert_eq!(
-            run(&[(5, 100), (5, 37), (5, 36), (5, 37), (5, 164), (5, 100), (5, 101)]),
+            run(&[
+                (5, 100),
+                (5, 37),
+                (5, 36),
+                (5, 37),
+                (5, 164),
+                (5, 100),
+                (5, 101)
+            ]),
             vec![Fresh, Fresh, BelowWindow, Rep, Fresh, BelowWindow, Fresh]
         );
     }

@@ -21,7 +21,9 @@
 //! message and its padding. Padding must be zeros, any number of them, as
 //! long as the message region is at least [`MIN_MESSAGE_LEN`]: the region's
 //! minimum is the no-amplification rule (see the module docs of `udp`), and
-//! requiring zeros leaves no unauthenticated room for smuggled bytes.
+//! requiring zeros leaves no unauthenticated room for smuggled bytes. A
+//! message that carries a membership is refused too: senders put those on
+//! TCP, so one arriving as a datagram is forged or broken.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};

@@ -170,7 +170,11 @@ fn the_tag_covers_every_byte_and_the_key_and_cluster_id() {
     for at in 13..good.len() {
         let mut bytes = good.clone();
         bytes[at] ^= 0x40;
-        assert_eq!(decode_at_2(Some(KEY), &bytes), Err(DecodeError::BadTag), "byte {at}");
+        assert_eq!(
+            decode_at_2(Some(KEY), &bytes),
+            Err(DecodeError::BadTag),
+            "byte {at}"
+        );
     }
     assert_eq!(
         decode_at_2(Some(b"another key"), &good),
@@ -183,7 +187,10 @@ fn the_tag_covers_every_byte_and_the_key_and_cluster_id() {
         })
     );
     assert_eq!(
-        decode_at_2(Some(KEY), &encoded(&codec(1, None), &header(1, 2), &pre_vote())),
+        decode_at_2(
+            Some(KEY),
+            &encoded(&codec(1, None), &header(1, 2), &pre_vote())
+        ),
         Err(DecodeError::KeyMismatch {
             datagram_keyed: false
         })
