@@ -146,6 +146,16 @@ pub enum TransportError {
     /// `start` was called twice.
     #[error("transport already started")]
     AlreadyStarted,
+    /// The UDP transport's socket and TCP listener are on different ports;
+    /// a node has one address, which both serve.
+    #[cfg(feature = "udp")]
+    #[error("the UDP socket ({udp}) and the TCP listener ({tcp}) must share a port")]
+    PortMismatch {
+        /// The TCP listener's address.
+        tcp: std::net::SocketAddr,
+        /// The UDP socket's address.
+        udp: std::net::SocketAddr,
+    },
 }
 
 mod join;
@@ -155,3 +165,6 @@ pub use memory::{MemoryNetwork, MemoryTransport};
 #[cfg(feature = "tcp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tcp")))]
 pub mod tcp;
+#[cfg(feature = "udp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "udp")))]
+pub mod udp;

@@ -65,7 +65,7 @@
 //! ```
 
 mod accept;
-mod addr;
+pub(crate) mod addr;
 mod auth;
 mod backoff;
 mod config;
@@ -77,7 +77,7 @@ mod members;
 mod peer;
 mod peer_set;
 mod queue;
-mod quiet;
+pub(crate) mod quiet;
 mod rng;
 mod sealed;
 mod stats;
