@@ -99,6 +99,24 @@ pub struct RunArgs {
         value_parser = common::parse_ms_range
     )]
     pub election_timeout_ms: MsRange,
+    /// How election messages travel. `udp`: heartbeats, acks and votes as
+    /// single datagrams, so one lost packet holds up nothing else (what
+    /// does not fit a datagram, and joins, go over TCP); `tcp`: everything
+    /// over TCP connections, where one lost segment holds every later
+    /// message behind its retransmission. Either way the node listens on
+    /// the `--listen` port for TCP, and `udp` also for UDP. Every node of
+    /// a cluster must use the same.
+    #[arg(long, env = "DDG_TRANSPORT", value_enum, default_value_t = TransportKind::Udp)]
+    pub transport: TransportKind,
+}
+
+/// The `--transport` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TransportKind {
+    /// Datagrams, with TCP for what does not fit one.
+    Udp,
+    /// TCP connections only.
+    Tcp,
 }
 
 /// Where the first membership comes from when the data directory has none.

@@ -17,7 +17,8 @@ use duckduckgoose::NodeId;
 use duckduckgoose::runtime::{FatalError, Node, NodeConfig, NodeHandle};
 use duckduckgoose::storage::{FileStorage, NodeIdentity, Storage};
 use duckduckgoose::transport::tcp::{JoinParams, TcpConfig, TcpTransport};
-use tokio::net::TcpListener;
+use duckduckgoose::transport::udp::UdpTransport;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::signal::unix::{Signal as UnixSignal, SignalKind, signal};
 use tokio::sync::watch;
 
@@ -25,7 +26,7 @@ use crate::Failure;
 use crate::common::{self, list};
 use crate::join::{join, leave};
 pub use crate::plan::RunArgs;
-use crate::plan::{Intent, Plan, Source, advertised_address};
+use crate::plan::{Intent, Plan, Source, TransportKind, advertised_address};
 use crate::saved::differences;
 
 /// Runs the node until a signal, a fatal error or the HTTP server's end.
@@ -109,11 +110,27 @@ pub async fn run(args: RunArgs) -> Result<(), Failure> {
     // runtime hands them over), resolving names at every dial.
     let mut tcp = TcpConfig::new(id, args.cluster_id.clone());
     tcp.cluster_key = plan.key.clone();
-    let transport = TcpTransport::new(tcp, cluster_listener)
-        .map_err(|error| Failure::Fatal(error.to_string()))?;
-    let handle = Node::start(config, transport, storage)
-        .await
-        .map_err(|error| Failure::Fatal(common::describe_start_error(&error)))?;
+    let started = match args.transport {
+        TransportKind::Udp => {
+            // The node's one address serves both: UDP on the port TCP got.
+            let socket = UdpSocket::bind(listen_addr).await.map_err(|e| {
+                Failure::Fatal(common::describe_bind_error(
+                    "--listen (UDP)",
+                    listen_addr,
+                    &e,
+                ))
+            })?;
+            let transport = UdpTransport::new(tcp, cluster_listener, socket)
+                .map_err(|error| Failure::Fatal(error.to_string()))?;
+            Node::start(config, transport, storage).await
+        }
+        TransportKind::Tcp => {
+            let transport = TcpTransport::new(tcp, cluster_listener)
+                .map_err(|error| Failure::Fatal(error.to_string()))?;
+            Node::start(config, transport, storage).await
+        }
+    };
+    let handle = started.map_err(|error| Failure::Fatal(common::describe_start_error(&error)))?;
     announce(&handle, listen_addr, &advertise, http_addr, &args);
 
     let (stop_http, http_stopped) = watch::channel(false);
@@ -194,9 +211,13 @@ fn announce(
 ) {
     let id = handle.id();
     let membership = handle.membership();
+    let transport = match args.transport {
+        TransportKind::Udp => "udp+tcp",
+        TransportKind::Tcp => "tcp",
+    };
     println!(
-        "duckduckgoose node {id}: cluster {listen} (others dial {advertise}), http http://{http}, \
-         membership {}: voters [{}], learners [{}], data {}",
+        "duckduckgoose node {id}: cluster {listen} {transport} (others reach {advertise}), http \
+         http://{http}, membership {}: voters [{}], learners [{}], data {}",
         membership.id(),
         list(membership.voters()),
         list(membership.learners()),
