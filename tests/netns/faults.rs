@@ -54,10 +54,29 @@ impl Network {
 
     /// Every node drops each cluster packet it receives with probability
     /// `probability`: every link loses that share in each direction.
+    /// [`packets_matched`](Self::packets_matched) then gives the packets
+    /// received (tcp, udp) and dropped (tcp, udp), in that order.
     pub fn lose(&self, probability: f64) {
         let probability = format!("{probability:.4}");
         let port = CLUSTER_PORT.to_string();
         for node in self.node_ids() {
+            // Rules without a target only count: every cluster packet
+            // received, so that the share dropped can be reported.
+            for protocol in PROTOCOLS {
+                self.iptables(
+                    node,
+                    &[
+                        "-A",
+                        "INPUT",
+                        "-p",
+                        protocol,
+                        "-m",
+                        "multiport",
+                        "--ports",
+                        &port,
+                    ],
+                );
+            }
             for protocol in PROTOCOLS {
                 self.iptables(
                     node,
@@ -126,6 +145,28 @@ impl Network {
                 }
             }
         }
+    }
+
+    /// Packets each rule of `chain` in `table` matched so far, rule by
+    /// rule, summed over every node: proof that a fault hit traffic, and
+    /// how much.
+    pub fn packets_matched(&self, table: &str, chain: &str) -> Vec<u64> {
+        let mut per_rule: Vec<u64> = Vec::new();
+        for node in self.node_ids() {
+            let listing = self.iptables_output(node, &["-t", table, "-L", chain, "-v", "-x", "-n"]);
+            // Two header lines, then one line per rule, packets first.
+            let counts = listing
+                .lines()
+                .skip(2)
+                .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok());
+            for (rule, count) in counts.enumerate() {
+                if per_rule.len() <= rule {
+                    per_rule.push(0);
+                }
+                per_rule[rule] += count;
+            }
+        }
+        per_rule
     }
 
     /// Removes every fault: the chains the faults use are flushed.

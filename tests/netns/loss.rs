@@ -52,8 +52,18 @@ fn lossy_run(transport: Transport, loss: f64, target_percent: f64) {
     let from = Instant::now();
     cluster.watch_for(loss_run(transport));
     let to = Instant::now();
+    let counts = cluster.net.packets_matched("filter", "INPUT");
+    let (received, dropped) = match counts[..] {
+        [tcp, udp, tcp_dropped, udp_dropped] => (tcp + udp, tcp_dropped + udp_dropped),
+        _ => panic!("four loss rules, not {counts:?}"),
+    };
     cluster.net.heal();
-    let row = Row::measure(&cluster, &format!("{:.0} % loss", loss * 100.0), from, to);
+    let mut row = Row::measure(&cluster, &format!("{:.0} % loss", loss * 100.0), from, to);
+    row.note = format!(
+        "{dropped} of {received} cluster packets dropped ({:.1} %); {}",
+        100.0 * dropped as f64 / received.max(1) as f64,
+        row.note
+    );
     row.print(&cluster);
     cluster.watch.observer.assert_safe();
     if transport == Transport::Udp {
@@ -84,8 +94,11 @@ fn duplication(transport: Transport) {
     let from = Instant::now();
     cluster.watch_for(DUPLICATION_RUN);
     let to = Instant::now();
+    let copied: u64 = cluster.net.packets_matched("mangle", "OUTPUT").iter().sum();
     cluster.net.heal();
     let scenario = format!("{:.0} % duplicated", DUPLICATION * 100.0);
-    Row::measure(&cluster, &scenario, from, to).print(&cluster);
+    let mut row = Row::measure(&cluster, &scenario, from, to);
+    row.note = format!("{copied} cluster packets sent twice; {}", row.note);
+    row.print(&cluster);
     cluster.watch.observer.assert_safe();
 }

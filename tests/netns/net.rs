@@ -215,10 +215,15 @@ impl Network {
 
     /// Runs `iptables -w args` in node `node`'s namespace.
     pub fn iptables(&self, node: u64, args: &[&str]) {
+        self.iptables_output(node, args);
+    }
+
+    /// Runs `iptables -w args` in node `node`'s namespace; its output.
+    pub fn iptables_output(&self, node: u64, args: &[&str]) -> String {
         let ns = self.namespace(node);
         let mut full = vec!["netns", "exec", &ns, "iptables", "-w"];
         full.extend_from_slice(args);
-        must("ip", &full);
+        must("ip", &full)
     }
 
     /// Every node id.

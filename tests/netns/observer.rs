@@ -361,3 +361,90 @@ impl Availability {
         100.0 * self.available_slots as f64 / self.observed_slots as f64
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::{Answer, Observer};
+    use crate::http::Status;
+
+    /// An answer of `node` in `term`, asked `sent_ms` and answered
+    /// `received_ms` after `zero`.
+    fn answer(zero: Instant, node: u64, goose: bool, term: u64, ms: (u64, u64)) -> Answer {
+        let at = |ms: u64| zero + Duration::from_millis(ms);
+        Answer {
+            node,
+            status: Some(Status {
+                id: node,
+                role: if goose { "Goose" } else { "Duck" }.to_owned(),
+                term,
+                leader: goose.then_some(node),
+                lease_ms: goose.then_some(100),
+            }),
+            sent: at(ms.0),
+            received: at(ms.1),
+        }
+    }
+
+    #[test]
+    fn a_hand_over_between_request_and_answer_is_no_overlap() {
+        let zero = Instant::now();
+        let mut observer = Observer::default();
+        observer.record(answer(zero, 2, true, 3, (1, 2)));
+        // Asked before node 2's answer came back: it may have been true then.
+        observer.record(answer(zero, 1, true, 2, (0, 5)));
+        assert_eq!(observer.overlaps, 0);
+        assert!(observer.violations.is_empty());
+    }
+
+    #[test]
+    fn a_stale_goose_asked_after_a_newer_goose_answered_is_an_overlap() {
+        let zero = Instant::now();
+        let mut observer = Observer::default();
+        observer.record(answer(zero, 1, true, 2, (0, 1)));
+        observer.record(answer(zero, 2, true, 3, (2, 3)));
+        observer.record(answer(zero, 1, true, 2, (4, 5)));
+        assert_eq!(observer.overlaps, 1);
+        assert_eq!(observer.two_geese_terms.len(), 0);
+        assert_eq!(observer.violations.len(), 1);
+    }
+
+    #[test]
+    fn two_geese_in_one_term_and_a_term_going_back_are_refuted() {
+        let zero = Instant::now();
+        let mut observer = Observer::default();
+        observer.record(answer(zero, 1, true, 3, (0, 1)));
+        observer.record(answer(zero, 2, true, 3, (0, 1)));
+        observer.record(answer(zero, 1, false, 2, (2, 3)));
+        assert_eq!(
+            observer.two_geese_terms.iter().copied().collect::<Vec<_>>(),
+            [3]
+        );
+        assert_eq!(observer.violations.len(), 2);
+    }
+
+    #[test]
+    fn availability_counts_goose_slots_among_observed_ones() {
+        let zero = Instant::now();
+        let mut observer = Observer::default();
+        observer.record(answer(zero, 1, true, 1, (5, 10)));
+        observer.record(answer(zero, 2, false, 1, (55, 60)));
+        // Nothing comes back between 100 and 150 ms: a blind slot.
+        observer.record(answer(zero, 3, true, 2, (155, 160)));
+        let availability = observer.availability(zero, zero + Duration::from_millis(200));
+        assert_eq!(
+            (
+                availability.observed_slots,
+                availability.blind_slots,
+                availability.available_slots
+            ),
+            (3, 1, 2)
+        );
+        assert_eq!(format!("{:.2}", availability.percent()), "66.67");
+        assert_eq!(
+            observer.goose_changes(zero, zero + Duration::from_secs(1)),
+            1
+        );
+    }
+}
