@@ -26,6 +26,9 @@ on_both_transports!(kill_nine_failover, sigstop_past_lease);
 /// `DDG_NETNS_KILLS` rounds (30 by default, 300 with `DDG_NETNS_LONG=1`):
 /// SIGKILL the Goose, time until another node answers Goose, restart the
 /// killed one on its data directory and wait until all five agree again.
+/// The time is until the first Goose answer came back, an upper bound (by
+/// up to one poll) on when the new Goose was elected. Long udp runs assert
+/// it against the minimum election timeout.
 fn kill_nine_failover(transport: Transport) {
     let Some(_serial) = crate::begin() else {
         return;
@@ -70,7 +73,9 @@ fn kill_nine_failover(transport: Transport) {
     );
     row.print(&cluster);
     cluster.watch.observer.assert_safe();
-    if long_runs() {
+    // The failover targets are the udp transport's (the default); tcp's
+    // figures are recorded only, as under loss.
+    if long_runs() && transport == Transport::Udp {
         assert!(
             ratio(p50) <= P50_FACTOR && ratio(p99) <= P99_FACTOR,
             "failover p50 {p50:?} (limit {P50_FACTOR}×) or p99 {p99:?} (limit {P99_FACTOR}×) \
