@@ -25,7 +25,12 @@ impl Cluster {
     /// Builds the network, starts [`NODES`] nodes on `transport` and waits
     /// until they agree on one Goose.
     pub fn start(transport: Transport) -> Cluster {
-        let dir = tempfile::tempdir().expect("a temporary directory");
+        // Named like the network, so that a run killed before its guards
+        // ran has its directory removed by the next run.
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{}-", crate::net::run_prefix()))
+            .tempdir()
+            .expect("a temporary directory");
         let net = Network::create(NODES);
         let key_file = dir.path().join("cluster-key");
         // Any bytes do; these differ per run so no stray node of an

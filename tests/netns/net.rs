@@ -24,6 +24,11 @@ const HOST_OCTET: u8 = 254;
 /// while the kernel is still tearing down a previous scenario's namespace.
 static SCENARIO: AtomicU32 = AtomicU32::new(0);
 
+/// `ddg<pid>`: this test process's names start with it.
+pub fn run_prefix() -> String {
+    format!("{PREFIX}{}", std::process::id())
+}
+
 /// What the suite needs and this machine lacks, if anything.
 pub fn missing_prerequisite() -> Option<String> {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -86,9 +91,9 @@ fn owner_pid(name: &str) -> Option<u32> {
     (tail.len() < rest.len() && ours).then_some(pid)
 }
 
-/// Deletes namespaces and root-namespace links that earlier runs left
-/// behind (their test process is gone), killing any process still in such
-/// a namespace.
+/// Deletes namespaces, root-namespace links and temporary directories that
+/// earlier runs left behind (their test process is gone), killing any
+/// process still in such a namespace.
 pub fn remove_leftovers() {
     let dead = |name: &str| {
         owner_pid(name).is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
@@ -102,6 +107,23 @@ pub fn remove_leftovers() {
             eprintln!("removing namespace {name}, left behind by an earlier run");
             kill_everything_in(name);
             let _ = run("ip", &["netns", "delete", name]);
+        }
+    }
+    // Temporary directories: `ddg<pid>-XXXXXX` (see `Cluster::start`).
+    let temp = std::env::temp_dir();
+    for entry in std::fs::read_dir(&temp).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok());
+        let dead = pid.is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if dead && entry.path().is_dir() {
+            eprintln!(
+                "removing {}, left behind by an earlier run",
+                entry.path().display()
+            );
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
     let links = run("ip", &["-o", "link", "show"]).unwrap_or_default();
@@ -140,10 +162,9 @@ impl Network {
     /// Builds the network for nodes `1..=nodes`.
     pub fn create(nodes: u64) -> Network {
         let scenario = SCENARIO.fetch_add(1, Ordering::Relaxed);
-        let pid = std::process::id();
         let network = Network {
-            prefix: format!("{PREFIX}{pid}s{scenario}"),
-            subnet: free_subnet(pid + scenario),
+            prefix: format!("{}s{scenario}", run_prefix()),
+            subnet: free_subnet(std::process::id() + scenario),
             nodes,
         };
         // From here on, a failed step panics and the guard deletes what
