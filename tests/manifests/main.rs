@@ -146,6 +146,15 @@ fn check_container(name: &str, container: &Container) {
         Some(&cluster_port),
         "{name}: the `cluster` containerPort is --listen's"
     );
+    // The default transport is UDP beside TCP, on the same port.
+    let udp_default = flag(args, "--transport").is_none_or(|kind| kind == "udp");
+    if udp_default {
+        assert_eq!(
+            container.ports.get("cluster-udp"),
+            Some(&cluster_port),
+            "{name}: the `cluster-udp` containerPort (UDP) is --listen's"
+        );
+    }
     if let Some(port) = container.ports.get("http") {
         assert_eq!(
             *port, http_port,
