@@ -195,7 +195,11 @@ impl<T: Transport, S: Storage> Driver<T, S> {
         // tells it of every change after.
         let member = election.membership().contains(election.id());
         Driver {
-            round_trips: RoundTrips::new(election.id(), lease),
+            round_trips: RoundTrips::new(
+                election.id(),
+                lease,
+                election.config().heartbeat_interval_ticks,
+            ),
             lease_checked: election.config().check_quorum,
             events: channels.events,
             held: Arc::new(election.membership().clone()),

@@ -2,8 +2,8 @@
 //! and Goose changes, broadcast by the driver to each [`Events`] stream,
 //! with the late heartbeat acks that explain a Goose losing its lease.
 
-use thiserror::Error;
 use std::time::Duration;
+use thiserror::Error;
 
 use tokio::sync::broadcast;
 use tokio::time::Instant;

@@ -50,7 +50,8 @@ pub const ACK_ROUND_TRIP_BUCKETS: [Duration; 14] = [
 const SLOTS: usize = ACK_ROUND_TRIP_BUCKETS.len() + 1;
 
 // Every bucket list fits, with its overflow slot.
-const _: () = assert!(PERSIST_LATENCY_BUCKETS.len() < SLOTS && ACK_ROUND_TRIP_BUCKETS.len() < SLOTS);
+const _: () =
+    assert!(PERSIST_LATENCY_BUCKETS.len() < SLOTS && ACK_ROUND_TRIP_BUCKETS.len() < SLOTS);
 
 /// Where the driver records latencies; read with [`snapshot`](Self::snapshot).
 #[derive(Debug)]

@@ -97,7 +97,10 @@ impl Table {
                 .map(|&id| membership.address(id).map(str::to_owned))
                 .collect(),
             contact_nanos: ids.iter().map(kept(|table| &table.contact_nanos)).collect(),
-            rtt_last_nanos: ids.iter().map(kept(|table| &table.rtt_last_nanos)).collect(),
+            rtt_last_nanos: ids
+                .iter()
+                .map(kept(|table| &table.rtt_last_nanos))
+                .collect(),
             rtt_smoothed_nanos: ids
                 .iter()
                 .map(kept(|table| &table.rtt_smoothed_nanos))
@@ -166,7 +169,11 @@ impl Peers {
     /// were measured in.
     pub(crate) fn clear_round_trips(&self) {
         let table = self.read();
-        for nanos in table.rtt_last_nanos.iter().chain(&*table.rtt_smoothed_nanos) {
+        for nanos in table
+            .rtt_last_nanos
+            .iter()
+            .chain(&*table.rtt_smoothed_nanos)
+        {
             nanos.store(0, Ordering::Relaxed);
         }
     }

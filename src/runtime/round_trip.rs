@@ -44,9 +44,7 @@ const MEASURED_SPAN: Duration = Duration::from_millis(2_500);
 /// [`MEASURED_SPAN`] if that is longer (250 ticks, 4 KiB of instants, with
 /// the default 10 ms tick).
 pub(crate) fn clock_span_ticks(lease_ticks: u64, tick: Duration) -> u64 {
-    let span_ticks = MEASURED_SPAN
-        .as_nanos()
-        .div_ceil(tick.as_nanos().max(1));
+    let span_ticks = MEASURED_SPAN.as_nanos().div_ceil(tick.as_nanos().max(1));
     lease_ticks.max(u64::try_from(span_ticks).unwrap_or(u64::MAX))
 }
 
@@ -85,6 +83,8 @@ pub(crate) struct RoundTrips {
     me: NodeId,
     /// The real-time lease; `None` without check-quorum (nothing is late).
     lease: Option<Duration>,
+    /// Rounds leave every this many ticks from the election's.
+    heartbeat_ticks: u64,
     /// The newest term this node led, and the tick it was elected at.
     led: Option<(Term, u64)>,
     /// Per peer that acked in the led term: the newest round measured and
@@ -105,10 +105,11 @@ struct PeerRoundTrip {
 }
 
 impl RoundTrips {
-    pub(crate) fn new(me: NodeId, lease: Option<Duration>) -> Self {
+    pub(crate) fn new(me: NodeId, lease: Option<Duration>, heartbeat_ticks: u64) -> Self {
         RoundTrips {
             me,
             lease,
+            heartbeat_ticks: heartbeat_ticks.max(1),
             led: None,
             peers: BTreeMap::new(),
             shown: false,
@@ -152,19 +153,24 @@ impl RoundTrips {
         let Some((term, elected_tick)) = self.led else {
             return;
         };
-        // A tick outside the leadership is no heartbeat this node sent in
-        // it (a forged or corrupted ack): it must neither count as late nor
-        // block later measurements.
+        // A tick that is no round of the leadership is no heartbeat this
+        // node sent in it (the core drops such an ack as forged or
+        // corrupted): it must neither count as late nor block later
+        // measurements.
         if ack.term != term
             || ack.sent_tick < elected_tick
             || ack.sent_tick > now_tick
+            || !(ack.sent_tick - elected_tick).is_multiple_of(self.heartbeat_ticks)
             || ack.from == self.me
             || !observed.peers.contains(ack.from)
         {
             return;
         }
         let peer = self.peers.entry(ack.from).or_default();
-        if peer.newest_tick.is_some_and(|newest| ack.sent_tick <= newest) {
+        if peer
+            .newest_tick
+            .is_some_and(|newest| ack.sent_tick <= newest)
+        {
             return;
         }
         peer.newest_tick = Some(ack.sent_tick);
@@ -198,8 +204,8 @@ impl RoundTrips {
 
 /// The smoothed round trip after `sample`: `7/8 · before + 1/8 · sample`.
 fn smooth(before: Duration, sample: Duration) -> Duration {
-    let nanos = (before.as_nanos() * (SMOOTHING_DIVISOR - 1) + sample.as_nanos())
-        / SMOOTHING_DIVISOR;
+    let nanos =
+        (before.as_nanos() * (SMOOTHING_DIVISOR - 1) + sample.as_nanos()) / SMOOTHING_DIVISOR;
     Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
@@ -249,6 +255,93 @@ impl Warning {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::Membership;
+    use crate::runtime::events::NodeEvent;
+    use crate::runtime::latency::LatencyRecorder;
+    use crate::runtime::peers::Peers;
+
+    /// Node 1 led term 3 from tick 0, rounds every 5 ticks of 10 ms, a
+    /// 250 ms lease, its clock remembering 250 ticks, 300 of them recorded.
+    #[test]
+    fn takes_each_round_once_ignores_what_it_did_not_send_and_reports_late_acks() {
+        let start = Instant::now();
+        let at = |tick: u64| start + Duration::from_millis(10 * tick);
+        let observed = Observed {
+            peers: Peers::new(start, &Membership::new([NodeId(1), NodeId(2), NodeId(3)])),
+            persist_latency: LatencyRecorder::default(),
+            ack_round_trip: LatencyRecorder::default(),
+            late_acks: Default::default(),
+        };
+        let (events, weak) = EventSender::new();
+        let mut stream = weak.upgrade().expect("open").subscribe();
+        let mut clock = TickClock::new(start, 250);
+        for tick in 1..=300 {
+            clock.record(at(tick));
+        }
+        let lease = Duration::from_millis(250);
+        let mut trips = RoundTrips::new(NodeId(1), Some(lease), 5);
+        trips.elected(Term(3), 0, &observed);
+        let mut ack = |from: u64, term: u64, sent_tick: u64| {
+            let ack = AckArrival {
+                from: NodeId(from),
+                term: Term(term),
+                sent_tick,
+                at: at(300),
+            };
+            trips.ack(ack, &clock, 300, &observed, &events);
+        };
+        ack(2, 3, 290); // 100 ms
+        ack(2, 3, 290); // a duplicate
+        ack(2, 3, 285); // overtaken
+        ack(2, 3, 291); // no round
+        ack(2, 3, 305); // not sent yet
+        ack(2, 2, 295); // another term
+        ack(9, 3, 295); // no member
+        ack(1, 3, 295); // itself
+        ack(3, 3, 40); // forgotten: late, length unknown
+        ack(3, 3, 270); // 300 ms: late
+        ack(3, 3, 275); // 250 ms: late
+        let histogram = observed.ack_round_trip.snapshot();
+        assert_eq!(histogram.count(), 3);
+        assert_eq!(histogram.sum(), Duration::from_millis(650));
+        assert_eq!(observed.late_acks.load(Ordering::Relaxed), 3);
+        let late: Vec<_> = std::iter::from_fn(|| stream.try_recv().ok()).collect();
+        let late_ack = |round_trip: Option<u64>| NodeEvent::LateAck {
+            peer: NodeId(3),
+            round_trip: round_trip.map(Duration::from_millis),
+            lease,
+        };
+        assert_eq!(
+            late,
+            [late_ack(None), late_ack(Some(300)), late_ack(Some(250))]
+        );
+        let shown = |observed: &Observed| -> Vec<_> {
+            observed
+                .peers
+                .snapshot(NodeId(1), start)
+                .iter()
+                .map(|peer| peer.ack_round_trip.map(|trip| (trip.last, trip.smoothed)))
+                .collect()
+        };
+        let ms = Duration::from_millis;
+        // Node 3: 300 ms, then 7/8 · 300 + 1/8 · 250.
+        assert_eq!(
+            shown(&observed),
+            [
+                None,
+                Some((ms(100), ms(100))),
+                Some((ms(250), Duration::from_micros(293_750)))
+            ]
+        );
+        trips.follow_term(Term(3), &observed);
+        assert_eq!(
+            shown(&observed)[1],
+            Some((ms(100), ms(100))),
+            "still its term"
+        );
+        trips.follow_term(Term(4), &observed);
+        assert_eq!(shown(&observed), [None, None, None], "another term");
+    }
 
     #[test]
     fn the_clock_spans_the_lease_or_the_measured_span() {

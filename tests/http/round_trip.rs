@@ -74,11 +74,17 @@ async fn the_goose_shows_each_peers_ack_round_trip_and_the_histogram() {
         format!("duckduckgoose_ack_round_trip_seconds_bucket{{le=\"0.025\"}} {count}"),
         format!("duckduckgoose_ack_round_trip_seconds_bucket{{le=\"+Inf\"}} {count}"),
         format!("duckduckgoose_ack_round_trip_seconds_count {count}"),
-        format!("duckduckgoose_ack_round_trip_seconds_sum {}", sum.as_secs_f64()),
+        format!(
+            "duckduckgoose_ack_round_trip_seconds_sum {}",
+            sum.as_secs_f64()
+        ),
         "# TYPE duckduckgoose_late_acks_total counter".to_owned(),
         "duckduckgoose_late_acks_total 0".to_owned(),
     ] {
-        assert!(text.lines().any(|line| line == expected), "no {expected:?} in\n{text}");
+        assert!(
+            text.lines().any(|line| line == expected),
+            "no {expected:?} in\n{text}"
+        );
     }
     cluster.shutdown().await;
 }

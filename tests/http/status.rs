@@ -309,14 +309,14 @@ async fn a_learner_is_a_non_voter_on_cluster_and_a_duck_naming_the_goose_on_stat
             assert_eq!(
                 keys(member),
                 set(&[
-                "id",
-                "addr",
-                "voter",
-                "joining",
-                "last_contact_ms",
-                "ack_rtt_ms",
-                "meta"
-            ])
+                    "id",
+                    "addr",
+                    "voter",
+                    "joining",
+                    "last_contact_ms",
+                    "ack_rtt_ms",
+                    "meta"
+                ])
             );
             assert_eq!(
                 member["joining"],

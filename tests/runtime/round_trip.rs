@@ -38,7 +38,11 @@ fn round_trips(node: &NodeHandle) -> Vec<(u64, Option<(Duration, Duration)>)> {
 /// delay each way; nobody else shows any.
 #[tokio::test(start_paused = true)]
 async fn the_goose_shows_each_peers_round_trip() {
-    let cluster = Cluster::memory(31).voters(3).configure(seeded).start().await;
+    let cluster = Cluster::memory(31)
+        .voters(3)
+        .configure(seeded)
+        .start()
+        .await;
     cluster.network().set_delay(ONE_WAY);
     let nodes = cluster.nodes().to_vec();
     let goose = single_goose(&nodes).await;
@@ -73,7 +77,11 @@ async fn the_goose_shows_each_peers_round_trip() {
 #[tokio::test(start_paused = true)]
 async fn acks_slower_than_the_lease_are_late_and_warned_about_once() {
     let (logs, _guard) = Logs::capture();
-    let cluster = Cluster::memory(32).voters(3).configure(seeded).start().await;
+    let cluster = Cluster::memory(32)
+        .voters(3)
+        .configure(seeded)
+        .start()
+        .await;
     let nodes = cluster.nodes().to_vec();
     let goose = single_goose(&nodes).await;
     let mut events = goose.events();
@@ -82,7 +90,10 @@ async fn acks_slower_than_the_lease_are_late_and_warned_about_once() {
     // Goose loses its lease; every ack of its rounds comes after that.
     let one_way = Duration::from_millis(150);
     cluster.network().set_delay(one_way);
-    wait_until(&nodes, ELECTION_WAIT, "late acks", |_| goose.late_acks() > 0).await;
+    wait_until(&nodes, ELECTION_WAIT, "late acks", |_| {
+        goose.late_acks() > 0
+    })
+    .await;
     // The rest of its rounds' acks arrive within a round trip.
     sleep(2 * one_way).await;
     cluster.network().set_delay(Duration::ZERO);
