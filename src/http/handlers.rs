@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::members::IdBody;
 use super::metrics;
 use crate::core::{CommandError, Membership, NodeId, Term};
-use crate::runtime::{GooseInfo, HandleError, NodeHandle, NodeStatus, PeerStatus};
+use crate::runtime::{AckRoundTrip, GooseInfo, HandleError, NodeHandle, NodeStatus, PeerStatus};
 
 /// The media type of the Prometheus text exposition format.
 const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -111,7 +111,25 @@ struct MemberBody {
     voter: bool,
     joining: bool,
     last_contact_ms: Option<u64>,
+    ack_rtt_ms: Option<RoundTripBody>,
     meta: BTreeMap<String, String>,
+}
+
+/// A peer's heartbeat-ack round trip, in milliseconds with microsecond
+/// precision (a LAN's is a fraction of one).
+#[derive(Serialize)]
+struct RoundTripBody {
+    last: f64,
+    smoothed: f64,
+}
+
+impl From<AckRoundTrip> for RoundTripBody {
+    fn from(round_trip: AckRoundTrip) -> Self {
+        RoundTripBody {
+            last: micros_as_millis(round_trip.last),
+            smoothed: micros_as_millis(round_trip.smoothed),
+        }
+    }
 }
 
 /// `GET /cluster`: every member as this node sees it, from the membership
@@ -146,6 +164,10 @@ pub(super) async fn cluster(State(handle): State<NodeHandle>) -> Json<ClusterBod
                     peer.and_then(|peer| peer.last_contact)
                         .map(|contact| whole_millis(now.saturating_duration_since(contact)))
                 },
+                // Measured only by a node that leads (or led) its term.
+                ack_rtt_ms: peer
+                    .and_then(|peer| peer.ack_round_trip)
+                    .map(RoundTripBody::from),
                 meta: meta_of(&membership, id),
             }
         })
@@ -243,6 +265,14 @@ pub(super) fn meta_of(membership: &Membership, id: NodeId) -> BTreeMap<String, S
         .metadata(id)
         .map(|metadata| metadata.as_map().clone())
         .unwrap_or_default()
+}
+
+/// Milliseconds with three decimals (whole microseconds, rounded down), so
+/// that the JSON number is exact: `0.412`, `300`.
+fn micros_as_millis(duration: Duration) -> f64 {
+    // Below 2^53 µs (285 years) the quotient is exact to the microsecond.
+    let micros = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
+    (micros / 1000) as f64 + (micros % 1000) as f64 / 1000.0
 }
 
 /// Milliseconds, rounded down.

@@ -18,6 +18,8 @@ pub(super) struct Sample {
     is_goose: bool,
     counters: Counters,
     persist_latency: LatencyHistogram,
+    ack_round_trips: LatencyHistogram,
+    late_acks: u64,
 }
 
 impl Sample {
@@ -31,6 +33,8 @@ impl Sample {
             is_goose: lease.is_some(),
             counters: status.counters,
             persist_latency: handle.persist_latency(),
+            ack_round_trips: handle.ack_round_trips(),
+            late_acks: handle.late_acks(),
         }
     }
 }
@@ -105,30 +109,23 @@ pub(super) fn render(sample: &Sample) -> String {
         out.sample("messages_dropped_total", &[("reason", &reason)], value);
     }
 
-    let histogram = &sample.persist_latency;
-    out.family(
+    out.histogram(
         "persist_latency_seconds",
-        "histogram",
         "Time taken to save the term and vote to storage.",
+        &sample.persist_latency,
     );
-    for (bound, count) in histogram.buckets() {
-        out.sample(
-            "persist_latency_seconds_bucket",
-            &[("le", &bound.as_secs_f64())],
-            count,
-        );
-    }
-    out.sample(
-        "persist_latency_seconds_bucket",
-        &[("le", &"+Inf")],
-        histogram.count(),
+    out.histogram(
+        "ack_round_trip_seconds",
+        "Heartbeat-ack round trips measured while leading, from the heartbeat's tick to the \
+         ack; at or above the lease, acks come too late to keep it.",
+        &sample.ack_round_trips,
     );
-    out.sample(
-        "persist_latency_seconds_sum",
-        &[],
-        histogram.sum().as_secs_f64(),
+    out.family(
+        "late_acks_total",
+        "counter",
+        "Heartbeat acks that arrived after the lease they could have extended had run out.",
     );
-    out.sample("persist_latency_seconds_count", &[], histogram.count());
+    out.sample("late_acks_total", &[], sample.late_acks);
     out.text
 }
 
@@ -144,6 +141,19 @@ impl Exposition {
         // Writing to a String cannot fail.
         let _ = writeln!(self.text, "# HELP {PREFIX}{name} {help}");
         let _ = writeln!(self.text, "# TYPE {PREFIX}{name} {kind}");
+    }
+
+    /// Family `name` as a histogram: its cumulative `_bucket` lines, the
+    /// `+Inf` one, `_sum` in seconds and `_count`.
+    fn histogram(&mut self, name: &str, help: &str, histogram: &LatencyHistogram) {
+        self.family(name, "histogram", help);
+        let bucket = format!("{name}_bucket");
+        for (bound, count) in histogram.buckets() {
+            self.sample(&bucket, &[("le", &bound.as_secs_f64())], count);
+        }
+        self.sample(&bucket, &[("le", &"+Inf")], histogram.count());
+        self.sample(&format!("{name}_sum"), &[], histogram.sum().as_secs_f64());
+        self.sample(&format!("{name}_count"), &[], histogram.count());
     }
 
     /// One `name{labels} value` line. Label values here are numbers and
@@ -163,7 +173,10 @@ impl Exposition {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::runtime::ACK_ROUND_TRIP_BUCKETS;
 
     #[test]
     fn renders_every_family_with_help_and_type() {
@@ -177,6 +190,11 @@ mod tests {
                 ..Counters::default()
             },
             persist_latency: LatencyHistogram::default(),
+            ack_round_trips: LatencyHistogram::of(
+                &ACK_ROUND_TRIP_BUCKETS,
+                &[Duration::from_millis(300), Duration::from_micros(200)],
+            ),
+            late_acks: 1,
         };
         let text = render(&sample);
         let lines: Vec<&str> = text.lines().collect();
@@ -198,6 +216,17 @@ mod tests {
             "duckduckgoose_persist_latency_seconds_bucket{le=\"+Inf\"} 0",
             "duckduckgoose_persist_latency_seconds_sum 0",
             "duckduckgoose_persist_latency_seconds_count 0",
+            "# TYPE duckduckgoose_ack_round_trip_seconds histogram",
+            "duckduckgoose_ack_round_trip_seconds_bucket{le=\"0.0001\"} 0",
+            "duckduckgoose_ack_round_trip_seconds_bucket{le=\"0.00025\"} 1",
+            "duckduckgoose_ack_round_trip_seconds_bucket{le=\"0.25\"} 1",
+            "duckduckgoose_ack_round_trip_seconds_bucket{le=\"0.5\"} 2",
+            "duckduckgoose_ack_round_trip_seconds_bucket{le=\"2.5\"} 2",
+            "duckduckgoose_ack_round_trip_seconds_bucket{le=\"+Inf\"} 2",
+            "duckduckgoose_ack_round_trip_seconds_sum 0.3002",
+            "duckduckgoose_ack_round_trip_seconds_count 2",
+            "# TYPE duckduckgoose_late_acks_total counter",
+            "duckduckgoose_late_acks_total 1",
         ] {
             assert!(lines.contains(&expected), "missing {expected:?} in\n{text}");
         }
@@ -210,7 +239,7 @@ mod tests {
             .iter()
             .filter(|line| line.starts_with("# HELP"))
             .count();
-        assert_eq!(types, 10);
-        assert_eq!(helps, 10);
+        assert_eq!(types, 12);
+        assert_eq!(helps, 12);
     }
 }

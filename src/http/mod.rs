@@ -18,9 +18,9 @@
 //! | Request                | Router | Answer |
 //! |------------------------|--------|--------|
 //! | `GET /status`          | read   | `200 {"id": 1, "role": "Goose", "term": 7, "leader": 1, "lease_ms": 240, "goose": {"id": 1, "term": 7, "addr": "10.0.0.1:7001", "meta": {"http": "http://10.0.0.1:8080"}}}` |
-//! | `GET /cluster`         | read   | `200 {"leader": 1, "term": 7, "member": true, "membership": {"term": 7, "version": 3}, "pending": false, "members": [{"id": 1, "addr": "10.0.0.1:7001", "voter": true, "joining": false, "last_contact_ms": 0, "meta": {"http": "http://10.0.0.1:8080"}}, …]}` |
+//! | `GET /cluster`         | read   | `200 {"leader": 1, "term": 7, "member": true, "membership": {"term": 7, "version": 3}, "pending": false, "members": [{"id": 1, "addr": "10.0.0.1:7001", "voter": true, "joining": false, "last_contact_ms": 0, "ack_rtt_ms": null, "meta": {"http": "http://10.0.0.1:8080"}}, {"id": 2, …, "last_contact_ms": 12, "ack_rtt_ms": {"last": 0.412, "smoothed": 0.398}, …}, …]}` |
 //! | `GET /members`         | read   | `200 {"membership": {"term": 7, "version": 3}, "members": [{"id": 1, "addr": "10.0.0.1:7001", "voter": true, "joining": false, "meta": {}}, …]}` |
-//! | `GET /metrics`         | read   | `200`, Prometheus text format 0.0.4, every name prefixed `duckduckgoose_` |
+//! | `GET /metrics`         | read   | `200`, Prometheus text format 0.0.4, every name prefixed `duckduckgoose_` ([Metrics](#metrics)) |
 //! | `GET /health`          | read   | `200 {"status": "ok"}`; `503 {"status": "failed", "error": "…"}` after a fatal error; `503 {"status": "stopped"}` after shutdown |
 //! | `POST /step-down`      | admin  | `202 {"stepped_down": true, "term": 7}`, or `409 {"error": "not the Goose", "leader": 2}` |
 //! | `POST /members`        | admin  | body `{"id": 4, "addr": "10.0.0.4:7001"}`, optionally with `"meta": {"http": "http://10.0.0.4:8080"}`: `200` with the committed membership (as `GET /members`); errors below |
@@ -44,7 +44,15 @@
 //!   when none is known), `meta` its metadata (`{}` if none; see
 //!   [`NodeMetadata`](crate::core::NodeMetadata)), `last_contact_ms` the time since this node last
 //!   received a message from that member (`null` if never, `0` for the node
-//!   itself). `membership` names the membership (it grows with every
+//!   itself). `ack_rtt_ms` is that member's heartbeat-ack round trip as this
+//!   node measured it, in milliseconds to the microsecond: `last` the
+//!   newest measurement, `smoothed` a moving average (TCP's smoothed round
+//!   trip, new samples weighing 1/8); see
+//!   [`PeerStatus::ack_round_trip`](crate::runtime::PeerStatus::ack_round_trip).
+//!   Only a node that leads its current term (or led it, and lost its
+//!   lease) measures round trips: it is `null` on every other node, for the
+//!   node itself, and for a peer whose ack it has not measured in that
+//!   term. `membership` names the membership (it grows with every
 //!   change; compare two nodes' to see whether they agree) and `pending` is,
 //!   on the Goose, whether its latest change still waits for a majority
 //!   (`null` on a Duck). `member` is whether this node is one of `members`:
@@ -63,6 +71,19 @@
 //!   unknown to it (the read router answers `404` to `POST /step-down`,
 //!   `405` to `POST /members`). Request bodies larger than
 //!   [`BODY_LIMIT_BYTES`] answer `413` before anything else.
+//!
+//! # Metrics
+//!
+//! | Family (`duckduckgoose_…`) | Type | What |
+//! |----------------------------|------|------|
+//! | `node_info{node_id}`       | gauge | always 1, names the node |
+//! | `term`                     | gauge | the current term; the fencing token while Goose |
+//! | `is_goose`                 | gauge | 1 while this node is the Goose, lease checked |
+//! | `elections_started_total`, `pre_votes_started_total`, `role_changes_total`, `heartbeats_sent_total`, `heartbeats_received_total` | counter | what the node did |
+//! | `messages_dropped_total{reason}` | counter | messages dropped without effect: `not_member`, `from_self`, `stale_term`, `unexpected` |
+//! | `persist_latency_seconds`  | histogram | time to save the term and vote ([`PERSIST_LATENCY_BUCKETS`](crate::runtime::PERSIST_LATENCY_BUCKETS)) |
+//! | `ack_round_trip_seconds`   | histogram | heartbeat-ack round trips measured while leading, every peer's ([`ACK_ROUND_TRIP_BUCKETS`](crate::runtime::ACK_ROUND_TRIP_BUCKETS), 0.1 ms to 2.5 s) |
+//! | `late_acks_total`          | counter | acks that arrived after the lease they could have extended had run out (round trip ≥ lease); each is also a [`NodeEvent::LateAck`](crate::runtime::NodeEvent::LateAck) and, at most once per [`LATE_ACK_WARNING_INTERVAL`](crate::runtime::LATE_ACK_WARNING_INTERVAL), a warning in the log |
 //!
 //! # Admin requests
 //!

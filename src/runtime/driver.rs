@@ -14,9 +14,10 @@ use super::error::FatalError;
 use super::events::EventSender;
 use super::handle::{Command, NodeStatus, leads_at};
 use super::peers::Outsiders;
+use super::round_trip::{self, AckArrival, RoundTrips};
 use crate::core::{
-    CommandError, Counters, DropReason, Election, Event, Membership, MembershipId, NodeId, Output,
-    Role, Term,
+    CommandError, Counters, DropReason, Election, Event, Membership, MembershipId, Message, NodeId,
+    Output, Role, Term,
 };
 use crate::storage::Storage;
 use crate::tick_clock::TickClock;
@@ -41,7 +42,8 @@ pub(crate) struct Driver<T, S> {
     shutdown: watch::Receiver<bool>,
     status: watch::Sender<NodeStatus>,
     tick: Duration,
-    /// When each recent tick was processed, to place the lease in real time.
+    /// When each recent tick was processed, to place the lease in real time
+    /// and to time heartbeat acks.
     clock: TickClock<Instant>,
     /// The lease length in real time; `None` without the check-quorum lease.
     lease: Option<Duration>,
@@ -80,6 +82,8 @@ pub(crate) struct Driver<T, S> {
     /// Whether the lease is checked in real time (check-quorum on): as the
     /// handles judge it, to count reigns the same way.
     lease_checked: bool,
+    /// Heartbeat-ack round trips and late acks.
+    round_trips: RoundTrips,
 }
 
 /// The parts of [`NodeStatus`] that change while the node runs. All `Copy`:
@@ -191,6 +195,11 @@ impl<T: Transport, S: Storage> Driver<T, S> {
         // tells it of every change after.
         let member = election.membership().contains(election.id());
         Driver {
+            round_trips: RoundTrips::new(
+                election.id(),
+                lease,
+                election.config().heartbeat_interval_ticks,
+            ),
             lease_checked: election.config().check_quorum,
             events: channels.events,
             held: Arc::new(election.membership().clone()),
@@ -202,7 +211,7 @@ impl<T: Transport, S: Storage> Driver<T, S> {
             draining: false,
             waiters: Waiters::new(transport.needs_peer_addresses()),
             joins: channels.joins,
-            clock: TickClock::new(started, lease_ticks),
+            clock: TickClock::new(started, round_trip::clock_span_ticks(lease_ticks, tick)),
             election,
             storage,
             transport,
@@ -241,7 +250,14 @@ impl<T: Transport, S: Storage> Driver<T, S> {
                 }
                 inbound = self.inbound.recv(), if inbound_open => match inbound {
                     Some(Inbound { from, msg }) => {
-                        self.observed.peers.record(from, Instant::now());
+                        let now = Instant::now();
+                        self.observed.peers.record(from, now);
+                        if let Message::HeartbeatAck { term, sent_tick, .. } = msg {
+                            let ack = AckArrival { from, term, sent_tick, at: now };
+                            let now_tick = self.election.now_tick();
+                            self.round_trips
+                                .ack(ack, &self.clock, now_tick, &self.observed, &self.events);
+                        }
                         self.election.handle_message(from, msg);
                     }
                     None => {
@@ -288,6 +304,8 @@ impl<T: Transport, S: Storage> Driver<T, S> {
                 break Some(error);
             }
             self.publish();
+            self.round_trips
+                .follow_term(self.election.term(), &self.observed);
             // Answered only now, so that when the caller hears "done" a
             // handover's `TimeoutNow` is with the transport and the status no
             // longer says Goose.
@@ -368,6 +386,10 @@ impl<T: Transport, S: Storage> Driver<T, S> {
                 }
                 Output::Event(Event::MembershipChanged { .. }) => self.membership_changed(),
                 Output::Event(event @ Event::LeaderChanged { leader, term }) => {
+                    if leader == Some(self.election.id()) {
+                        let tick = self.election.now_tick();
+                        self.round_trips.elected(term, tick, &self.observed);
+                    }
                     // A Duck admits the Goose it follows, member or not.
                     self.log_event(event);
                     self.events.goose_changed(leader, term);

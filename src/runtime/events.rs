@@ -1,7 +1,10 @@
 //! Every transition of a node, none coalesced: the core's record of role
-//! and Goose changes, broadcast by the driver to each [`Events`] stream.
+//! and Goose changes, broadcast by the driver to each [`Events`] stream,
+//! with the late heartbeat acks that explain a Goose losing its lease.
 
+use std::time::Duration;
 use thiserror::Error;
+
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
@@ -42,6 +45,26 @@ pub enum NodeEvent {
         id: Option<NodeId>,
         /// The term.
         term: Term,
+    },
+    /// A heartbeat ack of the term this node leads (or led) arrived after
+    /// the lease it could have extended had run out: its round trip is at
+    /// least the lease. A Goose whose acks are late cannot keep its lease:
+    /// it is elected, steps down, and again. Every late ack is reported
+    /// (once per heartbeat round and peer); the log line saying what to
+    /// change is rate-limited
+    /// ([`LATE_ACK_WARNING_INTERVAL`](super::LATE_ACK_WARNING_INTERVAL)), and
+    /// `NodeHandle::late_acks` counts them.
+    LateAck {
+        /// The peer that acknowledged.
+        peer: NodeId,
+        /// From the instant this node processed the heartbeat's tick to the
+        /// ack's arrival; `None` when that tick is older than the driver
+        /// remembers (2.5 s, the top of
+        /// [`ACK_ROUND_TRIP_BUCKETS`](super::ACK_ROUND_TRIP_BUCKETS), or the
+        /// lease if longer), so longer still.
+        round_trip: Option<Duration>,
+        /// The lease length in real time.
+        lease: Duration,
     },
 }
 
@@ -123,8 +146,9 @@ impl Events {
 impl NodeHandle {
     /// Every transition of this node from now on, none coalesced (unlike
     /// [`subscribe`](Self::subscribe)): role changes with their reason and
-    /// instant, and changes of the Goose it follows, in the order the
-    /// driver handled them. A graceful shutdown of a Goose reports its
+    /// instant, changes of the Goose it follows, and heartbeat acks that
+    /// came too late to extend its lease ([`NodeEvent::LateAck`]), in the
+    /// order the driver handled them. A graceful shutdown of a Goose reports its
     /// hand-over; a fatal error while leading reports a last
     /// [`RoleReason::Stopped`] Duck.
     ///
@@ -175,6 +199,15 @@ impl EventSender {
     pub(crate) fn goose_changed(&self, id: Option<NodeId>, term: Term) {
         // No subscriber is not an error: nobody is listening.
         let _ = self.sender.send(NodeEvent::GooseChanged { id, term });
+    }
+
+    /// Sends a late ack the driver measured.
+    pub(crate) fn late_ack(&self, peer: NodeId, round_trip: Option<Duration>, lease: Duration) {
+        let _ = self.sender.send(NodeEvent::LateAck {
+            peer,
+            round_trip,
+            lease,
+        });
     }
 
     /// The driver is stopping: a node still leading says it no longer does.

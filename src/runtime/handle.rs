@@ -308,11 +308,12 @@ impl NodeHandle {
 
     /// Every member as this node sees it, voters and learners, in ascending
     /// id order: whether it votes, its display address
-    /// ([`NodeConfig::addresses`](crate::runtime::NodeConfig::addresses))
-    /// and when this node last received a message from it.
+    /// ([`NodeConfig::addresses`](crate::runtime::NodeConfig::addresses)),
+    /// when this node last received a message from it and, on a node that
+    /// leads (or led) its current term, its heartbeat-ack round trip.
     ///
     /// Read on demand from a table the driver updates in place for every
-    /// message, so contacts do not wake the receivers of
+    /// message, so contacts and round trips do not wake the receivers of
     /// [`subscribe`](Self::subscribe).
     pub fn peers(&self) -> Vec<PeerStatus> {
         self.inner
@@ -337,6 +338,28 @@ impl NodeHandle {
     /// failed ones included), as a histogram with fixed buckets.
     pub fn persist_latency(&self) -> LatencyHistogram {
         self.inner.observed.persist_latency.snapshot()
+    }
+
+    /// The heartbeat-ack round trips this node measured while it led (every
+    /// peer's, one per heartbeat round; see
+    /// [`PeerStatus::ack_round_trip`] for each peer's last and smoothed),
+    /// as a histogram with the fixed [`ACK_ROUND_TRIP_BUCKETS`]. Mass at or
+    /// above the lease means acks come too late to keep it.
+    ///
+    /// [`ACK_ROUND_TRIP_BUCKETS`]: super::ACK_ROUND_TRIP_BUCKETS
+    pub fn ack_round_trips(&self) -> LatencyHistogram {
+        self.inner.observed.ack_round_trip.snapshot()
+    }
+
+    /// How many heartbeat acks of a term this node led arrived after the
+    /// lease they could have extended had run out (each also a
+    /// [`NodeEvent::LateAck`]). Growing, it says why this node keeps
+    /// losing its lease: the round trip is at least the lease.
+    pub fn late_acks(&self) -> u64 {
+        self.inner
+            .observed
+            .late_acks
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Why the node stopped by itself, if it did.

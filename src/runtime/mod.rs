@@ -57,9 +57,11 @@ mod handle;
 mod latency;
 mod leadership;
 mod peers;
+mod round_trip;
 mod view;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -70,9 +72,10 @@ pub use error::{FatalError, HandleError, MissingAddresses, StartError, WaitError
 pub use events::{EVENTS_CAPACITY, Events, EventsError, NodeEvent, RoleReason};
 pub use goose::GooseInfo;
 pub use handle::{Lease, NodeHandle, NodeStatus};
-pub use latency::{LatencyHistogram, PERSIST_LATENCY_BUCKETS};
+pub use latency::{ACK_ROUND_TRIP_BUCKETS, LatencyHistogram, PERSIST_LATENCY_BUCKETS};
 pub use leadership::{GooseTask, Leadership};
 pub use peers::PeerStatus;
+pub use round_trip::{AckRoundTrip, LATE_ACK_WARNING_INTERVAL};
 pub use view::LOSS_LEAD;
 
 use crate::core::Election;
@@ -98,6 +101,10 @@ pub(crate) struct Observed {
     pub(crate) peers: Peers,
     /// How long each `storage.save` took.
     pub(crate) persist_latency: LatencyRecorder,
+    /// The heartbeat-ack round trips measured while leading.
+    pub(crate) ack_round_trip: LatencyRecorder,
+    /// Acks that arrived after the lease they could have extended ran out.
+    pub(crate) late_acks: AtomicU64,
 }
 
 /// Starts nodes; see [`Node::start`].
@@ -231,6 +238,8 @@ impl Node {
         let observed = Arc::new(Observed {
             peers: Peers::new(started, election.membership()),
             persist_latency: LatencyRecorder::default(),
+            ack_round_trip: LatencyRecorder::with_bounds(&latency::ACK_ROUND_TRIP_BUCKETS),
+            late_acks: AtomicU64::new(0),
         });
         let channels = Channels {
             inbound,

@@ -1,4 +1,5 @@
-//! When this node last heard from each member, for status pages; and which
+//! When this node last heard from each member and, while it leads, each
+//! member's heartbeat-ack round trip, for status pages; and which
 //! non-members it has heard from, for the logs.
 //!
 //! The driver records a contact for every inbound message; handles read the
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::round_trip::AckRoundTrip;
 use crate::core::{Membership, NodeId};
 
 /// One member of the cluster as this node sees it, from
@@ -35,6 +37,13 @@ pub struct PeerStatus {
     /// this node started. For this node itself, the moment of the call: a
     /// node is always in touch with itself.
     pub last_contact: Option<Instant>,
+    /// Its heartbeat-ack round trip, last and smoothed, as this node
+    /// measured it in the term it leads (or led, while it is still in that
+    /// term: a Goose whose acks come too late loses its lease before they
+    /// arrive). `None` for this node itself, for a peer whose ack has not
+    /// been measured in that term, and on a node that did not lead its
+    /// current term.
+    pub ack_round_trip: Option<AckRoundTrip>,
 }
 
 /// The members' addresses and last-contact times, shared by the driver
@@ -57,6 +66,10 @@ struct Table {
     /// Nanoseconds from `epoch` to the last message from each member, plus
     /// one so that zero can mean "never".
     contact_nanos: Box<[AtomicU64]>,
+    /// The last and the smoothed ack round trip of each member, in
+    /// nanoseconds plus one (zero: none measured).
+    rtt_last_nanos: Box<[AtomicU64]>,
+    rtt_smoothed_nanos: Box<[AtomicU64]>,
 }
 
 impl Table {
@@ -65,14 +78,17 @@ impl Table {
     fn new(membership: &Membership, previous: Option<&Table>) -> Self {
         let ids: Box<[NodeId]> = membership.members().collect();
         debug_assert!(ids.is_sorted(), "members come from an ordered set");
-        let contact = |id: &NodeId| {
-            let nanos = previous
-                .and_then(|table| {
-                    let index = table.ids.binary_search(id).ok()?;
-                    Some(table.contact_nanos[index].load(Ordering::Relaxed))
-                })
-                .unwrap_or(0);
-            AtomicU64::new(nanos)
+        // A member's value in `previous`, or zero (none) for a new one.
+        let kept = |column: fn(&Table) -> &[AtomicU64]| {
+            move |id: &NodeId| {
+                let nanos = previous
+                    .and_then(|table| {
+                        let index = table.ids.binary_search(id).ok()?;
+                        Some(column(table)[index].load(Ordering::Relaxed))
+                    })
+                    .unwrap_or(0);
+                AtomicU64::new(nanos)
+            }
         };
         Table {
             voters: ids.iter().map(|&id| membership.is_voter(id)).collect(),
@@ -80,7 +96,15 @@ impl Table {
                 .iter()
                 .map(|&id| membership.address(id).map(str::to_owned))
                 .collect(),
-            contact_nanos: ids.iter().map(contact).collect(),
+            contact_nanos: ids.iter().map(kept(|table| &table.contact_nanos)).collect(),
+            rtt_last_nanos: ids
+                .iter()
+                .map(kept(|table| &table.rtt_last_nanos))
+                .collect(),
+            rtt_smoothed_nanos: ids
+                .iter()
+                .map(kept(|table| &table.rtt_smoothed_nanos))
+                .collect(),
             ids,
         }
     }
@@ -125,8 +149,37 @@ impl Peers {
         }
     }
 
-    /// Every member with its address and last contact, in ascending id
-    /// order; `me` is shown as in contact at `now`.
+    /// Whether `id` is a member.
+    pub(crate) fn contains(&self, id: NodeId) -> bool {
+        self.read().ids.binary_search(&id).is_ok()
+    }
+
+    /// Records member `from`'s ack round trip; a non-member's is ignored.
+    pub(crate) fn record_round_trip(&self, from: NodeId, round_trip: AckRoundTrip) {
+        let table = self.read();
+        if let Ok(index) = table.ids.binary_search(&from) {
+            // A single writer, as for contacts.
+            table.rtt_last_nanos[index].store(stored_nanos(round_trip.last), Ordering::Relaxed);
+            table.rtt_smoothed_nanos[index]
+                .store(stored_nanos(round_trip.smoothed), Ordering::Relaxed);
+        }
+    }
+
+    /// Forgets every round trip: this node no longer leads the term they
+    /// were measured in.
+    pub(crate) fn clear_round_trips(&self) {
+        let table = self.read();
+        for nanos in table
+            .rtt_last_nanos
+            .iter()
+            .chain(&*table.rtt_smoothed_nanos)
+        {
+            nanos.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Every member with its address, last contact and ack round trip, in
+    /// ascending id order; `me` is shown as in contact at `now`.
     pub(crate) fn snapshot(&self, me: NodeId, now: Instant) -> Vec<PeerStatus> {
         let table = self.read();
         table
@@ -135,7 +188,8 @@ impl Peers {
             .zip(&table.voters)
             .zip(&table.addresses)
             .zip(&table.contact_nanos)
-            .map(|(((&id, &voter), address), nanos)| {
+            .zip(table.rtt_last_nanos.iter().zip(&*table.rtt_smoothed_nanos))
+            .map(|((((&id, &voter), address), nanos), (last, smoothed))| {
                 let last_contact = if id == me {
                     Some(now)
                 } else {
@@ -144,11 +198,19 @@ impl Peers {
                         stored => Some(self.epoch + Duration::from_nanos(stored - 1)),
                     }
                 };
+                let ack_round_trip = match (
+                    loaded_nanos(last.load(Ordering::Relaxed)),
+                    loaded_nanos(smoothed.load(Ordering::Relaxed)),
+                ) {
+                    (Some(last), Some(smoothed)) => Some(AckRoundTrip { last, smoothed }),
+                    _ => None,
+                };
                 PeerStatus {
                     id,
                     address: address.clone(),
                     voter,
                     last_contact,
+                    ack_round_trip,
                 }
             })
             .collect()
@@ -161,6 +223,20 @@ impl Peers {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// `duration` as stored in a table: nanoseconds plus one, so that zero can
+/// mean "none".
+fn stored_nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos())
+        .unwrap_or(u64::MAX - 1)
+        .min(u64::MAX - 1)
+        + 1
+}
+
+/// What [`stored_nanos`] stored, back.
+fn loaded_nanos(stored: u64) -> Option<Duration> {
+    stored.checked_sub(1).map(Duration::from_nanos)
 }
 
 /// How many non-members [`Outsiders`] remembers: without a cluster key a
@@ -239,21 +315,48 @@ mod tests {
                     address: None,
                     voter: true,
                     last_contact: Some(now),
+                    ack_round_trip: None,
                 },
                 PeerStatus {
                     id: NodeId(2),
                     address: Some("10.0.0.2:7000".to_owned()),
                     voter: true,
                     last_contact: Some(at),
+                    ack_round_trip: None,
                 },
                 PeerStatus {
                     id: NodeId(3),
                     address: None,
                     voter: true,
                     last_contact: None,
+                    ack_round_trip: None,
                 },
             ]
         );
+    }
+
+    #[test]
+    fn round_trips_are_shown_for_members_kept_across_changes_and_cleared() {
+        let epoch = Instant::now();
+        let peers = Peers::new(epoch, &Membership::new([NodeId(1), NodeId(2), NodeId(3)]));
+        let round_trip = AckRoundTrip {
+            last: Duration::from_millis(3),
+            smoothed: Duration::ZERO,
+        };
+        peers.record_round_trip(NodeId(2), round_trip);
+        peers.record_round_trip(NodeId(9), round_trip);
+        let shown = |peers: &Peers| -> Vec<_> {
+            peers
+                .snapshot(NodeId(1), epoch)
+                .iter()
+                .map(|peer| (peer.id.0, peer.ack_round_trip))
+                .collect()
+        };
+        assert_eq!(shown(&peers), [(1, None), (2, Some(round_trip)), (3, None)]);
+        peers.replace(&Membership::new([NodeId(1), NodeId(2), NodeId(4)]));
+        assert_eq!(shown(&peers), [(1, None), (2, Some(round_trip)), (4, None)]);
+        peers.clear_round_trips();
+        assert_eq!(shown(&peers), [(1, None), (2, None), (4, None)]);
     }
 
     #[test]

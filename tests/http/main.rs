@@ -14,6 +14,7 @@ mod common;
 mod members;
 mod metadata;
 mod metrics;
+mod round_trip;
 mod serving;
 mod status;
 #[path = "../support/mod.rs"]

@@ -139,7 +139,15 @@ async fn cluster_lists_every_member_with_its_address_and_last_contact() {
     for (member, id) in members.iter().zip(ids()) {
         assert_eq!(
             keys(member),
-            set(&["id", "addr", "voter", "joining", "last_contact_ms", "meta"])
+            set(&[
+                "id",
+                "addr",
+                "voter",
+                "joining",
+                "last_contact_ms",
+                "ack_rtt_ms",
+                "meta"
+            ])
         );
         assert_eq!(member["id"], json!(id.0));
         assert_eq!(member["meta"], meta_json(id), "member {id}");
@@ -300,7 +308,15 @@ async fn a_learner_is_a_non_voter_on_cluster_and_a_duck_naming_the_goose_on_stat
         .map(|member| {
             assert_eq!(
                 keys(member),
-                set(&["id", "addr", "voter", "joining", "last_contact_ms", "meta"])
+                set(&[
+                    "id",
+                    "addr",
+                    "voter",
+                    "joining",
+                    "last_contact_ms",
+                    "ack_rtt_ms",
+                    "meta"
+                ])
             );
             assert_eq!(
                 member["joining"],

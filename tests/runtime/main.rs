@@ -20,8 +20,11 @@ mod failures;
 mod joins;
 mod leadership;
 mod learners;
+#[path = "../tcp_transport/logs.rs"]
+mod logs;
 mod membership;
 mod metadata;
 mod observe;
+mod round_trip;
 #[path = "../support/mod.rs"]
 mod support;
