@@ -16,6 +16,7 @@ pub use election::Election;
 #[cfg(feature = "__planted-bugs")]
 #[doc(hidden)]
 pub use election::Mutation;
+pub(crate) use election::is_round_tick;
 #[cfg(feature = "runtime")]
 pub(crate) use membership::{LegacyMembership, MembershipRepr};
 pub use membership::{Membership, MembershipError, MembershipId};

@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 use super::Observed;
 use super::events::EventSender;
-use crate::core::{NodeId, Term};
+use crate::core::{NodeId, Term, is_round_tick};
 use crate::tick_clock::TickClock;
 
 /// At most one late-ack warning per node per this interval; the late acks in
@@ -158,9 +158,7 @@ impl RoundTrips {
         // corrupted): it must neither count as late nor block later
         // measurements.
         if ack.term != term
-            || ack.sent_tick < elected_tick
-            || ack.sent_tick > now_tick
-            || !(ack.sent_tick - elected_tick).is_multiple_of(self.heartbeat_ticks)
+            || !is_round_tick(ack.sent_tick, elected_tick, now_tick, self.heartbeat_ticks)
             || ack.from == self.me
             || !observed.peers.contains(ack.from)
         {

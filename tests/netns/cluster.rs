@@ -96,6 +96,11 @@ impl Cluster {
         self.net.node_ids().collect()
     }
 
+    /// Every node but `id`.
+    pub fn others(&self, id: u64) -> Vec<u64> {
+        self.net.node_ids().filter(|&other| other != id).collect()
+    }
+
     pub fn node(&mut self, id: u64) -> &mut NodeProcess {
         &mut self.nodes[(id - 1) as usize]
     }

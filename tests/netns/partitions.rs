@@ -67,11 +67,7 @@ fn one_way_cut(transport: Transport) {
     };
     let mut cluster = Cluster::start(transport);
     let (goose, term) = cluster.wait_for_agreement(Instant::now());
-    let others: Vec<u64> = cluster
-        .ids()
-        .into_iter()
-        .filter(|&id| id != goose)
-        .collect();
+    let others = cluster.others(goose);
     for &other in &others {
         cluster.net.drop_from(goose, other);
     }
@@ -85,7 +81,7 @@ fn one_way_cut(transport: Transport) {
     repair_and_check(&mut cluster, "one-way: Goose unheard", muted, &note);
 
     let (deaf, _) = cluster.wait_for_agreement(Instant::now());
-    let others: Vec<u64> = cluster.ids().into_iter().filter(|&id| id != deaf).collect();
+    let others = cluster.others(deaf);
     for &other in &others {
         cluster.net.drop_from(other, deaf);
     }
@@ -108,11 +104,7 @@ fn bridge_node(transport: Transport) {
     };
     let mut cluster = Cluster::start(transport);
     let (goose, _) = cluster.wait_for_agreement(Instant::now());
-    let others: Vec<u64> = cluster
-        .ids()
-        .into_iter()
-        .filter(|&id| id != goose)
-        .collect();
+    let others = cluster.others(goose);
     let side_a = [goose, others[0]];
     let bridge = others[1];
     let side_c = [others[2], others[3]];
@@ -138,11 +130,7 @@ fn partial_partition(transport: Transport) {
     };
     let mut cluster = Cluster::start(transport);
     let (goose, _) = cluster.wait_for_agreement(Instant::now());
-    let others: Vec<u64> = cluster
-        .ids()
-        .into_iter()
-        .filter(|&id| id != goose)
-        .collect();
+    let others = cluster.others(goose);
     cluster.net.cut(&[goose], &[others[0]]);
     cluster.net.cut(&[others[1]], &[others[2]]);
     let cut = Instant::now();

@@ -39,11 +39,7 @@ fn kill_nine_failover(transport: Transport) {
     let started = Instant::now();
     let mut failovers = Vec::with_capacity(kills);
     for _round in 0..kills {
-        let others: Vec<u64> = cluster
-            .ids()
-            .into_iter()
-            .filter(|&id| id != goose)
-            .collect();
+        let others = cluster.others(goose);
         cluster.node(goose).kill9();
         let killed = Instant::now();
         let (_, _, answered) = cluster.wait_for_new_goose(term, killed, &others);
@@ -96,11 +92,7 @@ fn sigstop_past_lease(transport: Transport) {
     let mut elected = Vec::new();
     for _round in 0..STOP_ROUNDS {
         let (goose, term) = cluster.wait_for_agreement(Instant::now());
-        let others: Vec<u64> = cluster
-            .ids()
-            .into_iter()
-            .filter(|&id| id != goose)
-            .collect();
+        let others = cluster.others(goose);
         cluster.node(goose).signal("STOP");
         let stopped = Instant::now();
         let (_, _, at) = cluster.wait_for_new_goose(term, stopped, &others);

@@ -152,10 +152,13 @@ impl LeaderState {
     ) -> Ack {
         // Only echoes of heartbeats this leadership actually sent count; a
         // replayed ack echoes an old tick and cannot extend the lease.
-        let is_round_tick = sent_tick >= self.elected_tick
-            && sent_tick <= self.last_round_tick
-            && (sent_tick - self.elected_tick).is_multiple_of(config.heartbeat_interval_ticks);
-        if !is_round_tick {
+        let sent = is_round_tick(
+            sent_tick,
+            self.elected_tick,
+            self.last_round_tick,
+            config.heartbeat_interval_ticks,
+        );
+        if !sent {
             return Ack::Unexpected;
         }
         let Ok(index) = self.progress.binary_search_by_key(&from, |peer| peer.id) else {
@@ -247,6 +250,21 @@ impl LeaderState {
             );
         }
     }
+}
+
+/// Whether `sent_tick` is a heartbeat round of a leadership elected at
+/// `elected_tick` whose newest round is no later than `newest_tick`: rounds
+/// leave at the election and then every `heartbeat_interval_ticks`, so an
+/// ack echoing any other tick answers no heartbeat this leadership sent.
+pub(crate) fn is_round_tick(
+    sent_tick: u64,
+    elected_tick: u64,
+    newest_tick: u64,
+    heartbeat_interval_ticks: u64,
+) -> bool {
+    sent_tick >= elected_tick
+        && sent_tick <= newest_tick
+        && (sent_tick - elected_tick).is_multiple_of(heartbeat_interval_ticks)
 }
 
 impl Election {

@@ -9,6 +9,7 @@
 mod admission;
 mod follower;
 mod leader;
+pub(crate) use leader::is_round_tick;
 mod mutation;
 mod outbox;
 mod reconfig;
