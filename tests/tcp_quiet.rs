@@ -340,7 +340,16 @@ async fn a_member_whose_name_resolves_late_delays_only_itself_and_is_warned_abou
         })
         .await;
     }
-    assert_eq!(logs.count("WARN", &[]), 2, "nothing more to warn about");
+    // What queued for node 3 while it was unreachable went stale: only the
+    // newest heartbeat was sent, so no ack came back too late.
+    let stale = stats[&goose.id()].snapshot().dropped_stale;
+    assert!(stale > 0, "{:?}", stats[&goose.id()].snapshot());
+    assert_eq!(
+        logs.count("WARN", &[]),
+        2,
+        "nothing more to warn about: {:#?}",
+        logs.lines()
+    );
     assert!(goose.is_goose(), "the Goose kept its lease throughout");
     cluster.watch().check();
 }

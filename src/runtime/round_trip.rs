@@ -213,6 +213,13 @@ fn warn_late(peer: NodeId, round_trip: Option<Duration>, lease: Duration, not_lo
         Some(round_trip) => format!("take {round_trip:?}"),
         None => format!("take over {:?}", MEASURED_SPAN.max(lease)),
     };
+    let unlogged = match not_logged {
+        0 => String::new(),
+        n => format!(
+            " {n} late acks were not logged since the last warning (at most one per \
+             {LATE_ACK_WARNING_INTERVAL:?})."
+        ),
+    };
     tracing::warn!(
         %peer,
         ?round_trip,
@@ -220,8 +227,7 @@ fn warn_late(peer: NodeId, round_trip: Option<Duration>, lease: Duration, not_lo
         not_logged,
         "acks from node {peer} {took}, the lease is {lease:?}: this Goose cannot keep its lease. \
          Raise the election timeout (NodeConfig::election_timeout, --election-timeout-ms; the \
-         lease follows its minimum) or fix the network. {not_logged} late acks were not logged \
-         since the last warning (at most one per {LATE_ACK_WARNING_INTERVAL:?})"
+         lease follows its minimum) or fix the network.{unlogged}"
     );
 }
 
