@@ -63,10 +63,17 @@ impl<T: Transport> Transport for StallingTransport<T> {
     fn send(&mut self, to: NodeId, msg: Message) {
         if self.gate.stall.load(Ordering::Acquire) {
             self.gate.stalled.store(true, Ordering::Release);
-            // Deliberately blocking: this is the stall under test.
-            while self.gate.stall.load(Ordering::Acquire) {
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            // Deliberately blocking: this is the stall under test. Inside
+            // `block_in_place`, so that only the driver stalls: blocking a
+            // worker outright can leave the other workers parked on a
+            // condvar with nobody polling the timer and I/O driver (the
+            // worker had just polled it), and then the test's own timeouts
+            // never fire.
+            tokio::task::block_in_place(|| {
+                while self.gate.stall.load(Ordering::Acquire) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            });
             self.gate.stalled.store(false, Ordering::Release);
         }
         self.inner.send(to, msg);
