@@ -188,7 +188,7 @@ impl State {
         }
     }
 
-    fn election_deadline_mut(&mut self) -> Option<&mut u64> {
+    pub(super) fn election_deadline_mut(&mut self) -> Option<&mut u64> {
         match self {
             State::Follower(Follower {
                 election_deadline_tick,

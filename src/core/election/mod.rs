@@ -126,6 +126,9 @@ pub struct Election {
     /// the node is sticky for `election_timeout_min_ticks` after it. Kept
     /// across roles, because a Goose that steps down stays sticky.
     last_contact_tick: u64,
+    /// The `last_contact_tick` at which this node last asked for pre-votes
+    /// again early, after a majority refused them: at most once per contact.
+    early_retry_contact_tick: Option<u64>,
     rng: StdRng,
     outbox: Outbox,
     /// The role the last `RoleChanged` event announced. Transitions compare
@@ -160,6 +163,7 @@ impl Election {
             now_tick: 0,
             state: State::Follower(Follower::default()),
             last_contact_tick: 0,
+            early_retry_contact_tick: None,
             rng: StdRng::seed_from_u64(rng_seed),
             // A heartbeat round is one send per peer plus a few events.
             outbox: Outbox::new(config.id, 2 * members + 8),

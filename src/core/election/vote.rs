@@ -308,9 +308,34 @@ impl Election {
         {
             TallyResult::Won => self.become_candidate(false),
             TallyResult::Lost => {
-                self.become_follower(self.hard.term, None, RoleChangeReason::HigherTerm)
+                self.become_follower(self.hard.term, None, RoleChangeReason::HigherTerm);
+                self.retry_refused_pre_vote_soon();
             }
             TallyResult::Pending => {}
+        }
+    }
+
+    /// A pre-vote round a majority refused is asked again once, a heartbeat
+    /// interval later, instead of a whole new timeout later; only once per
+    /// contact with a Goose.
+    ///
+    /// After a Goose dies, the Duck whose timer runs out first may have
+    /// drawn (nearly) the minimum timeout, while voters that heard the
+    /// Goose's last heartbeat a little later than it did (network delay, a
+    /// later tick phase, or one more round it lost) are sticky a little
+    /// longer: they refuse, and without this the failover would wait for
+    /// the next timeout. One more round a heartbeat interval later finds
+    /// them past their stickiness. Where the refusals have another cause (a
+    /// live Goose this node cannot hear), the one extra round costs a few
+    /// messages and changes nobody's state: pre-votes move no term.
+    fn retry_refused_pre_vote_soon(&mut self) {
+        if self.early_retry_contact_tick == Some(self.last_contact_tick) {
+            return;
+        }
+        self.early_retry_contact_tick = Some(self.last_contact_tick);
+        let soon = self.now_tick + self.config.heartbeat_interval_ticks;
+        if let Some(deadline) = self.state.election_deadline_mut() {
+            *deadline = (*deadline).min(soon);
         }
     }
 
