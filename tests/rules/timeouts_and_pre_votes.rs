@@ -185,50 +185,53 @@ fn rule2_pre_vote_refused_by_a_majority_ends_the_round_without_changing_the_term
     assert_eq!(node.counters().elections_started, 0);
 }
 
-#[test]
-fn rule2_a_refused_pre_vote_round_is_asked_again_once_a_heartbeat_interval_later() {
-    let mut node = pre_candidate(3);
-    let refused_at = node.now_tick();
-    node.handle_message(id(2), pre_vote_response(0, false));
-    node.handle_message(id(3), pre_vote_response(0, false));
-    assert_eq!(drain(&mut node), vec![]);
-
-    let (ticks, outputs) = ticks_until_election(&mut node);
-    assert_eq!(ticks, HEARTBEAT, "asked again a heartbeat interval later");
-    assert_eq!(
-        outputs,
-        vec![
-            election_started(1, true),
-            send(2, pre_vote(1)),
-            send(3, pre_vote(1)),
-        ]
-    );
-
-    // Refused again without hearing from a Goose: the next round waits for
-    // a whole timeout.
-    node.handle_message(id(2), pre_vote_response(0, false));
-    node.handle_message(id(3), pre_vote_response(0, false));
-    let (ticks, _) = ticks_until_election(&mut node);
-    assert!((TIMEOUT_MIN..TIMEOUT_MAX).contains(&ticks), "{ticks}");
-    assert_eq!(node.hard_state(), HardState::default());
-    assert_eq!(node.counters().pre_votes_started, 3);
-    assert!(node.now_tick() > refused_at + TIMEOUT_MIN);
+/// Refuses node 1's current pre-vote round (term `term`) from both peers.
+fn refuse_round(node: &mut duckduckgoose::core::Election, term: u64) {
+    node.handle_message(id(2), pre_vote_response(term, false));
+    node.handle_message(id(3), pre_vote_response(term, false));
+    assert_eq!(drain(node), vec![]);
 }
 
 #[test]
-fn rule2_contact_with_a_goose_allows_another_early_retry() {
+fn rule2_a_refused_pre_vote_round_is_asked_again_a_tick_then_a_heartbeat_later() {
     let mut node = pre_candidate(3);
-    node.handle_message(id(2), pre_vote_response(0, false));
-    node.handle_message(id(3), pre_vote_response(0, false));
+    let asked_again = vec![
+        election_started(1, true),
+        send(2, pre_vote(1)),
+        send(3, pre_vote(1)),
+    ];
+
+    refuse_round(&mut node, 0);
+    assert_eq!(ticks_until_election(&mut node), (1, asked_again.clone()));
+    refuse_round(&mut node, 0);
+    assert_eq!(
+        ticks_until_election(&mut node),
+        (HEARTBEAT, asked_again.clone())
+    );
+    // Refused a third time without hearing from a Goose: the next round
+    // waits for a whole timeout.
+    refuse_round(&mut node, 0);
+    let (ticks, outputs) = ticks_until_election(&mut node);
+    assert!((TIMEOUT_MIN..TIMEOUT_MAX).contains(&ticks), "{ticks}");
+    assert_eq!(outputs, asked_again);
+    assert_eq!(node.hard_state(), HardState::default());
+    assert_eq!(node.counters().pre_votes_started, 4);
+}
+
+#[test]
+fn rule2_contact_with_a_goose_allows_early_retries_again() {
+    let mut node = pre_candidate(3);
+    refuse_round(&mut node, 0);
+    assert_eq!(ticks_until_election(&mut node).0, 1);
+    refuse_round(&mut node, 0);
     assert_eq!(ticks_until_election(&mut node).0, HEARTBEAT);
-    // A Goose of term 1 is heard; once it falls silent, the first refused
-    // round after that is asked again early too.
+    // A Goose of term 1 is heard; once it falls silent, the rounds refused
+    // after that are asked again early too.
     node.handle_message(id(2), heartbeat(1, 0));
     drain(&mut node);
     ticks_until_election(&mut node);
-    node.handle_message(id(2), pre_vote_response(1, false));
-    node.handle_message(id(3), pre_vote_response(1, false));
-    assert_eq!(ticks_until_election(&mut node).0, HEARTBEAT);
+    refuse_round(&mut node, 1);
+    assert_eq!(ticks_until_election(&mut node).0, 1);
 }
 
 #[test]

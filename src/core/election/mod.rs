@@ -30,7 +30,7 @@ use leader::LeaderState;
 #[cfg(feature = "__planted-bugs")]
 pub use mutation::Mutation;
 use outbox::Outbox;
-use vote::Candidacy;
+use vote::{Candidacy, EarlyRetries};
 
 /// The role a node is in; each variant carries only its own data.
 #[derive(Debug)]
@@ -126,9 +126,10 @@ pub struct Election {
     /// the node is sticky for `election_timeout_min_ticks` after it. Kept
     /// across roles, because a Goose that steps down stays sticky.
     last_contact_tick: u64,
-    /// The `last_contact_tick` at which this node last asked for pre-votes
-    /// again early, after a majority refused them: at most once per contact.
-    early_retry_contact_tick: Option<u64>,
+    /// How many refused pre-vote rounds this node has asked again early
+    /// since its last contact with a Goose (see
+    /// `retry_refused_pre_vote_soon`), and that contact's tick.
+    early_retries: EarlyRetries,
     rng: StdRng,
     outbox: Outbox,
     /// The role the last `RoleChanged` event announced. Transitions compare
@@ -163,7 +164,7 @@ impl Election {
             now_tick: 0,
             state: State::Follower(Follower::default()),
             last_contact_tick: 0,
-            early_retry_contact_tick: None,
+            early_retries: EarlyRetries::default(),
             rng: StdRng::seed_from_u64(rng_seed),
             // A heartbeat round is one send per peer plus a few events.
             outbox: Outbox::new(config.id, 2 * members + 8),

@@ -11,6 +11,17 @@ use super::mutation::Mutation;
 use super::outbox::Durable;
 use super::{Election, State};
 
+/// The early retries of refused pre-vote rounds since one contact with a
+/// Goose.
+#[derive(Debug, Default)]
+pub(super) struct EarlyRetries {
+    /// The `last_contact_tick` these retries follow; a newer contact starts
+    /// the count again.
+    contact_tick: u64,
+    /// Early retries made since that contact.
+    used: u8,
+}
+
 /// What only a pre-candidate or candidate has.
 #[derive(Debug)]
 pub(super) struct Candidacy {
@@ -315,25 +326,34 @@ impl Election {
         }
     }
 
-    /// A pre-vote round a majority refused is asked again once, a heartbeat
-    /// interval later, instead of a whole new timeout later; only once per
-    /// contact with a Goose.
+    /// A pre-vote round a majority refused is asked again early, a tick
+    /// later and then a heartbeat interval later, instead of a whole new
+    /// timeout later; twice at most per contact with a Goose.
     ///
     /// After a Goose dies, the Duck whose timer runs out first may have
-    /// drawn (nearly) the minimum timeout, while voters that heard the
-    /// Goose's last heartbeat a little later than it did (network delay, a
-    /// later tick phase, or one more round it lost) are sticky a little
-    /// longer: they refuse, and without this the failover would wait for
-    /// the next timeout. One more round a heartbeat interval later finds
-    /// them past their stickiness. Where the refusals have another cause (a
-    /// live Goose this node cannot hear), the one extra round costs a few
-    /// messages and changes nobody's state: pre-votes move no term.
+    /// drawn the minimum timeout, and its voters heard the Goose's last
+    /// heartbeat at the same instant but count ticks at another phase: each
+    /// is still sticky for up to a tick with even odds (the first retry), or
+    /// heard one more round that this node lost and is sticky a heartbeat
+    /// interval longer (the second). Without the retries the failover waits
+    /// for the next timeout. Where the refusals have another cause (a live
+    /// Goose this node cannot hear), two extra rounds per timeout cost a few
+    /// messages and change nobody's state: pre-votes move no term.
     fn retry_refused_pre_vote_soon(&mut self) {
-        if self.early_retry_contact_tick == Some(self.last_contact_tick) {
-            return;
+        let retries = &mut self.early_retries;
+        if retries.contact_tick != self.last_contact_tick {
+            *retries = EarlyRetries {
+                contact_tick: self.last_contact_tick,
+                used: 0,
+            };
         }
-        self.early_retry_contact_tick = Some(self.last_contact_tick);
-        let soon = self.now_tick + self.config.heartbeat_interval_ticks;
+        let delay_ticks = match retries.used {
+            0 => 1,
+            1 => self.config.heartbeat_interval_ticks,
+            _ => return,
+        };
+        retries.used += 1;
+        let soon = self.now_tick + delay_ticks;
         if let Some(deadline) = self.state.election_deadline_mut() {
             *deadline = (*deadline).min(soon);
         }
