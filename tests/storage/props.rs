@@ -162,3 +162,50 @@ fn every_state_membership_and_identity_round_trips_through_a_save() {
         prop_assert_eq!(loaded, (Some(state), members, identity));
     });
 }
+
+/// Whatever saves came before and however one slot is damaged (bits
+/// changed, cut short), a load gives the last saved state, or a higher term
+/// with no vote: never an older term or vote.
+#[test]
+fn damage_to_one_slot_never_brings_back_an_older_term_or_vote() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime builds");
+    let saves = proptest::collection::vec((0..1500u64, any::<Option<u64>>()), 1..6);
+    let damage = prop_oneof![
+        proptest::collection::vec((any::<usize>(), 1..=255u8), 1..4).prop_map(Err),
+        any::<usize>().prop_map(Ok),
+    ];
+    let strategy = (saves, 0..2usize, damage);
+    // Each case fsyncs a handful of times.
+    proptest!(ProptestConfig::with_cases(48), |((saves, damaged, damage) in strategy)| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut term = 0;
+        let mut last = hs(0, None);
+        runtime.block_on(async {
+            let mut storage = FileStorage::open(dir.path()).unwrap();
+            for (step, vote) in &saves {
+                term += step;
+                last = hs(term, *vote);
+                storage.save(&last).await.unwrap();
+            }
+        });
+        let path = slot_path(dir.path(), damaged);
+        let mut bytes = std::fs::read(&path).unwrap();
+        match damage {
+            Err(edits) => {
+                for (position, mask) in edits {
+                    let len = bytes.len();
+                    bytes[position % len] ^= mask;
+                }
+            }
+            Ok(len) => bytes.truncate(len % bytes.len()),
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let loaded = runtime.block_on(load_dir(dir.path())).unwrap().unwrap();
+        prop_assert!(
+            loaded == last || (loaded.term > last.term && loaded.voted_for.is_none()),
+            "loaded {:?} after {:?}", loaded, last
+        );
+    });
+}

@@ -76,9 +76,9 @@ fn io_error(path: &Path, operation: &'static str) -> impl FnOnce(io::Error) -> S
     }
 }
 
-/// The contents of `path`, `None` if it does not exist; at most `max_len`
-/// + 1 bytes, so a reader can tell "at the limit" from "too big" without
-/// reading a huge file whole.
+/// The contents of `path`, `None` if it does not exist; at most one byte
+/// more than `max_len`, so a reader can tell "at the limit" from "too big"
+/// without reading a huge file whole.
 pub(super) fn read_file(path: &Path, max_len: usize) -> Result<Option<Vec<u8>>, StorageError> {
     let file = match File::open(path) {
         Ok(file) => file,

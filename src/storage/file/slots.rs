@@ -36,8 +36,9 @@ enum Layout {
     /// No slots yet: the legacy `hardstate` holds this (all `None` if there
     /// is none). The next write creates the slots.
     Legacy,
-    /// The slots are in use; this is the newest valid one.
-    Slots { newest: usize, slot: Slot },
+    /// The slots are in use; this is the newest valid one (boxed: it holds
+    /// a membership, and the other variants nothing).
+    Slots { newest: usize, slot: Box<Slot> },
 }
 
 /// Whether a write may leave the two slots holding different memberships or
@@ -147,7 +148,10 @@ impl Disk {
         let record = slot.record.clone();
         let differ = older.record.membership != record.membership
             || older.record.identity != record.identity;
-        self.layout = Layout::Slots { newest, slot };
+        self.layout = Layout::Slots {
+            newest,
+            slot: Box::new(slot),
+        };
         if differ {
             tracing::info!(
                 dir = %paths.dir.display(),
@@ -206,7 +210,7 @@ impl Disk {
         };
         self.layout = Layout::Slots {
             newest: 1 - damaged,
-            slot: valid,
+            slot: Box::new(valid),
         };
         self.put(paths, damaged, repaired)?;
         Ok(record)
@@ -230,7 +234,7 @@ impl Disk {
         fs::create_slot(paths, &paths.slots[0], &encode(paths, 0, &newest)?)?;
         self.layout = Layout::Slots {
             newest: 0,
-            slot: newest,
+            slot: Box::new(newest),
         };
         fs::write_state(paths, &slot::marker())
     }
@@ -241,7 +245,7 @@ impl Disk {
     /// written there again with a raised ceiling.
     fn write_next(&mut self, paths: &Directory, record: &Record) -> Result<(), StorageError> {
         let (newest, current) = match &self.layout {
-            Layout::Slots { newest, slot } => (*newest, slot.clone()),
+            Layout::Slots { newest, slot } => (*newest, Slot::clone(slot)),
             // `write` and `settle` read or create the slots first.
             Layout::Unknown | Layout::Legacy => {
                 return Err(StorageError::Io {
@@ -283,7 +287,7 @@ impl Disk {
         fs::overwrite_slot(paths, &paths.slots[index], &bytes)?;
         self.layout = Layout::Slots {
             newest: index,
-            slot,
+            slot: Box::new(slot),
         };
         Ok(())
     }
