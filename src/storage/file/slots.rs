@@ -33,19 +33,20 @@ enum Layout {
     /// read again before the next write.
     #[default]
     Unknown,
-    /// No slots yet: the legacy `hardstate` holds this (all `None` if there
-    /// is none). The next write creates the slots.
+    /// No slots yet: the state is in the legacy `hardstate`, or there is
+    /// none. The next write creates the slots.
     Legacy,
     /// The slots are in use; this is the newest valid one (boxed: it holds
     /// a membership, and the other variants nothing).
     Slots { newest: usize, slot: Box<Slot> },
 }
 
-/// Whether a write may leave the two slots holding different memberships or
-/// identities: only hard-state saves may.
+/// How many slots a write goes to. Only hard-state saves leave the two
+/// slots differing (in hard state and ceiling, never in membership or
+/// identity).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Copies {
-    /// The newest slot only (a hard-state save).
+    /// The slot not holding the newest state (a hard-state save).
     One,
     /// Both slots in turn (a membership or identity save), so that damage
     /// to either never loses it.
