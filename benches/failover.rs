@@ -557,10 +557,12 @@ fn report(
     out
 }
 
-/// How long a `FileStorage` save (write, fsync, rename, fsync directory)
-/// takes here, for reading the phases.
+/// How long a steady-state `FileStorage` save takes here, for reading the
+/// phases. The first save to a directory (which creates its files) is left
+/// out.
 async fn fsync_cost(dir: &std::path::Path) -> Option<Summary> {
     let mut storage = FileStorage::open(dir.join("fsync-probe")).ok()?;
+    storage.save(&HardState::default()).await.ok()?;
     let mut samples = Vec::new();
     for term in 1..=100 {
         let state = HardState {

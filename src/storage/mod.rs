@@ -25,8 +25,8 @@ pub use mem::MemStorage;
 
 /// Where a node keeps its [`HardState`] and its [`Membership`].
 ///
-/// Both live side by side (a [`FileStorage`] keeps them in one file, written
-/// atomically); each save leaves the other one as it was.
+/// Both live side by side (a [`FileStorage`] keeps them together in each
+/// of its two slots); each save leaves the other one as it was.
 #[async_trait]
 pub trait Storage: Send + 'static {
     /// The saved state, or `None` for a node that has never saved one.

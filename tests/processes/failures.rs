@@ -69,8 +69,8 @@ fn storage_failure_while_running_is_fatal() {
     let victim = (1..=3)
         .find(|id| *id != goose)
         .expect("two of three nodes are Ducks");
-    // Every save writes a temporary file in the data directory; without the
-    // directory, the next save fails.
+    // Every save opens a slot file in the data directory by name; without
+    // the directory, the next save fails.
     fs::remove_dir_all(&cluster.node(victim).data_dir).expect("remove the data directory");
     cluster.node(victim).stopping = true;
     // The next election needs the victim's vote or candidacy, both of
@@ -82,7 +82,7 @@ fn storage_failure_while_running_is_fatal() {
     let reason = log.lines().last().unwrap_or_default();
     eprintln!("node {victim} stopped: {reason}");
     assert!(
-        reason.starts_with("fatal: storage failed:") && reason.contains("hardstate"),
+        reason.starts_with("fatal: storage failed:") && reason.contains("/state."),
         "the last line should say the storage failed: {reason:?}"
     );
 }
@@ -260,8 +260,10 @@ fn another_nodes_data_directory_is_refused() {
     first.wait_exit(PATIENCE);
 
     fs::create_dir(&copy).expect("create the copy");
-    fs::copy(original.join("hardstate"), copy.join("hardstate")).expect("copy the state file");
-    let before = fs::read(copy.join("hardstate")).expect("read the copy");
+    for name in ["hardstate", "state.0", "state.1"] {
+        fs::copy(original.join(name), copy.join(name)).expect("copy the state files");
+    }
+    let before = fs::read(copy.join("state.0")).expect("read the copy");
 
     let output = node("3", &copy, &[]);
     assert_eq!(output.code, Some(1), "{}", output.stderr);
@@ -282,7 +284,7 @@ fn another_nodes_data_directory_is_refused() {
         "{reason:?}"
     );
     assert_eq!(
-        fs::read(copy.join("hardstate")).expect("read the copy"),
+        fs::read(copy.join("state.0")).expect("read the copy"),
         before
     );
 }

@@ -10,18 +10,28 @@ async fn round_trip_of_several_states() {
     let dir = tempfile::tempdir().unwrap();
     let mut storage = FileStorage::open(dir.path()).unwrap();
     assert_eq!(storage.path(), dir.path().join("hardstate"));
+    assert_eq!(
+        storage.slot_paths(),
+        [slot_path(dir.path(), 0), slot_path(dir.path(), 1)]
+    );
+    let mut model = SlotModel::default();
     for state in sample_states() {
         storage.save(&state).await.unwrap();
         assert_eq!(storage.load().await.unwrap(), Some(state));
+        let (generation, ceiling) = model.save(state.term.0, 1);
         assert_eq!(
-            std::fs::read(storage.path()).unwrap(),
-            encode_v4(&state, None, None)
+            newest_slot(dir.path()).1,
+            encode_v5(generation, ceiling, &state, None, None),
+            "{state:?}"
         );
+        assert_eq!(std::fs::read(storage.path()).unwrap(), marker());
         assert!(
             !dir.path().join("hardstate.tmp").exists(),
-            "the rename consumes the temporary file"
+            "the marker's rename consumes the temporary file"
         );
     }
+    // Terms up to u64::MAX raised the ceiling once, to the largest term.
+    assert_eq!((model.generation, model.ceiling), (Some(8), u64::MAX));
 }
 
 #[tokio::test]
@@ -81,31 +91,21 @@ async fn torn_temp_file_is_ignored_and_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let temp = dir.path().join("hardstate.tmp");
 
-    // A crash before the first rename: only a torn temp file exists.
+    // A crash of an older build before its first rename: only a torn temp
+    // file exists.
     std::fs::write(&temp, [0xde, 0xad, 0xbe, 0xef, 0x01, 0x02, 0x03]).unwrap();
     assert_eq!(load_dir(dir.path()).await.unwrap(), None);
 
     let mut storage = FileStorage::open(dir.path()).unwrap();
     storage.save(&hs(5, Some(2))).await.unwrap();
-    assert!(!temp.exists());
+    assert!(!temp.exists(), "the marker's rename consumes it");
 
-    // A crash mid-write of a later save: the old state still loads.
-    let torn: Vec<u8> = (0..200u32)
-        .map(|i| (i.wrapping_mul(97) % 251) as u8)
-        .collect();
-    std::fs::write(&temp, &torn).unwrap();
+    // Saves no longer use it: one left there now is never read.
+    std::fs::write(&temp, encode_v1(&hs(6, Some(3)))).unwrap();
     drop(storage);
     let mut reopened = FileStorage::open(dir.path()).unwrap();
     assert_eq!(reopened.load().await.unwrap(), Some(hs(5, Some(2))));
-
-    // A valid-looking but newer state in the temp file is not trusted either:
-    // its save never returned, so nothing depended on it.
-    std::fs::write(&temp, encode_v1(&hs(6, Some(3)))).unwrap();
-    assert_eq!(reopened.load().await.unwrap(), Some(hs(5, Some(2))));
-
-    // The next save overwrites the leftover.
     reopened.save(&hs(7, None)).await.unwrap();
-    assert!(!temp.exists());
     drop(reopened);
     assert_eq!(load_dir(dir.path()).await.unwrap(), Some(hs(7, None)));
 }
@@ -116,16 +116,22 @@ async fn failed_save_is_an_error_and_keeps_the_old_state() {
     let mut storage = FileStorage::open(dir.path()).unwrap();
     storage.save(&hs(3, Some(1))).await.unwrap();
 
-    // A directory where the temporary file goes makes the create fail
+    // A directory where the next save's slot is makes its open fail
     // (permission tricks would not work for root).
-    let temp = dir.path().join("hardstate.tmp");
-    std::fs::create_dir(&temp).unwrap();
+    let target = slot_path(dir.path(), 1);
+    let before = std::fs::read(&target).unwrap();
+    std::fs::remove_file(&target).unwrap();
+    std::fs::create_dir(&target).unwrap();
     let error = storage.save(&hs(4, Some(2))).await.unwrap_err();
     assert!(matches!(error, StorageError::Io { .. }), "{error:?}");
-    assert_names_path(&error, &temp);
-    assert_eq!(storage.load().await.unwrap(), Some(hs(3, Some(1))));
+    assert_names_path(&error, &target);
+    let error = storage.load().await.unwrap_err();
+    assert!(matches!(error, StorageError::Io { .. }), "{error:?}");
+    assert_names_path(&error, &target);
 
-    std::fs::remove_dir(&temp).unwrap();
+    std::fs::remove_dir(&target).unwrap();
+    std::fs::write(&target, before).unwrap();
+    assert_eq!(storage.load().await.unwrap(), Some(hs(3, Some(1))));
     storage.save(&hs(4, Some(2))).await.unwrap();
     assert_eq!(storage.load().await.unwrap(), Some(hs(4, Some(2))));
 }

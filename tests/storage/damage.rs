@@ -88,13 +88,13 @@ async fn unknown_version_is_reported_with_the_version_found() {
     let dir = tempfile::tempdir().unwrap();
     let mut storage = FileStorage::open(dir.path()).unwrap();
     let path = storage.path().to_path_buf();
-    assert_eq!(FileStorage::FORMAT_VERSION, 4);
+    assert_eq!(FileStorage::FORMAT_VERSION, 5);
     let current = payload_v2(&hs(4, Some(1)), 1, &[0]);
     let cases = [
         // A newer build with the same payload.
-        (5, current.clone()),
+        (6, current.clone()),
         // A newer build with a longer payload: the envelope still frames it.
-        (6, [current.clone(), vec![0xaa; 8]].concat()),
+        (7, [current.clone(), vec![0xaa; 8]].concat()),
         (0, payload_v1(4, 1, 1)),
         (u16::MAX, Vec::new()),
     ];
@@ -113,7 +113,7 @@ async fn unknown_version_is_reported_with_the_version_found() {
                 },
             ) => {
                 assert_eq!(found, version);
-                assert_eq!(supported, 4);
+                assert_eq!(supported, 5);
                 assert_names_path(error, path);
                 assert!(error.to_string().contains(&version.to_string()));
             }

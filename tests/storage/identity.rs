@@ -23,8 +23,9 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     files
 }
 
-/// Asserts `result` is the refusal of `dir` (whose file records `found`) to
-/// `expected`, with the exact message.
+/// Asserts `result` is the refusal of `dir` (whose newest slot, or legacy
+/// `hardstate` if it has no slots, records `found`) to `expected`, with the
+/// exact message naming that file.
 fn assert_mismatch<T: std::fmt::Debug>(
     result: Result<T, StorageError>,
     dir: &Path,
@@ -32,7 +33,11 @@ fn assert_mismatch<T: std::fmt::Debug>(
     found: &NodeIdentity,
     message: &str,
 ) {
-    let state_file = dir.join("hardstate");
+    let state_file = if slot_path(dir, 0).exists() {
+        slot_path(dir, newest_slot(dir).0)
+    } else {
+        dir.join("hardstate")
+    };
     match result {
         Err(
             ref error @ StorageError::IdentityMismatch {
@@ -58,18 +63,22 @@ async fn a_fresh_directory_adopts_the_identity() {
     let dir = root.path().join("node-1");
     let me = identity("a", 1);
     let mut storage = FileStorage::open_as(&dir, me.clone()).unwrap();
-    // Recorded before `open_as` returns, with the state of a fresh node.
-    assert_eq!(
-        fs::read(dir.join("hardstate")).unwrap(),
-        encode_v4(&hs(0, None), None, Some(&me))
-    );
+    // Recorded before `open_as` returns, with the state of a fresh node,
+    // in both slots.
+    for (index, generation) in [(0, 1), (1, 0)] {
+        assert_eq!(
+            slot_bytes(&dir, index),
+            encode_v5(generation, CEILING_STEP, &hs(0, None), None, Some(&me))
+        );
+    }
+    assert_eq!(fs::read(dir.join("hardstate")).unwrap(), marker());
     assert_eq!(storage.load_identity().await.unwrap(), Some(me.clone()));
     assert_eq!(storage.load().await.unwrap(), Some(hs(0, None)));
     assert_eq!(storage.load_membership().await.unwrap(), None);
     storage.save(&hs(3, Some(1))).await.unwrap();
     assert_eq!(
-        fs::read(dir.join("hardstate")).unwrap(),
-        encode_v4(&hs(3, Some(1)), None, Some(&me))
+        slot_bytes(&dir, 1),
+        encode_v5(2, CEILING_STEP, &hs(3, Some(1)), None, Some(&me))
     );
 }
 
@@ -83,11 +92,9 @@ async fn reopening_as_the_same_identity_opens_and_writes_nothing() {
         storage.save(&hs(4, Some(2))).await.unwrap();
         storage.save_membership(&members).await.unwrap();
     }
-    // Any write would have to create this temporary file, and cannot.
-    fs::create_dir(dir.path().join("hardstate.tmp")).unwrap();
-    let before = fs::read(dir.path().join("hardstate")).unwrap();
+    let before = snapshot(dir.path());
     let mut storage = FileStorage::open_as(dir.path(), me.clone()).unwrap();
-    assert_eq!(fs::read(storage.path()).unwrap(), before);
+    assert_eq!(snapshot(dir.path()), before);
     assert_eq!(storage.load().await.unwrap(), Some(hs(4, Some(2))));
     assert_eq!(storage.load_membership().await.unwrap(), Some(members));
     assert_eq!(storage.load_identity().await.unwrap(), Some(me));
@@ -156,7 +163,7 @@ async fn a_copy_of_node_1s_directory_opened_as_node_3_is_refused_and_left_unchan
     }
     let copy = root.path().join("node-3");
     fs::create_dir(&copy).unwrap();
-    for name in ["hardstate", "lock"] {
+    for name in ["hardstate", "state.0", "state.1", "lock"] {
         fs::copy(original.join(name), copy.join(name)).unwrap();
     }
     let before = snapshot(&copy);
@@ -169,8 +176,10 @@ async fn a_copy_of_node_1s_directory_opened_as_node_3_is_refused_and_left_unchan
     );
     assert_eq!(snapshot(&copy), before, "byte-identical");
     assert_eq!(
-        fs::read(copy.join("hardstate")).unwrap(),
-        encode_v4(
+        newest_slot(&copy).1,
+        encode_v5(
+            4,
+            CEILING_STEP,
             &hs(7, Some(1)),
             Some(&membership(&[1, 2, 3], &[])),
             Some(&node_1)
@@ -179,10 +188,10 @@ async fn a_copy_of_node_1s_directory_opened_as_node_3_is_refused_and_left_unchan
 }
 
 /// Files of versions 1 to 3 (and version-4 files written without an
-/// identity) are upgraded in place by `open_as`, keeping term, vote and
+/// identity) are migrated to the slots by `open_as`, keeping term, vote and
 /// membership.
 #[tokio::test]
-async fn older_files_load_intact_and_are_upgraded_in_place() {
+async fn older_files_load_intact_and_are_migrated_by_open_as() {
     let me = identity("a", 2);
     let sample = sample_membership();
     let cases = [
@@ -208,9 +217,20 @@ async fn older_files_load_intact_and_are_upgraded_in_place() {
         let path = dir.path().join("hardstate");
         fs::write(&path, &file).unwrap();
         let mut storage = FileStorage::open_as(dir.path(), me.clone()).unwrap();
-        let upgraded = encode_v4(&hs(9, Some(2)), members.as_ref(), Some(&me));
         // Written by `open_as` itself, before any load or save.
-        assert_eq!(fs::read(&path).unwrap(), upgraded, "{name}");
+        for (index, generation) in [(0, 1), (1, 0)] {
+            let slot = |generation| {
+                encode_v5(
+                    generation,
+                    9 + CEILING_STEP,
+                    &hs(9, Some(2)),
+                    members.as_ref(),
+                    Some(&me),
+                )
+            };
+            assert_eq!(slot_bytes(dir.path(), index), slot(generation), "{name}");
+        }
+        assert_eq!(fs::read(&path).unwrap(), marker(), "{name}");
         assert!(!dir.path().join("hardstate.tmp").exists(), "{name}");
         assert_eq!(
             storage.load().await.unwrap(),
@@ -221,7 +241,6 @@ async fn older_files_load_intact_and_are_upgraded_in_place() {
         drop(storage);
 
         let mut reopened = FileStorage::open(dir.path()).unwrap();
-        assert_eq!(fs::read(&path).unwrap()[4..6], [4, 0], "{name}");
         assert_eq!(
             reopened.load_identity().await.unwrap(),
             Some(me.clone()),
@@ -249,8 +268,8 @@ async fn plain_open_checks_nothing_and_keeps_the_recorded_identity() {
         tool.save(&hs(2, None)).await.unwrap();
     }
     assert_eq!(
-        fs::read(dir.path().join("hardstate")).unwrap(),
-        encode_v4(&hs(2, None), None, Some(&node_1))
+        newest_slot(dir.path()).1,
+        encode_v5(2, CEILING_STEP, &hs(2, None), None, Some(&node_1))
     );
 
     // A directory only ever opened plainly records no identity, and the
@@ -268,14 +287,31 @@ async fn plain_open_checks_nothing_and_keeps_the_recorded_identity() {
 }
 
 /// The lock keeps other `FileStorage`s out, not a person restoring another
-/// node's file by hand: every read checks the identity again.
+/// node's files by hand: every read checks the identity of the newest slot
+/// again, and writes nothing (no repair) into a directory it refuses.
 #[tokio::test]
-async fn a_file_of_another_node_put_in_place_later_is_refused_on_load() {
+async fn a_slot_of_another_node_put_in_place_later_is_refused_on_load() {
     let dir = tempfile::tempdir().unwrap();
     let (node_1, node_3) = (identity("a", 1), identity("a", 3));
     let mut storage = FileStorage::open_as(dir.path(), node_3.clone()).unwrap();
-    let foreign = encode_v4(&hs(8, Some(1)), None, Some(&node_1));
-    fs::write(storage.path(), &foreign).unwrap();
+    // Newer than both of node 3's slots; the other one is damaged, which a
+    // read would otherwise repair.
+    let foreign = encode_v5(7, 2000, &hs(8, Some(1)), None, Some(&node_1));
+    fs::write(slot_path(dir.path(), 1), &foreign).unwrap();
+    fs::write(slot_path(dir.path(), 0), b"DDGS torn").unwrap();
+    let before = snapshot(dir.path());
+    let expected_path = slot_path(dir.path(), 1);
+    match storage.load().await {
+        Err(StorageError::IdentityMismatch { path, .. }) => assert_eq!(path, expected_path),
+        other => panic!("expected IdentityMismatch, got {other:?}"),
+    }
+    assert_eq!(snapshot(dir.path()), before);
+    // Both slots valid, the newer one foreign.
+    fs::write(
+        slot_path(dir.path(), 0),
+        encode_v5(6, 2000, &hs(8, Some(3)), None, Some(&node_3)),
+    )
+    .unwrap();
     let message =
         "the data directory belongs to node 1 of cluster \"a\", not node 3 of cluster \"a\"";
     assert_mismatch(storage.load().await, dir.path(), &node_3, &node_1, message);
@@ -368,9 +404,10 @@ async fn a_torn_temporary_file_does_not_stop_an_adoption() {
     let me = identity("a", 2);
     let mut storage = FileStorage::open_as(dir.path(), me.clone()).unwrap();
     assert!(!dir.path().join("hardstate.tmp").exists());
+    assert_eq!(fs::read(&path).unwrap(), marker());
     assert_eq!(
-        fs::read(&path).unwrap(),
-        encode_v4(&hs(5, Some(2)), None, Some(&me))
+        newest_slot(dir.path()).1,
+        encode_v5(1, 5 + CEILING_STEP, &hs(5, Some(2)), None, Some(&me))
     );
     assert_eq!(storage.load().await.unwrap(), Some(hs(5, Some(2))));
 }
@@ -379,15 +416,15 @@ async fn a_torn_temporary_file_does_not_stop_an_adoption() {
 async fn an_unknown_version_is_refused_by_open_as_and_left_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hardstate");
-    let file = envelope(5, &[0; 40]);
+    let file = envelope(6, &[0; 40]);
     fs::write(&path, &file).unwrap();
     let error = FileStorage::open_as(dir.path(), identity("a", 1)).unwrap_err();
     assert!(
         matches!(
             error,
             StorageError::UnsupportedVersion {
-                found: 5,
-                supported: 4,
+                found: 6,
+                supported: 5,
                 ..
             }
         ),

@@ -21,10 +21,12 @@ mod identity;
 mod lock;
 mod mem;
 mod membership;
+mod migration;
 // proptest comes with the `sim` feature, not as a dev-dependency, so that
 // building an example never compiles it.
 #[cfg(feature = "sim")]
 mod props;
+mod slots;
 mod versions;
 
 /// Memberships built the public way, with addresses.

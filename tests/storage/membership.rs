@@ -16,19 +16,27 @@ async fn hard_state_and_membership_round_trip_with_addresses() {
         (hs(9, Some(2)), sample_membership()),
         (hs(u64::MAX, Some(u64::MAX)), membership(&[u64::MAX], &[0])),
     ];
+    let mut model = SlotModel::default();
     for (state, members) in cases {
         storage.save(&state).await.unwrap();
+        model.save(state.term.0, 1);
         storage.save_membership(&members).await.unwrap();
+        let (generation, ceiling) = model.save(state.term.0, 2);
         assert_eq!(storage.load().await.unwrap(), Some(state));
         assert_eq!(
             storage.load_membership().await.unwrap().as_ref(),
             Some(&members)
         );
+        // Both slots hold it: the newest, and the one before it.
+        let (newest, bytes) = newest_slot(dir.path());
         assert_eq!(
-            std::fs::read(storage.path()).unwrap(),
-            encode_v4(&state, Some(&members), None)
+            bytes,
+            encode_v5(generation, ceiling, &state, Some(&members), None)
         );
-        assert!(!dir.path().join("hardstate.tmp").exists());
+        assert_eq!(
+            slot_bytes(dir.path(), 1 - newest),
+            encode_v5(generation - 1, ceiling, &state, Some(&members), None)
+        );
     }
     drop(storage);
 
@@ -75,9 +83,13 @@ async fn saving_one_half_keeps_the_other() {
     let mut storage = FileStorage::open(dir.path()).unwrap();
     assert_eq!(storage.load().await.unwrap(), Some(hs(4, Some(2))));
     assert_eq!(storage.load_membership().await.unwrap(), Some(m3.clone()));
+    // Ten generations: 0 and 1 created, then 1, 2, 1, 1, 1, 2 per save.
+    let state = hs(4, Some(2));
+    let (newest, bytes) = newest_slot(dir.path());
+    assert_eq!(bytes, encode_v5(9, 1024, &state, Some(&m3), None));
     assert_eq!(
-        std::fs::read(storage.path()).unwrap(),
-        encode_v4(&hs(4, Some(2)), Some(&m3), None)
+        slot_bytes(dir.path(), 1 - newest),
+        encode_v5(8, 1024, &state, Some(&m3), None)
     );
 }
 
@@ -114,7 +126,7 @@ async fn membership_too_big_for_the_format_is_refused_and_changes_nothing() {
     storage.save(&hs(2, Some(1))).await.unwrap();
     let small = membership(&[1], &[]);
     storage.save_membership(&small).await.unwrap();
-    let before = std::fs::read(storage.path()).unwrap();
+    let before = [slot_bytes(dir.path(), 0), slot_bytes(dir.path(), 1)];
 
     // Some, id, one voter, no learners or joining, one address, no
     // metadata: 10 bytes, plus 3 for the address length varint, plus the
@@ -132,9 +144,12 @@ async fn membership_too_big_for_the_format_is_refused_and_changes_nothing() {
         }
         other => panic!("expected an Io error, got {other:?}"),
     }
-    assert_names_path(&error, storage.path());
+    assert_names_path(&error, dir.path());
     assert!(error.to_string().contains("1048577 bytes"), "{error}");
-    assert_eq!(std::fs::read(storage.path()).unwrap(), before);
+    assert_eq!(
+        [slot_bytes(dir.path(), 0), slot_bytes(dir.path(), 1)],
+        before
+    );
     // Nothing of it lingers for the next save to write.
     storage.save(&hs(3, Some(1))).await.unwrap();
     assert_eq!(storage.load_membership().await.unwrap(), Some(small));

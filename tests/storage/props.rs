@@ -134,9 +134,22 @@ fn every_state_membership_and_identity_round_trips_through_a_save() {
             }
             storage.save(&state).await.unwrap();
         });
+        // Created (by open_as or the first save) at generations 0 and 1,
+        // then a membership (two more) and the state (one, or two if its
+        // term passed the ceiling).
+        let mut model = SlotModel::default();
+        model.save(if identity.is_some() || members.is_some() { 0 } else { term }, 1);
+        if members.is_some() && identity.is_some() {
+            model.save(0, 2);
+        }
+        let (generation, ceiling) = if identity.is_some() || members.is_some() {
+            model.save(term, 1)
+        } else {
+            (1, term.saturating_add(CEILING_STEP))
+        };
         prop_assert_eq!(
-            std::fs::read(dir.path().join("hardstate")).unwrap(),
-            encode_v4(&state, members.as_ref(), identity.as_ref())
+            newest_slot(dir.path()).1,
+            encode_v5(generation, ceiling, &state, members.as_ref(), identity.as_ref())
         );
         let mut reopened = FileStorage::open(dir.path()).unwrap();
         let loaded = runtime.block_on(async {
@@ -147,5 +160,52 @@ fn every_state_membership_and_identity_round_trips_through_a_save() {
             )
         });
         prop_assert_eq!(loaded, (Some(state), members, identity));
+    });
+}
+
+/// Whatever saves came before and however one slot is damaged (bits
+/// changed, cut short), a load gives the last saved state, or a higher term
+/// with no vote: never an older term or vote.
+#[test]
+fn damage_to_one_slot_never_brings_back_an_older_term_or_vote() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime builds");
+    let saves = proptest::collection::vec((0..1500u64, any::<Option<u64>>()), 1..6);
+    let damage = prop_oneof![
+        proptest::collection::vec((any::<usize>(), 1..=255u8), 1..4).prop_map(Err),
+        any::<usize>().prop_map(Ok),
+    ];
+    let strategy = (saves, 0..2usize, damage);
+    // Each case fsyncs a handful of times.
+    proptest!(ProptestConfig::with_cases(48), |((saves, damaged, damage) in strategy)| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut term = 0;
+        let mut last = hs(0, None);
+        runtime.block_on(async {
+            let mut storage = FileStorage::open(dir.path()).unwrap();
+            for (step, vote) in &saves {
+                term += step;
+                last = hs(term, *vote);
+                storage.save(&last).await.unwrap();
+            }
+        });
+        let path = slot_path(dir.path(), damaged);
+        let mut bytes = std::fs::read(&path).unwrap();
+        match damage {
+            Err(edits) => {
+                for (position, mask) in edits {
+                    let len = bytes.len();
+                    bytes[position % len] ^= mask;
+                }
+            }
+            Ok(len) => bytes.truncate(len % bytes.len()),
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let loaded = runtime.block_on(load_dir(dir.path())).unwrap().unwrap();
+        prop_assert!(
+            loaded == last || (loaded.term > last.term && loaded.voted_for.is_none()),
+            "loaded {:?} after {:?}", loaded, last
+        );
     });
 }

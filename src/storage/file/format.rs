@@ -46,9 +46,14 @@ pub(super) const VERSION_2: u16 = 2;
 /// The hard state and the membership with each member's metadata. Still
 /// read, never written.
 pub(super) const VERSION_3: u16 = 3;
-/// The format this build writes: version 3 with the identity of the node the
-/// directory belongs to.
+/// Version 3 with the identity of the node the directory belongs to: the
+/// last single-file format. Still read, never written; its payload is the
+/// tail of every version-5 slot.
 pub(super) const VERSION_4: u16 = 4;
+/// The format this build writes: two slots (see [`slot`]). In `hardstate`,
+/// an envelope of this version is the marker that sends readers to the
+/// slots (and stops builds that only know versions 1 to 4).
+pub(super) const VERSION_5: u16 = 5;
 
 const NO_VOTE: u8 = 0;
 const VOTE: u8 = 1;
@@ -83,8 +88,8 @@ pub(super) enum EncodeError {
 pub(super) enum DecodeError {
     #[error("bad magic bytes {found:02x?}, expected {MAGIC:02x?} (not a duckduckgoose state file)")]
     BadMagic { found: Vec<u8> },
-    #[error("larger than {MAX_FILE_LEN} bytes (not a duckduckgoose state file)")]
-    TooLarge,
+    #[error("larger than {max} bytes (not a duckduckgoose state file)")]
+    TooLarge { max: usize },
     #[error(
         "truncated: {len} bytes, shorter than the {}-byte header and checksum",
         HEADER_LEN + CHECKSUM_LEN
@@ -136,6 +141,22 @@ pub(super) enum DecodeError {
     /// The membership decodes, but a member's metadata breaks a bound.
     #[error("membership holds invalid metadata: {0}")]
     InvalidMetadata(MetadataError),
+    /// A version-5 envelope in `hardstate`: the marker of a directory that
+    /// keeps its state in slots, read where the slots should be.
+    #[error(
+        "marks the state as kept in state.0 and state.1 (format version {VERSION_5}), but state.0 is missing"
+    )]
+    SlotMarker,
+    /// `state.1` is missing although `state.0` exists, which is only created
+    /// once `state.1` is durable.
+    #[error("missing, though state.0 exists")]
+    SlotMissing,
+    /// An intact envelope of a single-file version where a slot should be.
+    #[error("holds format version {0}, but a slot holds version {VERSION_5} only")]
+    NotASlot(u16),
+    /// A slot's term is above its own ceiling, which no save writes.
+    #[error("term {term} is above the slot's term ceiling {ceiling}")]
+    TermAboveCeiling { term: Term, ceiling: Term },
     #[error("bad vote presence byte {0:#04x}")]
     BadVotePresence(u8),
     #[error("vote presence byte says no vote but the node id is {0}")]
@@ -145,8 +166,16 @@ pub(super) enum DecodeError {
     FieldTruncated,
 }
 
-/// The version-4 encoding of `record`.
+/// The version-4 encoding of `record`, as builds before version 5 wrote
+/// it; tests build old files with it.
+#[cfg(test)]
 pub(super) fn encode(record: &Record) -> Result<Vec<u8>, EncodeError> {
+    Ok(seal(VERSION_4, &encode_payload(record)?))
+}
+
+/// The version-4 payload of `record`: hard state, identity, membership. A
+/// version-5 slot carries it after its generation and term ceiling.
+pub(super) fn encode_payload(record: &Record) -> Result<Vec<u8>, EncodeError> {
     let membership = postcard::to_allocvec(&record.membership).map_err(EncodeError::Membership)?;
     if membership.len() > MAX_MEMBERSHIP_LEN {
         return Err(EncodeError::MembershipTooLarge {
@@ -166,10 +195,7 @@ pub(super) fn encode(record: &Record) -> Result<Vec<u8>, EncodeError> {
         + cluster_id.len()
         + MEMBERSHIP_LEN_LEN
         + membership.len();
-    let mut bytes = Vec::with_capacity(HEADER_LEN + payload_len + CHECKSUM_LEN);
-    bytes.extend_from_slice(&MAGIC);
-    bytes.extend_from_slice(&VERSION_4.to_le_bytes());
-    bytes.extend_from_slice(&len_u32(payload_len).to_le_bytes());
+    let mut bytes = Vec::with_capacity(payload_len);
     let state = record.state.unwrap_or_default();
     bytes.extend_from_slice(&state.term.0.to_le_bytes());
     match state.voted_for {
@@ -187,26 +213,71 @@ pub(super) fn encode(record: &Record) -> Result<Vec<u8>, EncodeError> {
     bytes.extend_from_slice(cluster_id);
     bytes.extend_from_slice(&len_u32(membership.len()).to_le_bytes());
     bytes.extend_from_slice(&membership);
+    Ok(bytes)
+}
+
+/// `payload` in the envelope: magic, `version`, payload length, payload,
+/// CRC-32 of all of it.
+pub(super) fn seal(version: u16, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(HEADER_LEN + payload.len() + CHECKSUM_LEN);
+    bytes.extend_from_slice(&MAGIC);
+    bytes.extend_from_slice(&version.to_le_bytes());
+    bytes.extend_from_slice(&len_u32(payload.len()).to_le_bytes());
+    bytes.extend_from_slice(payload);
     let checksum = crc32fast::hash(&bytes);
     bytes.extend_from_slice(&checksum.to_le_bytes());
-    Ok(bytes)
+    bytes
 }
 
 fn len_u32(len: usize) -> u32 {
     u32::try_from(len).expect("lengths are bounded by MAX_FILE_LEN, far below u32::MAX")
 }
 
-/// Checks run from the outside in (is it ours, is it whole, is it intact,
-/// can this build read it), so the error names the first thing wrong.
+/// Decodes the contents of `hardstate`. Checks run from the outside in (is
+/// it ours, is it whole, is it intact, can this build read it), so the
+/// error names the first thing wrong.
 pub(super) fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
+    let (version, payload) = open(bytes, MAX_FILE_LEN, Trailing::Refused)?;
+    match version {
+        VERSION_1 => decode_v1(payload),
+        VERSION_2 => decode_with_membership(payload, VERSION_2),
+        VERSION_3 => decode_with_membership(payload, VERSION_3),
+        VERSION_4 => decode_with_membership(payload, VERSION_4),
+        VERSION_5 => Err(DecodeError::SlotMarker),
+        other => Err(DecodeError::UnsupportedVersion(other)),
+    }
+}
+
+/// Decodes a version-4 payload (what follows a slot's generation and
+/// ceiling).
+pub(super) fn decode_payload(payload: &[u8]) -> Result<Record, DecodeError> {
+    decode_with_membership(payload, VERSION_4)
+}
+
+/// Whether bytes after the checksum are damage (`hardstate`, replaced
+/// whole by every save) or left over from a longer state once written in
+/// place (a slot).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Trailing {
+    Refused,
+    Ignored,
+}
+
+/// Checks the envelope of `bytes` (magic, size, length, checksum) and
+/// returns its version and payload, without judging the version.
+pub(super) fn open(
+    bytes: &[u8],
+    max_len: usize,
+    trailing: Trailing,
+) -> Result<(u16, &[u8]), DecodeError> {
     let magic_len = bytes.len().min(MAGIC.len());
     if bytes[..magic_len] != MAGIC[..magic_len] {
         return Err(DecodeError::BadMagic {
             found: bytes[..magic_len].to_vec(),
         });
     }
-    if bytes.len() > MAX_FILE_LEN {
-        return Err(DecodeError::TooLarge);
+    if bytes.len() > max_len {
+        return Err(DecodeError::TooLarge { max: max_len });
     }
     if bytes.len() < HEADER_LEN + CHECKSUM_LEN {
         return Err(DecodeError::ShorterThanHeader { len: bytes.len() });
@@ -220,11 +291,13 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
     if actual < expected {
         return Err(DecodeError::Truncated { actual, expected });
     }
-    if actual > expected {
+    if actual > expected && trailing == Trailing::Refused {
         return Err(DecodeError::TrailingBytes {
             count: actual - expected,
         });
     }
+    // `expected` <= `actual`, a `usize`.
+    let bytes = &bytes[..expected as usize];
 
     let (covered, stored) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
     let stored = u32::from_le_bytes(Reader(stored).take()?);
@@ -232,15 +305,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
     if stored != computed {
         return Err(DecodeError::ChecksumMismatch { stored, computed });
     }
-
-    let payload = &covered[HEADER_LEN..];
-    match version {
-        VERSION_1 => decode_v1(payload),
-        VERSION_2 => decode_with_membership(payload, VERSION_2),
-        VERSION_3 => decode_with_membership(payload, VERSION_3),
-        VERSION_4 => decode_with_membership(payload, VERSION_4),
-        other => Err(DecodeError::UnsupportedVersion(other)),
-    }
+    Ok((version, &covered[HEADER_LEN..]))
 }
 
 /// The hard state alone.
@@ -390,6 +455,8 @@ impl Reader<'_> {
         Ok(*field)
     }
 }
+
+pub(super) mod slot;
 
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,7 @@ use crate::core::NodeMetadata;
 
 mod identity;
 mod metadata;
+mod slot;
 
 fn hs(term: u64, voted_for: Option<u64>) -> HardState {
     HardState {
@@ -307,7 +308,7 @@ fn the_envelope_checks_name_what_is_wrong() {
                 computed: stored,
             },
         ),
-        (huge, DecodeError::TooLarge),
+        (huge, DecodeError::TooLarge { max: MAX_FILE_LEN }),
     ];
     for (bytes, expected) in cases {
         assert_eq!(decode(&bytes), Err(expected));
@@ -316,10 +317,17 @@ fn the_envelope_checks_name_what_is_wrong() {
 
 #[test]
 fn unknown_versions_are_reported_as_such_not_as_damage() {
-    for version in [0, 5, u16::MAX] {
+    for version in [0, 6, u16::MAX] {
         assert_eq!(
             decode(&envelope(version, &payload_v2(1, &[0]))),
             Err(DecodeError::UnsupportedVersion(version))
+        );
+    }
+    // Version 5 in `hardstate` is the slots' marker, whatever its payload.
+    for payload in [&[][..], &payload_v2(1, &[0])] {
+        assert_eq!(
+            decode(&envelope(VERSION_5, payload)),
+            Err(DecodeError::SlotMarker)
         );
     }
 }
@@ -480,7 +488,7 @@ fn damage_messages_keep_their_wording() {
     // on the wording.
     let cases = [
         (DecodeError::TrailingBytes { count: 1 }, "1 trailing bytes"),
-        (DecodeError::TooLarge, "larger than"),
+        (DecodeError::TooLarge { max: MAX_FILE_LEN }, "larger than"),
         (
             DecodeError::V1PayloadLength { len: 9 },
             "payload is 9 bytes",
