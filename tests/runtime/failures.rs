@@ -63,10 +63,17 @@ impl<T: Transport> Transport for StallingTransport<T> {
     fn send(&mut self, to: NodeId, msg: Message) {
         if self.gate.stall.load(Ordering::Acquire) {
             self.gate.stalled.store(true, Ordering::Release);
-            // Deliberately blocking: this is the stall under test.
-            while self.gate.stall.load(Ordering::Acquire) {
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            // Deliberately blocking: this is the stall under test. In place,
+            // so that the worker's other duties move to another thread: the
+            // worker may be the one that drives tokio's timers, and blocked
+            // with them every timer of the test would stop too (a hang that
+            // only shows when the stalled driver's deadline was the only
+            // timer due, which a tickless cluster makes the rule).
+            tokio::task::block_in_place(|| {
+                while self.gate.stall.load(Ordering::Acquire) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            });
             self.gate.stalled.store(false, Ordering::Release);
         }
         self.inner.send(to, msg);
