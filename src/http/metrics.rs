@@ -250,7 +250,7 @@ mod tests {
             .iter()
             .filter(|line| line.starts_with("# HELP"))
             .count();
-        assert_eq!(types, 12);
-        assert_eq!(helps, 12);
+        assert_eq!(types, 13);
+        assert_eq!(helps, 13);
     }
 }
