@@ -4,22 +4,29 @@
 //! is. The runtime keeps tokio `Instant`s; the simulator keeps virtual
 //! microseconds.
 
-/// A ring buffer of the instants (`T`) at which a host processed its most
-/// recent ticks.
+use std::collections::VecDeque;
+
+/// The instants (`T`) at which a host processed its most recent ticks.
+///
+/// A host that advances time by deadline rather than tick by tick processes
+/// several ticks in one step; every tick of a step happened at the step's
+/// instant, so the clock keeps one entry per step, not per tick: "every tick
+/// after the previous entry's, up to this one, was processed at this
+/// instant".
 ///
 /// A Goose's lease starts at a tick no older than the lease itself (the core
 /// stops being Goose once `now_tick ≥ start + lease`), so remembering
-/// `lease_ticks + 1` ticks is enough; the buffer is allocated once.
+/// `lease_ticks + 1` ticks is enough; each step covers at least one tick, so
+/// the entries fit in a buffer of that many, allocated once.
 #[derive(Debug)]
 pub(crate) struct TickClock<T> {
     /// The number of the newest tick recorded.
     last_tick: u64,
-    /// Its slot in `instants`: `last_tick % len`, kept so that recording
-    /// a tick needs no division.
-    last_slot: usize,
-    /// Slot `tick % len` holds tick `tick`, for the newest `len` ticks (or
-    /// as many as have happened).
-    instants: Vec<T>,
+    /// How many ticks back are remembered (the newest included).
+    remembered_ticks: u64,
+    /// `(newest tick of a step, its instant)`, oldest first, ticks strictly
+    /// increasing; no entry older than `remembered_ticks` is kept.
+    steps: VecDeque<(u64, T)>,
 }
 
 impl<T: Copy> TickClock<T> {
@@ -33,10 +40,12 @@ impl<T: Copy> TickClock<T> {
             .unwrap_or(usize::MAX)
             .saturating_add(2)
             .min(1 << 16);
+        let mut steps = VecDeque::with_capacity(capacity);
+        steps.push_back((0, start));
         TickClock {
             last_tick: 0,
-            last_slot: 0,
-            instants: vec![start; capacity],
+            remembered_ticks: capacity as u64,
+            steps,
         }
     }
 
@@ -45,27 +54,40 @@ impl<T: Copy> TickClock<T> {
     /// that tick leaves after the recorded instant.
     #[inline]
     pub(crate) fn record(&mut self, now: T) {
-        self.last_tick += 1;
-        self.last_slot += 1;
-        if self.last_slot == self.instants.len() {
-            self.last_slot = 0;
+        self.record_through(self.last_tick + 1, now);
+    }
+
+    /// Records that every tick after the newest recorded, up to `tick`, is
+    /// being processed at `now` (one step of a host advancing by deadline).
+    /// Call it *before* the core's `advance_to(tick)`. A `tick` already
+    /// recorded changes nothing.
+    pub(crate) fn record_through(&mut self, tick: u64, now: T) {
+        if tick <= self.last_tick {
+            return;
         }
-        self.instants[self.last_slot] = now;
+        self.last_tick = tick;
+        let oldest = self.oldest_remembered_tick();
+        while self.steps.front().is_some_and(|(step, _)| *step < oldest) {
+            self.steps.pop_front();
+        }
+        // Every entry left covers a distinct remembered tick, so there is
+        // room: this never reallocates.
+        self.steps.push_back((tick, now));
     }
 
     /// When tick `tick` was processed, if it is still remembered.
     #[inline]
     pub(crate) fn instant_of(&self, tick: u64) -> Option<T> {
-        let age = self.last_tick.checked_sub(tick)?;
-        if age >= self.instants.len() as u64 {
+        if tick > self.last_tick || tick < self.oldest_remembered_tick() {
             return None;
         }
-        Some(self.instants[self.slot(tick)])
+        // The step that processed `tick`: the first one reaching it.
+        let index = self.steps.partition_point(|(step, _)| *step < tick);
+        self.steps.get(index).map(|(_, instant)| *instant)
     }
 
-    fn slot(&self, tick: u64) -> usize {
-        // The remainder is below `len`, a `usize`.
-        (tick % self.instants.len() as u64) as usize
+    fn oldest_remembered_tick(&self) -> u64 {
+        (self.last_tick + 1).saturating_sub(self.remembered_ticks)
     }
 }
 
@@ -89,6 +111,32 @@ mod tests {
             assert_eq!(clock.instant_of(tick), Some(at(tick)));
         }
         assert_eq!(clock.instant_of(11), None);
+    }
+
+    #[test]
+    fn a_step_over_several_ticks_dates_them_all() {
+        let start = Instant::now();
+        let at = |tick: u64| start + Duration::from_millis(10 * tick);
+        let mut clock = TickClock::new(start, 20);
+        clock.record(at(1));
+        clock.record_through(6, at(6));
+        clock.record_through(6, at(7));
+        clock.record_through(11, at(12));
+        assert_eq!(clock.instant_of(0), Some(start));
+        assert_eq!(clock.instant_of(1), Some(at(1)));
+        for tick in 2..=6 {
+            assert_eq!(clock.instant_of(tick), Some(at(6)), "tick {tick}");
+        }
+        for tick in 7..=11 {
+            assert_eq!(clock.instant_of(tick), Some(at(12)), "tick {tick}");
+        }
+        assert_eq!(clock.instant_of(12), None);
+        // Capacity 22: a jump to tick 30 forgets ticks 0..=8, and the step
+        // that covered 7..=11 still dates 9..=11.
+        clock.record_through(30, at(30));
+        assert_eq!(clock.instant_of(8), None);
+        assert_eq!(clock.instant_of(9), Some(at(12)));
+        assert_eq!(clock.instant_of(12), Some(at(30)));
     }
 
     #[test]

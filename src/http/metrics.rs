@@ -20,6 +20,7 @@ pub(super) struct Sample {
     persist_latency: LatencyHistogram,
     ack_round_trips: LatencyHistogram,
     late_acks: u64,
+    driver_wakeups: u64,
 }
 
 impl Sample {
@@ -35,6 +36,7 @@ impl Sample {
             persist_latency: handle.persist_latency(),
             ack_round_trips: handle.ack_round_trips(),
             late_acks: handle.late_acks(),
+            driver_wakeups: handle.driver_wakeups(),
         }
     }
 }
@@ -126,6 +128,12 @@ pub(super) fn render(sample: &Sample) -> String {
         "Heartbeat acks that arrived after the lease they could have extended had run out.",
     );
     out.sample("late_acks_total", &[], sample.late_acks);
+    out.family(
+        "driver_wakeups_total",
+        "counter",
+        "Times the driver task woke up: heartbeat rounds, timeouts, messages and commands.",
+    );
+    out.sample("driver_wakeups_total", &[], sample.driver_wakeups);
     out.text
 }
 
@@ -195,6 +203,7 @@ mod tests {
                 &[Duration::from_millis(300), Duration::from_micros(200)],
             ),
             late_acks: 1,
+            driver_wakeups: 42,
         };
         let text = render(&sample);
         let lines: Vec<&str> = text.lines().collect();
@@ -227,6 +236,8 @@ mod tests {
             "duckduckgoose_ack_round_trip_seconds_count 2",
             "# TYPE duckduckgoose_late_acks_total counter",
             "duckduckgoose_late_acks_total 1",
+            "# TYPE duckduckgoose_driver_wakeups_total counter",
+            "duckduckgoose_driver_wakeups_total 42",
         ] {
             assert!(lines.contains(&expected), "missing {expected:?} in\n{text}");
         }
@@ -239,7 +250,7 @@ mod tests {
             .iter()
             .filter(|line| line.starts_with("# HELP"))
             .count();
-        assert_eq!(types, 12);
-        assert_eq!(helps, 12);
+        assert_eq!(types, 13);
+        assert_eq!(helps, 13);
     }
 }

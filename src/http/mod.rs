@@ -84,6 +84,7 @@
 //! | `persist_latency_seconds`  | histogram | time to save the term and vote ([`PERSIST_LATENCY_BUCKETS`](crate::runtime::PERSIST_LATENCY_BUCKETS)) |
 //! | `ack_round_trip_seconds`   | histogram | heartbeat-ack round trips measured while leading, every peer's ([`ACK_ROUND_TRIP_BUCKETS`](crate::runtime::ACK_ROUND_TRIP_BUCKETS), 0.1 ms to 2.5 s) |
 //! | `late_acks_total`          | counter | acks that arrived after the lease they could have extended had run out (round trip ≥ lease); each is also a [`NodeEvent::LateAck`](crate::runtime::NodeEvent::LateAck) and, at most once per [`LATE_ACK_WARNING_INTERVAL`](crate::runtime::LATE_ACK_WARNING_INTERVAL), a warning in the log |
+//! | `driver_wakeups_total`     | counter | times the driver task woke up: each heartbeat round on the Goose, each timeout, message, command or join request; an idle Duck wakes only for the Goose's heartbeats |
 //!
 //! # Admin requests
 //!

@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 
 use super::Observed;
 use super::changes::Waiters;
@@ -24,6 +25,19 @@ use crate::tick_clock::TickClock;
 use crate::transport::{Inbound, JoinRequest, Transport};
 
 mod membership;
+mod schedule;
+
+use schedule::TickSchedule;
+
+/// What woke the driver, which says when the ticks it catches up on were
+/// processed.
+#[derive(Clone, Copy, Debug)]
+enum Woken {
+    /// The core's next deadline fell due.
+    ByTimer,
+    /// A message, command or join request arrived.
+    ByInput,
+}
 
 /// Where a command's answer goes: the term the node led and handed over.
 type Reply = oneshot::Sender<Result<Term, CommandError>>;
@@ -227,29 +241,41 @@ impl<T: Transport, S: Storage> Driver<T, S> {
     }
 
     /// Runs the node until it is shut down or a fatal error stops it.
+    ///
+    /// Tickless: the driver sleeps until the instant of the core's next
+    /// deadline (see `schedule`), or until a message, command, join request
+    /// or shutdown, and then advances the core to the tick the clock says
+    /// before handling what woke it. An idle Duck wakes only for messages
+    /// and its election timeout, the Goose for its heartbeat rounds and
+    /// acks; [`NodeHandle::driver_wakeups`](super::NodeHandle::driver_wakeups)
+    /// counts the wake-ups.
     pub(crate) async fn run(mut self) {
-        // `Delay` never lets ticks catch up after a stall: the core then sees
-        // fewer ticks than real time passed. That is the safe direction for a
-        // voter (it stays sticky longer); for the Goose, whose lease would
-        // look longer, `is_goose` checks the real-time deadline.
-        let mut interval = tokio::time::interval_at(Instant::now() + self.tick, self.tick);
-        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut schedule = TickSchedule::new(Instant::now(), self.tick);
+        let timer = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(timer);
         let mut inbound_open = true;
         let mut reply: Option<(Reply, Result<Term, CommandError>)> = None;
 
         let fatal = loop {
+            let wake_at = self
+                .election
+                .next_deadline_tick()
+                .and_then(|tick| schedule.instant_of(tick));
+            if let Some(at) = wake_at
+                && timer.deadline() != at
+            {
+                timer.as_mut().reset(at);
+            }
             tokio::select! {
                 biased;
                 // A change (to `true`) or every handle dropped: stop either way.
                 _ = self.shutdown.changed() => break None,
-                _ = interval.tick() => {
-                    // Recorded before the core runs, so every heartbeat sent
-                    // during this tick leaves after the recorded instant.
-                    self.clock.record(Instant::now());
-                    self.election.tick();
+                () = &mut timer, if wake_at.is_some() => {
+                    self.catch_up(&schedule, Woken::ByTimer);
                 }
                 inbound = self.inbound.recv(), if inbound_open => match inbound {
                     Some(Inbound { from, msg }) => {
+                        self.catch_up(&schedule, Woken::ByInput);
                         let now = Instant::now();
                         self.observed.peers.record(from, now);
                         if let Message::HeartbeatAck { term, sent_tick, .. } = msg {
@@ -265,7 +291,7 @@ impl<T: Transport, S: Storage> Driver<T, S> {
                         inbound_open = false;
                     }
                 },
-                command = self.commands.recv() => match command {
+                command = self.commands.recv() => match self.caught_up(command, &schedule) {
                     // The term is read before any other input can move it:
                     // it is the term this node led and gave up.
                     Some(Command::StepDown { reply: to }) => {
@@ -291,7 +317,7 @@ impl<T: Transport, S: Storage> Driver<T, S> {
                     // Every handle is gone; nobody can ask for anything again.
                     None => break None,
                 },
-                join = next_join(&mut self.joins) => match join {
+                join = next_join(&mut self.joins) => match self.caught_up(join, &schedule) {
                     Some(request) => self.waiters.join(&mut self.election, request),
                     None => {
                         tracing::debug!("the transport stopped taking join requests");
@@ -317,8 +343,37 @@ impl<T: Transport, S: Storage> Driver<T, S> {
             // the membership.
             let committed = self.committed.take();
             self.waiters.settle(&self.election, committed.as_deref());
+            self.observed.driver_wakeups.fetch_add(1, Ordering::Relaxed);
+            schedule.after_busy(self.election.now_tick(), Instant::now());
         };
         self.finish(fatal).await;
+    }
+
+    /// Advances the core to the tick due now, dating the ticks it crosses
+    /// for the lease and the round trips: a timer wake-up processes them
+    /// now; any other input finds them due since their scheduled instant,
+    /// when a driver ticking every tick would have processed them. Either
+    /// instant is no later than anything the core sends for them leaves.
+    fn catch_up(&mut self, schedule: &TickSchedule, woken: Woken) {
+        let now = Instant::now();
+        let target = schedule.tick_at(now);
+        if target <= self.election.now_tick() {
+            return;
+        }
+        let at = match woken {
+            Woken::ByTimer => now,
+            Woken::ByInput => schedule.instant_of(target).map_or(now, |due| due.min(now)),
+        };
+        self.clock.record_through(target, at);
+        self.election.advance_to(target);
+    }
+
+    /// `input`, after advancing the core to the tick due now if it is one.
+    fn caught_up<I>(&mut self, input: Option<I>, schedule: &TickSchedule) -> Option<I> {
+        if input.is_some() {
+            self.catch_up(schedule, Woken::ByInput);
+        }
+        input
     }
 
     /// Handles every pending output in order. A `Persist` is durable before

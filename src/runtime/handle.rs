@@ -362,6 +362,18 @@ impl NodeHandle {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// How many times the driver task has woken up: for each heartbeat
+    /// round it sends as the Goose, each election timeout, and each message,
+    /// command or join request it took. An idle Duck wakes only for the
+    /// Goose's heartbeats; a count growing much faster than the messages
+    /// says something keeps the node busy.
+    pub fn driver_wakeups(&self) -> u64 {
+        self.inner
+            .observed
+            .driver_wakeups
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Why the node stopped by itself, if it did.
     pub fn fatal_error(&self) -> Option<Arc<FatalError>> {
         self.inner.view.receiver().borrow().fatal_error.clone()

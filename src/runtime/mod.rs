@@ -105,6 +105,8 @@ pub(crate) struct Observed {
     pub(crate) ack_round_trip: LatencyRecorder,
     /// Acks that arrived after the lease they could have extended ran out.
     pub(crate) late_acks: AtomicU64,
+    /// How many times the driver woke up (see `NodeHandle::driver_wakeups`).
+    pub(crate) driver_wakeups: AtomicU64,
 }
 
 /// Starts nodes; see [`Node::start`].
@@ -240,6 +242,7 @@ impl Node {
             persist_latency: LatencyRecorder::default(),
             ack_round_trip: LatencyRecorder::with_bounds(&latency::ACK_ROUND_TRIP_BUCKETS),
             late_acks: AtomicU64::new(0),
+            driver_wakeups: AtomicU64::new(0),
         });
         let channels = Channels {
             inbound,

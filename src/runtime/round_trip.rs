@@ -14,7 +14,9 @@
 //! ignored. The round trip runs from the instant the driver processed the
 //! heartbeat's tick, the instant the lease counts from, so it includes the
 //! time the driver took to send it (for a new Goose's first round, sent when
-//! the last vote arrived, up to one tick).
+//! the last vote arrived, up to one tick: the driver dates a tick it catches
+//! up on when a message wakes it at the tick's scheduled instant, when a
+//! driver ticking every tick would have processed it).
 //!
 //! [`TickClock`]: crate::tick_clock::TickClock
 //! [`NodeEvent::LateAck`]: super::NodeEvent::LateAck
@@ -275,6 +277,7 @@ mod tests {
             persist_latency: LatencyRecorder::default(),
             ack_round_trip: LatencyRecorder::default(),
             late_acks: Default::default(),
+            driver_wakeups: Default::default(),
         };
         let (events, weak) = EventSender::new();
         let mut stream = weak.upgrade().expect("open").subscribe();

@@ -17,6 +17,7 @@ mod support;
 mod admission;
 mod barrier_and_determinism;
 mod configurations;
+mod deadlines;
 mod heartbeats;
 mod learners;
 mod lease;

@@ -28,3 +28,4 @@ mod observe;
 mod round_trip;
 #[path = "../support/mod.rs"]
 mod support;
+mod wakeups;

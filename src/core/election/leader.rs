@@ -125,10 +125,7 @@ enum Ack {
 impl LeaderState {
     /// What is due at tick `now_tick`.
     pub(super) fn tick_due(&self, now_tick: u64, lease_ticks: u64, config: &Config) -> LeaderTick {
-        let lease_deadline = self
-            .lease_start_tick
-            .unwrap_or(self.elected_tick)
-            .saturating_add(lease_ticks);
+        let lease_deadline = self.lease_deadline_tick(lease_ticks);
         // Nobody can be elected before our lease would have ended; stepping
         // down then keeps "at most one Goose".
         if config.check_quorum && now_tick >= lease_deadline {

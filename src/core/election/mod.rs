@@ -7,6 +7,7 @@
 //! everything the node asks of its host in [`outbox`].
 
 mod admission;
+mod deadline;
 mod follower;
 mod leader;
 pub(crate) use leader::is_round_tick;
@@ -46,11 +47,17 @@ enum State {
 /// `Election` does no I/O and reads no clock. The host drives it with three
 /// kinds of input and drains its outputs after each one:
 ///
-/// * **inputs**: [`tick`](Self::tick) (one unit of local time passed),
+/// * **inputs**: [`tick`](Self::tick) (one unit of local time passed) or
+///   [`advance_to`](Self::advance_to) (local time reached a tick),
 ///   [`handle_message`](Self::handle_message), and the commands
 ///   [`campaign`](Self::campaign), [`step_down`](Self::step_down) and
 ///   [`transfer_leadership`](Self::transfer_leadership);
-/// * **outputs**: [`poll_output`](Self::poll_output) until it returns `None`.
+/// * **outputs**: [`poll_output`](Self::poll_output) until it returns `None`;
+/// * **timers**: [`next_deadline_tick`](Self::next_deadline_tick), read after
+///   draining: the host may sleep until that tick (or until the next message
+///   or command) and then call `advance_to` with the tick its clock reached,
+///   before handling whatever woke it. Ticking every tick and advancing by
+///   deadline give the same outputs in the same order.
 ///
 /// # Drain order
 ///
