@@ -29,6 +29,7 @@ mod membership_promotion;
 mod membership_proposals;
 mod membership_removal;
 mod non_members;
+mod split_votes;
 mod terms;
 mod timeouts_and_pre_votes;
 mod transfer;

@@ -158,6 +158,21 @@ impl Election {
     /// that crashed and restarted cannot help elect a second Goose while the
     /// old one's lease may still run (a node grants no vote within the
     /// minimum election timeout of hearing from a live Goose).
+    ///
+    /// A node restarting from term 0 with no vote is sticky too, though
+    /// under the storage contract it can have acknowledged nothing: every
+    /// Goose's term is at least 1, a heartbeat of a newer term is adopted
+    /// and its `Persist` drained before the ack that shows it (the persist
+    /// barrier), and a vote is made durable before it is answered. The core
+    /// cannot tell such a node from one whose directory was wiped under the
+    /// same id, which the crate tells operators to do to rejoin a removed
+    /// node (`--join`): a node whose removal had not committed may have
+    /// acknowledged the Goose whose lease still runs, and a new Goose may
+    /// undo the removal. Whether that wiped node can then tip an election
+    /// rests on the runtime (a join waits for a pending change to commit),
+    /// not on anything `Election` sees, so the stickiness stays; it costs a
+    /// brand-new cluster at most the part of a tick by which a node's timer
+    /// runs ahead of another's at the first election.
     pub fn new(config: Config, hard_state: HardState, rng_seed: u64) -> Result<Self, ConfigError> {
         config.validate()?;
         let members = config.membership.members().count();

@@ -32,6 +32,10 @@ pub enum Mutation {
     RemovedStillCampaigns,
     /// A Goose whose removal commits keeps leading.
     NoStepDownOnRemoval,
+    /// Not a safety bug: turns the split-vote tie-break off (a pre-candidate
+    /// never yields to a lower-id rival), so that the `split_votes` bench can
+    /// show the timings with and without it side by side.
+    NoPreVoteTieBreak,
 }
 
 impl Election {

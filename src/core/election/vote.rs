@@ -143,6 +143,43 @@ impl Election {
         }
     }
 
+    /// The split-vote tie-break: a pre-candidate that has just granted its
+    /// pre-vote to a rival of a lower id, asking for the same term, gives up
+    /// its own round and follows again, keeping its election timer.
+    ///
+    /// Why: nodes whose timers run out at the same instant all pass the
+    /// pre-vote (nobody is sticky without a Goose) and then split the real
+    /// vote, and every voter that granted one redraws its timer at the same
+    /// instant again. With 101 voters and 10 distinct timeout values about
+    /// ten nodes tie every round, and a round elects only when exactly one
+    /// node draws the earliest value (issue #14: thousands of ticks in a
+    /// lock-step model). A rival's pre-vote request reaches the other tied
+    /// pre-candidates before their own answers can have (both left at the
+    /// same instant), so of the pre-candidates that hear each other only the
+    /// lowest id goes on to the real vote, and wins it. The Raft paper
+    /// (§5.2) dropped a ranking of candidates for its availability issues: a
+    /// lower-ranked server that backs off must time out again when the
+    /// higher-ranked one fails, and not so soon that it resets progress.
+    /// Here the yielding node keeps the timer it drew, so a rival that fails
+    /// costs it at most that one timeout, the rule acts only on a tie within
+    /// one pre-vote round, and it never touches the real vote.
+    ///
+    /// Safety is untouched: it changes no answer (the grant came first,
+    /// exactly as without the rule), no term, no vote and no timer; it only
+    /// makes this node campaign less.
+    fn yield_to_lower_id_rival(&mut self, rival: NodeId, rival_term: Term, granted: bool) {
+        if !granted
+            || rival > self.config.id
+            || rival_term != self.hard.term.next()
+            || self.mutated(Mutation::NoPreVoteTieBreak)
+        {
+            return;
+        }
+        if matches!(self.state, State::PreCandidate(_)) {
+            self.give_up_campaign();
+        }
+    }
+
     /// Answers a vote request, in any role; a grant is durable before the
     /// answer goes out.
     pub(super) fn on_vote(
@@ -245,7 +282,13 @@ impl Election {
     /// round, answer requests, and give up for a Goose or a newer membership.
     pub(super) fn step_candidate(&mut self, from: NodeId, msg: Message) {
         match msg {
-            Message::PreVote { term, membership } => self.on_pre_vote(from, term, membership),
+            Message::PreVote { term, membership } => {
+                // Answered first, as in any role; the tie-break changes no
+                // answer.
+                let granted = self.would_grant(from, term, false, membership);
+                self.on_pre_vote(from, term, membership);
+                self.yield_to_lower_id_rival(from, term, granted);
+            }
             Message::Vote {
                 term,
                 transfer,

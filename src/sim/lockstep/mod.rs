@@ -82,6 +82,9 @@ mod tests;
 
 use std::collections::BTreeMap;
 
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use thiserror::Error;
 
 use crate::core::{Config, ConfigError, Election, NodeId, Output};
@@ -111,6 +114,9 @@ pub struct LockStep {
     down: BTreeMap<NodeId, Down>,
     wire: Wire,
     delay_ticks: u64,
+    /// Set by [`LockStep::with_shuffled_delivery`]: the order in which the
+    /// messages due in one settling round are delivered.
+    shuffle: Option<StdRng>,
     now_tick: u64,
     records: Records,
     counts: MessageCounts,
@@ -178,6 +184,7 @@ impl LockStep {
             down: BTreeMap::new(),
             wire: Wire::default(),
             delay_ticks: 0,
+            shuffle: None,
             now_tick: 0,
             records: Records::new(true),
             counts: MessageCounts::default(),
@@ -194,6 +201,17 @@ impl LockStep {
     #[must_use]
     pub fn with_delay_ticks(mut self, delay_ticks: u64) -> Self {
         self.delay_ticks = delay_ticks;
+        self
+    }
+
+    /// Delivers the messages due in each settling round in a random order
+    /// drawn from `seed`, instead of in send order: links that race each
+    /// other, so that which of several simultaneous requests a node hears
+    /// first is not always decided by the senders' ids (the model of issue
+    /// #14's split votes).
+    #[must_use]
+    pub fn with_shuffled_delivery(mut self, seed: u64) -> Self {
+        self.shuffle = Some(StdRng::seed_from_u64(seed));
         self
     }
 
@@ -305,14 +323,40 @@ impl LockStep {
     /// were delivered.
     pub fn deliver_due(&mut self) -> usize {
         let mut delivered = 0;
-        while let Some(message) = self.wire.pop_due(self.now_tick) {
-            match self.wire.links.state(message.from, message.to) {
-                Link::Open => delivered += usize::from(self.deliver(message)),
-                Link::Cut => self.counts.dropped += 1,
-                Link::Held => self.wire.held.push(message),
+        if let Some(rng) = &mut self.shuffle {
+            // Delivering sends nothing (outputs wait for the next drain), so
+            // the messages due now are all known before the first is handed
+            // over.
+            let mut due = Vec::new();
+            while let Some(message) = self.wire.pop_due(self.now_tick) {
+                due.push(message);
+            }
+            due.shuffle(rng);
+            for message in due {
+                delivered += usize::from(self.meet_link(message));
+            }
+        } else {
+            while let Some(message) = self.wire.pop_due(self.now_tick) {
+                delivered += usize::from(self.meet_link(message));
             }
         }
         delivered
+    }
+
+    /// `message` meets the rule of its link: delivered (returns whether it
+    /// reached a node that is up), dropped or held.
+    fn meet_link(&mut self, message: InFlight) -> bool {
+        match self.wire.links.state(message.from, message.to) {
+            Link::Open => self.deliver(message),
+            Link::Cut => {
+                self.counts.dropped += 1;
+                false
+            }
+            Link::Held => {
+                self.wire.held.push(message);
+                false
+            }
+        }
     }
 
     /// Hands `message` to its receiver, if it is up.
