@@ -1,4 +1,4 @@
-//! The split-vote tie-break (issue #14): a pre-candidate that grants its
+//! The split-vote tie-break: a pre-candidate that grants its
 //! pre-vote to a rival of a lower id asking for the same term gives up its
 //! own round, keeping its election timer, so that nodes timing out at the
 //! same instant do not all go on to split the real vote.

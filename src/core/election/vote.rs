@@ -152,8 +152,8 @@ impl Election {
     /// vote, and every voter that granted one redraws its timer at the same
     /// instant again. With 101 voters and 10 distinct timeout values about
     /// ten nodes tie every round, and a round elects only when exactly one
-    /// node draws the earliest value (issue #14: thousands of ticks in a
-    /// lock-step model). A rival's pre-vote request reaches the other tied
+    /// node draws the earliest value (thousands of ticks in a lock-step
+    /// model). A rival's pre-vote request reaches the other tied
     /// pre-candidates before their own answers can have (both left at the
     /// same instant), so of the pre-candidates that hear each other only the
     /// lowest id goes on to the real vote, and wins it. The Raft paper

@@ -207,8 +207,8 @@ impl LockStep {
     /// Delivers the messages due in each settling round in a random order
     /// drawn from `seed`, instead of in send order: links that race each
     /// other, so that which of several simultaneous requests a node hears
-    /// first is not always decided by the senders' ids (the model of issue
-    /// #14's split votes).
+    /// first is not always decided by the senders' ids (the model in which
+    /// many voters with few distinct timeouts split their votes).
     #[must_use]
     pub fn with_shuffled_delivery(mut self, seed: u64) -> Self {
         self.shuffle = Some(StdRng::seed_from_u64(seed));
