@@ -71,8 +71,10 @@ pub struct NodeConfig {
     /// assert_eq!(core.membership.quorum(), 2, "learners do not count");
     /// ```
     pub learners: Vec<NodeId>,
-    /// The length of one tick of the core's clock: how often the driver
-    /// wakes up. Every other time must be a whole number of ticks.
+    /// The length of one tick of the core's clock: the resolution of every
+    /// timer (the driver wakes when the core's next deadline is due, or for
+    /// a message or command, not every tick). Every other time must be a
+    /// whole number of ticks.
     /// Default 10 ms.
     pub tick: Duration,
     /// How often a Goose sends heartbeats. Default 50 ms.
