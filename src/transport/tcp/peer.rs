@@ -173,8 +173,6 @@ impl Writer {
                         }
                         None => debug!(peer = %self.peer, addr = %self.addr, "connected"),
                     }
-                    let stale = self.queue.drop_stale_heartbeats();
-                    add(&self.shared.counters.dropped_stale, stale as u64);
                     match self.pump(stream, auth).await {
                         Ok(Ended::Stopped) => return,
                         Ok(Ended::Idle) => {

@@ -53,30 +53,6 @@ impl OutboundQueue {
         self.items.pop_front()
     }
 
-    /// Drops every queued heartbeat but the newest, and every heartbeat ack
-    /// but the newest; returns how many were dropped.
-    ///
-    /// Called when a connection comes up: what queued while the peer was
-    /// unreachable is seconds old, and only the newest of each matters (a
-    /// lease counts the newest echoed tick; a newer heartbeat carries the
-    /// membership whenever an older one did and the peer has not
-    /// acknowledged it since). Delivering the old ones would only produce
-    /// acks too late to extend any lease.
-    pub fn drop_stale_heartbeats(&mut self) -> usize {
-        let newest = |kind: fn(&Message) -> bool| self.items.iter().rposition(kind);
-        let is_heartbeat: fn(&Message) -> bool = |m| matches!(m, Message::Heartbeat { .. });
-        let is_ack: fn(&Message) -> bool = |m| matches!(m, Message::HeartbeatAck { .. });
-        let keep = [newest(is_heartbeat), newest(is_ack)];
-        let before = self.items.len();
-        let mut index = 0;
-        self.items.retain(|m| {
-            let stale = (is_heartbeat(m) || is_ack(m)) && !keep.contains(&Some(index));
-            index += 1;
-            !stale
-        });
-        before - self.items.len()
-    }
-
     /// Moves every queued message, oldest first, to the end of `out`.
     pub fn drain_into(&mut self, out: &mut Vec<Message>) {
         out.extend(self.items.drain(..));
@@ -142,11 +118,6 @@ impl PeerQueue {
 
     pub(crate) fn len(&self) -> usize {
         self.lock().len()
-    }
-
-    /// See [`OutboundQueue::drop_stale_heartbeats`].
-    pub(crate) fn drop_stale_heartbeats(&self) -> usize {
-        self.lock().drop_stale_heartbeats()
     }
 
     /// Drops every queued message; returns how many there were.
@@ -223,24 +194,5 @@ mod tests {
             [timeout_now.clone(), vote(2), vote(3), vote(4)]
         );
         assert_eq!(queue.pop(), Some(timeout_now));
-    }
-
-    #[test]
-    fn a_new_connection_gets_only_the_newest_heartbeat_and_ack() {
-        let ack = |tick| Message::HeartbeatAck {
-            term: Term(1),
-            sent_tick: tick,
-            membership: MembershipId::default(),
-        };
-        let mut queue = OutboundQueue::new(16);
-        for msg in [hb(1), ack(1), vote(1), hb(2), hb(3), ack(2), vote(2)] {
-            assert_eq!(queue.push(msg), None);
-        }
-        assert_eq!(queue.drop_stale_heartbeats(), 3);
-        assert_eq!(
-            queue.iter().cloned().collect::<Vec<_>>(),
-            [vote(1), hb(3), ack(2), vote(2)]
-        );
-        assert_eq!(queue.drop_stale_heartbeats(), 0, "nothing left to drop");
     }
 }

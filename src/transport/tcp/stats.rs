@@ -30,10 +30,6 @@ pub struct TransportStats {
     /// one frame (some 1,400 members with 40-byte addresses fit). The
     /// connection stays up and the other messages go.
     pub dropped_oversized: u64,
-    /// Heartbeats and heartbeat acks queued while a peer was unreachable,
-    /// dropped when its connection came up because a newer one of the same
-    /// kind was queued behind them (only the newest counts).
-    pub dropped_stale: u64,
     /// Messages still queued for a peer when it left the membership, and
     /// dropped with its queue.
     pub dropped_peer_removed: u64,
@@ -124,7 +120,6 @@ pub(crate) struct Counters {
     pub(crate) frames_sent: AtomicU64,
     pub(crate) frames_received: AtomicU64,
     pub(crate) dropped_queue_full: AtomicU64,
-    pub(crate) dropped_stale: AtomicU64,
     pub(crate) dropped_write_failed: AtomicU64,
     pub(crate) dropped_oversized: AtomicU64,
     pub(crate) dropped_peer_removed: AtomicU64,
@@ -169,7 +164,6 @@ impl Counters {
             frames_sent: get(&self.frames_sent),
             frames_received: get(&self.frames_received),
             dropped_queue_full: get(&self.dropped_queue_full),
-            dropped_stale: get(&self.dropped_stale),
             dropped_write_failed: get(&self.dropped_write_failed),
             dropped_oversized: get(&self.dropped_oversized),
             dropped_peer_removed: get(&self.dropped_peer_removed),
