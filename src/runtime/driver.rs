@@ -13,20 +13,22 @@ use super::Observed;
 use super::changes::Waiters;
 use super::error::FatalError;
 use super::events::EventSender;
-use super::handle::{Command, NodeStatus, leads_at};
+use super::handle::{Command, NodeStatus};
 use super::peers::Outsiders;
 use super::round_trip::{self, AckArrival, RoundTrips};
 use crate::core::{
-    CommandError, Counters, DropReason, Election, Event, Membership, MembershipId, Message, NodeId,
-    Output, Role, Term,
+    CommandError, DropReason, Election, Event, Membership, Message, NodeId, Output, Role, Term,
 };
 use crate::storage::Storage;
 use crate::tick_clock::TickClock;
 use crate::transport::{Inbound, JoinRequest, Transport};
 
 mod membership;
+mod published;
 mod schedule;
 
+use published::Published;
+pub(crate) use published::initial_status;
 use schedule::TickSchedule;
 
 /// What woke the driver, which says when the ticks it catches up on were
@@ -98,69 +100,6 @@ pub(crate) struct Driver<T, S> {
     lease_checked: bool,
     /// Heartbeat-ack round trips and late acks.
     round_trips: RoundTrips,
-}
-
-/// The parts of [`NodeStatus`] that change while the node runs. All `Copy`:
-/// comparing and publishing them never allocates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Published {
-    role: Role,
-    term: Term,
-    leader: Option<NodeId>,
-    voted_for: Option<NodeId>,
-    lease_deadline: Option<Instant>,
-    counters: Counters,
-    membership: MembershipId,
-    membership_pending: Option<bool>,
-    /// See [`NodeStatus::reign`].
-    reign: u64,
-}
-
-impl Published {
-    /// Whether this shows a Goose holding its lease at `now`, as the
-    /// handles judge it.
-    fn holds_lease_at(&self, now: Instant, lease_checked: bool) -> bool {
-        leads_at(self.role, self.lease_deadline, now, lease_checked)
-    }
-
-    /// Whether going from `self` to `next` is worth waking watchers for: a
-    /// renewed lease deadline or a grown counter alone is not, but a lease
-    /// renewed after it lapsed is a new reign.
-    fn notable_change(&self, next: &Published) -> bool {
-        self.reign != next.reign
-            || self.role != next.role
-            || self.term != next.term
-            || self.leader != next.leader
-            || self.voted_for != next.voted_for
-            || self.lease_deadline.is_some() != next.lease_deadline.is_some()
-            || self.membership != next.membership
-            || self.membership_pending != next.membership_pending
-    }
-}
-
-/// The first status a handle sees, before the driver has run.
-pub(crate) fn initial_status(election: &Election) -> NodeStatus {
-    let membership = election.membership();
-    NodeStatus {
-        id: election.id(),
-        // No lease yet: whatever the core says, the node does not lead.
-        role: Role::Duck,
-        core_role: election.role(),
-        term: election.term(),
-        leader: election.leader(),
-        voted_for: election.hard_state().voted_for,
-        lease_deadline: None,
-        members: membership.voters().collect(),
-        learners: membership.learners().collect(),
-        member: membership.contains(election.id()),
-        membership: membership.id(),
-        membership_pending: election.membership_pending(),
-        counters: *election.counters(),
-        running: true,
-        fatal_error: None,
-        full_membership: Arc::new(membership.clone()),
-        reign: 0,
-    }
 }
 
 /// Everything [`Driver::new`] needs besides the election, storage and
