@@ -1,19 +1,24 @@
 //! Idle CPU of a real 5-node cluster: five `duckduckgoose run` processes on
 //! loopback with the default timing (tick 10 ms, heartbeat 50 ms, election
-//! timeout 300–600 ms), left to settle, then each process's CPU time
-//! (utime + stime from `/proc/<pid>/stat`) over a measurement window,
-//! printed per Duck and for the Goose (whoever `/status` names).
+//! timeout 300–600 ms), left to settle, then each process's CPU time over a
+//! measurement window, printed per Duck and for the Goose (whoever
+//! `/status` names). CPU time is the scheduler's own count, in nanoseconds
+//! (`/proc/<pid>/task/*/schedstat`): `/proc/<pid>/stat` counts 10 ms clock
+//! ticks, 0.05 % steps over 20 s, too coarse for a figure near 0.1 %.
 //!
 //! ```text
 //! cargo build --release --features cli --bin duckduckgoose
-//! cargo bench -p duckduckgoose-benches --bench idle -- [--binary PATH]... [--seconds 20] [--rounds 1]
+//! cargo bench -p duckduckgoose-benches --bench idle -- [--binary PATH]... [--floor] [--seconds 20] [--rounds 1]
 //! ```
 //!
 //! Several `--binary` flags measure each binary in turn, alternating when
 //! `--rounds` is above 1, so that a before/after comparison runs under the
-//! same load (default: `target/release/duckduckgoose`). Every process the
-//! bench starts is killed by its pid on every exit path (dropping the
-//! cluster kills them, a panic included). Linux only (`/proc`).
+//! same load (default: `target/release/duckduckgoose`). `--floor` adds, in
+//! the same alternation, five processes that exchange the same datagrams and
+//! do nothing else (see `floor.rs`): what the traffic alone costs on this
+//! machine. Every process the bench starts is killed by its pid on every
+//! exit path (dropping the cluster kills them, a panic included). Linux only
+//! (`/proc`).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -21,6 +26,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
+
+#[path = "idle/floor.rs"]
+mod floor;
 
 const CLUSTER_SIZE: u64 = 5;
 /// Longest wait for the cluster to serve and elect; reached only when
@@ -30,15 +38,32 @@ const PATIENCE: Duration = Duration::from_secs(20);
 /// connection is up, the start-up logging is over.
 const SETTLE: Duration = Duration::from_secs(3);
 
+/// What one measurement runs.
+enum Subject {
+    /// Five `duckduckgoose run` processes of this binary.
+    Binary(PathBuf),
+    /// Five processes of the bench's own traffic-only floor.
+    Floor,
+}
+
+impl Subject {
+    fn name(&self) -> String {
+        match self {
+            Subject::Binary(path) => path.display().to_string(),
+            Subject::Floor => "floor (the same datagrams, nothing else)".to_owned(),
+        }
+    }
+}
+
 struct Options {
-    binaries: Vec<PathBuf>,
+    subjects: Vec<Subject>,
     window: Duration,
     rounds: usize,
 }
 
 fn options() -> Result<Options, String> {
     let mut options = Options {
-        binaries: Vec::new(),
+        subjects: Vec::new(),
         window: Duration::from_secs(20),
         rounds: 1,
     };
@@ -47,8 +72,9 @@ fn options() -> Result<Options, String> {
         match arg.as_str() {
             "--binary" => {
                 let path = args.next().ok_or("--binary needs a path")?;
-                options.binaries.push(PathBuf::from(path));
+                options.subjects.push(Subject::Binary(PathBuf::from(path)));
             }
+            "--floor" => options.subjects.push(Subject::Floor),
             "--seconds" => {
                 let seconds: u64 = args
                     .next()
@@ -67,11 +93,14 @@ fn options() -> Result<Options, String> {
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    if options.binaries.is_empty() {
+    if !options
+        .subjects
+        .iter()
+        .any(|subject| matches!(subject, Subject::Binary(_)))
+    {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        options
-            .binaries
-            .push(workspace.join("target/release/duckduckgoose"));
+        let binary = workspace.join("target/release/duckduckgoose");
+        options.subjects.insert(0, Subject::Binary(binary));
     }
     Ok(options)
 }
@@ -102,6 +131,28 @@ fn free_port() -> u16 {
 }
 
 impl Cluster {
+    /// Five floor processes; the first is the Goose.
+    fn start_floor() -> Cluster {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let ports: Vec<u16> = (0..CLUSTER_SIZE).map(|_| free_port()).collect();
+        let bench = std::env::current_exe().expect("the bench's own path");
+        let mut cluster = Cluster {
+            children: Vec::new(),
+            http_ports: Vec::new(),
+            _dir: dir,
+        };
+        for index in 0..ports.len() {
+            let child = Command::new(&bench)
+                .args(floor::arguments(&ports, index))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|error| panic!("starting the floor: {error}"));
+            cluster.children.push(child);
+        }
+        cluster
+    }
+
     fn start(binary: &Path) -> Cluster {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let ports: Vec<(u16, u16)> = (0..CLUSTER_SIZE)
@@ -186,27 +237,17 @@ fn status_body(port: u16) -> Option<String> {
     head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
 }
 
-/// utime + stime of `pid`, in clock ticks (fields 14 and 15 of
-/// `/proc/<pid>/stat`, counted after the command name's closing paren).
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .unwrap_or_else(|error| panic!("/proc/{pid}/stat: {error}"));
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // `after_name` starts at field 3 (state): utime is field 14, stime 15.
-    let field = |n: usize| -> u64 { fields.get(n - 3).and_then(|v| v.parse().ok()).unwrap_or(0) };
-    field(14) + field(15)
-}
-
-/// Clock ticks per second (`getconf CLK_TCK`; 100 on every Linux in use).
-fn clock_ticks_per_second() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|output| String::from_utf8(output.stdout).ok())
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(100.0)
+/// The CPU time of every thread of `pid` so far, in nanoseconds: the first
+/// field of each `/proc/<pid>/task/<tid>/schedstat`. (A thread that exits
+/// during the window takes its time with it; an idle node starts none.)
+fn cpu_nanos(pid: u32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap_or_else(|error| panic!("/proc/{pid}/task: {error}"));
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 fn load() -> String {
@@ -228,26 +269,40 @@ fn load() -> String {
 }
 
 /// One measurement: (Goose %, each Duck's %).
-fn measure(binary: &Path, window: Duration, hz: f64) -> (f64, Vec<f64>) {
-    let mut cluster = Cluster::start(binary);
-    cluster.wait_for_goose();
-    sleep(SETTLE);
-    let goose = cluster.wait_for_goose();
+fn measure(subject: &Subject, window: Duration) -> (f64, Vec<f64>) {
+    let (mut cluster, goose) = match subject {
+        Subject::Binary(binary) => {
+            let mut cluster = Cluster::start(binary);
+            cluster.wait_for_goose();
+            sleep(SETTLE);
+            let goose = cluster.wait_for_goose();
+            (cluster, Some(goose))
+        }
+        Subject::Floor => {
+            let cluster = Cluster::start_floor();
+            sleep(SETTLE);
+            (cluster, None)
+        }
+    };
     let pids = cluster.pids();
-    let before: Vec<u64> = pids.iter().map(|pid| cpu_ticks(*pid)).collect();
+    let before: Vec<u64> = pids.iter().map(|pid| cpu_nanos(*pid)).collect();
     let started = Instant::now();
     sleep(window);
-    let after: Vec<u64> = pids.iter().map(|pid| cpu_ticks(*pid)).collect();
+    let after: Vec<u64> = pids.iter().map(|pid| cpu_nanos(*pid)).collect();
     let elapsed = started.elapsed().as_secs_f64();
-    let still = cluster.wait_for_goose();
-    if still != goose {
-        eprintln!(
-            "note: the Goose changed during the window (node {} then node {})",
-            goose + 1,
-            still + 1
-        );
+    if let Some(goose) = goose {
+        let still = cluster.wait_for_goose();
+        if still != goose {
+            eprintln!(
+                "note: the Goose changed during the window (node {} then node {})",
+                goose + 1,
+                still + 1
+            );
+        }
     }
-    let percent = |index: usize| 100.0 * (after[index] - before[index]) as f64 / hz / elapsed;
+    let goose = goose.unwrap_or(0);
+    let percent =
+        |index: usize| 100.0 * after[index].saturating_sub(before[index]) as f64 / 1e9 / elapsed;
     let ducks = (0..pids.len())
         .filter(|i| *i != goose)
         .map(percent)
@@ -256,6 +311,14 @@ fn measure(binary: &Path, window: Duration, hz: f64) -> (f64, Vec<f64>) {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(outcome) = floor::run(&args) {
+        if let Err(error) = outcome {
+            eprintln!("idle floor: {error}");
+            std::process::exit(2);
+        }
+        return;
+    }
     let options = match options() {
         Ok(options) => options,
         Err(error) => {
@@ -263,22 +326,20 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let hz = clock_ticks_per_second();
     println!(
-        "idle CPU, {CLUSTER_SIZE} processes, default timing, {} s windows, {} per second clock ticks",
+        "idle CPU, {CLUSTER_SIZE} processes, default timing, {} s windows, CPU time from schedstat",
         options.window.as_secs(),
-        hz
     );
     for round in 1..=options.rounds {
-        for binary in &options.binaries {
+        for subject in &options.subjects {
             let load_before = load();
-            let (goose, ducks) = measure(binary, options.window, hz);
+            let (goose, ducks) = measure(subject, options.window);
             let mean = ducks.iter().sum::<f64>() / ducks.len().max(1) as f64;
             let max = ducks.iter().copied().fold(0.0, f64::max);
             let each: Vec<String> = ducks.iter().map(|duck| format!("{duck:.3}")).collect();
             println!(
                 "round {round} {}: Goose {goose:.3} %, Ducks mean {mean:.3} % max {max:.3} % ({}) [before: {load_before}; after: {}]",
-                binary.display(),
+                subject.name(),
                 each.join(", "),
                 load()
             );

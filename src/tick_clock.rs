@@ -51,7 +51,9 @@ impl<T: Copy> TickClock<T> {
 
     /// Records that the next tick is being processed at `now`. Call it
     /// *before* the core's `tick()`, so that everything the core sends during
-    /// that tick leaves after the recorded instant.
+    /// that tick leaves after the recorded instant. (The simulator ticks one
+    /// tick at a time; the runtime advances by deadline.)
+    #[cfg(any(test, feature = "sim"))]
     #[inline]
     pub(crate) fn record(&mut self, now: T) {
         self.record_through(self.last_tick + 1, now);
