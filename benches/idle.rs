@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! cargo build --release --features cli --bin duckduckgoose
-//! cargo bench -p duckduckgoose-benches --bench idle -- [--binary PATH]... [--floor] [--seconds 20] [--rounds 1]
+//! cargo bench -p duckduckgoose-benches --bench idle -- [--binary PATH]... [--floor] [--floor-tokio] [--seconds 20] [--rounds 1]
 //! ```
 //!
 //! Several `--binary` flags measure each binary in turn, alternating when
@@ -16,9 +16,10 @@
 //! same load (default: `target/release/duckduckgoose`). `--floor` adds, in
 //! the same alternation, five processes that exchange the same datagrams and
 //! do nothing else (see `floor.rs`): what the traffic alone costs on this
-//! machine. Every process the bench starts is killed by its pid on every
-//! exit path (dropping the cluster kills them, a panic included). Linux only
-//! (`/proc`).
+//! machine; `--floor-tokio` the same through a current-thread tokio runtime,
+//! one task a process. Every process the bench starts is killed by its pid
+//! on every exit path (dropping the cluster kills them, a panic included).
+//! Linux only (`/proc`).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -43,14 +44,19 @@ enum Subject {
     /// Five `duckduckgoose run` processes of this binary.
     Binary(PathBuf),
     /// Five processes of the bench's own traffic-only floor.
-    Floor,
+    Floor(floor::Runtime),
 }
 
 impl Subject {
     fn name(&self) -> String {
         match self {
             Subject::Binary(path) => path.display().to_string(),
-            Subject::Floor => "floor (the same datagrams, nothing else)".to_owned(),
+            Subject::Floor(floor::Runtime::Blocking) => {
+                "floor (the same datagrams, nothing else)".to_owned()
+            }
+            Subject::Floor(floor::Runtime::Tokio) => {
+                "tokio floor (the same datagrams through a tokio runtime)".to_owned()
+            }
         }
     }
 }
@@ -74,7 +80,10 @@ fn options() -> Result<Options, String> {
                 let path = args.next().ok_or("--binary needs a path")?;
                 options.subjects.push(Subject::Binary(PathBuf::from(path)));
             }
-            "--floor" => options.subjects.push(Subject::Floor),
+            "--floor" => options
+                .subjects
+                .push(Subject::Floor(floor::Runtime::Blocking)),
+            "--floor-tokio" => options.subjects.push(Subject::Floor(floor::Runtime::Tokio)),
             "--seconds" => {
                 let seconds: u64 = args
                     .next()
@@ -132,7 +141,7 @@ fn free_port() -> u16 {
 
 impl Cluster {
     /// Five floor processes; the first is the Goose.
-    fn start_floor() -> Cluster {
+    fn start_floor(runtime: floor::Runtime) -> Cluster {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let ports: Vec<u16> = (0..CLUSTER_SIZE).map(|_| free_port()).collect();
         let bench = std::env::current_exe().expect("the bench's own path");
@@ -143,7 +152,7 @@ impl Cluster {
         };
         for index in 0..ports.len() {
             let child = Command::new(&bench)
-                .args(floor::arguments(&ports, index))
+                .args(floor::arguments(&ports, index, runtime))
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .spawn()
@@ -278,8 +287,8 @@ fn measure(subject: &Subject, window: Duration) -> (f64, Vec<f64>) {
             let goose = cluster.wait_for_goose();
             (cluster, Some(goose))
         }
-        Subject::Floor => {
-            let cluster = Cluster::start_floor();
+        Subject::Floor(runtime) => {
+            let cluster = Cluster::start_floor(*runtime);
             sleep(SETTLE);
             (cluster, None)
         }

@@ -7,8 +7,14 @@
 //! for the receiver's network stack), so a node's idle CPU is read against
 //! it rather than against zero.
 //!
+//! The tokio floor ([`Runtime::Tokio`]) sends the same datagrams through a
+//! current-thread tokio runtime, as `duckduckgoose run` does, each process
+//! one task and nothing else: what the runtime's reactor adds to the kernel's
+//! cost, before any protocol work.
+//!
 //! The bench starts them by running its own binary again with
-//! `--floor-goose PORT PEER_PORT...` or `--floor-duck PORT`.
+//! `--floor-goose PORT PEER_PORT...` or `--floor-duck PORT`, and `--tokio`
+//! last for the tokio floor.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -21,32 +27,58 @@ const HEARTBEAT: Duration = Duration::from_millis(50);
 /// A Duck's wait per datagram, like its election timer (300 ms minimum).
 const DUCK_TIMEOUT: Duration = Duration::from_millis(300);
 
+/// How a floor process waits for its sockets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    /// Blocking std sockets: the fewest system calls.
+    Blocking,
+    /// One task on a current-thread tokio runtime.
+    Tokio,
+}
+
 /// The arguments that run one floor process, for the bench to pass to its
 /// own binary: the Goose on `ports[0]` sends to the others.
-pub fn arguments(ports: &[u16], index: usize) -> Vec<String> {
-    if index == 0 {
+pub fn arguments(ports: &[u16], index: usize, runtime: Runtime) -> Vec<String> {
+    let mut arguments = if index == 0 {
         let mut arguments = vec!["--floor-goose".to_owned()];
         arguments.extend(ports.iter().map(u16::to_string));
         arguments
     } else {
         vec!["--floor-duck".to_owned(), ports[index].to_string()]
+    };
+    if runtime == Runtime::Tokio {
+        arguments.push("--tokio".to_owned());
     }
+    arguments
 }
 
 /// Runs a floor process if `args` (the bench's own, after the program name)
 /// ask for one; it runs until killed. Returns `None` otherwise.
 pub fn run(args: &[String]) -> Option<Result<(), String>> {
-    let (mode, ports) = args.split_first()?;
+    let (mode, mut ports) = args.split_first()?;
     if mode != "--floor-goose" && mode != "--floor-duck" {
         return None;
+    }
+    let mut runtime = Runtime::Blocking;
+    if let Some((last, rest)) = ports.split_last()
+        && last == "--tokio"
+    {
+        runtime = Runtime::Tokio;
+        ports = rest;
     }
     let ports: Vec<u16> = match ports.iter().map(|port| port.parse()).collect() {
         Ok(ports) => ports,
         Err(_) => return Some(Err(format!("{mode}: ports must be numbers"))),
     };
-    match (mode.as_str(), &ports[..]) {
-        ("--floor-goose", [port, peers @ ..]) if !peers.is_empty() => Some(goose(*port, peers)),
-        ("--floor-duck", [port]) => Some(duck(*port)),
+    match (mode.as_str(), &ports[..], runtime) {
+        ("--floor-goose", [port, peers @ ..], Runtime::Blocking) if !peers.is_empty() => {
+            Some(goose(*port, peers))
+        }
+        ("--floor-duck", [port], Runtime::Blocking) => Some(duck(*port)),
+        ("--floor-goose", [port, peers @ ..], Runtime::Tokio) if !peers.is_empty() => {
+            Some(on_tokio(tokio_goose(*port, peers.to_vec())))
+        }
+        ("--floor-duck", [port], Runtime::Tokio) => Some(on_tokio(tokio_duck(*port))),
         _ => Some(Err(format!("{mode}: wrong ports"))),
     }
 }
@@ -95,6 +127,65 @@ fn duck(port: u16) -> Result<(), String> {
     loop {
         if let Ok((_, source)) = socket.recv_from(&mut buf) {
             let _ = socket.send_to(&ack, source);
+        }
+    }
+}
+
+/// Runs `task` on a current-thread runtime, as the node binary does.
+fn on_tokio(task: impl std::future::Future<Output = Result<(), String>>) -> Result<(), String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("tokio: {error}"))?
+        .block_on(task)
+}
+
+async fn tokio_bind(port: u16) -> Result<tokio::net::UdpSocket, String> {
+    tokio::net::UdpSocket::bind(("127.0.0.1", port))
+        .await
+        .map_err(|error| format!("bind {port}: {error}"))
+}
+
+/// The Goose on tokio: a round every heartbeat interval, acks read as they
+/// come.
+async fn tokio_goose(port: u16, peers: Vec<u16>) -> Result<(), String> {
+    let socket = tokio_bind(port).await?;
+    let peers: Vec<SocketAddr> = peers
+        .iter()
+        .map(|peer| SocketAddr::from(([127, 0, 0, 1], *peer)))
+        .collect();
+    let heartbeat = [0u8; DATAGRAM_LEN];
+    let mut buf = [0u8; 1500];
+    let mut rounds = tokio::time::interval(HEARTBEAT);
+    loop {
+        tokio::select! {
+            _ = rounds.tick() => {
+                for peer in &peers {
+                    let _ = socket.try_send_to(&heartbeat, *peer);
+                }
+            }
+            _ = socket.recv_from(&mut buf) => {}
+        }
+    }
+}
+
+/// A Duck on tokio: answers every datagram, with a timer reset by each, like
+/// an election timer.
+async fn tokio_duck(port: u16) -> Result<(), String> {
+    let socket = tokio_bind(port).await?;
+    let ack = [0u8; DATAGRAM_LEN];
+    let mut buf = [0u8; 1500];
+    let timer = tokio::time::sleep(DUCK_TIMEOUT);
+    tokio::pin!(timer);
+    loop {
+        tokio::select! {
+            received = socket.recv_from(&mut buf) => {
+                if let Ok((_, source)) = received {
+                    let _ = socket.try_send_to(&ack, source);
+                }
+                timer.as_mut().reset(tokio::time::Instant::now() + DUCK_TIMEOUT);
+            }
+            () = &mut timer => timer.as_mut().reset(tokio::time::Instant::now() + DUCK_TIMEOUT),
         }
     }
 }
