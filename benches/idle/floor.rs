@@ -83,6 +83,14 @@ pub fn run(args: &[String]) -> Option<Result<(), String>> {
     }
 }
 
+/// `ports` on 127.0.0.1.
+fn loopback(ports: &[u16]) -> Vec<SocketAddr> {
+    ports
+        .iter()
+        .map(|port| SocketAddr::from(([127, 0, 0, 1], *port)))
+        .collect()
+}
+
 fn bind(port: u16) -> Result<UdpSocket, String> {
     UdpSocket::bind(("127.0.0.1", port)).map_err(|error| format!("bind {port}: {error}"))
 }
@@ -96,10 +104,7 @@ fn goose(port: u16, peers: &[u16]) -> Result<(), String> {
     socket
         .set_read_timeout(Some(HEARTBEAT))
         .map_err(|error| format!("set_read_timeout: {error}"))?;
-    let peers: Vec<SocketAddr> = peers
-        .iter()
-        .map(|peer| SocketAddr::from(([127, 0, 0, 1], *peer)))
-        .collect();
+    let peers = loopback(peers);
     let heartbeat = [0u8; DATAGRAM_LEN];
     let mut buf = [0u8; 1500];
     let mut next = Instant::now();
@@ -150,10 +155,7 @@ async fn tokio_bind(port: u16) -> Result<tokio::net::UdpSocket, String> {
 /// come.
 async fn tokio_goose(port: u16, peers: Vec<u16>) -> Result<(), String> {
     let socket = tokio_bind(port).await?;
-    let peers: Vec<SocketAddr> = peers
-        .iter()
-        .map(|peer| SocketAddr::from(([127, 0, 0, 1], *peer)))
-        .collect();
+    let peers = loopback(&peers);
     let heartbeat = [0u8; DATAGRAM_LEN];
     let mut buf = [0u8; 1500];
     let mut rounds = tokio::time::interval(HEARTBEAT);
