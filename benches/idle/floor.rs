@@ -27,6 +27,12 @@ const HEARTBEAT: Duration = Duration::from_millis(50);
 /// A Duck's wait per datagram, like its election timer (300 ms minimum).
 const DUCK_TIMEOUT: Duration = Duration::from_millis(300);
 
+/// The bench's own arguments that make it a floor process.
+const GOOSE_FLAG: &str = "--floor-goose";
+const DUCK_FLAG: &str = "--floor-duck";
+/// Last, after the ports: the process runs on tokio.
+const TOKIO_FLAG: &str = "--tokio";
+
 /// How a floor process waits for its sockets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Runtime {
@@ -40,14 +46,14 @@ pub enum Runtime {
 /// own binary: the Goose on `ports[0]` sends to the others.
 pub fn arguments(ports: &[u16], index: usize, runtime: Runtime) -> Vec<String> {
     let mut arguments = if index == 0 {
-        let mut arguments = vec!["--floor-goose".to_owned()];
+        let mut arguments = vec![GOOSE_FLAG.to_owned()];
         arguments.extend(ports.iter().map(u16::to_string));
         arguments
     } else {
-        vec!["--floor-duck".to_owned(), ports[index].to_string()]
+        vec![DUCK_FLAG.to_owned(), ports[index].to_string()]
     };
     if runtime == Runtime::Tokio {
-        arguments.push("--tokio".to_owned());
+        arguments.push(TOKIO_FLAG.to_owned());
     }
     arguments
 }
@@ -56,12 +62,12 @@ pub fn arguments(ports: &[u16], index: usize, runtime: Runtime) -> Vec<String> {
 /// ask for one; it runs until killed. Returns `None` otherwise.
 pub fn run(args: &[String]) -> Option<Result<(), String>> {
     let (mode, mut ports) = args.split_first()?;
-    if mode != "--floor-goose" && mode != "--floor-duck" {
+    if mode != GOOSE_FLAG && mode != DUCK_FLAG {
         return None;
     }
     let mut runtime = Runtime::Blocking;
     if let Some((last, rest)) = ports.split_last()
-        && last == "--tokio"
+        && last == TOKIO_FLAG
     {
         runtime = Runtime::Tokio;
         ports = rest;
@@ -70,17 +76,16 @@ pub fn run(args: &[String]) -> Option<Result<(), String>> {
         Ok(ports) => ports,
         Err(_) => return Some(Err(format!("{mode}: ports must be numbers"))),
     };
-    match (mode.as_str(), &ports[..], runtime) {
-        ("--floor-goose", [port, peers @ ..], Runtime::Blocking) if !peers.is_empty() => {
-            Some(goose(*port, peers))
+    let is_goose = mode == GOOSE_FLAG;
+    Some(match (is_goose, &ports[..], runtime) {
+        (true, [port, peers @ ..], Runtime::Blocking) if !peers.is_empty() => goose(*port, peers),
+        (false, [port], Runtime::Blocking) => duck(*port),
+        (true, [port, peers @ ..], Runtime::Tokio) if !peers.is_empty() => {
+            on_tokio(tokio_goose(*port, peers))
         }
-        ("--floor-duck", [port], Runtime::Blocking) => Some(duck(*port)),
-        ("--floor-goose", [port, peers @ ..], Runtime::Tokio) if !peers.is_empty() => {
-            Some(on_tokio(tokio_goose(*port, peers.to_vec())))
-        }
-        ("--floor-duck", [port], Runtime::Tokio) => Some(on_tokio(tokio_duck(*port))),
-        _ => Some(Err(format!("{mode}: wrong ports"))),
-    }
+        (false, [port], Runtime::Tokio) => on_tokio(tokio_duck(*port)),
+        _ => Err(format!("{mode}: wrong ports")),
+    })
 }
 
 /// `ports` on 127.0.0.1.
@@ -153,9 +158,9 @@ async fn tokio_bind(port: u16) -> Result<tokio::net::UdpSocket, String> {
 
 /// The Goose on tokio: a round every heartbeat interval, acks read as they
 /// come.
-async fn tokio_goose(port: u16, peers: Vec<u16>) -> Result<(), String> {
+async fn tokio_goose(port: u16, peers: &[u16]) -> Result<(), String> {
     let socket = tokio_bind(port).await?;
-    let peers = loopback(&peers);
+    let peers = loopback(peers);
     let heartbeat = [0u8; DATAGRAM_LEN];
     let mut buf = [0u8; 1500];
     let mut rounds = tokio::time::interval(HEARTBEAT);
