@@ -17,15 +17,20 @@
 //! events, so each trial is also split into phases.
 //!
 //! ```text
-//! cargo bench -p duckduckgoose-benches --bench failover -- [--trials N] [--scenario crash|handoff|both]
+//! cargo bench -p duckduckgoose-benches --bench failover -- [--trials N] [--scenario crash|handoff|both] [--election-timeout-ms MIN..MAX]...
 //! DDG_BENCH_STORAGE=mem cargo bench -p duckduckgoose-benches --bench failover -- --scenario handoff
 //! ```
+//!
+//! Each `--election-timeout-ms` runs every scenario on a cluster with that
+//! election timeout (default: the default timing's), alternating between them
+//! every 20 trials, so that ranges are compared under the same load.
 //!
 //! `DDG_BENCH_STORAGE=mem` swaps `FileStorage` for `MemStorage` (no fsync),
 //! to show what durability costs; `DDG_BENCH_DUMP=1` prints every trial's
 //! milestones as they were recorded.
 
 use std::fmt::Write as _;
+use std::ops::Range;
 use std::time::{Duration, Instant, SystemTime};
 
 use duckduckgoose::runtime::NodeConfig;
@@ -49,6 +54,8 @@ const CLUSTER_ID: &str = "failover-bench";
 const KEY: &[u8] = b"failover bench cluster key";
 /// Longest wait for anything; reached only when something is broken.
 const PATIENCE: Duration = Duration::from_secs(10);
+/// Trials on one cluster before the next range's cluster takes its turn.
+const ALTERNATION_TRIALS: usize = 20;
 
 // ----- command line -------------------------------------------------------------
 
@@ -70,6 +77,8 @@ impl Scenario {
 struct Options {
     trials: usize,
     scenarios: Vec<Scenario>,
+    /// The election timeouts to compare; empty for the default.
+    timeouts: Vec<Range<Duration>>,
     storage: StorageKind,
     /// `DDG_BENCH_DUMP=1`: print every trial's milestones.
     dump: bool,
@@ -79,6 +88,7 @@ fn options() -> Result<Options, String> {
     let mut options = Options {
         trials: 200,
         scenarios: vec![Scenario::Crash, Scenario::Handoff],
+        timeouts: Vec::new(),
         storage: StorageKind::File,
         dump: std::env::var_os("DDG_BENCH_DUMP").is_some(),
     };
@@ -105,6 +115,14 @@ fn options() -> Result<Options, String> {
                     _ => return Err("--scenario needs crash, handoff or both".into()),
                 };
             }
+            "--election-timeout-ms" => {
+                let range = args
+                    .next()
+                    .as_deref()
+                    .and_then(parse_ms_range)
+                    .ok_or("--election-timeout-ms needs MIN..MAX in milliseconds")?;
+                options.timeouts.push(range);
+            }
             // `cargo bench` passes `--bench`; a filter may follow it.
             _ => {}
         }
@@ -112,15 +130,24 @@ fn options() -> Result<Options, String> {
     Ok(options)
 }
 
+/// `MIN..MAX` in milliseconds, `MIN` below `MAX`.
+fn parse_ms_range(text: &str) -> Option<Range<Duration>> {
+    let (min, max) = text.split_once("..")?;
+    let (min, max): (u64, u64) = (min.trim().parse().ok()?, max.trim().parse().ok()?);
+    (min < max).then(|| Duration::from_millis(min)..Duration::from_millis(max))
+}
+
 // ----- the cluster --------------------------------------------------------------
 
-/// The bench's cluster: loopback TCP, the default timing, a cluster key;
-/// `storage` says where the nodes keep their state.
-async fn start_cluster(storage: StorageKind) -> Cluster {
+/// The bench's cluster: loopback TCP, the default timing but for the
+/// election timeout, a cluster key; `storage` says where the nodes keep
+/// their state.
+async fn start_cluster(storage: StorageKind, election_timeout: Range<Duration>) -> Cluster {
     Cluster::tcp(CLUSTER_ID)
         .voters(CLUSTER_SIZE)
         .cluster_key(KEY)
         .storage(storage)
+        .configure(move |config| config.election_timeout = election_timeout.clone())
         .start()
         .await
 }
@@ -333,15 +360,19 @@ fn report(
     scenario: Scenario,
     storage: StorageKind,
     trials: &[Trial],
-    min_timeout: Duration,
+    election_timeout: &Range<Duration>,
 ) -> String {
+    let min_timeout = election_timeout.start;
     let mut out = String::new();
     let total = summary(trials.iter().map(|t| t.total_ms)).expect("at least one trial");
     let _ = writeln!(
         out,
-        "\n{} — {} trials, {CLUSTER_SIZE} nodes, loopback TCP, {storage:?}Storage",
+        "\n{} — {} trials, {CLUSTER_SIZE} nodes, loopback TCP, {storage:?}Storage, \
+         election timeout {:.0}..{:.0} ms",
         scenario.name(),
-        trials.len()
+        trials.len(),
+        ms(election_timeout.start),
+        ms(election_timeout.end),
     );
     header(&mut out);
     row(&mut out, "until a new Goose holds a lease", Some(total));
@@ -468,9 +499,8 @@ async fn run(options: Options, recorder: Recorder) {
     let defaults = NodeConfig::new(NodeId(1), [NodeId(1)]);
     let core = defaults.to_core_config().expect("the defaults are valid");
     let lease = defaults.tick * u32::try_from(core.lease_ticks()).expect("a short lease");
-    let min_timeout = defaults.election_timeout.start;
     println!(
-        "failover bench: {CLUSTER_SIZE} nodes, tick {:?}, heartbeat {:?}, election timeout {:?}, \
+        "failover bench: {CLUSTER_SIZE} nodes, tick {:?}, heartbeat {:?}, default election timeout {:?}, \
          lease {lease:?}; {} trials per scenario; {:?}Storage; {} CPUs, load average {}",
         defaults.tick,
         defaults.heartbeat,
@@ -492,33 +522,42 @@ async fn run(options: Options, recorder: Recorder) {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     let mut rng = StdRng::seed_from_u64(seed);
+    let timeouts = if options.timeouts.is_empty() {
+        vec![defaults.election_timeout.clone()]
+    } else {
+        options.timeouts.clone()
+    };
     for scenario in options.scenarios {
-        let mut cluster = start_cluster(options.storage).await;
-        let mut trials = Vec::with_capacity(options.trials);
-        let started = Instant::now();
-        for i in 0..options.trials {
-            trials.push(
-                trial(
-                    &mut cluster,
-                    scenario,
-                    &recorder,
-                    &mut rng,
-                    lease,
-                    options.dump,
-                )
-                .await,
-            );
-            if (i + 1) % 20 == 0 {
-                eprintln!(
-                    "  {}: {} trials done in {:.0?}",
-                    scenario.name(),
-                    i + 1,
-                    started.elapsed()
-                );
-            }
+        let mut clusters = Vec::with_capacity(timeouts.len());
+        for timeout in &timeouts {
+            clusters.push(start_cluster(options.storage, timeout.clone()).await);
         }
-        let report = report(scenario, options.storage, &trials, min_timeout);
-        print!("{report}");
+        let mut trials: Vec<Vec<Trial>> = timeouts
+            .iter()
+            .map(|_| Vec::with_capacity(options.trials))
+            .collect();
+        let started = Instant::now();
+        // Each cluster in turn, a batch at a time, so that a change of load
+        // falls on every range alike.
+        for batch_start in (0..options.trials).step_by(ALTERNATION_TRIALS) {
+            let batch = ALTERNATION_TRIALS.min(options.trials - batch_start);
+            for (cluster, trials) in clusters.iter_mut().zip(&mut trials) {
+                for _ in 0..batch {
+                    trials.push(
+                        trial(cluster, scenario, &recorder, &mut rng, lease, options.dump).await,
+                    );
+                }
+            }
+            eprintln!(
+                "  {}: {} trials per range done in {:.0?}",
+                scenario.name(),
+                batch_start + batch,
+                started.elapsed()
+            );
+        }
+        for (timeout, trials) in timeouts.iter().zip(&trials) {
+            print!("{}", report(scenario, options.storage, trials, timeout));
+        }
     }
     println!("load average at the end: {}", load_average());
 }

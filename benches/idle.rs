@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! cargo build --release --features cli --bin duckduckgoose
-//! cargo bench -p duckduckgoose-benches --bench idle -- [--binary PATH]... [--floor] [--floor-tokio] [--seconds 20] [--rounds 1]
+//! cargo bench -p duckduckgoose-benches --bench idle -- [--binary PATH]... [--floor] [--floor-tokio] [--floor-coalesced] [--seconds 20] [--rounds 1]
 //! ```
 //!
 //! Several `--binary` flags measure each binary in turn, alternating when
@@ -17,9 +17,10 @@
 //! the same alternation, five processes that exchange the same datagrams and
 //! do nothing else (see `floor.rs`): what the traffic alone costs on this
 //! machine; `--floor-tokio` the same through a current-thread tokio runtime,
-//! one task a process. Every process the bench starts is killed by its pid
-//! on every exit path (dropping the cluster kills them, a panic included).
-//! Linux only (`/proc`).
+//! one task a process; `--floor-coalesced` the blocking floor with a Goose
+//! that wakes once a round and reads its acks then. Every process the bench
+//! starts is killed by its pid on every exit path (dropping the cluster kills
+//! them, a panic included). Linux only (`/proc`).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -57,6 +58,9 @@ impl Subject {
             Subject::Floor(floor::Runtime::Tokio) => {
                 "tokio floor (the same datagrams through a tokio runtime)".to_owned()
             }
+            Subject::Floor(floor::Runtime::Coalesced) => {
+                "coalesced floor (blocking, the Goose wakes once a round)".to_owned()
+            }
         }
     }
 }
@@ -84,6 +88,9 @@ fn options() -> Result<Options, String> {
                 .subjects
                 .push(Subject::Floor(floor::Runtime::Blocking)),
             "--floor-tokio" => options.subjects.push(Subject::Floor(floor::Runtime::Tokio)),
+            "--floor-coalesced" => options
+                .subjects
+                .push(Subject::Floor(floor::Runtime::Coalesced)),
             "--seconds" => {
                 let seconds: u64 = args
                     .next()

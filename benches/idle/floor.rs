@@ -12,9 +12,15 @@
 //! one task and nothing else: what the runtime's reactor adds to the kernel's
 //! cost, before any protocol work.
 //!
+//! The coalesced floor ([`Runtime::Coalesced`]) is the blocking floor with a
+//! Goose that wakes once a round: it sends the round's heartbeats, sleeps
+//! until the next round, and only then reads the acks that arrived meanwhile,
+//! without blocking. It is the least a Goose can cost on this machine with
+//! one system call a datagram, whatever it does with its acks.
+//!
 //! The bench starts them by running its own binary again with
 //! `--floor-goose PORT PEER_PORT...` or `--floor-duck PORT`, and `--tokio`
-//! last for the tokio floor.
+//! or `--coalesced` last for those floors.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -32,6 +38,8 @@ const GOOSE_FLAG: &str = "--floor-goose";
 const DUCK_FLAG: &str = "--floor-duck";
 /// Last, after the ports: the process runs on tokio.
 const TOKIO_FLAG: &str = "--tokio";
+/// Last, after the ports: the Goose wakes once a round.
+const COALESCED_FLAG: &str = "--coalesced";
 
 /// How a floor process waits for its sockets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +48,8 @@ pub enum Runtime {
     Blocking,
     /// One task on a current-thread tokio runtime.
     Tokio,
+    /// Blocking std sockets, and a Goose that reads its acks once a round.
+    Coalesced,
 }
 
 /// The arguments that run one floor process, for the bench to pass to its
@@ -52,8 +62,10 @@ pub fn arguments(ports: &[u16], index: usize, runtime: Runtime) -> Vec<String> {
     } else {
         vec![DUCK_FLAG.to_owned(), ports[index].to_string()]
     };
-    if runtime == Runtime::Tokio {
-        arguments.push(TOKIO_FLAG.to_owned());
+    match runtime {
+        Runtime::Blocking => {}
+        Runtime::Tokio => arguments.push(TOKIO_FLAG.to_owned()),
+        Runtime::Coalesced => arguments.push(COALESCED_FLAG.to_owned()),
     }
     arguments
 }
@@ -66,11 +78,16 @@ pub fn run(args: &[String]) -> Option<Result<(), String>> {
         return None;
     }
     let mut runtime = Runtime::Blocking;
-    if let Some((last, rest)) = ports.split_last()
-        && last == TOKIO_FLAG
-    {
-        runtime = Runtime::Tokio;
-        ports = rest;
+    if let Some((last, rest)) = ports.split_last() {
+        let named = match last.as_str() {
+            TOKIO_FLAG => Some(Runtime::Tokio),
+            COALESCED_FLAG => Some(Runtime::Coalesced),
+            _ => None,
+        };
+        if let Some(named) = named {
+            runtime = named;
+            ports = rest;
+        }
     }
     let ports: Vec<u16> = match ports.iter().map(|port| port.parse()).collect() {
         Ok(ports) => ports,
@@ -79,7 +96,10 @@ pub fn run(args: &[String]) -> Option<Result<(), String>> {
     let is_goose = mode == GOOSE_FLAG;
     Some(match (is_goose, &ports[..], runtime) {
         (true, [port, peers @ ..], Runtime::Blocking) if !peers.is_empty() => goose(*port, peers),
-        (false, [port], Runtime::Blocking) => duck(*port),
+        (true, [port, peers @ ..], Runtime::Coalesced) if !peers.is_empty() => {
+            coalesced_goose(*port, peers)
+        }
+        (false, [port], Runtime::Blocking | Runtime::Coalesced) => duck(*port),
         (true, [port, peers @ ..], Runtime::Tokio) if !peers.is_empty() => {
             on_tokio(tokio_goose(*port, peers))
         }
@@ -120,6 +140,29 @@ fn goose(port: u16, peers: &[u16]) -> Result<(), String> {
         }
         for _ in &peers {
             let _ = socket.recv_from(&mut buf);
+        }
+        next += HEARTBEAT;
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+}
+
+/// Every heartbeat interval, the acks that arrived since the last round are
+/// read without blocking, then one datagram goes to each peer, then a sleep
+/// until the next round: one wakeup a round.
+fn coalesced_goose(port: u16, peers: &[u16]) -> Result<(), String> {
+    let socket = bind(port)?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|error| format!("set_nonblocking: {error}"))?;
+    let peers = loopback(peers);
+    let heartbeat = [0u8; DATAGRAM_LEN];
+    let mut buf = [0u8; 1500];
+    let mut next = Instant::now();
+    loop {
+        // Until the queue is empty (`WouldBlock`), or a real error.
+        while socket.recv_from(&mut buf).is_ok() {}
+        for peer in &peers {
+            let _ = socket.send_to(&heartbeat, peer);
         }
         next += HEARTBEAT;
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
