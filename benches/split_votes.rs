@@ -11,9 +11,11 @@
 //! For each cluster size and seed it counts the ticks to the first Goose
 //! from a cold start, then lets the Goose lead for a while, crashes it, and
 //! counts the ticks until another node holds a lease. Each figure is given
-//! with the split-vote rule as built and, side by side in the same run, with
-//! the rule turned off (the planted `Mutation::NoPreVoteTieBreak`, hence
-//! the `planted` feature, which only this bench needs).
+//! with both split-vote rules as built (the pre-vote tie-break and the
+//! split-vote retry) and, side by side in the same run, with each turned off
+//! and with both off (the planted `Mutation::NoPreVoteTieBreak`,
+//! `NoSplitVoteRetry` and `NoSplitVoteRules`, hence the `planted` feature,
+//! which only this bench needs).
 //!
 //! ```text
 //! cargo bench -p duckduckgoose-benches --features planted --bench split_votes -- \
@@ -74,18 +76,38 @@ fn options() -> Result<Options, String> {
     Ok(options)
 }
 
-/// With the rule as built, or turned off.
+/// Which of the split-vote rules run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Variant {
+    /// Neither: the core as of 1348ab1.
     Off,
+    /// The pre-vote tie-break alone.
+    TieBreak,
+    /// The split-vote retry alone.
+    Retry,
+    /// Both, as built.
     On,
 }
 
 impl Variant {
+    const ALL: [Variant; 4] = [Variant::Off, Variant::TieBreak, Variant::Retry, Variant::On];
+
     fn name(self) -> &'static str {
         match self {
-            Variant::Off => "rule off (1348ab1)",
-            Variant::On => "rule on",
+            Variant::Off => "rules off (1348ab1)",
+            Variant::TieBreak => "tie-break only",
+            Variant::Retry => "retry only",
+            Variant::On => "both rules",
+        }
+    }
+
+    /// The planted switch that turns the others off.
+    fn mutation(self) -> Option<Mutation> {
+        match self {
+            Variant::Off => Some(Mutation::NoSplitVoteRules),
+            Variant::TieBreak => Some(Mutation::NoSplitVoteRetry),
+            Variant::Retry => Some(Mutation::NoPreVoteTieBreak),
+            Variant::On => None,
         }
     }
 }
@@ -106,8 +128,8 @@ fn build(size: u64, seed: u64, variant: Variant) -> LockStep {
             .with_heartbeat_interval_ticks(HEARTBEAT_TICKS);
         let mut node = Election::new(config, HardState::default(), seed * 1_000 + id.0)
             .expect("a valid config");
-        if variant == Variant::Off {
-            node.set_mutation(Mutation::NoPreVoteTieBreak);
+        if let Some(mutation) = variant.mutation() {
+            node.set_mutation(mutation);
         }
         node
     });
@@ -196,7 +218,7 @@ fn main() {
         2 * (TIMEOUT_MAX_TICKS - 1)
     );
     for &size in &options.sizes {
-        for variant in [Variant::Off, Variant::On] {
+        for variant in Variant::ALL {
             let started = Instant::now();
             let mut cold = Vec::new();
             let mut failover = Vec::new();
@@ -206,12 +228,12 @@ fn main() {
                 failover.extend(f);
             }
             println!(
-                "{size:3} voters, {:18}  cold start: {}",
+                "{size:3} voters, {:19}  cold start: {}",
                 variant.name(),
                 summary(&cold)
             );
             println!(
-                "{size:3} voters, {:18}  after crash: {}   ({:.1} s)",
+                "{size:3} voters, {:19}  after crash: {}   ({:.1} s)",
                 variant.name(),
                 summary(&failover),
                 started.elapsed().as_secs_f64()

@@ -161,3 +161,90 @@ fn tie_break_three_tied_nodes_elect_the_lowest_id_in_one_round() {
     assert_eq!(started, vec![0, 1, 0, 0, 0]);
     assert!((1..=5).all(|me| net.node(id(me)).expect("up").term() == Term(1)));
 }
+
+// ----- the split-vote retry ---------------------------------------------------
+
+/// Node `me` of `1..=voters`, a candidate in term 1 since `CAMPAIGN_AT` (it
+/// won its pre-vote round with the grants of the two lowest other ids).
+fn candidate_of(me: u64, voters: u64) -> duckduckgoose::core::Election {
+    let mut node = pre_candidate_of(me, voters);
+    for peer in (1..=voters).filter(|peer| *peer != me).take(2) {
+        node.handle_message(id(peer), pre_vote_response(1, true));
+    }
+    assert_eq!(
+        drain(&mut node)[..2],
+        [persist(1, Some(me)), election_started(1, false)]
+    );
+    node
+}
+
+#[test]
+fn split_retry_a_candidate_refusing_a_higher_id_rival_of_its_term_asks_again_a_heartbeat_later() {
+    let mut node = candidate_of(3, 5);
+
+    node.handle_message(id(4), vote(1, false));
+
+    // The answer is the one it gives without the rule; nothing else comes out.
+    assert_eq!(drain(&mut node), vec![send(4, vote_response(1, false))]);
+    assert_eq!(node.next_deadline_tick(), Some(CAMPAIGN_AT + HEARTBEAT));
+    let (after, outputs) = ticks_until_election(&mut node);
+    assert_eq!(after, HEARTBEAT);
+    assert_eq!(outputs[0], election_started(2, true));
+}
+
+#[test]
+fn split_retry_a_candidate_that_wins_meanwhile_has_nothing_to_retry() {
+    let mut node = candidate_of(3, 5);
+    node.handle_message(id(4), vote(1, false));
+    drain(&mut node);
+
+    node.handle_message(id(1), vote_response(1, true));
+    node.handle_message(id(2), vote_response(1, true));
+    drain(&mut node);
+
+    assert_eq!(node.leader(), Some(id(3)));
+    for _ in 0..HEARTBEAT {
+        node.tick();
+        assert!(!drain(&mut node).iter().any(is_election_started));
+    }
+}
+
+#[test]
+fn split_retry_a_candidate_refusing_a_lower_id_rival_waits_a_minimum_timeout() {
+    let (mut node, alone) = (candidate_of(3, 5), candidate_of(3, 5));
+    let drawn = alone.next_deadline_tick().expect("a candidate has a timer");
+
+    node.handle_message(id(2), vote(1, false));
+    assert_eq!(drain(&mut node), vec![send(2, vote_response(1, false))]);
+    // A higher-id rival after it changes nothing: node 2 retries, not this one.
+    node.handle_message(id(4), vote(1, false));
+    assert_eq!(drain(&mut node), vec![send(4, vote_response(1, false))]);
+
+    assert_eq!(
+        node.next_deadline_tick(),
+        Some(drawn.max(CAMPAIGN_AT + TIMEOUT_MIN))
+    );
+}
+
+#[test]
+fn split_retry_a_lower_id_rival_after_a_higher_one_takes_the_early_retry_back() {
+    let mut node = candidate_of(3, 5);
+
+    node.handle_message(id(4), vote(1, false));
+    node.handle_message(id(2), vote(1, false));
+    drain(&mut node);
+
+    assert!(node.next_deadline_tick() >= Some(CAMPAIGN_AT + TIMEOUT_MIN));
+}
+
+#[test]
+fn split_retry_a_pre_candidate_or_a_duck_is_never_hurried() {
+    // A pre-candidate has cast no vote: a rival's vote request of a newer
+    // term makes it a voter, which redraws its timer as any voter does.
+    let (mut pre, mut alone) = (pre_candidate_of(3, 5), pre_candidate_of(3, 5));
+    pre.handle_message(id(4), vote(1, false));
+    alone.handle_message(id(4), vote(1, false));
+    assert_eq!(drain(&mut pre), drain(&mut alone));
+    assert_eq!(pre.next_deadline_tick(), alone.next_deadline_tick());
+    assert!(pre.next_deadline_tick() >= Some(CAMPAIGN_AT + TIMEOUT_MIN));
+}

@@ -36,6 +36,13 @@ pub enum Mutation {
     /// never yields to a lower-id rival), so that the `split_votes` bench can
     /// show the timings with and without it side by side.
     NoPreVoteTieBreak,
+    /// Not a safety bug: turns the split-vote retry off (a candidate of a
+    /// split round always waits for its whole timeout), for the same
+    /// comparison.
+    NoSplitVoteRetry,
+    /// Not a safety bug: both of the above at once, the core before either
+    /// split-vote rule.
+    NoSplitVoteRules,
 }
 
 impl Election {

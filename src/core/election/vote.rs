@@ -29,6 +29,9 @@ pub(super) struct Candidacy {
     pub(super) tally: Tally,
     /// When this node campaigns again unless the round is decided first.
     pub(super) election_deadline_tick: u64,
+    /// A candidate has refused a rival of a lower id campaigning in its own
+    /// term, so it leaves any early retry of a split round to that rival.
+    outranked: bool,
 }
 
 impl Candidacy {
@@ -36,6 +39,7 @@ impl Candidacy {
         Candidacy {
             tally: Tally::with_self(me),
             election_deadline_tick,
+            outranked: false,
         }
     }
 }
@@ -172,6 +176,7 @@ impl Election {
             || rival > self.config.id
             || rival_term != self.hard.term.next()
             || self.mutated(Mutation::NoPreVoteTieBreak)
+            || self.mutated(Mutation::NoSplitVoteRules)
         {
             return;
         }
@@ -293,7 +298,10 @@ impl Election {
                 term,
                 transfer,
                 membership,
-            } => self.on_vote(from, term, transfer, membership),
+            } => {
+                self.on_vote(from, term, transfer, membership);
+                self.retry_split_vote_soon(from, term);
+            }
             Message::PreVoteResponse { term, granted } => {
                 self.on_pre_vote_response(from, term, granted)
             }
@@ -399,6 +407,48 @@ impl Election {
         let soon = self.now_tick + delay_ticks;
         if let Some(deadline) = self.state.election_deadline_mut() {
             *deadline = (*deadline).min(soon);
+        }
+    }
+
+    /// The split-vote retry: a candidate that hears a rival campaigning in
+    /// its own term knows the round may be split, with nobody winning it.
+    /// If the rival's id is higher and no lower-id rival has shown up, it
+    /// asks again (pre-vote for the next term) a heartbeat interval later
+    /// unless it has won by then, instead of a whole new timeout later; a
+    /// candidate that has seen a lower-id rival keeps at least a minimum
+    /// timeout before it asks again.
+    ///
+    /// Why: two Ducks whose timers run out within one pre-vote round trip of
+    /// each other can both pass the pre-vote before either hears the other
+    /// (the pre-vote tie-break acts only on a rival heard while still
+    /// pre-voting), then split the real vote. Every voter of a split round
+    /// redraws its timer when it votes, and so does each candidate when it
+    /// campaigns, so without the rule the cluster waits a whole new timeout;
+    /// with it, exactly one of the tied candidates (the lowest id) asks
+    /// again soon, alone, and nobody is sticky to refuse it. A round that
+    /// was not split but is slow (answers later than a heartbeat interval)
+    /// costs one more round trip, since nobody else campaigns that soon.
+    ///
+    /// Safety is untouched: it changes no answer, term or vote, only when
+    /// this node next campaigns, which the rules allow at any time.
+    fn retry_split_vote_soon(&mut self, rival: NodeId, rival_term: Term) {
+        if rival == self.config.id
+            || rival_term != self.hard.term
+            || self.mutated(Mutation::NoSplitVoteRetry)
+            || self.mutated(Mutation::NoSplitVoteRules)
+        {
+            return;
+        }
+        let soon = self.now_tick + self.config.heartbeat_interval_ticks;
+        let not_soon = self.now_tick + self.config.election_timeout_min_ticks;
+        let State::Candidate(candidacy) = &mut self.state else {
+            return;
+        };
+        if rival < self.config.id {
+            candidacy.outranked = true;
+            candidacy.election_deadline_tick = candidacy.election_deadline_tick.max(not_soon);
+        } else if !candidacy.outranked {
+            candidacy.election_deadline_tick = candidacy.election_deadline_tick.min(soon);
         }
     }
 
