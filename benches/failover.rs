@@ -1,6 +1,6 @@
 //! Failover on a real 5-node cluster: loopback TCP, a `FileStorage` per node
 //! in a temporary directory, the default timing (tick 10 ms, heartbeat
-//! 50 ms, election timeout 300–600 ms).
+//! 50 ms, election timeout 300–450 ms).
 //!
 //! Two scenarios, each timed from the moment the Goose goes until another
 //! node holds a lease (`is_goose()` true; every other node's status channel

@@ -1,6 +1,6 @@
 //! Idle CPU of a real 5-node cluster: five `duckduckgoose run` processes on
 //! loopback with the default timing (tick 10 ms, heartbeat 50 ms, election
-//! timeout 300–600 ms), left to settle, then each process's CPU time over a
+//! timeout 300–450 ms), left to settle, then each process's CPU time over a
 //! measurement window, printed per Duck and for the Goose (whoever
 //! `/status` names). CPU time is the scheduler's own count, in nanoseconds
 //! (`/proc/<pid>/task/*/schedstat`): `/proc/<pid>/stat` counts 10 ms clock

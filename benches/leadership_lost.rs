@@ -1,6 +1,6 @@
 //! How late a lost lease is noticed, in real time, on a 3-node cluster over
 //! the in-process network with the default timing (tick 10 ms, heartbeat
-//! 50 ms, election timeout 300–600 ms).
+//! 50 ms, election timeout 300–450 ms).
 //!
 //! Each trial takes the Goose's `Leadership`, cuts the Goose off
 //! (`MemoryNetwork::isolate`), waits two ticks for acks already delivered

@@ -78,7 +78,7 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 50)]
     heartbeat_ms: u64,
     /// The randomized election timeout in milliseconds.
-    #[arg(long, value_name = "MIN..MAX", default_value = "300..600", value_parser = common::parse_ms_range)]
+    #[arg(long, value_name = "MIN..MAX", default_value = "300..450", value_parser = common::parse_ms_range)]
     election_timeout_ms: MsRange,
 }
 

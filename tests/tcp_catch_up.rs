@@ -2,7 +2,7 @@
 //!
 //! Nodes run the tokio driver with a `TcpTransport` on 127.0.0.1 (ports
 //! chosen by the OS) and a `FileStorage` in a temporary directory, in real
-//! time with the default timing (election timeout 300–600 ms).
+//! time with the default timing (election timeout 300–450 ms).
 //!
 //! The core admits a heartbeat from a newer Goose that it does not know yet
 //! when the heartbeat carries a membership naming this node; the transport
@@ -32,7 +32,7 @@ const CLUSTER: &str = "tcp-catch-up-test";
 const KEY: &[u8] = b"the catch-up cluster's key";
 
 /// The default maximum election timeout.
-const ELECTION_TIMEOUT_MAX: Duration = Duration::from_millis(600);
+const ELECTION_TIMEOUT_MAX: Duration = Duration::from_millis(450);
 
 /// Upper bound on the setup's waits, which no rule fixes: many election
 /// timeouts, so that a loaded two-core machine does not make them flaky.
@@ -44,7 +44,7 @@ const PATIENCE: Duration = Duration::from_secs(15);
 /// answers; about a tenth of a second. Two maximum election timeouts leave
 /// a wide margin for a loaded machine; without the catch-up path it never
 /// happens.
-const CATCH_UP_BOUND: Duration = Duration::from_millis(2 * 600);
+const CATCH_UP_BOUND: Duration = Duration::from_millis(2 * 450);
 
 /// Nodes on 127.0.0.1, each with its own directory under one temporary
 /// root. Every node still running is aborted when this is dropped, on every

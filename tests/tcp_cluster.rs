@@ -1,7 +1,7 @@
 //! Whole clusters over real TCP on 127.0.0.1: every node runs the tokio
 //! driver with a `TcpTransport` (ports chosen by the OS) and a `FileStorage`
 //! in its own temporary directory, in real time with the default timing
-//! (tick 10 ms, heartbeat 50 ms, election timeout 300–600 ms).
+//! (tick 10 ms, heartbeat 50 ms, election timeout 300–450 ms).
 //!
 //! A watchdog thread (`GooseWatch`) samples `is_goose()` on every node every
 //! few hundred microseconds for the whole of each test and fails it if two
@@ -42,7 +42,7 @@ const PATIENCE: Duration = Duration::from_secs(10);
 
 /// The default maximum election timeout; the failover bound is
 /// twice it, counted from the crash.
-const ELECTION_TIMEOUT_MAX: Duration = Duration::from_millis(600);
+const ELECTION_TIMEOUT_MAX: Duration = Duration::from_millis(450);
 
 /// A graceful handover waits for no timeout (a `TimeoutNow`, one vote round
 /// and one heartbeat round, with two fsyncs), so it must end well inside one

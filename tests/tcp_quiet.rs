@@ -40,7 +40,7 @@ const KEY: &[u8] = b"the quiet cluster's pre-shared key";
 const PATIENCE: Duration = Duration::from_secs(10);
 
 /// How long a removed node is watched: 40 of the Goose's heartbeats (50 ms
-/// by default), several maximum election timeouts (600 ms).
+/// by default), several maximum election timeouts (450 ms).
 const WATCHED: Duration = Duration::from_secs(2);
 
 /// Pre-vote rounds of a removed node that missed its removal, as counted on

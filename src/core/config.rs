@@ -45,6 +45,11 @@ pub struct Config {
     /// a node refuses votes after hearing from a live Goose. Default 30.
     pub election_timeout_min_ticks: u64,
     /// Upper end (exclusive) of the randomized election timeout. Default 60.
+    ///
+    /// The runtime's `NodeConfig` (feature `runtime`) defaults to
+    /// 300..450 ms, 30..45 of its 10 ms ticks, which fails over sooner; this
+    /// default stays the simulator's reference timing, so that recorded
+    /// seeds replay the runs they were recorded from.
     pub election_timeout_max_ticks: u64,
     /// Largest relative difference between any node's clock rate and real
     /// time, in parts per million. Default 50 000 (5%), far above real quartz

@@ -38,7 +38,7 @@ use std::time::Duration;
 
 /// The timing `deploy/compose.yaml` runs with (the node's defaults).
 const ELECTION_TIMEOUT_MIN: Duration = Duration::from_millis(300);
-const ELECTION_TIMEOUT_MAX: Duration = Duration::from_millis(600);
+const ELECTION_TIMEOUT_MAX: Duration = Duration::from_millis(450);
 
 /// The pause between two polls of one container.
 const POLL_GAP: Duration = Duration::from_millis(10);

@@ -56,7 +56,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 /// The timing every node runs with (the binary's defaults, said out loud).
-const TIMING: &[&str] = &["--heartbeat-ms", "50", "--election-timeout-ms", "300..600"];
+const TIMING: &[&str] = &["--heartbeat-ms", "50", "--election-timeout-ms", "300..450"];
 
 /// The minimum election timeout of [`TIMING`]: the failover yardstick.
 const ELECTION_TIMEOUT_MIN: Duration = Duration::from_millis(300);

@@ -10,7 +10,7 @@ use crate::cluster::Cluster;
 use crate::on_both_transports;
 use crate::report::{Row, ms};
 
-/// How long each fault lasts: several election timeouts (300..600 ms).
+/// How long each fault lasts: several election timeouts (300..450 ms).
 const HOLD: Duration = Duration::from_secs(3);
 
 on_both_transports!(symmetric_cut, one_way_cut, bridge_node, partial_partition);

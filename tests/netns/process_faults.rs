@@ -15,7 +15,7 @@ const P50_FACTOR: f64 = 1.12;
 const P99_FACTOR: f64 = 1.7;
 
 /// How long the Goose stays stopped: well past its lease and the longest
-/// election timeout (600 ms).
+/// election timeout (450 ms).
 const STOPPED: Duration = Duration::from_millis(1500);
 
 /// SIGSTOP rounds.

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 pub use crate::support::cluster::{Cluster, ClusterBuilder, geese, others, wait_until};
 
-/// Long enough for several election timeouts (300–600 ms each).
+/// Long enough for several election timeouts (300–450 ms each).
 pub const ELECTION_WAIT: Duration = Duration::from_secs(10);
 
 /// Far below the 300 ms minimum election timeout: a handover must be this

@@ -11,13 +11,18 @@ use duckduckgoose::transport::MemoryTransport;
 use crate::common::{config, ids, learner_config};
 
 #[test]
-fn node_config_defaults_convert_to_the_core_defaults() {
+fn node_config_defaults_convert_to_the_core_defaults_but_a_narrower_timeout() {
     let config = NodeConfig::new(NodeId(1), ids(3));
     config.validate().expect("the defaults are valid");
     let core = config.to_core_config().expect("whole ticks");
+    let core_defaults = duckduckgoose::core::Config::new(NodeId(1), ids(3));
     assert_eq!(core.heartbeat_interval_ticks, 5);
     assert_eq!(core.election_timeout_min_ticks, 30);
-    assert_eq!(core.election_timeout_max_ticks, 60);
+    // 300..450 ms: the core keeps 30..60 ticks, the simulator's timing.
+    assert_eq!(core.election_timeout_max_ticks, 45);
+    assert_eq!(core_defaults.election_timeout_max_ticks, 60);
+    let core = core.with_election_timeout_max_ticks(60);
+    assert_eq!(core, core_defaults);
     assert_eq!(core.drift_bound_ppm, 50_000);
     // 25 ticks of 10 ms: a 250 ms lease.
     assert_eq!(core.lease_ticks(), 25);

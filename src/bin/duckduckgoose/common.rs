@@ -34,7 +34,7 @@ impl std::fmt::Display for MsRange {
 pub fn parse_ms_range(text: &str) -> Result<MsRange, String> {
     let (min, max) = text
         .split_once("..")
-        .ok_or_else(|| format!("expected MIN..MAX in milliseconds, e.g. 300..600, got {text:?}"))?;
+        .ok_or_else(|| format!("expected MIN..MAX in milliseconds, e.g. 300..450, got {text:?}"))?;
     let number = |part: &str, what: &str| {
         part.trim()
             .parse::<u64>()

@@ -95,7 +95,7 @@ pub struct RunArgs {
         long,
         env = "DDG_ELECTION_TIMEOUT_MS",
         value_name = "MIN..MAX",
-        default_value = "300..600",
+        default_value = "300..450",
         value_parser = common::parse_ms_range
     )]
     pub election_timeout_ms: MsRange,
