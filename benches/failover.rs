@@ -30,7 +30,6 @@
 //! milestones as they were recorded.
 
 use std::fmt::Write as _;
-use std::ops::Range;
 use std::time::{Duration, Instant, SystemTime};
 
 use duckduckgoose::runtime::NodeConfig;
@@ -43,10 +42,13 @@ use tracing_subscriber::layer::SubscriberExt;
 
 #[path = "../tests/support/cluster/mod.rs"]
 mod cluster;
+#[path = "../src/bin/duckduckgoose/common.rs"]
+mod common;
 #[path = "failover/recorder.rs"]
 mod recorder;
 
 use cluster::{Cluster, StorageKind};
+use common::MsRange;
 use recorder::{Milestone, Recorder};
 
 const CLUSTER_SIZE: u64 = 5;
@@ -78,7 +80,7 @@ struct Options {
     trials: usize,
     scenarios: Vec<Scenario>,
     /// The election timeouts to compare; empty for the default.
-    timeouts: Vec<Range<Duration>>,
+    timeouts: Vec<MsRange>,
     storage: StorageKind,
     /// `DDG_BENCH_DUMP=1`: print every trial's milestones.
     dump: bool,
@@ -118,10 +120,11 @@ fn options() -> Result<Options, String> {
             "--election-timeout-ms" => {
                 let range = args
                     .next()
-                    .as_deref()
-                    .and_then(parse_ms_range)
                     .ok_or("--election-timeout-ms needs MIN..MAX in milliseconds")?;
-                options.timeouts.push(range);
+                options.timeouts.push(
+                    common::parse_ms_range(&range)
+                        .map_err(|error| format!("--election-timeout-ms: {error}"))?,
+                );
             }
             // `cargo bench` passes `--bench`; a filter may follow it.
             _ => {}
@@ -130,24 +133,17 @@ fn options() -> Result<Options, String> {
     Ok(options)
 }
 
-/// `MIN..MAX` in milliseconds, `MIN` below `MAX`.
-fn parse_ms_range(text: &str) -> Option<Range<Duration>> {
-    let (min, max) = text.split_once("..")?;
-    let (min, max): (u64, u64) = (min.trim().parse().ok()?, max.trim().parse().ok()?);
-    (min < max).then(|| Duration::from_millis(min)..Duration::from_millis(max))
-}
-
 // ----- the cluster --------------------------------------------------------------
 
 /// The bench's cluster: loopback TCP, the default timing but for the
 /// election timeout, a cluster key; `storage` says where the nodes keep
 /// their state.
-async fn start_cluster(storage: StorageKind, election_timeout: Range<Duration>) -> Cluster {
+async fn start_cluster(storage: StorageKind, election_timeout: MsRange) -> Cluster {
     Cluster::tcp(CLUSTER_ID)
         .voters(CLUSTER_SIZE)
         .cluster_key(KEY)
         .storage(storage)
-        .configure(move |config| config.election_timeout = election_timeout.clone())
+        .configure(move |config| config.election_timeout = election_timeout.to_durations())
         .start()
         .await
 }
@@ -360,19 +356,17 @@ fn report(
     scenario: Scenario,
     storage: StorageKind,
     trials: &[Trial],
-    election_timeout: &Range<Duration>,
+    election_timeout: MsRange,
 ) -> String {
-    let min_timeout = election_timeout.start;
+    let min_timeout = Duration::from_millis(election_timeout.min_ms);
     let mut out = String::new();
     let total = summary(trials.iter().map(|t| t.total_ms)).expect("at least one trial");
     let _ = writeln!(
         out,
         "\n{} — {} trials, {CLUSTER_SIZE} nodes, loopback TCP, {storage:?}Storage, \
-         election timeout {:.0}..{:.0} ms",
+         election timeout {election_timeout} ms",
         scenario.name(),
         trials.len(),
-        ms(election_timeout.start),
-        ms(election_timeout.end),
     );
     header(&mut out);
     row(&mut out, "until a new Goose holds a lease", Some(total));
@@ -523,14 +517,17 @@ async fn run(options: Options, recorder: Recorder) {
         .map_or(0, |d| d.as_nanos() as u64);
     let mut rng = StdRng::seed_from_u64(seed);
     let timeouts = if options.timeouts.is_empty() {
-        vec![defaults.election_timeout.clone()]
+        vec![MsRange {
+            min_ms: defaults.election_timeout.start.as_millis() as u64,
+            max_ms: defaults.election_timeout.end.as_millis() as u64,
+        }]
     } else {
         options.timeouts.clone()
     };
     for scenario in options.scenarios {
         let mut clusters = Vec::with_capacity(timeouts.len());
         for timeout in &timeouts {
-            clusters.push(start_cluster(options.storage, timeout.clone()).await);
+            clusters.push(start_cluster(options.storage, *timeout).await);
         }
         let mut trials: Vec<Vec<Trial>> = timeouts
             .iter()
@@ -556,7 +553,7 @@ async fn run(options: Options, recorder: Recorder) {
             );
         }
         for (timeout, trials) in timeouts.iter().zip(&trials) {
-            print!("{}", report(scenario, options.storage, trials, timeout));
+            print!("{}", report(scenario, options.storage, trials, *timeout));
         }
     }
     println!("load average at the end: {}", load_average());

@@ -95,9 +95,8 @@ pub fn run(args: &[String]) -> Option<Result<(), String>> {
     };
     let is_goose = mode == GOOSE_FLAG;
     Some(match (is_goose, &ports[..], runtime) {
-        (true, [port, peers @ ..], Runtime::Blocking) if !peers.is_empty() => goose(*port, peers),
-        (true, [port, peers @ ..], Runtime::Coalesced) if !peers.is_empty() => {
-            coalesced_goose(*port, peers)
+        (true, [port, peers @ ..], Runtime::Blocking | Runtime::Coalesced) if !peers.is_empty() => {
+            goose(*port, peers, runtime == Runtime::Coalesced)
         }
         (false, [port], Runtime::Blocking | Runtime::Coalesced) => duck(*port),
         (true, [port, peers @ ..], Runtime::Tokio) if !peers.is_empty() => {
@@ -120,49 +119,40 @@ fn bind(port: u16) -> Result<UdpSocket, String> {
     UdpSocket::bind(("127.0.0.1", port)).map_err(|error| format!("bind {port}: {error}"))
 }
 
-/// Every heartbeat interval, one datagram to each peer, then one ack read
-/// from each, then a sleep until the next round: the fewest system calls
-/// that carry this traffic.
-fn goose(port: u16, peers: &[u16]) -> Result<(), String> {
+/// Every heartbeat interval, one datagram to each peer, then a sleep until
+/// the next round. The acks are read one from each peer right after the
+/// sends, waking for each ([`Runtime::Blocking`]: the fewest system calls
+/// that carry this traffic), or, coalesced, all that arrived since the last
+/// round, without blocking, before the sends (one wakeup a round).
+fn goose(port: u16, peers: &[u16], coalesced: bool) -> Result<(), String> {
     let socket = bind(port)?;
-    // A lost ack costs at most the rest of the round.
-    socket
-        .set_read_timeout(Some(HEARTBEAT))
-        .map_err(|error| format!("set_read_timeout: {error}"))?;
+    if coalesced {
+        socket
+            .set_nonblocking(true)
+            .map_err(|error| format!("set_nonblocking: {error}"))?;
+    } else {
+        // A lost ack costs at most the rest of the round.
+        socket
+            .set_read_timeout(Some(HEARTBEAT))
+            .map_err(|error| format!("set_read_timeout: {error}"))?;
+    }
     let peers = loopback(peers);
     let heartbeat = [0u8; DATAGRAM_LEN];
     let mut buf = [0u8; 1500];
     let mut next = Instant::now();
     loop {
+        if coalesced {
+            // Until the queue is empty (`WouldBlock`), or a real error.
+            while socket.recv_from(&mut buf).is_ok() {}
+        }
         for peer in &peers {
             // Loss is part of the floor too: a full buffer drops.
             let _ = socket.send_to(&heartbeat, peer);
         }
-        for _ in &peers {
-            let _ = socket.recv_from(&mut buf);
-        }
-        next += HEARTBEAT;
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
-    }
-}
-
-/// Every heartbeat interval, the acks that arrived since the last round are
-/// read without blocking, then one datagram goes to each peer, then a sleep
-/// until the next round: one wakeup a round.
-fn coalesced_goose(port: u16, peers: &[u16]) -> Result<(), String> {
-    let socket = bind(port)?;
-    socket
-        .set_nonblocking(true)
-        .map_err(|error| format!("set_nonblocking: {error}"))?;
-    let peers = loopback(peers);
-    let heartbeat = [0u8; DATAGRAM_LEN];
-    let mut buf = [0u8; 1500];
-    let mut next = Instant::now();
-    loop {
-        // Until the queue is empty (`WouldBlock`), or a real error.
-        while socket.recv_from(&mut buf).is_ok() {}
-        for peer in &peers {
-            let _ = socket.send_to(&heartbeat, peer);
+        if !coalesced {
+            for _ in &peers {
+                let _ = socket.recv_from(&mut buf);
+            }
         }
         next += HEARTBEAT;
         std::thread::sleep(next.saturating_duration_since(Instant::now()));

@@ -24,6 +24,13 @@ pub struct MsRange {
     pub max_ms: u64,
 }
 
+impl MsRange {
+    /// The range as `NodeConfig::election_timeout` takes it.
+    pub fn to_durations(self) -> std::ops::Range<Duration> {
+        Duration::from_millis(self.min_ms)..Duration::from_millis(self.max_ms)
+    }
+}
+
 impl std::fmt::Display for MsRange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}..{}", self.min_ms, self.max_ms)
@@ -113,8 +120,7 @@ pub fn resolve(address: &str) -> Result<SocketAddr, String> {
 /// Sets the heartbeat and election timeout of `config`, keeping its tick.
 pub fn apply_timing(config: &mut NodeConfig, heartbeat_ms: u64, election_timeout: MsRange) {
     config.heartbeat = Duration::from_millis(heartbeat_ms);
-    config.election_timeout = Duration::from_millis(election_timeout.min_ms)
-        ..Duration::from_millis(election_timeout.max_ms);
+    config.election_timeout = election_timeout.to_durations();
 }
 
 /// Installs a `fmt` subscriber on stderr, filtered by `RUST_LOG` (or
